@@ -1,0 +1,73 @@
+//! Finding a lab's binary: ask cargo to build it and read the path from cargo's own report.
+//! Guessing `target/debug/NAME` would break under another target dir, and could run a stale
+//! build.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root: this crate lives in `harness/` beneath it.
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent directory")
+}
+
+/// Build binary `bin` of package `package` (once per process) and return its path.
+pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(bin) {
+        return Ok(path.clone());
+    }
+    let path = build(package, bin)?;
+    built.insert(bin.to_string(), path.clone());
+    Ok(path)
+}
+
+fn build(package: &str, bin: &str) -> Result<PathBuf> {
+    // Under `cargo run` and `cargo test`, CARGO names the cargo that started us.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = workspace_root().join("Cargo.toml");
+    let output = Command::new(&cargo)
+        .args(["build", "--quiet", "--message-format=json-render-diagnostics"])
+        .args(["--package", package, "--bin", bin])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} build for {bin}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        bail!("cargo could not build {bin} ({}); its errors are above", output.status);
+    }
+    let report = String::from_utf8_lossy(&output.stdout);
+    executable_in(&report, bin)
+        .with_context(|| format!("cargo built {bin} but its report names no executable for it"))
+}
+
+/// Cargo prints one JSON message a line; a `compiler-artifact` for our binary carries the
+/// `executable` path.
+fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
+    report.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(|message| {
+        let is_ours = message["reason"] == "compiler-artifact" && message["target"]["name"] == bin;
+        let path = message["executable"].as_str()?;
+        is_ours.then(|| PathBuf::from(path))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_executable_in_cargo_messages() {
+        let report = r#"{"reason":"compiler-artifact","target":{"name":"anyhow"},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"udp-echo"},"executable":"/t/debug/udp-echo"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(executable_in(report, "udp-echo"), Some(PathBuf::from("/t/debug/udp-echo")));
+        assert_eq!(executable_in(report, "upper"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! udp-echo's scenarios: what a UDP echo server must do on the wire, in any language.
+
+use anyhow::{Result, bail};
+
+use crate::scenario::{Lab, Scenario, Session};
+use crate::transcript::Proto;
+use crate::{QUIET, WAIT, ready};
+
+pub const LAB: Lab = Lab {
+    name: "udp-echo",
+    teaches: "UDP: no connection, recvfrom gives the sender, boundaries kept, truncation",
+    proto: Proto::Udp,
+    default_port: 8888,
+    story: "
+A UDP server accepts nobody. It binds a port and waits; every datagram arrives with the
+address it came from, and the reply goes back to that address. Below, real sockets on
+127.0.0.1 talk to the real server: alice and bob are plain UDP sockets the harness drives,
+and every datagram that crosses the wire is shown with its exact bytes.",
+    scenarios: &[
+        Scenario {
+            name: "two_clients_get_only_their_own_replies",
+            claim: "There is no connection: the server answers whoever sent each datagram",
+            run: two_clients_get_only_their_own_replies,
+        },
+        Scenario {
+            name: "datagrams_keep_their_boundaries",
+            claim: "Three datagrams sent back to back arrive as three, never merged or split",
+            run: datagrams_keep_their_boundaries,
+        },
+        Scenario {
+            name: "a_datagram_longer_than_the_buffer_is_cut",
+            claim: "A datagram longer than the receive buffer is cut, and the rest is lost",
+            run: a_datagram_longer_than_the_buffer_is_cut,
+        },
+        Scenario {
+            name: "an_empty_datagram_is_a_message",
+            claim: "An empty datagram is a message (on TCP, 0 bytes would mean the end)",
+            run: an_empty_datagram_is_a_message,
+        },
+        Scenario {
+            name: "a_datagram_sent_before_the_server_starts_is_lost",
+            claim: "Sent before the server starts: lost, and the sender is never told",
+            run: a_datagram_sent_before_the_server_starts_is_lost,
+        },
+        Scenario {
+            name: "bad_input_does_not_stop_the_server",
+            claim: "Bytes that are not UTF-8 and a 65,507-byte datagram do not stop the server",
+            run: bad_input_does_not_stop_the_server,
+        },
+        Scenario {
+            name: "the_client_prints_each_reply",
+            claim: "The lab's client sends a typed line as one datagram and prints the reply",
+            run: the_client_prints_each_reply,
+        },
+    ],
+    by_hand: &[
+        "cargo lab udp-echo server        # terminal 1",
+        "cargo lab udp-echo client        # terminal 2: type lines (or: nc -u 127.0.0.1 8888)",
+    ],
+};
+
+/// Two clients, interleaved: each gets exactly its own echoes, because the server replies to
+/// the address `recvfrom` gave it, not to "the client".
+pub fn two_clients_get_only_their_own_replies(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let alice = s.udp("alice")?;
+    let bob = s.udp("bob")?;
+    s.say("alice and bob each send from a port of their own; no one connects first.");
+    alice.send_to(server.addr(), b"hello from alice")?;
+    alice.expect_datagram(b"hello from alice")?;
+    bob.send_to(server.addr(), b"hello from bob")?;
+    bob.expect_datagram(b"hello from bob")?;
+    alice.send_to(server.addr(), b"alice again")?;
+    alice.expect_datagram(b"alice again")?;
+    s.say("Neither got the other's reply:");
+    alice.expect_nothing(QUIET)?;
+    bob.expect_nothing(QUIET)?;
+    Ok(())
+}
+
+/// Three datagrams sent with no pause arrive as three datagrams of the same sizes. (UDP does
+/// not promise their order, so only the set is compared.)
+pub fn datagrams_keep_their_boundaries(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let alice = s.udp("alice")?;
+    let sent: [&[u8]; 3] = [b"one", b"two two", b"three three three"];
+    s.say("alice sends three datagrams back to back, without waiting for replies.");
+    for datagram in sent {
+        alice.send_to(server.addr(), datagram)?;
+    }
+    let mut got = Vec::new();
+    for _ in sent {
+        match alice.recv(WAIT)? {
+            Some((bytes, _)) => got.push(bytes),
+            None => bail!("alice expected 3 replies within {}, got {}", crate::secs(WAIT), got.len()),
+        }
+    }
+    let mut expected: Vec<Vec<u8>> = sent.iter().map(|d| d.to_vec()).collect();
+    expected.sort();
+    got.sort();
+    if got != expected {
+        bail!(
+            "alice expected the datagrams {} back, one each\n  but got {}",
+            list(&expected),
+            list(&got)
+        );
+    }
+    s.say("Three in, three out: a datagram is a message, whole.");
+    alice.expect_nothing(QUIET)?;
+    Ok(())
+}
+
+/// With a 16-byte buffer, a 100-byte datagram comes back as its first 16 bytes; the other 84
+/// never arrive. The reference server also says so, with the real size.
+pub fn a_datagram_longer_than_the_buffer_is_cut(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--buf", "16"])?;
+    let alice = s.udp("alice")?;
+    let long: Vec<u8> = b"0123456789".repeat(10);
+    s.say("The server reads into a 16-byte buffer; alice sends 100 bytes in one datagram.");
+    alice.send_to(server.addr(), &long)?;
+    alice.expect_datagram(&long[..16])?;
+    s.say("The other 84 bytes are not waiting for a second read: they are gone.");
+    alice.expect_nothing(QUIET)?;
+    if s.is_reference() {
+        server.expect_line("that the datagram was 100 bytes and was truncated", WAIT, |line| {
+            line.contains("100") && line.contains("truncated")
+        })?;
+    }
+    Ok(())
+}
+
+/// A zero-byte datagram is echoed as a zero-byte datagram, and the server goes on.
+pub fn an_empty_datagram_is_a_message(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let alice = s.udp("alice")?;
+    s.say("alice sends a datagram with no bytes in it.");
+    alice.send_to(server.addr(), b"")?;
+    alice.expect_datagram(b"")?;
+    alice.send_to(server.addr(), b"after the empty one")?;
+    alice.expect_datagram(b"after the empty one")?;
+    Ok(())
+}
+
+/// A datagram sent to a port nobody has bound yet: `sendto` succeeds, nothing comes back, and
+/// once the server starts, only the next datagram is answered.
+pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Result<()> {
+    let alice = s.udp("alice")?;
+    // Another program could take the free port between our look and the server's bind; then
+    // we pick another. A server that fails for any other reason fails all three tries.
+    let mut tries = 0;
+    let server = loop {
+        tries += 1;
+        let port = ready::unused_port(Proto::Udp)?;
+        let nowhere = ([127, 0, 0, 1], port).into();
+        s.transcript().name(nowhere, "server");
+        s.say(format!("No server yet. alice sends to 127.0.0.1:{port} anyway: sendto reports success."));
+        alice.send_to(nowhere, b"anyone there?")?;
+        s.say("alice waits for a reply. Nothing comes, and no error either.");
+        alice.expect_nothing(QUIET)?;
+        match s.server_at(port, &[]) {
+            Ok(server) => break server,
+            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
+            Err(error) => return Err(error),
+        }
+    };
+    s.say("Now the server runs. Its first datagram is the next one alice sends:");
+    alice.send_to(server.addr(), b"and now?")?;
+    alice.expect_datagram(b"and now?")?;
+    alice.expect_nothing(QUIET)?;
+    Ok(())
+}
+
+/// Bytes that are not UTF-8, and the largest datagram IPv4 carries, are echoed (the big one
+/// possibly cut to the server's buffer), and the server still answers the next client.
+pub fn bad_input_does_not_stop_the_server(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let mallory = s.udp("mallory")?;
+    let bob = s.udp("bob")?;
+    s.say("mallory sends bytes that are not UTF-8. An echo server echoes bytes, not text.");
+    let not_text = b"\xff\xfe\xfd not UTF-8 \xc3";
+    mallory.send_to(server.addr(), not_text)?;
+    mallory.expect_datagram(not_text)?;
+
+    s.say("mallory sends 65,507 bytes: the most one IPv4 datagram can carry.");
+    let huge = vec![b'x'; 65_507];
+    mallory.send_to(server.addr(), &huge)?;
+    match mallory.recv(WAIT)? {
+        Some((reply, _)) if s.is_reference() && reply != huge => {
+            bail!("mallory expected all 65,507 bytes back from the reference server, got {}", reply.len())
+        }
+        Some((reply, _)) if !huge.starts_with(&reply) => {
+            bail!("mallory expected the huge datagram back (or its start, cut to the server's buffer)")
+        }
+        Some(_) => {}
+        None => bail!("mallory expected the huge datagram back within {}", crate::secs(WAIT)),
+    }
+
+    s.say("The server is still there for everyone else:");
+    bob.send_to(server.addr(), "bob, 张三 的朋友".as_bytes())?;
+    bob.expect_datagram("bob, 张三 的朋友".as_bytes())?;
+    Ok(())
+}
+
+/// The lab's own client, driven through its stdin: a line becomes one datagram, and the reply
+/// is printed.
+pub fn the_client_prints_each_reply(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let address = server.addr().to_string();
+    let mut client = s.role("client", "client", &["--server", &address])?;
+    s.say("A user types a line into the client:");
+    client.send_line("hello, 张三")?;
+    let line = client.expect_line("the reply", WAIT, |_| true)?;
+    if !line.starts_with(r#""hello, 张三""#) {
+        bail!("expected the client to print the echoed line \"hello, 张三\", but it printed {line:?}");
+    }
+    s.say("End of input (Ctrl-D) ends the client, with status 0.");
+    client.close_stdin();
+    let status = client.wait_exit(WAIT)?;
+    if !status.success() {
+        bail!("expected the client to exit with status 0 at end of input; it {}", crate::process::describe_status(status));
+    }
+    Ok(())
+}
+
+fn list(datagrams: &[Vec<u8>]) -> String {
+    let shown: Vec<String> = datagrams.iter().map(|d| crate::transcript::show(d)).collect();
+    format!("[{}]", shown.join(", "))
+}

@@ -1,0 +1,254 @@
+//! Raw peers: a UDP socket and a TCP stream that the harness drives by hand. Every send and
+//! every receive is recorded; every receive has a deadline.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::transcript::{Event, Proto, Transcript, show};
+use crate::{WAIT, secs};
+
+/// The largest datagram a peer can receive whole (UDP's 16-bit length field).
+const MAX_DATAGRAM: usize = 65_536;
+
+/// A UDP socket on loopback, bound to a port of its own.
+pub struct UdpPeer {
+    who: String,
+    socket: UdpSocket,
+    transcript: Transcript,
+}
+
+impl UdpPeer {
+    pub fn bind(who: &str, transcript: &Transcript) -> Result<UdpPeer> {
+        let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
+        transcript.name(socket.local_addr()?, who);
+        Ok(UdpPeer { who: who.to_string(), socket, transcript: transcript.clone() })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("a bound socket has a local address")
+    }
+
+    /// Send one datagram to `to`.
+    pub fn send_to(&self, to: SocketAddr, bytes: &[u8]) -> Result<()> {
+        self.transcript.record(Event::Wire {
+            from: self.who.clone(),
+            to: self.transcript.who(to),
+            proto: Proto::Udp,
+            bytes: bytes.to_vec(),
+        });
+        let sent = self.socket.send_to(bytes, to).with_context(|| format!("{} sending to {to}", self.who))?;
+        if sent != bytes.len() {
+            bail!("{} sent only {sent} of {} bytes in one datagram", self.who, bytes.len());
+        }
+        Ok(())
+    }
+
+    /// The next datagram, if one arrives within `within`.
+    pub fn recv(&self, within: Duration) -> Result<Option<(Vec<u8>, SocketAddr)>> {
+        let deadline = Instant::now() + within;
+        let mut buf = vec![0; MAX_DATAGRAM];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.socket.set_read_timeout(Some(left))?;
+            match self.socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    let bytes = buf[..len].to_vec();
+                    self.transcript.record(Event::Wire {
+                        from: self.transcript.who(from),
+                        to: self.who.clone(),
+                        proto: Proto::Udp,
+                        bytes: bytes.clone(),
+                    });
+                    return Ok(Some((bytes, from)));
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+                // An ICMP error from an earlier send (Linux reports some even on an unconnected
+                // socket) says nothing about this receive: keep waiting.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e).with_context(|| format!("{} receiving", self.who)),
+            }
+        }
+    }
+
+    /// The next datagram must be exactly `expected`, and arrive within the usual deadline.
+    pub fn expect_datagram(&self, expected: &[u8]) -> Result<SocketAddr> {
+        match self.recv(WAIT)? {
+            Some((bytes, from)) if bytes == expected => Ok(from),
+            Some((bytes, from)) => bail!(
+                "{} expected the datagram {} ({} bytes)\n  but the next datagram, from {}, was {} ({} bytes)",
+                self.who,
+                show(expected),
+                expected.len(),
+                self.transcript.who(from),
+                show(&bytes),
+                bytes.len()
+            ),
+            None => bail!(
+                "{} expected the datagram {} within {}, but nothing arrived",
+                self.who,
+                show(expected),
+                secs(WAIT)
+            ),
+        }
+    }
+
+    /// No datagram at all may arrive within `within`.
+    pub fn expect_nothing(&self, within: Duration) -> Result<()> {
+        match self.recv(within)? {
+            None => Ok(()),
+            Some((bytes, from)) => bail!(
+                "{} expected no datagram for {}, but {} sent {}",
+                self.who,
+                secs(within),
+                self.transcript.who(from),
+                show(&bytes)
+            ),
+        }
+    }
+}
+
+/// A TCP connection on loopback.
+pub struct TcpPeer {
+    who: String,
+    server: String,
+    stream: TcpStream,
+    transcript: Transcript,
+}
+
+impl TcpPeer {
+    pub fn connect(who: &str, addr: SocketAddr, transcript: &Transcript) -> Result<TcpPeer> {
+        let server = transcript.who(addr);
+        let stream = TcpStream::connect_timeout(&addr, WAIT)
+            .with_context(|| format!("{who} connecting to {server} at {addr}"))?;
+        transcript.name(stream.local_addr()?, who);
+        transcript.record(Event::Conn { from: who.to_string(), to: server.clone(), what: "connected".into() });
+        Ok(TcpPeer { who: who.to_string(), server, stream, transcript: transcript.clone() })
+    }
+
+    /// Write all of `bytes` (one `write` call as far as the kernel allows).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.transcript.record(Event::Wire {
+            from: self.who.clone(),
+            to: self.server.clone(),
+            proto: Proto::Tcp,
+            bytes: bytes.to_vec(),
+        });
+        self.stream.write_all(bytes).with_context(|| format!("{} sending to {}", self.who, self.server))
+    }
+
+    /// Read until exactly `expected` has arrived, in however many pieces the stream delivers it.
+    pub fn expect_bytes(&mut self, expected: &[u8]) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_chunk(left, expected.len() - got.len())? {
+                Chunk::Bytes(bytes) => got.extend_from_slice(&bytes),
+                Chunk::Eof => bail!(
+                    "{} expected {} but the stream ended after {}",
+                    self.who,
+                    show(expected),
+                    show(&got)
+                ),
+                Chunk::Nothing => bail!(
+                    "{} expected {} within {}, but got only {}",
+                    self.who,
+                    show(expected),
+                    secs(WAIT),
+                    show(&got)
+                ),
+            }
+            if !expected.starts_with(&got) {
+                bail!("{} expected {}\n  but got {}", self.who, show(expected), show(&got));
+            }
+        }
+        Ok(())
+    }
+
+    /// The server must close the stream (a read of 0 bytes) within the usual deadline.
+    pub fn expect_eof(&mut self) -> Result<()> {
+        match self.read_chunk(WAIT, 64 * 1024)? {
+            Chunk::Eof => Ok(()),
+            Chunk::Bytes(bytes) => bail!("{} expected the stream to end, but got {}", self.who, show(&bytes)),
+            Chunk::Nothing => bail!("{} expected the stream to end within {}; it stayed open", self.who, secs(WAIT)),
+        }
+    }
+
+    /// Nothing may arrive (and the stream must not end) within `within`.
+    pub fn expect_nothing(&mut self, within: Duration) -> Result<()> {
+        match self.read_chunk(within, 64 * 1024)? {
+            Chunk::Nothing => Ok(()),
+            Chunk::Eof => bail!("{} expected nothing for {}, but the stream ended", self.who, secs(within)),
+            Chunk::Bytes(bytes) => {
+                bail!("{} expected nothing for {}, but got {}", self.who, secs(within), show(&bytes))
+            }
+        }
+    }
+
+    /// Half-close: "I have nothing more to send", while still reading.
+    pub fn shutdown_write(&mut self) -> Result<()> {
+        self.transcript.record(Event::Conn {
+            from: self.who.clone(),
+            to: self.server.clone(),
+            what: "shutdown(write): FIN, done sending".into(),
+        });
+        self.stream.shutdown(Shutdown::Write).context("shutdown(write)")
+    }
+
+    /// Vanish abruptly: SO_LINGER 0 makes close() send a reset (RST) instead of a FIN.
+    pub fn reset(self) -> Result<()> {
+        self.transcript.record(Event::Conn {
+            from: self.who.clone(),
+            to: self.server.clone(),
+            what: "reset (SO_LINGER 0, then close)".into(),
+        });
+        socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))?;
+        Ok(())
+    }
+
+    fn read_chunk(&mut self, within: Duration, max: usize) -> Result<Chunk> {
+        let deadline = Instant::now() + within;
+        let mut buf = vec![0; max.clamp(1, 64 * 1024)];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Chunk::Nothing);
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.transcript.record(Event::Conn {
+                        from: self.server.clone(),
+                        to: self.who.clone(),
+                        what: "closed the stream (read returned 0)".into(),
+                    });
+                    return Ok(Chunk::Eof);
+                }
+                Ok(len) => {
+                    self.transcript.record(Event::Wire {
+                        from: self.server.clone(),
+                        to: self.who.clone(),
+                        proto: Proto::Tcp,
+                        bytes: buf[..len].to_vec(),
+                    });
+                    return Ok(Chunk::Bytes(buf[..len].to_vec()));
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).with_context(|| format!("{} reading from {}", self.who, self.server)),
+            }
+        }
+    }
+}
+
+enum Chunk {
+    Bytes(Vec<u8>),
+    Eof,
+    Nothing,
+}

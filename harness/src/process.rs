@@ -1,0 +1,327 @@
+//! A role: one running process (a lab binary, or any shell command in `check` mode) whose
+//! stdin the harness writes and whose stdout and stderr it reads, line by line.
+//!
+//! Each pipe the child writes is drained on its own thread. A child that fills a pipe nobody
+//! reads blocks on its next print, and a blocked server looks exactly like a broken one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::ready::{self, Ready};
+use crate::transcript::{Event, Transcript};
+use crate::{WAIT, secs};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub enum Program {
+    /// A binary with its arguments, run directly.
+    Exec { path: PathBuf, args: Vec<String> },
+    /// A shell command line (`sh -c`), for a student's server in any language.
+    Shell(String),
+}
+
+impl Program {
+    pub fn describe(&self) -> String {
+        match self {
+            Program::Exec { path, args } => {
+                let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                format!("{name} {}", args.join(" "))
+            }
+            Program::Shell(line) => line.clone(),
+        }
+    }
+}
+
+/// A running process. Dropping it kills the process (and anything it started) and reaps it.
+pub struct Role {
+    who: String,
+    program: Program,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Option<JoinHandle<()>>,
+    transcript: Transcript,
+    exited: Option<ExitStatus>,
+    addr: Option<SocketAddr>,
+}
+
+impl Role {
+    /// Start `program` as `who`, recording its stdin, stdout and stderr in `transcript`.
+    pub fn spawn(who: &str, program: Program, transcript: &Transcript) -> Result<Role> {
+        let mut command = match &program {
+            Program::Exec { path, args } => {
+                let mut command = Command::new(path);
+                command.args(args);
+                command
+            }
+            Program::Shell(line) => {
+                let mut command = Command::new("sh");
+                command.arg("-c").arg(line);
+                // A Python server that prints its ready line into a pipe would otherwise hold
+                // it in a buffer until exit.
+                command.env("PYTHONUNBUFFERED", "1");
+                command
+            }
+        };
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        new_process_group(&mut command);
+        let mut child =
+            command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
+
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout was piped above");
+        let (out_who, out_transcript) = (who.to_string(), transcript.clone());
+        thread::spawn(move || {
+            for line in read_lines(stdout) {
+                out_transcript.record(Event::Stdout { who: out_who.clone(), line: line.clone() });
+                // The role may be gone already; its lines are still in the transcript.
+                let _ = sender.send(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr was piped above");
+        let (err_who, err_transcript) = (who.to_string(), transcript.clone());
+        let stderr = thread::spawn(move || {
+            for line in read_lines(stderr) {
+                err_transcript.record(Event::Stderr { who: err_who.clone(), line });
+            }
+        });
+
+        Ok(Role {
+            who: who.to_string(),
+            program,
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+            transcript: transcript.clone(),
+            exited: None,
+            addr: None,
+        })
+    }
+
+    pub fn who(&self) -> &str {
+        &self.who
+    }
+
+    /// Where a listening role listens (from its ready line).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.unwrap_or_else(|| panic!("{} is not a listening role: it has no address", self.who))
+    }
+
+    pub(crate) fn set_addr(&mut self, addr: SocketAddr) {
+        self.addr = Some(addr);
+    }
+
+    /// Wait for the ready line (`listening on udp://ADDR`) as the very first line on stdout.
+    pub fn wait_ready(&mut self, within: Duration) -> Result<Ready> {
+        match self.lines.recv_timeout(within) {
+            Ok(line) => ready::parse(&line).ok_or_else(|| {
+                anyhow!(
+                    "{} printed {line:?} first; a listening role's first line on stdout must be \
+                     the ready line, like `listening on udp://127.0.0.1:8888`",
+                    self.who
+                )
+            }),
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("{} printed no ready line within {}", self.who, secs(within))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.exited_early("its ready line")),
+        }
+    }
+
+    /// Wait for the ready line or, for a program that prints none, for `port` to be bound.
+    pub fn wait_ready_or_bound(&mut self, ready: Ready, within: Duration) -> Result<Ready> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => match ready::parse(&line) {
+                    Some(ready) => return Ok(ready),
+                    None => continue,
+                },
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(self.exited_early("a ready line or a bound port"));
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            if ready::is_bound(ready.proto, ready.addr.port()) {
+                return Ok(ready);
+            }
+            if let Some(status) = self.child.try_wait()? {
+                self.exited = Some(status);
+                return Err(self.exited_early("a ready line or a bound port"));
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} neither printed a ready line nor bound {} port {} within {}",
+                    self.who,
+                    ready.proto_name(),
+                    ready.addr.port(),
+                    secs(within)
+                );
+            }
+            // Polling the kernel's socket table: a short pause between two looks, not a guess
+            // at how long the server takes.
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn exited_early(&mut self, waiting_for: &str) -> anyhow::Error {
+        let status = self.wait_exit(WAIT).map(describe_status).unwrap_or_else(|e| e.to_string());
+        anyhow!("{} ended ({status}) before printing {waiting_for}; its stderr is in the transcript", self.who)
+    }
+
+    /// Type a line into the role's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.transcript.record(Event::Stdin { who: self.who.clone(), line: line.to_string() });
+        let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("{}'s stdin is already closed", self.who))?;
+        writeln!(stdin, "{line}")
+            .and_then(|_| stdin.flush())
+            .with_context(|| format!("writing a line to {}'s stdin", self.who))
+    }
+
+    /// Close the role's stdin: for an interactive role, the user has quit.
+    pub fn close_stdin(&mut self) {
+        self.transcript.record(Event::Stdin { who: self.who.clone(), line: "(end of input)".into() });
+        self.stdin = None;
+    }
+
+    /// The next stdout line that `matches`, within `within`. Other lines are passed over
+    /// (they are in the transcript).
+    pub fn expect_line(
+        &mut self,
+        what: &str,
+        within: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return Ok(line),
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("expected {} to print {what} within {}; it did not", self.who, secs(within))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early(what)),
+            }
+        }
+    }
+
+    /// Fail if a stdout line that `matches` arrives within `within`.
+    pub fn expect_no_line(
+        &mut self,
+        what: &str,
+        within: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => {
+                    bail!("expected {} not to print {what}, but it printed {line:?}", self.who)
+                }
+                Ok(_) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Wait for the process to end on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus> {
+        if let Some(status) = self.exited {
+            return Ok(status);
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.exited = Some(status);
+                // The child is gone, so its stderr is at EOF: join to have every line recorded.
+                if let Some(stderr) = self.stderr.take() {
+                    let _ = stderr.join();
+                }
+                self.transcript.record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                bail!("expected {} to exit within {}; it is still running", self.who, secs(within));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            kill_process_group(&mut self.child);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn describe_status(status: ExitStatus) -> String {
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => format!("ended by a signal ({status})"),
+    }
+}
+
+/// Lines as the child printed them; bytes that are not UTF-8 are kept visible, escaped.
+fn read_lines(pipe: impl Read) -> impl Iterator<Item = String> {
+    let mut reader = BufReader::new(pipe);
+    std::iter::from_fn(move || {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                    line.pop();
+                }
+                Some(match String::from_utf8(line) {
+                    Ok(text) => text,
+                    Err(err) => crate::transcript::show(err.as_bytes()),
+                })
+            }
+        }
+    })
+}
+
+/// Each role gets a process group of its own, so that a shell command and everything it
+/// started can be killed together.
+#[cfg(unix)]
+fn new_process_group(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+}
+
+#[cfg(not(unix))]
+fn new_process_group(_command: &mut Command) {}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn kill_process_group(child: &mut Child) {
+    let group = child.id() as libc::pid_t;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
+    // child's own (process_group(0) above), and the child is not yet reaped, so its id
+    // cannot have been reused.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_process_group(child: &mut Child) {
+    let _ = child.kill();
+}

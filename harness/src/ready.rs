@@ -1,0 +1,114 @@
+//! The ready line (`listening on udp://127.0.0.1:8888`), and for programs that print none,
+//! the kernel's own word that a port is bound.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use crate::transcript::Proto;
+
+/// Where a listening role is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    pub proto: Proto,
+    pub addr: SocketAddr,
+}
+
+impl Ready {
+    pub fn proto_name(&self) -> &'static str {
+        match self.proto {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Parse a ready line: `listening on tcp://127.0.0.1:43117` or `listening on udp://[::1]:8888`.
+pub fn parse(line: &str) -> Option<Ready> {
+    let rest = line.trim().strip_prefix("listening on ")?;
+    let (proto, addr) = rest.split_once("://")?;
+    let proto = match proto {
+        "udp" => Proto::Udp,
+        "tcp" => Proto::Tcp,
+        _ => return None,
+    };
+    Some(Ready { proto, addr: addr.parse().ok()? })
+}
+
+/// A port on loopback that nothing is bound to right now. Another program may take it before
+/// we use it: only `check` mode and the start-order scenario need one, and both say so.
+pub fn unused_port(proto: Proto) -> std::io::Result<u16> {
+    match proto {
+        Proto::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr().map(|a| a.port()),
+        Proto::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr().map(|a| a.port()),
+    }
+}
+
+/// Is some socket bound to this UDP port, or listening on this TCP port? On Linux the kernel's
+/// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
+pub fn is_bound(proto: Proto, port: u16) -> bool {
+    if cfg!(target_os = "linux") {
+        let (v4, v6, state) = match proto {
+            Proto::Udp => ("/proc/net/udp", "/proc/net/udp6", None),
+            // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
+            Proto::Tcp => ("/proc/net/tcp", "/proc/net/tcp6", Some("0A")),
+        };
+        [v4, v6].iter().any(|table| {
+            std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state))
+        })
+    } else {
+        match proto {
+            Proto::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),
+            Proto::Tcp => TcpListener::bind(("127.0.0.1", port)).is_err(),
+        }
+    }
+}
+
+/// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
+/// address as `0100007F:1F90` (hex address, hex port).
+fn table_has_port(table: &str, port: u16, state: Option<&str>) -> bool {
+    table.lines().skip(1).any(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let local_port = fields.get(1).and_then(|local| local.rsplit_once(':'));
+        let port_matches = local_port.is_some_and(|(_, hex)| u16::from_str_radix(hex, 16) == Ok(port));
+        let state_matches = state.is_none_or(|want| fields.get(3) == Some(&want));
+        port_matches && state_matches
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ready_lines_for_both_protocols_and_families() {
+        assert_eq!(
+            parse("listening on udp://127.0.0.1:8888"),
+            Some(Ready { proto: Proto::Udp, addr: "127.0.0.1:8888".parse().unwrap() })
+        );
+        assert_eq!(parse("listening on tcp://[::1]:9").map(|r| r.addr.port()), Some(9));
+        assert_eq!(parse("listening on sctp://127.0.0.1:1"), None);
+        assert_eq!(parse("hello"), None);
+        assert_eq!(parse("listening on udp://localhost:80"), None);
+    }
+
+    #[test]
+    fn reads_the_kernel_socket_table() {
+        let table = "  sl  local_address rem_address   st tx_queue\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+                     1: 0100007F:22B8 00000000:0000 07 00000000:00000000\n";
+        assert!(table_has_port(table, 0x1F90, Some("0A")));
+        assert!(!table_has_port(table, 0x22B8, Some("0A")));
+        assert!(table_has_port(table, 0x22B8, None));
+        assert!(!table_has_port(table, 1, None));
+    }
+
+    /// A socket we hold is seen as bound.
+    #[test]
+    fn sees_a_bound_udp_socket_and_a_listening_tcp_one() {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        assert!(is_bound(Proto::Udp, port));
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        assert!(is_bound(Proto::Tcp, tcp_port));
+    }
+}

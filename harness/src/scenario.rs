@@ -1,0 +1,318 @@
+//! Scenarios: named checks of what crosses the wire. One definition serves three uses:
+//! a lab's tests run it against the reference binary, `cargo lab check` against a student's
+//! server, and `cargo lab NAME` narrates it as a demo.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::peer::{TcpPeer, UdpPeer};
+use crate::process::{Program, Role};
+use crate::ready::{self, Ready};
+use crate::transcript::{Proto, Style, Transcript};
+use crate::READY_WAIT;
+
+/// A lab, as the runner and the checker see it.
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab's name, which is also its binary's and its package's.
+    pub name: &'static str,
+    /// What it teaches, in one line.
+    pub teaches: &'static str,
+    pub proto: Proto,
+    pub default_port: u16,
+    /// The demo's opening paragraph.
+    pub story: &'static str,
+    pub scenarios: &'static [Scenario],
+    /// Commands to try the lab by hand, one terminal each.
+    pub by_hand: &'static [&'static str],
+}
+
+impl Lab {
+    pub fn scenario(&self, name: &str) -> &Scenario {
+        self.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{} has no scenario named {name}", self.name))
+    }
+}
+
+/// One claim about the wire, and the code that proves it.
+pub struct Scenario {
+    /// A name that says the behaviour, as the test that runs it is named.
+    pub name: &'static str,
+    /// The claim in plain words.
+    pub claim: &'static str,
+    pub run: fn(&mut Session) -> Result<()>,
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Which server the scenarios talk to.
+#[derive(Clone, Debug)]
+pub enum Server {
+    /// The lab's own server role.
+    Reference,
+    /// A shell command line with `{port}`, `{addr}` and `{args}` in it.
+    Command(String),
+}
+
+/// What a scenario runs against: the lab, its reference binary (for the client roles, and
+/// the server unless another is given), and the server under test.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub lab: &'static Lab,
+    pub reference: PathBuf,
+    pub server: Server,
+}
+
+impl Target {
+    pub fn reference(lab: &'static Lab, binary: impl Into<PathBuf>) -> Target {
+        Target { lab, reference: binary.into(), server: Server::Reference }
+    }
+
+    pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
+        Target { lab, reference: binary.into(), server: Server::Command(command.to_string()) }
+    }
+}
+
+/// A scenario that cannot run against this server (it needs flags the command cannot take).
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skip {}
+
+/// What a scenario gets to work with: ways to start roles and peers, all recorded in one
+/// transcript.
+pub struct Session {
+    target: Target,
+    transcript: Transcript,
+}
+
+impl Session {
+    pub fn new(target: &Target, transcript: &Transcript) -> Session {
+        Session { target: target.clone(), transcript: transcript.clone() }
+    }
+
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// Narration: shown in the demo and in a failure's transcript.
+    pub fn say(&self, text: impl Into<String>) {
+        self.transcript.say(text);
+    }
+
+    /// Is the server the lab's own? Only then may a scenario read its stdout, whose wording is
+    /// free for other implementations.
+    pub fn is_reference(&self) -> bool {
+        matches!(self.target.server, Server::Reference)
+    }
+
+    /// Start the server under test on a port the OS picks, with extra `args` for the reference
+    /// server (a student's command gets them where it says `{args}`).
+    pub fn server(&mut self, args: &[&str]) -> Result<Role> {
+        self.start_server(None, args)
+    }
+
+    /// Start the server under test on a given loopback port.
+    pub fn server_at(&mut self, port: u16, args: &[&str]) -> Result<Role> {
+        self.start_server(Some(port), args)
+    }
+
+    fn start_server(&mut self, port: Option<u16>, args: &[&str]) -> Result<Role> {
+        let proto = self.target.lab.proto;
+        let (mut role, ready) = match &self.target.server {
+            Server::Reference => {
+                let bind = format!("127.0.0.1:{}", port.unwrap_or(0));
+                let mut argv = vec!["server".to_string(), "--bind".to_string(), bind];
+                argv.extend(args.iter().map(|a| a.to_string()));
+                let program = Program::Exec { path: self.target.reference.clone(), args: argv };
+                let mut role = Role::spawn("server", program, &self.transcript)?;
+                let ready = role.wait_ready(READY_WAIT)?;
+                (role, ready)
+            }
+            Server::Command(command) => {
+                if !args.is_empty() && !command.contains("{args}") {
+                    return Err(Skip(format!(
+                        "needs the server started with `{}`: put {{args}} in your --server command \
+                         where such flags go",
+                        args.join(" ")
+                    ))
+                    .into());
+                }
+                let port = match port {
+                    Some(port) => port,
+                    None => ready::unused_port(proto)?,
+                };
+                let line = command
+                    .replace("{port}", &port.to_string())
+                    .replace("{addr}", &format!("127.0.0.1:{port}"))
+                    .replace("{args}", &args.join(" "));
+                let mut role = Role::spawn("server", Program::Shell(line), &self.transcript)?;
+                let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
+                let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
+                (role, ready)
+            }
+        };
+        if ready.proto != proto {
+            bail!("the server says it listens on {}, but {} is a {proto:?} lab", ready.proto_name(), self.target.lab.name);
+        }
+        role.set_addr(ready.addr);
+        self.transcript.name(ready.addr, "server");
+        Ok(role)
+    }
+
+    /// Start one of the lab's own roles (a client, say), always the reference binary.
+    pub fn role(&mut self, who: &str, role: &str, args: &[&str]) -> Result<Role> {
+        let mut argv = vec![role.to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        Role::spawn(who, Program::Exec { path: self.target.reference.clone(), args: argv }, &self.transcript)
+    }
+
+    pub fn udp(&self, who: &str) -> Result<UdpPeer> {
+        UdpPeer::bind(who, &self.transcript)
+    }
+
+    pub fn tcp(&self, who: &str, addr: std::net::SocketAddr) -> Result<TcpPeer> {
+        TcpPeer::connect(who, addr, &self.transcript)
+    }
+}
+
+/// How one scenario ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Passed,
+    Failed(anyhow::Error),
+    Skipped(String),
+}
+
+/// Run one scenario, recording into `transcript`.
+pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Outcome {
+    let mut session = Session::new(target, transcript);
+    match (scenario.run)(&mut session) {
+        Ok(()) => Outcome::Passed,
+        Err(error) => match error.downcast::<Skip>() {
+            Ok(skip) => Outcome::Skipped(skip.0),
+            Err(error) => Outcome::Failed(error),
+        },
+    }
+}
+
+/// What a student reads when a scenario fails: the claim, what failed, and everything that
+/// crossed the wire.
+pub fn failure_report(lab: &Lab, scenario: &Scenario, error: &anyhow::Error, transcript: &Transcript) -> String {
+    format!(
+        "{}: scenario `{}` failed\n  claim: {}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
+        lab.name,
+        scenario.name,
+        scenario.claim,
+        transcript.render()
+    )
+}
+
+/// For a lab's tests: the named scenario must pass against the reference binary.
+pub fn assert_passes(lab: &'static Lab, name: &str, binary: &str) {
+    let scenario = lab.scenario(name);
+    let transcript = Transcript::new();
+    match run(scenario, &Target::reference(lab, binary), &transcript) {
+        Outcome::Passed => {}
+        Outcome::Failed(error) => panic!("\n{}", failure_report(lab, scenario, &error, &transcript)),
+        Outcome::Skipped(why) => panic!("{name} was skipped against the reference server: {why}"),
+    }
+}
+
+/// For the tests that prove a scenario bites: it must fail against `target`. Returns the
+/// failure report, so the test can check that it shows the fault.
+pub fn expect_failure(scenario: &Scenario, target: &Target) -> Result<String> {
+    let transcript = Transcript::new();
+    match run(scenario, target, &transcript) {
+        Outcome::Failed(error) => Ok(failure_report(target.lab, scenario, &error, &transcript)),
+        Outcome::Passed => Err(anyhow!(
+            "scenario {} passed against `{:?}`, which it should have caught:\n{}",
+            scenario.name,
+            target.server,
+            transcript.render()
+        )),
+        Outcome::Skipped(why) => Err(anyhow!("scenario {} was skipped: {why}", scenario.name)),
+    }
+}
+
+/// `cargo lab check`: every scenario against the target, a line each, the transcript for each
+/// failure. True when none failed.
+pub fn check(target: &Target) -> bool {
+    let lab = target.lab;
+    let style = Style::for_stdout();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for scenario in lab.scenarios {
+        let transcript = Transcript::new();
+        match run(scenario, target, &transcript) {
+            Outcome::Passed => {
+                passed += 1;
+                println!("{} {} — {}", style.paint("32", "PASS"), scenario.name, scenario.claim);
+            }
+            Outcome::Skipped(why) => {
+                skipped += 1;
+                println!("{} {} — {why}", style.paint("33", "SKIP"), scenario.name);
+            }
+            Outcome::Failed(error) => {
+                failed += 1;
+                println!("{} {} — {}", style.paint("31", "FAIL"), scenario.name, scenario.claim);
+                println!("{}\n", indent(&failure_report(lab, scenario, &error, &transcript)));
+            }
+        }
+    }
+    println!("\n{}: {passed} passed, {failed} failed, {skipped} skipped", lab.name);
+    failed == 0
+}
+
+/// `cargo lab NAME`: every scenario narrated live. True when every step held.
+pub fn demo(target: &Target) -> bool {
+    let lab = target.lab;
+    let style = Style::for_stdout();
+    println!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
+    println!("\n{}\n", lab.story.trim());
+    println!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
+    let mut held = 0;
+    for (number, scenario) in lab.scenarios.iter().enumerate() {
+        let heading = format!("── {}/{} {} ", number + 1, lab.scenarios.len(), scenario.claim);
+        println!("\n{}", style.paint("1;34", &heading));
+        let transcript = Transcript::live();
+        match run(scenario, target, &transcript) {
+            Outcome::Passed => {
+                held += 1;
+                println!("   {}", style.paint("32", "✔ held"));
+            }
+            Outcome::Skipped(why) => println!("   {}", style.paint("33", &format!("skipped: {why}"))),
+            Outcome::Failed(error) => {
+                println!("   {}", style.paint("31", &format!("✘ did not hold: {error:#}")));
+            }
+        }
+    }
+    let all = lab.scenarios.len();
+    let verdict = if held == all {
+        style.paint("32", &format!("All {all} steps held."))
+    } else {
+        style.paint("31", &format!("{held} of {all} steps held."))
+    };
+    println!("\n{verdict}\n\nTry it by hand, one terminal each:");
+    for command in lab.by_hand {
+        println!("    {command}");
+    }
+    held == all
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,193 @@
+//! The transcript: everything that crossed a pipe or the wire during a scenario, in order,
+//! timed from the start. Printed live in a demo, and in full when a check fails, so a
+//! student can see what went wrong without running anything again.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// One thing that happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A heading or a sentence of narration from the scenario itself.
+    Say(String),
+    /// A line written to a process's stdin.
+    Stdin { who: String, line: String },
+    /// A line a process printed on stdout.
+    Stdout { who: String, line: String },
+    /// A line a process printed on stderr.
+    Stderr { who: String, line: String },
+    /// Bytes that crossed the wire: a UDP datagram or a chunk of a TCP stream.
+    Wire { from: String, to: String, proto: Proto, bytes: Vec<u8> },
+    /// A TCP event with no bytes: connected, closed, reset, half-closed.
+    Conn { from: String, to: String, what: String },
+    /// A process ended.
+    Exit { who: String, status: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// A shared, append-only record. Cloning it shares the same record.
+#[derive(Clone)]
+pub struct Transcript {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    start: Instant,
+    events: Vec<(Duration, Event)>,
+    names: HashMap<SocketAddr, String>,
+    live: Option<Style>,
+}
+
+impl Transcript {
+    /// A silent transcript: it prints only when asked (a test, a check).
+    pub fn new() -> Transcript {
+        Transcript {
+            inner: Arc::new(Mutex::new(Inner {
+                start: Instant::now(),
+                events: Vec::new(),
+                names: HashMap::new(),
+                live: None,
+            })),
+        }
+    }
+
+    /// A transcript that also prints each event to stdout the moment it is recorded (a demo).
+    pub fn live() -> Transcript {
+        let transcript = Transcript::new();
+        transcript.lock().live = Some(Style::for_stdout());
+        transcript
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves a consistent Vec: keep reading it.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Remember who is behind an address, so the transcript says "server", not a port.
+    pub fn name(&self, addr: SocketAddr, who: &str) {
+        self.lock().names.insert(addr, who.to_string());
+    }
+
+    /// The name given to `addr`, or the address itself.
+    pub fn who(&self, addr: SocketAddr) -> String {
+        self.lock().names.get(&addr).cloned().unwrap_or_else(|| addr.to_string())
+    }
+
+    pub fn record(&self, event: Event) {
+        let mut inner = self.lock();
+        let at = inner.start.elapsed();
+        if let Some(style) = inner.live {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (a demo piped into `head`) must not stop the demo.
+            let _ = writeln!(out, "{}", render(at, &event, style));
+            let _ = out.flush();
+        }
+        inner.events.push((at, event));
+    }
+
+    pub fn say(&self, text: impl Into<String>) {
+        self.record(Event::Say(text.into()));
+    }
+
+    pub fn events(&self) -> Vec<(Duration, Event)> {
+        self.lock().events.clone()
+    }
+
+    /// The whole transcript as plain text, one event a line.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for (at, event) in self.events() {
+            let _ = writeln!(text, "{}", render(at, &event, Style::PLAIN));
+        }
+        text
+    }
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Transcript::new()
+    }
+}
+
+/// Colours for a terminal, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    pub const PLAIN: Style = Style { colour: false };
+
+    /// Colour only when stdout is a terminal and NO_COLOR is unset (https://no-color.org).
+    pub fn for_stdout() -> Style {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Style { colour }
+    }
+
+    pub fn paint(self, code: &str, text: &str) -> String {
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+fn render(at: Duration, event: &Event, style: Style) -> String {
+    let time = style.paint("2", &format!("{:>7.3}s", at.as_secs_f64()));
+    match event {
+        Event::Say(text) => format!("         {}", style.paint("1", text)),
+        Event::Stdin { who, line } => {
+            format!("{time}  {who} {} {}", style.paint("36", "stdin <"), show(line.as_bytes()))
+        }
+        Event::Stdout { who, line } => format!("{time}  {who} {} {line}", style.paint("32", "stdout>")),
+        Event::Stderr { who, line } => format!("{time}  {who} {} {line}", style.paint("33", "stderr>")),
+        Event::Wire { from, to, proto, bytes } => {
+            let what = match proto {
+                Proto::Udp => "datagram",
+                Proto::Tcp => "bytes",
+            };
+            let arrow = style.paint("35", &format!("{from} → {to}"));
+            format!("{time}  {arrow}  {what} ({}): {}", size(bytes.len()), show(bytes))
+        }
+        Event::Conn { from, to, what } => {
+            format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
+        }
+        Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
+    }
+}
+
+fn size(len: usize) -> String {
+    if len == 1 { "1 byte".to_string() } else { format!("{len} bytes") }
+}
+
+pub use lab_common::show;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events keep their order, and a named address is shown by name.
+    #[test]
+    fn render_names_addresses_and_keeps_order() {
+        let transcript = Transcript::new();
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        transcript.name(addr, "server");
+        transcript.say("first");
+        transcript.record(Event::Wire {
+            from: "alice".into(),
+            to: transcript.who(addr),
+            proto: Proto::Udp,
+            bytes: b"x".to_vec(),
+        });
+        let text = transcript.render();
+        let first = text.find("first").unwrap();
+        let wire = text.find("alice → server  datagram (1 byte): \"x\"").unwrap();
+        assert!(first < wire, "{text}");
+    }
+}

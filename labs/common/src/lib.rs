@@ -1,0 +1,126 @@
+//! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
+//! the ready line, a fatal error as one line plus a hint, and bytes shown as text.
+
+use std::fmt::Write as _;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+
+/// Print the ready line, `listening on udp://127.0.0.1:8888`: the first line on stdout,
+/// printed once the socket is bound (and, for TCP, listening), with the real port.
+pub fn print_ready(proto: &str, addr: SocketAddr) {
+    // Rust's stdout is line-buffered, so the line leaves at once, even into a pipe.
+    println!("listening on {proto}://{addr}");
+}
+
+/// End the program: 0 on success; on failure one `error: what: why` line on stderr, a hint
+/// where one helps, and status 1.
+pub fn exit(result: anyhow::Result<()>) -> ExitCode {
+    let Err(error) = result else {
+        return ExitCode::SUCCESS;
+    };
+    eprintln!("error: {error:#}");
+    if let Some(hint) = hint(&error) {
+        eprintln!("hint: {hint}");
+    }
+    ExitCode::FAILURE
+}
+
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let io = error.chain().find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
+    match io.kind() {
+        ErrorKind::AddrInUse => Some("is another lab already on that port? try --bind 127.0.0.1:0 for a free one"),
+        ErrorKind::ConnectionRefused => Some("nothing is listening there: start the server first"),
+        ErrorKind::AddrNotAvailable => Some("that address is not on this machine; the labs use 127.0.0.1"),
+        ErrorKind::PermissionDenied => Some("ports below 1024 need root; pick one above 1024, or 0 for any"),
+        _ => None,
+    }
+}
+
+/// The local address a client binds to reach `server`: loopback for a loopback server, so
+/// the lab's traffic never leaves the machine; any address of the right family otherwise.
+pub fn local_addr_for(server: SocketAddr) -> SocketAddr {
+    let ip = match server.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
+
+/// Bytes as a student should see them: UTF-8 as text in quotes, anything else escaped
+/// (`\xff`), control characters escaped (`\n`), long runs shortened in the middle.
+pub fn show(bytes: &[u8]) -> String {
+    const HEAD: usize = 72;
+    const TAIL: usize = 24;
+    if bytes.len() > HEAD + TAIL + 16 {
+        let head = escape(&bytes[..HEAD]);
+        let tail = escape(&bytes[bytes.len() - TAIL..]);
+        let skipped = bytes.len() - HEAD - TAIL;
+        return format!("\"{head}\" …{skipped} more bytes… \"{tail}\"");
+    }
+    format!("\"{}\"", escape(bytes))
+}
+
+fn escape(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => text.push_str("\\\""),
+                '\\' => text.push_str("\\\\"),
+                c if c.is_control() => text.extend(c.escape_default()),
+                c => text.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(text, "\\x{byte:02x}");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// UTF-8 reads as text, broken bytes and control characters as escapes.
+    #[test]
+    fn show_escapes_what_is_not_printable_text() {
+        assert_eq!(show(b"hi"), r#""hi""#);
+        assert_eq!(show("张三 says \"hi\"\n".as_bytes()), r#""张三 says \"hi\"\n""#);
+        assert_eq!(show(b"\xff\xfeok\x00"), r#""\xff\xfeok\u{0}""#);
+        assert_eq!(show(b""), r#""""#);
+    }
+
+    /// Half a multi-byte character is shown as the bytes it is.
+    #[test]
+    fn show_cuts_through_a_character_visibly() {
+        let half = &"张".as_bytes()[..2];
+        assert_eq!(show(half), r#""\xe5\xbc""#);
+    }
+
+    /// A 100 KB payload is shown as its head and tail, with the count in between.
+    #[test]
+    fn show_shortens_long_payloads() {
+        let shown = show(&[b'a'; 100_000]);
+        assert!(shown.contains("…99904 more bytes…"), "{shown}");
+        assert!(shown.len() < 200);
+    }
+
+    #[test]
+    fn a_client_of_a_loopback_server_binds_loopback() {
+        let v4: SocketAddr = "127.0.0.1:8888".parse().unwrap();
+        assert_eq!(local_addr_for(v4), "127.0.0.1:0".parse().unwrap());
+        let v6: SocketAddr = "[::1]:8888".parse().unwrap();
+        assert_eq!(local_addr_for(v6), "[::1]:0".parse().unwrap());
+    }
+
+    #[test]
+    fn hints_name_the_next_step() {
+        let refused = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
+        assert!(hint(&refused.context("connecting")).unwrap().contains("start the server"));
+        assert_eq!(hint(&anyhow::anyhow!("plain")), None);
+    }
+}

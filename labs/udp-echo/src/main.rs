@@ -1,0 +1,218 @@
+//! # udp-echo: UDP has no connection
+//!
+//! A UDP server accepts nobody. It binds a port and waits; each datagram arrives together with
+//! the address it came from (`recvfrom`), and the reply goes back to that address (`sendto`).
+//! Nothing else ties a reply to its request. Every datagram is one message: it arrives whole,
+//! never merged with another, never split, or not at all.
+//!
+//! Try it by hand, one terminal each:
+//!
+//! ```text
+//! cargo lab udp-echo server                 # prints: listening on udp://127.0.0.1:8888
+//! cargo lab udp-echo client                 # type lines; each one is a datagram
+//! nc -u 127.0.0.1 8888                      # netcat works as a client too
+//! cargo lab udp-echo server --buf 16        # then send a long line: watch it get cut
+//! ```
+
+use std::io::BufRead;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lab_common::show;
+use socket2::{MaybeUninitSlice, SockRef};
+
+/// UDP, shown by an echo server: no connection, the sender's address in every datagram,
+/// message boundaries kept, and what happens to a datagram bigger than the buffer.
+#[derive(Parser)]
+#[command(name = "udp-echo", version)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Echo every datagram back to whoever sent it. Shows that the server learns each client's
+    /// address from the datagram itself, and reports each datagram's real size, also when its
+    /// buffer was too small and the kernel cut the datagram.
+    Server {
+        /// Address to listen on; port 0 lets the OS pick a free one.
+        #[arg(long, default_value = "127.0.0.1:8888")]
+        bind: SocketAddr,
+        /// Reply in upper case (as the seed lesson's server does).
+        #[arg(long)]
+        upper: bool,
+        /// Receive buffer, in bytes: a datagram longer than this is cut to it, and the rest is
+        /// lost. 65536 holds any datagram.
+        #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        buf: u32,
+    },
+    /// Send each line you type as one datagram, and print each reply with its round-trip time.
+    /// Shows that UDP gives no error when nobody is listening: the reply just never comes.
+    Client {
+        /// The server to send to.
+        #[arg(long, default_value = "127.0.0.1:8888")]
+        server: SocketAddr,
+        /// How long to wait for each reply, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, upper, buf } => serve(bind, upper, buf as usize),
+        Role::Client { server, timeout_ms } => chat(server, Duration::from_millis(timeout_ms)),
+    };
+    lab_common::exit(result)
+}
+
+/// The server: bind, then receive and reply, forever. There is no `listen` and no `accept`:
+/// one socket serves every client.
+fn serve(bind: SocketAddr, upper: bool, buf_size: usize) -> Result<()> {
+    let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
+    lab_common::print_ready("udp", socket.local_addr()?);
+
+    let mut buf = vec![0; buf_size];
+    loop {
+        // A failed receive or send concerns one datagram, never the server: report it and go on.
+        let datagram = match receive(&socket, &mut buf) {
+            Ok(datagram) => datagram,
+            Err(error) => {
+                eprintln!("receive failed: {error}");
+                continue;
+            }
+        };
+        report(&datagram, buf_size);
+        let reply = if upper { to_upper(datagram.bytes) } else { datagram.bytes.to_vec() };
+        // The reply goes to the address the datagram came from. That address is the only
+        // thing that makes this "a reply to that client".
+        if let Err(error) = socket.send_to(&reply, datagram.from) {
+            eprintln!("reply to {} failed: {error}", datagram.from);
+        }
+    }
+}
+
+/// One datagram as the kernel handed it over.
+struct Datagram<'buf> {
+    from: SocketAddr,
+    /// What fit in the buffer.
+    bytes: &'buf [u8],
+    /// How big the datagram really was, where the platform tells (Linux does).
+    real_len: Option<usize>,
+    /// The kernel cut the datagram to fit the buffer; the rest is gone for good.
+    truncated: bool,
+}
+
+/// Receive one datagram, and find out whether it was cut.
+///
+/// std's `UdpSocket::recv_from` would receive it too, but it hides one fact: when a datagram
+/// is longer than the buffer, the kernel silently drops the excess and `recv_from` returns
+/// the buffer's size as if that were all. UDP will not deliver the rest in a second read,
+/// because there is no "rest": each receive takes exactly one datagram off the queue.
+/// `recvmsg` reports the cut in a flag (MSG_TRUNC), which socket2 exposes.
+fn receive<'buf>(socket: &UdpSocket, buf: &'buf mut [u8]) -> std::io::Result<Datagram<'buf>> {
+    let mut bufs = [MaybeUninitSlice::new(as_uninit(buf))];
+    let (len, flags, from) = SockRef::from(socket).recv_from_vectored_with_flags(&mut bufs, REAL_LEN)?;
+    let from = from.as_socket().expect("a UDP socket's peer is an IP address");
+    let kept = len.min(buf.len());
+    let truncated = flags.is_truncated();
+    // With MSG_TRUNC passed in, Linux returns the datagram's full length, not the bytes kept.
+    let real_len = if cfg!(target_os = "linux") || !truncated { Some(len) } else { None };
+    Ok(Datagram { from, bytes: &buf[..kept], real_len, truncated })
+}
+
+/// Asking for the real length is Linux's extension of recv(2); elsewhere we ask for nothing.
+#[cfg(target_os = "linux")]
+const REAL_LEN: libc::c_int = libc::MSG_TRUNC;
+#[cfg(not(target_os = "linux"))]
+const REAL_LEN: libc::c_int = 0;
+
+/// socket2 receives into `MaybeUninit` bytes so that callers never have to zero a buffer
+/// first. Ours is zeroed already; this only changes how the type system sees it.
+#[allow(unsafe_code)]
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the same layout as `u8`, and the kernel only ever writes
+    // real bytes into the buffer, so every byte stays initialised.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+/// One line per datagram: who sent it, how big it really was, what it said.
+fn report(datagram: &Datagram, buf_size: usize) {
+    let from = datagram.from;
+    let text = show(datagram.bytes);
+    match (datagram.truncated, datagram.real_len) {
+        (false, _) if datagram.bytes.is_empty() => {
+            // Zero bytes on TCP would mean "the peer closed". On UDP it is a message like any
+            // other: an empty datagram, and it gets an empty reply.
+            println!("{from} sent an empty datagram (0 bytes)");
+        }
+        (false, _) => println!("{from} sent {} bytes: {text}", datagram.bytes.len()),
+        (true, Some(real)) => {
+            println!("{from} sent {real} bytes, truncated to {buf_size} (--buf {buf_size}); the rest is lost: {text}")
+        }
+        (true, None) => println!("{from} sent more than {buf_size} bytes, truncated to {buf_size}: {text}"),
+    }
+}
+
+/// Upper-case text; bytes that are not UTF-8 get only their ASCII letters raised.
+fn to_upper(bytes: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_uppercase().into_bytes(),
+        Err(_) => bytes.to_ascii_uppercase(),
+    }
+}
+
+/// The client: each line typed is one datagram; each reply is printed with its round trip.
+fn chat(server: SocketAddr, timeout: Duration) -> Result<()> {
+    // Port 0: the OS picks our port. The server will learn it from our first datagram.
+    let local = lab_common::local_addr_for(server);
+    let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
+    eprintln!("sending to udp://{server} from {}; each line is one datagram, Ctrl-D quits", socket.local_addr()?);
+
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading stdin")?;
+        let sent_at = Instant::now();
+        // No connection to open first: the first datagram simply goes. If nobody is listening,
+        // this still succeeds; UDP has no way to tell us.
+        socket.send_to(line.as_bytes(), server).with_context(|| format!("sending to {server}"))?;
+        match wait_for_reply(&socket, server, timeout)? {
+            Some(reply) => {
+                let rtt = sent_at.elapsed().as_secs_f64() * 1000.0;
+                println!("{} ({} bytes, {rtt:.3} ms)", show(&reply), reply.len());
+            }
+            None => println!(
+                "no reply within {} ms: UDP never says why (nothing listening at {server}, or a datagram was lost)",
+                timeout.as_millis()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The next datagram from `server`, within `timeout`. Anyone can send to our port, so a
+/// datagram from another address is not the reply, and is passed over.
+fn wait_for_reply(socket: &UdpSocket, server: SocketAddr, timeout: Duration) -> Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0; 65_536];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        socket.set_read_timeout(Some(left))?;
+        match socket.recv_from(&mut buf) {
+            Ok((len, from)) if from == server => return Ok(Some(buf[..len].to_vec())),
+            Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            // Linux may report an ICMP "port unreachable" for an earlier send here. It is
+            // a hint that nobody is listening, not a reply: keep waiting until the deadline.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e).context("receiving"),
+        }
+    }
+}
