@@ -51,11 +51,13 @@ fn build(package: &str, bin: &str) -> Result<PathBuf> {
 /// Cargo prints one JSON message a line; a `compiler-artifact` for our binary carries the
 /// `executable` path.
 fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
-    report.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(|message| {
-        let is_ours = message["reason"] == "compiler-artifact" && message["target"]["name"] == bin;
-        let path = message["executable"].as_str()?;
-        is_ours.then(|| PathBuf::from(path))
-    })
+    report.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(
+        |message| {
+            let is_ours = message["reason"] == "compiler-artifact" && message["target"]["name"] == bin;
+            let path = message["executable"].as_str()?;
+            is_ours.then(|| PathBuf::from(path))
+        },
+    )
 }
 
 #[cfg(test)]

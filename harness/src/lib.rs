@@ -35,3 +35,12 @@ pub const READY_WAIT: Duration = Duration::from_secs(10);
 pub fn secs(duration: Duration) -> String {
     format!("{}s", duration.as_secs_f64())
 }
+
+/// `println!` for the runner's reports: a closed stdout (`cargo lab udp-echo | head`) does not
+/// stop the run, so its roles are still cleaned up as usual.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::transcript::out(format_args!($($arg)*))
+    };
+}

@@ -113,6 +113,55 @@ impl UdpPeer {
     }
 }
 
+/// A second handle on a peer's socket, to collect what it received but nobody read, once a
+/// scenario has failed: often that is exactly where the fault shows (a reply that went to the
+/// wrong client).
+pub(crate) enum Unread {
+    Udp { who: String, socket: UdpSocket },
+    Tcp { who: String, server: String, stream: TcpStream },
+}
+
+impl Unread {
+    pub(crate) fn of_udp(peer: &UdpPeer) -> Option<Unread> {
+        Some(Unread::Udp { who: peer.who.clone(), socket: peer.socket.try_clone().ok()? })
+    }
+
+    pub(crate) fn of_tcp(peer: &TcpPeer) -> Option<Unread> {
+        let stream = peer.stream.try_clone().ok()?;
+        Some(Unread::Tcp { who: peer.who.clone(), server: peer.server.clone(), stream })
+    }
+
+    /// Record everything waiting in the socket, without blocking.
+    pub(crate) fn collect(&self, transcript: &Transcript) {
+        let mut buf = vec![0; MAX_DATAGRAM];
+        match self {
+            Unread::Udp { who, socket } => {
+                let _ = socket.set_nonblocking(true);
+                while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                    transcript.record(Event::Wire {
+                        from: transcript.who(from),
+                        to: format!("{who} (unread)"),
+                        proto: Proto::Udp,
+                        bytes: buf[..len].to_vec(),
+                    });
+                }
+            }
+            Unread::Tcp { who, server, stream } => {
+                let _ = stream.set_nonblocking(true);
+                let mut reader = stream;
+                while let Ok(len @ 1..) = reader.read(&mut buf) {
+                    transcript.record(Event::Wire {
+                        from: server.clone(),
+                        to: format!("{who} (unread)"),
+                        proto: Proto::Tcp,
+                        bytes: buf[..len].to_vec(),
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// A TCP connection on loopback.
 pub struct TcpPeer {
     who: String,
@@ -127,7 +176,11 @@ impl TcpPeer {
         let stream = TcpStream::connect_timeout(&addr, WAIT)
             .with_context(|| format!("{who} connecting to {server} at {addr}"))?;
         transcript.name(stream.local_addr()?, who);
-        transcript.record(Event::Conn { from: who.to_string(), to: server.clone(), what: "connected".into() });
+        transcript.record(Event::Conn {
+            from: who.to_string(),
+            to: server.clone(),
+            what: "connected".into(),
+        });
         Ok(TcpPeer { who: who.to_string(), server, stream, transcript: transcript.clone() })
     }
 
@@ -176,7 +229,9 @@ impl TcpPeer {
         match self.read_chunk(WAIT, 64 * 1024)? {
             Chunk::Eof => Ok(()),
             Chunk::Bytes(bytes) => bail!("{} expected the stream to end, but got {}", self.who, show(&bytes)),
-            Chunk::Nothing => bail!("{} expected the stream to end within {}; it stayed open", self.who, secs(WAIT)),
+            Chunk::Nothing => {
+                bail!("{} expected the stream to end within {}; it stayed open", self.who, secs(WAIT))
+            }
         }
     }
 
@@ -241,7 +296,9 @@ impl TcpPeer {
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).with_context(|| format!("{} reading from {}", self.who, self.server)),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("{} reading from {}", self.who, self.server));
+                }
             }
         }
     }

@@ -72,8 +72,8 @@ impl Role {
         };
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         new_process_group(&mut command);
-        let mut child =
-            command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
+        let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
+        interrupt::register(child.id());
 
         let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout was piped above");
@@ -174,7 +174,10 @@ impl Role {
 
     fn exited_early(&mut self, waiting_for: &str) -> anyhow::Error {
         let status = self.wait_exit(WAIT).map(describe_status).unwrap_or_else(|e| e.to_string());
-        anyhow!("{} ended ({status}) before printing {waiting_for}; its stderr is in the transcript", self.who)
+        anyhow!(
+            "{} ended ({status}) before printing {waiting_for}; its stderr is in the transcript",
+            self.who
+        )
     }
 
     /// Type a line into the role's stdin.
@@ -247,7 +250,8 @@ impl Role {
                 if let Some(stderr) = self.stderr.take() {
                     let _ = stderr.join();
                 }
-                self.transcript.record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
+                self.transcript
+                    .record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
                 return Ok(status);
             }
             if Instant::now() >= deadline {
@@ -268,6 +272,7 @@ impl Drop for Role {
             kill_process_group(&mut self.child);
             let _ = self.child.wait();
         }
+        interrupt::unregister(self.child.id());
     }
 }
 
@@ -324,4 +329,53 @@ fn kill_process_group(child: &mut Child) {
 #[cfg(not(unix))]
 fn kill_process_group(child: &mut Child) {
     let _ = child.kill();
+}
+
+/// Ctrl-C in a demo reaches the runner, but not the roles: each sits in a process group of
+/// its own. The runner calls [`interrupt::kill_roles_on_signal`] so that an interrupted demo
+/// leaves no server behind.
+pub mod interrupt {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Process ids of the live roles; 0 is a free slot. A signal handler may read atomics, but
+    /// may not lock or allocate: hence a fixed array.
+    static ROLES: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
+
+    pub(super) fn register(pid: u32) {
+        // With more than 64 roles alive at once, the rest are still killed on drop, only not
+        // on Ctrl-C.
+        let _ = ROLES
+            .iter()
+            .find(|slot| slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+    }
+
+    pub(super) fn unregister(pid: u32) {
+        let _ = ROLES
+            .iter()
+            .find(|slot| slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+    }
+
+    /// On SIGINT, SIGTERM or SIGHUP: kill every live role's process group, then exit 130.
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    pub fn kill_roles_on_signal() {
+        extern "C" fn on_signal(_: libc::c_int) {
+            for slot in &ROLES {
+                let pid = slot.load(Ordering::SeqCst);
+                if pid != 0 {
+                    // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+                    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+                }
+            }
+            // SAFETY: _exit(2) is async-signal-safe; 130 is the shell's "ended by Ctrl-C".
+            unsafe { libc::_exit(130) };
+        }
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: the handler only loads atomics and calls async-signal-safe functions.
+            unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn kill_roles_on_signal() {}
 }

@@ -51,9 +51,9 @@ pub fn is_bound(proto: Proto, port: u16) -> bool {
             // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
             Proto::Tcp => ("/proc/net/tcp", "/proc/net/tcp6", Some("0A")),
         };
-        [v4, v6].iter().any(|table| {
-            std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state))
-        })
+        [v4, v6]
+            .iter()
+            .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
     } else {
         match proto {
             Proto::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::peer::{TcpPeer, UdpPeer};
+use crate::peer::{TcpPeer, UdpPeer, Unread};
 use crate::process::{Program, Role};
 use crate::ready::{self, Ready};
 use crate::transcript::{Proto, Style, Transcript};
-use crate::READY_WAIT;
+use crate::{READY_WAIT, out};
 
 /// A lab, as the runner and the checker see it.
 #[derive(Debug)]
@@ -98,11 +98,12 @@ impl std::error::Error for Skip {}
 pub struct Session {
     target: Target,
     transcript: Transcript,
+    peers: Vec<Unread>,
 }
 
 impl Session {
     pub fn new(target: &Target, transcript: &Transcript) -> Session {
-        Session { target: target.clone(), transcript: transcript.clone() }
+        Session { target: target.clone(), transcript: transcript.clone(), peers: Vec::new() }
     }
 
     pub fn transcript(&self) -> &Transcript {
@@ -167,7 +168,11 @@ impl Session {
             }
         };
         if ready.proto != proto {
-            bail!("the server says it listens on {}, but {} is a {proto:?} lab", ready.proto_name(), self.target.lab.name);
+            bail!(
+                "the server says it listens on {}, but {} is a {proto:?} lab",
+                ready.proto_name(),
+                self.target.lab.name
+            );
         }
         role.set_addr(ready.addr);
         self.transcript.name(ready.addr, "server");
@@ -181,12 +186,23 @@ impl Session {
         Role::spawn(who, Program::Exec { path: self.target.reference.clone(), args: argv }, &self.transcript)
     }
 
-    pub fn udp(&self, who: &str) -> Result<UdpPeer> {
-        UdpPeer::bind(who, &self.transcript)
+    pub fn udp(&mut self, who: &str) -> Result<UdpPeer> {
+        let peer = UdpPeer::bind(who, &self.transcript)?;
+        self.peers.extend(Unread::of_udp(&peer));
+        Ok(peer)
     }
 
-    pub fn tcp(&self, who: &str, addr: std::net::SocketAddr) -> Result<TcpPeer> {
-        TcpPeer::connect(who, addr, &self.transcript)
+    pub fn tcp(&mut self, who: &str, addr: std::net::SocketAddr) -> Result<TcpPeer> {
+        let peer = TcpPeer::connect(who, addr, &self.transcript)?;
+        self.peers.extend(Unread::of_tcp(&peer));
+        Ok(peer)
+    }
+
+    /// After a failure: record what reached our peers but was never read.
+    fn collect_unread(&self) {
+        for peer in &self.peers {
+            peer.collect(&self.transcript);
+        }
     }
 }
 
@@ -205,14 +221,22 @@ pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Out
         Ok(()) => Outcome::Passed,
         Err(error) => match error.downcast::<Skip>() {
             Ok(skip) => Outcome::Skipped(skip.0),
-            Err(error) => Outcome::Failed(error),
+            Err(error) => {
+                session.collect_unread();
+                Outcome::Failed(error)
+            }
         },
     }
 }
 
 /// What a student reads when a scenario fails: the claim, what failed, and everything that
 /// crossed the wire.
-pub fn failure_report(lab: &Lab, scenario: &Scenario, error: &anyhow::Error, transcript: &Transcript) -> String {
+pub fn failure_report(
+    lab: &Lab,
+    scenario: &Scenario,
+    error: &anyhow::Error,
+    transcript: &Transcript,
+) -> String {
     format!(
         "{}: scenario `{}` failed\n  claim: {}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
         lab.name,
@@ -260,20 +284,20 @@ pub fn check(target: &Target) -> bool {
         match run(scenario, target, &transcript) {
             Outcome::Passed => {
                 passed += 1;
-                println!("{} {} — {}", style.paint("32", "PASS"), scenario.name, scenario.claim);
+                out!("{} {} — {}", style.paint("32", "PASS"), scenario.name, scenario.claim);
             }
             Outcome::Skipped(why) => {
                 skipped += 1;
-                println!("{} {} — {why}", style.paint("33", "SKIP"), scenario.name);
+                out!("{} {} — {why}", style.paint("33", "SKIP"), scenario.name);
             }
             Outcome::Failed(error) => {
                 failed += 1;
-                println!("{} {} — {}", style.paint("31", "FAIL"), scenario.name, scenario.claim);
-                println!("{}\n", indent(&failure_report(lab, scenario, &error, &transcript)));
+                out!("{} {} — {}", style.paint("31", "FAIL"), scenario.name, scenario.claim);
+                out!("{}\n", indent(&failure_report(lab, scenario, &error, &transcript)));
             }
         }
     }
-    println!("\n{}: {passed} passed, {failed} failed, {skipped} skipped", lab.name);
+    out!("\n{}: {passed} passed, {failed} failed, {skipped} skipped", lab.name);
     failed == 0
 }
 
@@ -281,22 +305,22 @@ pub fn check(target: &Target) -> bool {
 pub fn demo(target: &Target) -> bool {
     let lab = target.lab;
     let style = Style::for_stdout();
-    println!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
-    println!("\n{}\n", lab.story.trim());
-    println!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
+    out!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
+    out!("\n{}\n", lab.story.trim());
+    out!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
     let mut held = 0;
     for (number, scenario) in lab.scenarios.iter().enumerate() {
         let heading = format!("── {}/{} {} ", number + 1, lab.scenarios.len(), scenario.claim);
-        println!("\n{}", style.paint("1;34", &heading));
+        out!("\n{}", style.paint("1;34", &heading));
         let transcript = Transcript::live();
         match run(scenario, target, &transcript) {
             Outcome::Passed => {
                 held += 1;
-                println!("   {}", style.paint("32", "✔ held"));
+                out!("   {}", style.paint("32", "✔ held"));
             }
-            Outcome::Skipped(why) => println!("   {}", style.paint("33", &format!("skipped: {why}"))),
+            Outcome::Skipped(why) => out!("   {}", style.paint("33", &format!("skipped: {why}"))),
             Outcome::Failed(error) => {
-                println!("   {}", style.paint("31", &format!("✘ did not hold: {error:#}")));
+                out!("   {}", style.paint("31", &format!("✘ did not hold: {error:#}")));
             }
         }
     }
@@ -306,9 +330,9 @@ pub fn demo(target: &Target) -> bool {
     } else {
         style.paint("31", &format!("{held} of {all} steps held."))
     };
-    println!("\n{verdict}\n\nTry it by hand, one terminal each:");
+    out!("\n{verdict}\n\nTry it by hand, one terminal each:");
     for command in lab.by_hand {
-        println!("    {command}");
+        out!("    {command}");
     }
     held == all
 }

@@ -118,6 +118,13 @@ impl Default for Transcript {
     }
 }
 
+/// Print a line on stdout. A reader that went away (`cargo lab udp-echo | head`) is not an
+/// error worth stopping for: the run goes on, and its roles are cleaned up as usual.
+pub fn out(text: impl std::fmt::Display) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
 /// Colours for a terminal, or none.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use harness::scenario::{self, Target};
-use harness::{Lab, labs};
+use harness::{Lab, labs, out};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    harness::process::interrupt::kill_roles_on_signal();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
@@ -67,7 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Check { lab, server }) => {
             let lab = find(&lab)?;
             let target = Target::command(lab, reference_binary(lab)?, &server);
-            println!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
+            out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
             Ok(verdict(scenario::check(&target)))
         }
         Some(Command::Lab(args)) => {
@@ -83,12 +84,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn list() {
-    println!("The labs (run one with `cargo lab NAME`):\n");
+    out!("The labs (run one with `cargo lab NAME`):\n");
     for lab in labs::ALL {
-        println!("  {:<10} {}", lab.name, lab.teaches);
+        out!("  {:<10} {}", lab.name, lab.teaches);
     }
-    println!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
-    println!("      `cargo lab check NAME --server CMD` checks your own server.");
+    out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
+    out!("      `cargo lab check NAME --server CMD` checks your own server.");
 }
 
 fn find(name: &str) -> Result<&'static Lab> {

@@ -99,11 +99,7 @@ pub fn datagrams_keep_their_boundaries(s: &mut Session) -> Result<()> {
     expected.sort();
     got.sort();
     if got != expected {
-        bail!(
-            "alice expected the datagrams {} back, one each\n  but got {}",
-            list(&expected),
-            list(&got)
-        );
+        bail!("alice expected the datagrams {} back, one each\n  but got {}", list(&expected), list(&got));
     }
     s.say("Three in, three out: a datagram is a message, whole.");
     alice.expect_nothing(QUIET)?;
@@ -217,7 +213,10 @@ pub fn the_client_prints_each_reply(s: &mut Session) -> Result<()> {
     client.close_stdin();
     let status = client.wait_exit(WAIT)?;
     if !status.success() {
-        bail!("expected the client to exit with status 0 at end of input; it {}", crate::process::describe_status(status));
+        bail!(
+            "expected the client to exit with status 0 at end of input; it {}",
+            crate::process::describe_status(status)
+        );
     }
     Ok(())
 }

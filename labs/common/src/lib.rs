@@ -29,7 +29,9 @@ pub fn exit(result: anyhow::Result<()>) -> ExitCode {
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
     let io = error.chain().find_map(|cause| cause.downcast_ref::<std::io::Error>())?;
     match io.kind() {
-        ErrorKind::AddrInUse => Some("is another lab already on that port? try --bind 127.0.0.1:0 for a free one"),
+        ErrorKind::AddrInUse => {
+            Some("is another lab already on that port? try --bind 127.0.0.1:0 for a free one")
+        }
         ErrorKind::ConnectionRefused => Some("nothing is listening there: start the server first"),
         ErrorKind::AddrNotAvailable => Some("that address is not on this machine; the labs use 127.0.0.1"),
         ErrorKind::PermissionDenied => Some("ports below 1024 need root; pick one above 1024, or 0 for any"),

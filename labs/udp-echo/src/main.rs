@@ -153,7 +153,9 @@ fn report(datagram: &Datagram, buf_size: usize) {
         }
         (false, _) => println!("{from} sent {} bytes: {text}", datagram.bytes.len()),
         (true, Some(real)) => {
-            println!("{from} sent {real} bytes, truncated to {buf_size} (--buf {buf_size}); the rest is lost: {text}")
+            println!(
+                "{from} sent {real} bytes, truncated to {buf_size} (--buf {buf_size}); the rest is lost: {text}"
+            )
         }
         (true, None) => println!("{from} sent more than {buf_size} bytes, truncated to {buf_size}: {text}"),
     }
@@ -172,7 +174,10 @@ fn chat(server: SocketAddr, timeout: Duration) -> Result<()> {
     // Port 0: the OS picks our port. The server will learn it from our first datagram.
     let local = lab_common::local_addr_for(server);
     let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
-    eprintln!("sending to udp://{server} from {}; each line is one datagram, Ctrl-D quits", socket.local_addr()?);
+    eprintln!(
+        "sending to udp://{server} from {}; each line is one datagram, Ctrl-D quits",
+        socket.local_addr()?
+    );
 
     for line in std::io::stdin().lock().lines() {
         let line = line.context("reading stdin")?;

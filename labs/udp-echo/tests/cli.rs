@@ -1,0 +1,82 @@
+//! udp-echo as a user meets it on the command line: help that teaches, errors that say what to
+//! do next, and the flags that are not conformance scenarios (--upper).
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use harness::labs::udp_echo::LAB;
+use harness::transcript::Transcript;
+use harness::{Session, Target};
+use predicates::prelude::*;
+
+/// `--help` says what each role demonstrates, not only its flags.
+#[test]
+fn help_says_what_each_role_demonstrates() {
+    cargo_bin_cmd!("udp-echo")
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no connection"));
+    cargo_bin_cmd!("udp-echo")
+        .args(["server", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("learns each client's address"));
+}
+
+/// A port that is taken: one `error:` line naming the address, a hint, and status 1.
+#[test]
+fn a_taken_port_is_a_clear_error_with_a_hint() {
+    let squatter = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = squatter.local_addr().unwrap();
+    cargo_bin_cmd!("udp-echo")
+        .args(["server", "--bind", &addr.to_string()])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!("error: binding udp://{addr}: ")))
+        .stderr(predicate::str::contains("hint: "));
+}
+
+/// A buffer of 0 bytes is a usage error (status 2), caught before any socket exists.
+#[test]
+fn a_zero_buffer_is_a_usage_error() {
+    cargo_bin_cmd!("udp-echo").args(["server", "--buf", "0"]).assert().code(2);
+}
+
+/// With nobody listening, the client waits out its timeout, says so, and exits 0 at end of
+/// input: UDP gave it no error to report.
+#[test]
+fn the_client_says_when_no_reply_comes() {
+    let port = harness::ready::unused_port(harness::Proto::Udp).unwrap();
+    cargo_bin_cmd!("udp-echo")
+        .args(["client", "--server", &format!("127.0.0.1:{port}"), "--timeout-ms", "200"])
+        .write_stdin("anyone?\n")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no reply within 200 ms"));
+}
+
+/// `--upper` replies in capitals: Unicode-aware for text, ASCII-only for bytes that are not
+/// UTF-8 (which pass through untouched otherwise).
+#[test]
+fn upper_replies_in_capitals() {
+    let transcript = Transcript::new();
+    let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
+    let result = (|| {
+        let mut s = Session::new(&target, &transcript);
+        let server = s.server(&["--upper"])?;
+        let alice = s.udp("alice")?;
+        alice.send_to(server.addr(), "hello, 张三, straße".as_bytes())?;
+        alice.expect_datagram("HELLO, 张三, STRASSE".as_bytes())?;
+        alice.send_to(server.addr(), b"abc\xff")?;
+        alice.expect_datagram(b"ABC\xff")?;
+        anyhow::Ok(())
+    })();
+    if let Err(error) = result {
+        panic!("{error:#}\n{}", transcript.render());
+    }
+}

@@ -1,0 +1,120 @@
+//! The runner, `cargo lab`, as a user drives it: listing, demos, one role, and `check` against
+//! servers in another language, right and wrong. The `lab` binary belongs to another crate, so
+//! it is built through cargo and found from cargo's own report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn lab() -> Command {
+    let binary = harness::cargo::binary("harness", "lab").expect("building the lab runner");
+    let mut command = Command::new(binary);
+    command.env("NO_COLOR", "1").timeout(Duration::from_secs(120));
+    command
+}
+
+fn echo_fixture() -> PathBuf {
+    harness::cargo::workspace_root().join("labs/udp-echo/tests/fixtures/echo.py")
+}
+
+fn python_echo(extra: &str) -> String {
+    format!("python3 '{}' --port {{port}} {extra} {{args}}", echo_fixture().display())
+}
+
+/// `cargo lab` alone lists every lab with what it teaches.
+#[test]
+fn lists_every_lab() {
+    let mut assert = lab().assert().success();
+    for each in harness::labs::ALL {
+        assert =
+            assert.stdout(predicate::str::contains(each.name).and(predicate::str::contains(each.teaches)));
+    }
+}
+
+/// An unknown lab name is an error that lists the real ones.
+#[test]
+fn an_unknown_lab_is_named_with_the_choices() {
+    lab().arg("udp-ecko").assert().code(1).stderr(
+        predicate::str::contains("no lab named \"udp-ecko\"").and(predicate::str::contains("udp-echo")),
+    );
+}
+
+/// The demo narrates every step, exits 0, and ends with the commands to try by hand.
+#[test]
+fn the_udp_echo_demo_holds_and_ends_with_the_commands_to_try() {
+    lab()
+        .arg("udp-echo")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("All 7 steps held."))
+        .stdout(predicate::str::contains("alice → server  datagram (16 bytes): \"hello from alice\""))
+        .stdout(predicate::str::contains("cargo lab udp-echo server"));
+}
+
+/// `cargo lab NAME ROLE ...` is the lab's own binary with those arguments.
+#[test]
+fn a_role_runs_the_lab_binary() {
+    lab().args(["udp-echo", "server", "--help"]).assert().success().stdout(predicate::str::contains("--buf"));
+}
+
+/// A correct Python echo server passes every scenario.
+#[test]
+fn check_passes_a_correct_python_server() {
+    lab()
+        .args(["check", "udp-echo", "--server", &python_echo("")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("udp-echo: 7 passed, 0 failed, 0 skipped"));
+}
+
+/// A server that prints no ready line is ready once its port is bound.
+#[test]
+fn check_waits_for_the_port_when_there_is_no_ready_line() {
+    lab()
+        .args(["check", "udp-echo", "--server", &python_echo("--quiet")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("7 passed, 0 failed"));
+}
+
+/// Without `{args}` in the command, the scenario that needs `--buf 16` is skipped, and says
+/// how to run it.
+#[test]
+fn check_skips_what_needs_flags_the_command_cannot_take() {
+    let script = echo_fixture();
+    let command = format!("python3 '{}' --port {{port}}", script.display());
+    lab()
+        .args(["check", "udp-echo", "--server", &command])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("SKIP a_datagram_longer_than_the_buffer_is_cut"))
+        .stdout(predicate::str::contains("put {args} in your --server command"))
+        .stdout(predicate::str::contains("6 passed, 0 failed, 1 skipped"));
+}
+
+/// A server that merges datagrams fails, and the report shows the merged bytes and the
+/// transcript, so the student sees the fault without running anything again.
+#[test]
+fn check_fails_a_merging_server_and_shows_the_fault() {
+    lab()
+        .args(["check", "udp-echo", "--server", &python_echo("--bug merge")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL datagrams_keep_their_boundaries"))
+        .stdout(predicate::str::contains("\"onetwo twothree three three\""))
+        .stdout(predicate::str::contains("alice → server  datagram (3 bytes): \"one\""))
+        .stdout(predicate::str::contains("1 failed"));
+}
+
+/// A command that cannot start at all fails every scenario with the shell's own complaint
+/// in the transcript, rather than hanging.
+#[test]
+fn check_reports_a_server_that_dies_at_once() {
+    lab()
+        .args(["check", "udp-echo", "--server", "exit 3"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("server ended (exited with status 3) before printing a ready line"));
+}
