@@ -6,10 +6,9 @@ set positional-arguments
 default:
     @just --list
 
-# A lab's narrated demo (`just lab udp-echo`), one role (`just lab udp-echo server`), or
-# `just lab check NAME --server CMD`. With no arguments, list the labs.
+# Same as `cargo lab`: list labs, NAME for a demo, NAME ROLE to run one, check NAME --server CMD.
 lab *args:
-    cargo lab "$@"
+    @cargo lab "$@"
 
 # Run every test in the workspace.
 test:
