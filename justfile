@@ -19,3 +19,7 @@ check:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test
+
+# Regenerate each chapter's demo output and sequence diagram from a real run.
+docs:
+    cargo lab docs

@@ -8,6 +8,7 @@
 //! - [`labs`]: each lab's scenarios, one module per lab.
 
 pub mod cargo;
+pub mod diagram;
 pub mod labs;
 pub mod peer;
 pub mod process;

@@ -22,6 +22,8 @@ pub struct Lab {
     pub teaches: &'static str,
     pub proto: Proto,
     pub default_port: u16,
+    /// The binary's roles (its subcommands): `server`, `client`, and any of the lab's own.
+    pub roles: &'static [&'static str],
     /// The demo's opening paragraph.
     pub story: &'static str,
     pub scenarios: &'static [Scenario],
@@ -339,4 +341,19 @@ pub fn demo(target: &Target) -> bool {
 
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+}
+
+/// `cargo lab NAME --diagram`: run every scenario quietly and draw what crossed the wire as
+/// one Mermaid sequence diagram. Fails if a scenario does not hold.
+pub fn diagram(target: &Target) -> Result<String> {
+    let mut sections = Vec::new();
+    for scenario in target.lab.scenarios {
+        let transcript = Transcript::new();
+        match run(scenario, target, &transcript) {
+            Outcome::Passed => sections.push((scenario.claim, transcript.events())),
+            Outcome::Failed(error) => bail!("{}", failure_report(target.lab, scenario, &error, &transcript)),
+            Outcome::Skipped(why) => bail!("{} was skipped: {why}", scenario.name),
+        }
+    }
+    Ok(crate::diagram::sequence(&sections))
 }

@@ -43,7 +43,10 @@ enum Command {
         #[arg(long, value_name = "CMD")]
         server: String,
     },
+    /// Regenerate the generated parts of docs/src (each chapter's demo output and diagram).
+    Docs,
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
+    /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
     #[command(external_subcommand)]
     Lab(Vec<String>),
 }
@@ -71,15 +74,71 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
             Ok(verdict(scenario::check(&target)))
         }
+        Some(Command::Docs) => {
+            docs::regenerate()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Lab(args)) => {
             let lab = find(&args[0])?;
             let binary = reference_binary(lab)?;
-            if args.len() == 1 {
-                Ok(verdict(scenario::demo(&Target::reference(lab, binary))))
-            } else {
-                run_role(&binary, &args[1..])
+            match args.get(1).map(String::as_str) {
+                None => Ok(verdict(scenario::demo(&Target::reference(lab, binary)))),
+                Some("--diagram") => {
+                    out!("{}", scenario::diagram(&Target::reference(lab, binary))?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(_) => run_role(&binary, &args[1..]),
             }
         }
+    }
+}
+
+mod docs {
+    //! The parts of each chapter that come from a real run, not from a hand: between
+    //! `<!-- begin generated: NAME -->` and `<!-- end generated: NAME -->`.
+
+    use anyhow::{Context, Result, bail};
+    use harness::scenario::{self, Target};
+    use harness::{labs, out};
+
+    pub fn regenerate() -> Result<()> {
+        let chapters = harness::cargo::workspace_root().join("docs/src");
+        for lab in labs::ALL {
+            let path = chapters.join(format!("{}.md", lab.name));
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let binary = harness::cargo::binary(lab.name, lab.name)?;
+            let target = Target::reference(lab, &binary);
+            let demo = demo_output(lab.name)?;
+            let diagram = scenario::diagram(&target)?;
+            let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{demo}```", lab.name))?;
+            let text = replace(&text, "diagram", &format!("```mermaid\n{diagram}```"))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            out!("regenerated {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// The demo as a user sees it, without colour: this very program, run again.
+    fn demo_output(lab: &str) -> Result<String> {
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .arg(lab)
+            .env("NO_COLOR", "1")
+            .output()
+            .context("running the demo")?;
+        if !output.status.success() {
+            bail!("the {lab} demo did not hold; run `cargo lab {lab}` to see why");
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    fn replace(text: &str, name: &str, content: &str) -> Result<String> {
+        let begin = format!("<!-- begin generated: {name} -->");
+        let end = format!("<!-- end generated: {name} -->");
+        let (Some(start), Some(stop)) = (text.find(&begin), text.find(&end)) else {
+            bail!("the chapter has no `{begin}` ... `{end}` block");
+        };
+        Ok(format!("{}{begin}\n{content}\n{}", &text[..start], &text[stop..]))
     }
 }
 

@@ -1,0 +1,201 @@
+//! The docs are half the product: every lab has a complete chapter, the book has its
+//! introduction and glossary, and no command quoted in the docs or the README names a lab or
+//! role that does not exist.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use harness::Lab;
+use harness::labs::ALL;
+
+const SECTIONS: [&str; 7] = [
+    "## The question",
+    "## Run it",
+    "## On the wire",
+    "## How it is proven",
+    "## Spot the bug",
+    "## Try it yourself",
+    "## Further reading",
+];
+
+fn root() -> &'static Path {
+    harness::cargo::workspace_root()
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    let path = root().join(path);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn chapter(lab: &Lab) -> String {
+    read(format!("docs/src/{}.md", lab.name))
+}
+
+/// The text between a chapter's generated markers (`cargo lab docs` fills them from a run).
+fn generated<'a>(text: &'a str, name: &str) -> &'a str {
+    let begin = format!("<!-- begin generated: {name} -->");
+    let end = format!("<!-- end generated: {name} -->");
+    let start = text.find(&begin).unwrap_or_else(|| panic!("no {begin}")) + begin.len();
+    let stop = text.find(&end).unwrap_or_else(|| panic!("no {end}"));
+    &text[start..stop]
+}
+
+/// Every lab has a chapter, listed in the book's SUMMARY.md.
+#[test]
+fn every_lab_has_a_chapter_in_the_summary() {
+    let summary = read("docs/src/SUMMARY.md");
+    for lab in ALL {
+        assert!(root().join(format!("docs/src/{}.md", lab.name)).exists(), "{} has no chapter", lab.name);
+        assert!(summary.contains(&format!("({}.md)", lab.name)), "SUMMARY.md does not list {}", lab.name);
+    }
+}
+
+/// Each chapter has the seven sections, in order.
+#[test]
+fn every_chapter_has_every_section_in_order() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let mut from = 0;
+        for section in SECTIONS {
+            let at = text[from..]
+                .find(section)
+                .unwrap_or_else(|| panic!("{}.md lacks `{section}` (or has it out of order)", lab.name));
+            from += at + section.len();
+        }
+    }
+}
+
+/// The chapter shows a real run of the demo, in which every step held.
+#[test]
+fn every_chapter_shows_a_real_demo_run() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let demo = generated(&text, "demo");
+        let held = format!("All {} steps held.", lab.scenarios.len());
+        assert!(
+            demo.contains(&held),
+            "{}.md: the demo output is missing or stale; run `just docs`",
+            lab.name
+        );
+    }
+}
+
+/// The sequence diagram is there, drawn with role names rather than ports.
+#[test]
+fn every_chapter_has_a_diagram_with_role_names() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let diagram = generated(&text, "diagram");
+        assert!(
+            diagram.contains("```mermaid\nsequenceDiagram"),
+            "{}.md has no diagram; run `just docs`",
+            lab.name
+        );
+        assert!(diagram.contains("participant server"), "{}.md's diagram names no server", lab.name);
+        assert!(!diagram.contains("127.0.0.1:"), "{}.md's diagram shows ports instead of names", lab.name);
+    }
+}
+
+/// "How it is proven" names every scenario, as the code names it.
+#[test]
+fn every_chapter_names_its_scenarios() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let proven = &text[text.find("## How it is proven").unwrap()..text.find("## Spot the bug").unwrap()];
+        for scenario in lab.scenarios {
+            assert!(
+                proven.contains(&format!("`{}`", scenario.name)),
+                "{}.md does not name {}",
+                lab.name,
+                scenario.name
+            );
+        }
+    }
+}
+
+/// The book has its introduction (linking each lab), glossary and teachers' page.
+#[test]
+fn the_book_has_its_introduction_glossary_and_teachers_page() {
+    let summary = read("docs/src/SUMMARY.md");
+    for page in ["introduction.md", "glossary.md", "teachers.md"] {
+        assert!(summary.contains(&format!("({page})")), "SUMMARY.md does not list {page}");
+    }
+    let intro = read("docs/src/introduction.md");
+    for lab in ALL {
+        assert!(intro.contains(&format!("({}.md)", lab.name)), "the introduction does not link {}", lab.name);
+    }
+    let glossary = read("docs/src/glossary.md");
+    for term in ["粘包", "半连接池", "三次握手", "四次挥手", "群主", "sticky packets", "accept queue"]
+    {
+        assert!(glossary.contains(term), "the glossary lacks {term}");
+    }
+}
+
+/// Every `cargo lab ...` and `just lab ...` in the docs and the README names a lab that exists,
+/// and a role that lab has.
+#[test]
+fn commands_in_the_docs_name_real_labs_and_roles() {
+    let mut files: Vec<PathBuf> = vec![root().join("README.md")];
+    for entry in fs::read_dir(root().join("docs/src")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut seen = 0;
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            for words in quoted_commands(line) {
+                seen += 1;
+                let place = format!("{}:{}: `{}`", file.display(), number + 1, words.join(" "));
+                check_command(&words, &place);
+            }
+        }
+    }
+    assert!(seen > 5, "found only {seen} commands: is the scan broken?");
+}
+
+/// The words after each `cargo lab` or `just lab` on a line, up to the end of the command.
+fn quoted_commands(line: &str) -> Vec<Vec<&str>> {
+    let mut commands = Vec::new();
+    for prefix in ["cargo lab", "just lab"] {
+        for (at, _) in line.match_indices(prefix) {
+            let rest = &line[at + prefix.len()..];
+            let end = rest.find(['`', '#', '"', ')', '|', ':', ',']).unwrap_or(rest.len());
+            commands.push(rest[..end].split_whitespace().collect());
+        }
+    }
+    commands
+}
+
+fn check_command(words: &[&str], place: &str) {
+    let is_placeholder = |word: &str| word.chars().all(|c| c.is_ascii_uppercase() || c == '.');
+    match words {
+        [] | ["list" | "docs" | "check"] => {}
+        ["list" | "docs", ..] => {}
+        ["check", name, ..] if is_placeholder(name) => {}
+        ["check", name, ..] => assert!(harness::labs::find(name).is_some(), "{place}: no lab named {name}"),
+        [name, ..] if is_placeholder(name) => {}
+        [name, rest @ ..] => {
+            let lab = harness::labs::find(name).unwrap_or_else(|| panic!("{place}: no lab named {name}"));
+            if let Some(role) = rest.first().filter(|w| !w.starts_with('-') && !is_placeholder(w)) {
+                assert!(lab.roles.contains(role), "{place}: {name} has no role {role}");
+            }
+        }
+    }
+}
+
+/// Each lab's list of roles is what its binary really offers.
+#[test]
+fn each_lab_binary_has_the_roles_it_lists() {
+    for lab in ALL {
+        let binary = harness::cargo::binary(lab.name, lab.name).unwrap();
+        let help = std::process::Command::new(binary).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&help.stdout);
+        for role in lab.roles {
+            assert!(
+                help.lines().any(|l| l.trim_start().starts_with(role)),
+                "{} --help lacks role {role}",
+                lab.name
+            );
+        }
+    }
+}
