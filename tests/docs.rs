@@ -171,8 +171,10 @@ fn check_command(words: &[&str], place: &str) {
     match words {
         [] | ["list" | "docs" | "check"] => {}
         ["list" | "docs", ..] => {}
-        ["check", name, ..] if is_placeholder(name) => {}
-        ["check", name, ..] => assert!(harness::labs::find(name).is_some(), "{place}: no lab named {name}"),
+        ["check" | "bench", name, ..] if is_placeholder(name) => {}
+        ["check" | "bench", name, ..] => {
+            assert!(harness::labs::find(name).is_some(), "{place}: no lab named {name}")
+        }
         [name, ..] if is_placeholder(name) => {}
         [name, rest @ ..] => {
             let lab = harness::labs::find(name).unwrap_or_else(|| panic!("{place}: no lab named {name}"));

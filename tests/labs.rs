@@ -38,7 +38,7 @@ fn every_scenario_has_its_test_and_its_function() {
         let tests = read(&format!("labs/{}/tests/scenarios.rs", lab.name));
         let module = read(&format!("harness/src/labs/{}.rs", lab.name.replace('-', "_")));
         for scenario in lab.scenarios {
-            let test = format!("fn {}()", scenario.name);
+            let test = format!("fn {}(", scenario.name);
             assert!(tests.contains(&test), "labs/{}/tests/scenarios.rs has no {test}", lab.name);
             let function = format!("pub fn {}(s: &mut Session)", scenario.name);
             assert!(module.contains(&function), "the harness has no {function} for {}", lab.name);

@@ -14,8 +14,16 @@ pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
     for (claim, events) in sections {
         let over = notes_over(events);
         let _ = writeln!(body, "    Note over {over}: {}", clean(claim));
+        let mut quiet = false;
         for (_, event) in events {
             match event {
+                Event::Hush(start) => {
+                    quiet = *start;
+                    if quiet {
+                        let _ = writeln!(body, "    Note over {over}: (many more exchanges, not drawn)");
+                    }
+                }
+                _ if quiet => {}
                 Event::Say(text) => {
                     let _ = writeln!(body, "    Note over {over}: {}", clean(text));
                 }

@@ -7,6 +7,7 @@
 //! - [`scenario`]: named checks, run by the labs' tests, `cargo lab check` and the demos.
 //! - [`labs`]: each lab's scenarios, one module per lab.
 
+pub mod bench;
 pub mod cargo;
 pub mod diagram;
 pub mod labs;
@@ -18,7 +19,7 @@ pub mod transcript;
 
 use std::time::Duration;
 
-pub use scenario::{Lab, Scenario, Session, Target, assert_passes};
+pub use scenario::{Lab, Scenario, Session, Target, assert_passes, assert_passes_with};
 pub use transcript::Proto;
 
 /// How long to wait for something that should happen. Generous, because it is only ever

@@ -3,6 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +17,7 @@ const MAX_DATAGRAM: usize = 65_536;
 /// A UDP socket on loopback, bound to a port of its own.
 pub struct UdpPeer {
     who: String,
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     transcript: Transcript,
 }
 
@@ -24,7 +25,7 @@ impl UdpPeer {
     pub fn bind(who: &str, transcript: &Transcript) -> Result<UdpPeer> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
         transcript.name(socket.local_addr()?, who);
-        Ok(UdpPeer { who: who.to_string(), socket, transcript: transcript.clone() })
+        Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -113,29 +114,33 @@ impl UdpPeer {
     }
 }
 
-/// A second handle on a peer's socket, to collect what it received but nobody read, once a
+/// A weak handle on a peer's socket, to collect what it received but nobody read, once a
 /// scenario has failed: often that is exactly where the fault shows (a reply that went to the
-/// wrong client).
+/// wrong client). Weak, so that dropping a peer still closes its socket.
 pub(crate) enum Unread {
-    Udp { who: String, socket: UdpSocket },
-    Tcp { who: String, server: String, stream: TcpStream },
+    Udp { who: String, socket: Weak<UdpSocket> },
+    Tcp { who: String, server: String, stream: Weak<TcpStream> },
 }
 
 impl Unread {
-    pub(crate) fn of_udp(peer: &UdpPeer) -> Option<Unread> {
-        Some(Unread::Udp { who: peer.who.clone(), socket: peer.socket.try_clone().ok()? })
+    pub(crate) fn of_udp(peer: &UdpPeer) -> Unread {
+        Unread::Udp { who: peer.who.clone(), socket: Arc::downgrade(&peer.socket) }
     }
 
-    pub(crate) fn of_tcp(peer: &TcpPeer) -> Option<Unread> {
-        let stream = peer.stream.try_clone().ok()?;
-        Some(Unread::Tcp { who: peer.who.clone(), server: peer.server.clone(), stream })
+    pub(crate) fn of_tcp(peer: &TcpPeer) -> Unread {
+        Unread::Tcp {
+            who: peer.who.clone(),
+            server: peer.server.clone(),
+            stream: Arc::downgrade(&peer.stream),
+        }
     }
 
-    /// Record everything waiting in the socket, without blocking.
+    /// Record everything waiting in a socket that is still open, without blocking.
     pub(crate) fn collect(&self, transcript: &Transcript) {
         let mut buf = vec![0; MAX_DATAGRAM];
         match self {
             Unread::Udp { who, socket } => {
+                let Some(socket) = socket.upgrade() else { return };
                 let _ = socket.set_nonblocking(true);
                 while let Ok((len, from)) = socket.recv_from(&mut buf) {
                     transcript.record(Event::Wire {
@@ -147,9 +152,9 @@ impl Unread {
                 }
             }
             Unread::Tcp { who, server, stream } => {
+                let Some(stream) = stream.upgrade() else { return };
                 let _ = stream.set_nonblocking(true);
-                let mut reader = stream;
-                while let Ok(len @ 1..) = reader.read(&mut buf) {
+                while let Ok(len @ 1..) = (&*stream).read(&mut buf) {
                     transcript.record(Event::Wire {
                         from: server.clone(),
                         to: format!("{who} (unread)"),
@@ -166,7 +171,7 @@ impl Unread {
 pub struct TcpPeer {
     who: String,
     server: String,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     transcript: Transcript,
 }
 
@@ -181,7 +186,7 @@ impl TcpPeer {
             to: server.clone(),
             what: "connected".into(),
         });
-        Ok(TcpPeer { who: who.to_string(), server, stream, transcript: transcript.clone() })
+        Ok(TcpPeer { who: who.to_string(), server, stream: Arc::new(stream), transcript: transcript.clone() })
     }
 
     /// Write all of `bytes` (one `write` call as far as the kernel allows).
@@ -192,7 +197,7 @@ impl TcpPeer {
             proto: Proto::Tcp,
             bytes: bytes.to_vec(),
         });
-        self.stream.write_all(bytes).with_context(|| format!("{} sending to {}", self.who, self.server))
+        (&*self.stream).write_all(bytes).with_context(|| format!("{} sending to {}", self.who, self.server))
     }
 
     /// Read until exactly `expected` has arrived, in however many pieces the stream delivers it.
@@ -246,6 +251,15 @@ impl TcpPeer {
         }
     }
 
+    /// Close the connection properly: the kernel sends a FIN after any bytes still queued.
+    pub fn close(self) {
+        self.transcript.record(Event::Conn {
+            from: self.who.clone(),
+            to: self.server.clone(),
+            what: "close (FIN)".into(),
+        });
+    }
+
     /// Half-close: "I have nothing more to send", while still reading.
     pub fn shutdown_write(&mut self) -> Result<()> {
         self.transcript.record(Event::Conn {
@@ -263,7 +277,7 @@ impl TcpPeer {
             to: self.server.clone(),
             what: "reset (SO_LINGER 0, then close)".into(),
         });
-        socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))?;
+        socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO))?;
         Ok(())
     }
 
@@ -276,7 +290,7 @@ impl TcpPeer {
                 return Ok(Chunk::Nothing);
             }
             self.stream.set_read_timeout(Some(left))?;
-            match self.stream.read(&mut buf) {
+            match (&*self.stream).read(&mut buf) {
                 Ok(0) => {
                     self.transcript.record(Event::Conn {
                         from: self.server.clone(),

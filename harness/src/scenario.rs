@@ -46,7 +46,16 @@ pub struct Scenario {
     pub name: &'static str,
     /// The claim in plain words.
     pub claim: &'static str,
+    /// The kind of server the scenario is for, when it is not for every kind ("iterative").
+    pub only: Option<&'static str>,
     pub run: fn(&mut Session) -> Result<()>,
+}
+
+impl Scenario {
+    /// "[iterative only]", or nothing.
+    pub fn tag(&self) -> String {
+        self.only.map(|kind| format!(" [{kind} only]")).unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for Scenario {
@@ -71,15 +80,24 @@ pub struct Target {
     pub lab: &'static Lab,
     pub reference: PathBuf,
     pub server: Server,
+    /// Flag-and-value pairs for every start of the reference server (`--mode threaded`); a
+    /// scenario that passes the same flag replaces the pair.
+    pub server_args: Vec<String>,
 }
 
 impl Target {
     pub fn reference(lab: &'static Lab, binary: impl Into<PathBuf>) -> Target {
-        Target { lab, reference: binary.into(), server: Server::Reference }
+        Target { lab, reference: binary.into(), server: Server::Reference, server_args: Vec::new() }
     }
 
     pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
-        Target { lab, reference: binary.into(), server: Server::Command(command.to_string()) }
+        let server = Server::Command(command.to_string());
+        Target { lab, reference: binary.into(), server, server_args: Vec::new() }
+    }
+
+    pub fn with_server_args(mut self, args: &[&str]) -> Target {
+        self.server_args = args.iter().map(|a| a.to_string()).collect();
+        self
     }
 }
 
@@ -140,6 +158,13 @@ impl Session {
             Server::Reference => {
                 let bind = format!("127.0.0.1:{}", port.unwrap_or(0));
                 let mut argv = vec!["server".to_string(), "--bind".to_string(), bind];
+                // Base flags come in pairs (`--mode threaded`); a scenario's own flag replaces
+                // the base one of the same name.
+                for pair in self.target.server_args.chunks(2) {
+                    if !args.contains(&pair[0].as_str()) {
+                        argv.extend(pair.iter().cloned());
+                    }
+                }
                 argv.extend(args.iter().map(|a| a.to_string()));
                 let program = Program::Exec { path: self.target.reference.clone(), args: argv };
                 let mut role = Role::spawn("server", program, &self.transcript)?;
@@ -190,13 +215,13 @@ impl Session {
 
     pub fn udp(&mut self, who: &str) -> Result<UdpPeer> {
         let peer = UdpPeer::bind(who, &self.transcript)?;
-        self.peers.extend(Unread::of_udp(&peer));
+        self.peers.push(Unread::of_udp(&peer));
         Ok(peer)
     }
 
     pub fn tcp(&mut self, who: &str, addr: std::net::SocketAddr) -> Result<TcpPeer> {
         let peer = TcpPeer::connect(who, addr, &self.transcript)?;
-        self.peers.extend(Unread::of_tcp(&peer));
+        self.peers.push(Unread::of_tcp(&peer));
         Ok(peer)
     }
 
@@ -240,9 +265,10 @@ pub fn failure_report(
     transcript: &Transcript,
 ) -> String {
     format!(
-        "{}: scenario `{}` failed\n  claim: {}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
+        "{}: scenario `{}`{} failed\n  claim: {}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
         lab.name,
         scenario.name,
+        scenario.tag(),
         scenario.claim,
         transcript.render()
     )
@@ -250,9 +276,15 @@ pub fn failure_report(
 
 /// For a lab's tests: the named scenario must pass against the reference binary.
 pub fn assert_passes(lab: &'static Lab, name: &str, binary: &str) {
+    assert_passes_with(lab, name, binary, &[]);
+}
+
+/// The same, with flags for every start of the reference server (`--mode threaded`).
+pub fn assert_passes_with(lab: &'static Lab, name: &str, binary: &str, server_args: &[&str]) {
     let scenario = lab.scenario(name);
     let transcript = Transcript::new();
-    match run(scenario, &Target::reference(lab, binary), &transcript) {
+    let target = Target::reference(lab, binary).with_server_args(server_args);
+    match run(scenario, &target, &transcript) {
         Outcome::Passed => {}
         Outcome::Failed(error) => panic!("\n{}", failure_report(lab, scenario, &error, &transcript)),
         Outcome::Skipped(why) => panic!("{name} was skipped against the reference server: {why}"),
@@ -286,15 +318,27 @@ pub fn check(target: &Target) -> bool {
         match run(scenario, target, &transcript) {
             Outcome::Passed => {
                 passed += 1;
-                out!("{} {} — {}", style.paint("32", "PASS"), scenario.name, scenario.claim);
+                out!(
+                    "{} {}{} — {}",
+                    style.paint("32", "PASS"),
+                    scenario.name,
+                    scenario.tag(),
+                    scenario.claim
+                );
             }
             Outcome::Skipped(why) => {
                 skipped += 1;
-                out!("{} {} — {why}", style.paint("33", "SKIP"), scenario.name);
+                out!("{} {}{} — {why}", style.paint("33", "SKIP"), scenario.name, scenario.tag());
             }
             Outcome::Failed(error) => {
                 failed += 1;
-                out!("{} {} — {}", style.paint("31", "FAIL"), scenario.name, scenario.claim);
+                out!(
+                    "{} {}{} — {}",
+                    style.paint("31", "FAIL"),
+                    scenario.name,
+                    scenario.tag(),
+                    scenario.claim
+                );
                 out!("{}\n", indent(&failure_report(lab, scenario, &error, &transcript)));
             }
         }

@@ -26,6 +26,8 @@ pub enum Event {
     Conn { from: String, to: String, what: String },
     /// A process ended.
     Exit { who: String, status: String },
+    /// The start (true) or end (false) of a part recorded but not shown live, nor drawn.
+    Hush(bool),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,7 @@ struct Inner {
     events: Vec<(Duration, Event)>,
     names: HashMap<SocketAddr, String>,
     live: Option<Style>,
+    hushed: usize,
 }
 
 impl Transcript {
@@ -56,6 +59,7 @@ impl Transcript {
                 events: Vec::new(),
                 names: HashMap::new(),
                 live: None,
+                hushed: 0,
             })),
         }
     }
@@ -85,13 +89,21 @@ impl Transcript {
     pub fn record(&self, event: Event) {
         let mut inner = self.lock();
         let at = inner.start.elapsed();
-        if let Some(style) = inner.live {
+        if let Some(style) = inner.live.filter(|_| inner.hushed == 0) {
             let mut out = std::io::stdout().lock();
             // A closed stdout (a demo piped into `head`) must not stop the demo.
             let _ = writeln!(out, "{}", render(at, &event, style));
             let _ = out.flush();
         }
         inner.events.push((at, event));
+    }
+
+    /// Stop printing events live until the guard is dropped; they are still recorded, and a
+    /// failure still shows them. For a crowd of fifty clients in a demo.
+    pub fn hush(&self) -> Hush {
+        self.record(Event::Hush(true));
+        self.lock().hushed += 1;
+        Hush(self.clone())
     }
 
     pub fn say(&self, text: impl Into<String>) {
@@ -109,6 +121,16 @@ impl Transcript {
             let _ = writeln!(text, "{}", render(at, &event, Style::PLAIN));
         }
         text
+    }
+}
+
+/// While this lives, the transcript records without printing. See [`Transcript::hush`].
+pub struct Hush(Transcript);
+
+impl Drop for Hush {
+    fn drop(&mut self) {
+        self.0.lock().hushed -= 1;
+        self.0.record(Event::Hush(false));
     }
 }
 
@@ -166,6 +188,10 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
             format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
         }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
+        Event::Hush(true) => {
+            format!("{time}  {}", style.paint("2", "(quiet part: recorded, not shown live)"))
+        }
+        Event::Hush(false) => format!("{time}  {}", style.paint("2", "(end of the quiet part)")),
     }
 }
 

@@ -43,6 +43,11 @@ enum Command {
         #[arg(long, value_name = "CMD")]
         server: String,
     },
+    /// Print a lab's benchmark figures (its bench target, built in release mode).
+    Bench {
+        /// The lab to measure.
+        lab: String,
+    },
     /// Regenerate the generated parts of docs/src (each chapter's demo output and diagram).
     Docs,
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
@@ -73,6 +78,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let target = Target::command(lab, reference_binary(lab)?, &server);
             out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
             Ok(verdict(scenario::check(&target)))
+        }
+        Some(Command::Bench { lab }) => {
+            let lab = find(&lab)?;
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["bench", "--quiet", "--package", lab.name, "--bench", lab.name, "--manifest-path"])
+                .arg(harness::cargo::workspace_root().join("Cargo.toml"))
+                .status()
+                .context("running cargo bench")?;
+            Ok(verdict(status.success()))
         }
         Some(Command::Docs) => {
             docs::regenerate()?;
