@@ -118,3 +118,47 @@ fn check_reports_a_server_that_dies_at_once() {
         .code(1)
         .stdout(predicate::str::contains("server ended (exited with status 3) before printing a ready line"));
 }
+
+fn python_upper(extra: &str) -> String {
+    let script = harness::cargo::workspace_root().join("labs/upper/tests/fixtures/upper.py");
+    format!("python3 '{}' --port {{port}} {extra}", script.display())
+}
+
+/// A correct Python upper server passes every scenario, the mode-tagged ones included, when
+/// its command takes `{args}`.
+#[test]
+fn check_passes_a_correct_python_upper_server() {
+    lab()
+        .args(["check", "upper", "--server", &python_upper("{args}")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "PASS the_next_client_waits_until_the_first_leaves [iterative only]",
+        ))
+        .stdout(predicate::str::contains("PASS fifty_clients_are_answered_at_once [threaded only]"))
+        .stdout(predicate::str::contains("upper: 7 passed, 0 failed, 0 skipped"));
+}
+
+/// Without `{args}`, the mode-tagged scenarios are skipped and name the flag they need.
+#[test]
+fn check_names_the_mode_a_skipped_scenario_needs() {
+    lab().args(["check", "upper", "--server", &python_upper("")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "SKIP the_next_client_waits_until_the_first_leaves [iterative only] — needs the server started with `--mode iterative`",
+        ))
+        .stdout(predicate::str::contains("5 passed, 0 failed, 2 skipped"));
+}
+
+/// A server that decodes each read drops the client on a split character, and the report
+/// shows the half character it choked on.
+#[test]
+fn check_fails_a_server_that_decodes_each_read() {
+    lab()
+        .args(["check", "upper", "--server", &python_upper("--bug decode-each-read {args}")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL a_character_split_across_reads_is_upper_cased"))
+        .stdout(predicate::str::contains("alice → server  bytes (4 bytes): \"caf\\xc3\""));
+}
