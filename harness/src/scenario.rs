@@ -291,6 +291,34 @@ pub fn assert_passes_with(lab: &'static Lab, name: &str, binary: &str, server_ar
     }
 }
 
+/// For the tests of other implementations: every scenario must pass against `target`, none
+/// skipped.
+pub fn assert_all_pass(target: &Target) {
+    for scenario in target.lab.scenarios {
+        let transcript = Transcript::new();
+        match run(scenario, target, &transcript) {
+            Outcome::Passed => {}
+            Outcome::Failed(error) => {
+                panic!("\n{}", failure_report(target.lab, scenario, &error, &transcript))
+            }
+            Outcome::Skipped(why) => panic!("{} was skipped: {why}", scenario.name),
+        }
+    }
+}
+
+/// For the tests that prove the scenarios bite: `caught` pairs each scenario with the bug (a
+/// broken variant of a fixture) that it must catch, and every scenario must have one.
+pub fn assert_every_scenario_has_a_bug(lab: &Lab, caught: &[(&str, &str)]) {
+    for scenario in lab.scenarios {
+        assert!(
+            caught.iter().any(|(name, _)| *name == scenario.name),
+            "scenario {} of {} has no broken variant that it is shown to catch",
+            scenario.name,
+            lab.name
+        );
+    }
+}
+
 /// For the tests that prove a scenario bites: it must fail against `target`. Returns the
 /// failure report, so the test can check that it shows the fault.
 pub fn expect_failure(scenario: &Scenario, target: &Target) -> Result<String> {

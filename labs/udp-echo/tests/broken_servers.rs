@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use harness::labs::udp_echo::LAB;
-use harness::scenario::{self, Outcome, Target};
-use harness::transcript::Transcript;
+use harness::scenario::{self, Target};
 use rstest::rstest;
 
 /// Each scenario, and the bug in tests/fixtures/echo.py that it must catch.
@@ -28,13 +27,7 @@ fn python_server(extra: &str) -> Target {
 /// Every scenario has a broken server that it is shown to catch.
 #[test]
 fn every_scenario_has_a_bug_it_catches() {
-    for scenario in LAB.scenarios {
-        assert!(
-            CAUGHT.iter().any(|(name, _)| *name == scenario.name),
-            "scenario {} has no broken variant in CAUGHT",
-            scenario.name
-        );
-    }
+    scenario::assert_every_scenario_has_a_bug(&LAB, CAUGHT);
 }
 
 /// Each scenario fails against its bug, and the failure report carries the transcript.
@@ -51,17 +44,7 @@ fn each_scenario_fails_against_its_bug(#[values(0, 1, 2, 3, 4, 5, 6)] case: usiz
 /// not to the reference's wording.
 #[rstest]
 fn a_correct_python_server_passes_every_scenario(#[values("", "--quiet")] ready_line: &str) {
-    let target = python_server(ready_line);
-    for scenario in LAB.scenarios {
-        let transcript = Transcript::new();
-        match scenario::run(scenario, &target, &transcript) {
-            Outcome::Passed => {}
-            Outcome::Failed(error) => {
-                panic!("{}", scenario::failure_report(&LAB, scenario, &error, &transcript))
-            }
-            Outcome::Skipped(why) => panic!("{} skipped: {why}", scenario.name),
-        }
-    }
+    scenario::assert_all_pass(&python_server(ready_line));
 }
 
 /// The merging server's failure shows the fault itself: the datagrams it glued together.

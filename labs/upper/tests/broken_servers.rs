@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use harness::labs::upper::LAB;
-use harness::scenario::{self, Outcome, Target};
-use harness::transcript::Transcript;
+use harness::scenario::{self, Target};
 use rstest::rstest;
 
 /// Each scenario, and the bug in tests/fixtures/upper.py that it must catch.
@@ -28,13 +27,7 @@ fn python_server(extra: &str) -> Target {
 /// Every scenario has a broken server that it is shown to catch.
 #[test]
 fn every_scenario_has_a_bug_it_catches() {
-    for scenario in LAB.scenarios {
-        assert!(
-            CAUGHT.iter().any(|(name, _)| *name == scenario.name),
-            "{} has no broken variant",
-            scenario.name
-        );
-    }
+    scenario::assert_every_scenario_has_a_bug(&LAB, CAUGHT);
 }
 
 /// Each scenario fails against its bug, with the transcript in the report.
@@ -52,15 +45,5 @@ fn each_scenario_fails_against_its_bug(#[values(0, 1, 2, 3, 4, 5, 6)] case: usiz
 fn a_correct_python_server_passes_every_scenario(
     #[values("--mode iterative", "--mode threaded")] mode: &str,
 ) {
-    let target = python_server(mode);
-    for scenario in LAB.scenarios {
-        let transcript = Transcript::new();
-        match scenario::run(scenario, &target, &transcript) {
-            Outcome::Passed => {}
-            Outcome::Failed(error) => {
-                panic!("{}", scenario::failure_report(&LAB, scenario, &error, &transcript))
-            }
-            Outcome::Skipped(why) => panic!("{} skipped: {why}", scenario.name),
-        }
-    }
+    scenario::assert_all_pass(&python_server(mode));
 }
