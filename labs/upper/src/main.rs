@@ -119,7 +119,14 @@ fn serve_client(number: u32, stream: TcpStream) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     println!("client {number} connected from {peer}");
     let ending = match upper_case_until_closed(stream) {
-        Ok(bytes) => format!("closed by the client (clean close), {bytes} bytes served"),
+        Ok(Served { bytes, mid_line: false }) => {
+            format!("closed by the client (clean close), {bytes} bytes served")
+        }
+        // Nothing is wrong on the wire: the client closed properly. But its last line had no
+        // newline, so it left in the middle of what a person would call a request.
+        Ok(Served { bytes, mid_line: true }) => {
+            format!("closed by the client (clean close) in the middle of a line, {bytes} bytes served")
+        }
         // The client's kernel sent a reset (RST): it vanished without a proper close.
         Err(error) if error.kind() == ErrorKind::ConnectionReset => "reset by the client".to_string(),
         Err(error) => format!("error: {error}"),
@@ -127,13 +134,20 @@ fn serve_client(number: u32, stream: TcpStream) {
     println!("client {number} {ending}");
 }
 
-/// Read, upper-case, reply, until the client closes its side. Returns the bytes served.
-fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<u64> {
+/// What a connection came to, once the client closed it.
+struct Served {
+    bytes: u64,
+    /// The last byte the client sent was not a newline.
+    mid_line: bool,
+}
+
+/// Read, upper-case, reply, until the client closes its side.
+fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<Served> {
     let mut buf = vec![0; 64 * 1024];
     // TCP delivers bytes, not characters: one read can end in the middle of a multi-byte
     // character, whose other bytes come with the next read. Those bytes wait here.
     let mut unfinished: Vec<u8> = Vec::new();
-    let mut served = 0;
+    let mut served = Served { bytes: 0, mid_line: false };
     loop {
         let len = stream.read(&mut buf)?;
         if len == 0 {
@@ -144,7 +158,8 @@ fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<u64> {
             stream.write_all(&unfinished)?;
             return Ok(served);
         }
-        served += len as u64;
+        served.bytes += len as u64;
+        served.mid_line = buf[len - 1] != b'\n';
         unfinished.extend_from_slice(&buf[..len]);
         let complete = complete_utf8_len(&unfinished);
         stream.write_all(&to_upper(&unfinished[..complete]))?;
