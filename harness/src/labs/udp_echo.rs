@@ -80,7 +80,7 @@ pub fn two_clients_get_only_their_own_replies(s: &mut Session) -> Result<()> {
     bob.expect_datagram(b"hello from bob")?;
     alice.send_to(server.addr(), b"alice again")?;
     alice.expect_datagram(b"alice again")?;
-    s.say("Neither got the other's reply:");
+    s.say("Nothing more arrives for alice or bob: neither got the other's reply.");
     alice.expect_nothing(QUIET)?;
     bob.expect_nothing(QUIET)?;
     Ok(())
@@ -157,7 +157,7 @@ pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Resu
         let port = ready::unused_port(Proto::Udp)?;
         let nowhere = ([127, 0, 0, 1], port).into();
         s.transcript().name(nowhere, "server");
-        s.say("No server yet. alice sends to the port it will use anyway: sendto reports success.");
+        s.say("No server yet. alice sends to the port the server will use: sendto reports success.");
         alice.send_to(nowhere, b"anyone there?")?;
         s.say("alice waits for a reply. Nothing comes, and no error either.");
         alice.expect_nothing(QUIET)?;

@@ -19,7 +19,7 @@ A TCP server needs a connection per client: the client connects, the kernel comp
 handshake, and accept hands the server a socket for that one client. The seed lesson's server
 is iterative: it serves one client at a time, and the next ones wait, connected, in the
 kernel's queue. Below, alice, bob and friends are plain TCP sockets the harness drives; every
-chunk of bytes that crosses the wire is shown as it arrived.",
+chunk of bytes is shown as they read it, so its time is when they read it.",
     scenarios: &[
         Scenario {
             name: "bytes_come_back_upper_cased",
@@ -90,6 +90,7 @@ pub fn a_character_split_across_reads_is_upper_cased(s: &mut Session) -> Result<
     let server = s.server(&[])?;
     let mut alice = s.tcp("alice", server.addr())?;
     s.say("alice sends \"caf\" and the first byte of é, then, 200 ms later, its second byte.");
+    s.say("The server answers \"CAF\" at once and keeps the half é; alice reads both replies at the end.");
     alice.send(b"caf\xc3")?;
     // A deliberate pause, not a wait for anything: it makes the server read the two halves of
     // é separately. Were they to arrive together, the check would still hold.
@@ -194,7 +195,7 @@ pub fn a_half_closed_client_still_gets_every_reply(s: &mut Session) -> Result<()
     alice.send(b"one\ntwo")?;
     s.say("alice is done sending, but not done reading: shutdown(write) sends a FIN, nothing more.");
     alice.shutdown_write()?;
-    s.say("The server reads 0 bytes (end of stream), answers the rest, and closes its side.");
+    s.say("The server has answered every byte already; its next read returns 0 (end of stream), so it closes too.");
     alice.expect_bytes(b"ONE\nTWO")?;
     alice.expect_eof()?;
     Ok(())
