@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::process::{Program, Role};
+use crate::out;
+use crate::process::Role;
+use crate::scenario::{Session, Target};
 use crate::transcript::Transcript;
-use crate::{READY_WAIT, out};
 
 const ROUND_TRIPS: u32 = 20_000;
 const BULK_BYTES: usize = 64 * 1024 * 1024;
@@ -26,13 +27,11 @@ pub fn upper(binary: &Path) -> Result<()> {
     let baseline = plain_echo_server()?;
     row("plain read/write loop (baseline)", baseline)?;
     for mode in ["iterative", "threaded"] {
-        let transcript = Transcript::new();
-        let server = start(binary, &["--mode", mode], &transcript)?;
+        let server = start(binary, mode)?;
         row(&format!("upper --mode {mode}"), server.addr())?;
     }
 
-    let transcript = Transcript::new();
-    let server = start(binary, &["--mode", "threaded"], &transcript)?;
+    let server = start(binary, "threaded")?;
     let held = crowd(server.addr(), CROWD)?;
     out!(
         "\nthreaded mode held {held} of {CROWD} clients connected at once, each answered while all were connected"
@@ -40,14 +39,10 @@ pub fn upper(binary: &Path) -> Result<()> {
     Ok(())
 }
 
-fn start(binary: &Path, args: &[&str], transcript: &Transcript) -> Result<Role> {
-    let mut argv = vec!["server".to_string(), "--bind".into(), "127.0.0.1:0".into()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let mut role =
-        Role::spawn("server", Program::Exec { path: binary.to_path_buf(), args: argv }, transcript)?;
-    let ready = role.wait_ready(READY_WAIT)?;
-    role.set_addr(ready.addr);
-    Ok(role)
+/// The lab's server in `mode`, started as the scenarios start it.
+fn start(binary: &Path, mode: &str) -> Result<Role> {
+    let target = Target::reference(&crate::labs::upper::LAB, binary);
+    Session::new(&target, &Transcript::new()).server(&["--mode", mode])
 }
 
 fn row(label: &str, addr: SocketAddr) -> Result<()> {

@@ -27,19 +27,23 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn build(package: &str, bin: &str) -> Result<PathBuf> {
-    // Under `cargo run` and `cargo test`, CARGO names the cargo that started us.
+/// `cargo SUBCOMMAND --manifest-path <workspace>/Cargo.toml`, run by the same cargo that
+/// started us (under `cargo run` and `cargo test`, CARGO names it).
+pub fn command(subcommand: &str) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = workspace_root().join("Cargo.toml");
-    let output = Command::new(&cargo)
-        .args(["build", "--quiet", "--message-format=json-render-diagnostics"])
+    let mut command = Command::new(cargo);
+    command.arg(subcommand).arg("--manifest-path").arg(workspace_root().join("Cargo.toml"));
+    command
+}
+
+fn build(package: &str, bin: &str) -> Result<PathBuf> {
+    let output = command("build")
+        .args(["--quiet", "--message-format=json-render-diagnostics"])
         .args(["--package", package, "--bin", bin])
-        .arg("--manifest-path")
-        .arg(&manifest)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .with_context(|| format!("running {} build for {bin}", cargo.to_string_lossy()))?;
+        .with_context(|| format!("running cargo build for {bin}"))?;
     if !output.status.success() {
         bail!("cargo could not build {bin} ({}); its errors are above", output.status);
     }

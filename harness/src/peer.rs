@@ -28,10 +28,6 @@ impl UdpPeer {
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("a bound socket has a local address")
-    }
-
     /// Send one datagram to `to`.
     pub fn send_to(&self, to: SocketAddr, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {

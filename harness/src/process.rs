@@ -42,7 +42,6 @@ impl Program {
 /// A running process. Dropping it kills the process (and anything it started) and reaps it.
 pub struct Role {
     who: String,
-    program: Program,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -95,7 +94,6 @@ impl Role {
 
         Ok(Role {
             who: who.to_string(),
-            program,
             stdin: child.stdin.take(),
             child,
             lines,
@@ -104,10 +102,6 @@ impl Role {
             exited: None,
             addr: None,
         })
-    }
-
-    pub fn who(&self) -> &str {
-        &self.who
     }
 
     /// Where a listening role listens (from its ready line).
@@ -257,12 +251,9 @@ impl Role {
             if Instant::now() >= deadline {
                 bail!("expected {} to exit within {}; it is still running", self.who, secs(within));
             }
+            // std's Child has no wait with a timeout: look again shortly, until the deadline.
             thread::sleep(Duration::from_millis(5));
         }
-    }
-
-    pub fn program(&self) -> &Program {
-        &self.program
     }
 }
 

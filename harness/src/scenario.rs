@@ -291,6 +291,15 @@ pub fn assert_passes_with(lab: &'static Lab, name: &str, binary: &str, server_ar
     }
 }
 
+/// For a lab's own tests of what is not a conformance scenario (a flag, the client): `check`
+/// must hold against `target`, or the test fails with the transcript.
+pub fn assert_holds(target: &Target, check: impl FnOnce(&mut Session) -> Result<()>) {
+    let transcript = Transcript::new();
+    if let Err(error) = check(&mut Session::new(target, &transcript)) {
+        panic!("\n{error:#}\n\ntranscript:\n{}", transcript.render());
+    }
+}
+
 /// For the tests of other implementations: every scenario must pass against `target`, none
 /// skipped.
 pub fn assert_all_pass(target: &Target) {

@@ -30,6 +30,7 @@ fn wait_until_gone(pid: u32) -> bool {
         if !is_running(pid) {
             return true;
         }
+        // Nothing announces a process's end to a stranger: look again shortly, until the deadline.
         std::thread::sleep(Duration::from_millis(10));
     }
     false

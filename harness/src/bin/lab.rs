@@ -81,10 +81,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["bench", "--quiet", "--package", lab.name, "--bench", lab.name, "--manifest-path"])
-                .arg(harness::cargo::workspace_root().join("Cargo.toml"))
+            let status = harness::cargo::command("bench")
+                .args(["--quiet", "--package", lab.name, "--bench", lab.name])
                 .status()
                 .context("running cargo bench")?;
             Ok(verdict(status.success()))
@@ -158,12 +156,20 @@ mod docs {
 }
 
 fn list() {
-    out!("The labs (run one with `cargo lab NAME`):\n");
+    out!("The labs (run one with `cargo lab NAME`), with the address each server listens on:\n");
     for lab in labs::ALL {
-        out!("  {:<10} {}", lab.name, lab.teaches);
+        let port = format!("{}://127.0.0.1:{}", ready_proto(lab), lab.default_port);
+        out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
     }
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab check NAME --server CMD` checks your own server.");
+}
+
+fn ready_proto(lab: &Lab) -> &'static str {
+    match lab.proto {
+        harness::Proto::Udp => "udp",
+        harness::Proto::Tcp => "tcp",
+    }
 }
 
 fn find(name: &str) -> Result<&'static Lab> {

@@ -5,9 +5,8 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use harness::Target;
 use harness::labs::udp_echo::LAB;
-use harness::transcript::Transcript;
-use harness::{Session, Target};
 use predicates::prelude::*;
 
 /// `--help` says what each role demonstrates, not only its flags.
@@ -64,19 +63,14 @@ fn the_client_says_when_no_reply_comes() {
 /// UTF-8 (which pass through untouched otherwise).
 #[test]
 fn upper_replies_in_capitals() {
-    let transcript = Transcript::new();
     let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
-    let result = (|| {
-        let mut s = Session::new(&target, &transcript);
+    harness::scenario::assert_holds(&target, |s| {
         let server = s.server(&["--upper"])?;
         let alice = s.udp("alice")?;
         alice.send_to(server.addr(), "hello, 张三, straße".as_bytes())?;
         alice.expect_datagram("HELLO, 张三, STRASSE".as_bytes())?;
         alice.send_to(server.addr(), b"abc\xff")?;
         alice.expect_datagram(b"ABC\xff")?;
-        anyhow::Ok(())
-    })();
-    if let Err(error) = result {
-        panic!("{error:#}\n{}", transcript.render());
-    }
+        Ok(())
+    });
 }

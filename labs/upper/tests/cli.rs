@@ -5,9 +5,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use harness::Target;
 use harness::labs::upper::LAB;
-use harness::transcript::Transcript;
-use harness::{Session, Target};
 use predicates::prelude::*;
 
 /// `--help` says what the server role demonstrates, modes included.
@@ -55,10 +54,8 @@ fn a_taken_port_is_a_clear_error_with_a_hint() {
 /// server has closed too.
 #[test]
 fn the_client_prints_replies_and_exits_cleanly_at_end_of_input() {
-    let transcript = Transcript::new();
     let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_upper"));
-    let result = (|| {
-        let mut s = Session::new(&target, &transcript);
+    harness::scenario::assert_holds(&target, |s| {
         let server = s.server(&[])?;
         let address = server.addr().to_string();
         let mut client = s.role("client", "client", &["--server", &address])?;
@@ -66,9 +63,6 @@ fn the_client_prints_replies_and_exits_cleanly_at_end_of_input() {
         client.expect_line("the reply", harness::WAIT, |line| line == "HELLO, 张三, STRASSE")?;
         client.close_stdin();
         anyhow::ensure!(client.wait_exit(harness::WAIT)?.success(), "the client failed");
-        anyhow::Ok(())
-    })();
-    if let Err(error) = result {
-        panic!("{error:#}\n{}", transcript.render());
-    }
+        Ok(())
+    });
 }
