@@ -20,6 +20,6 @@ check:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test
 
-# Regenerate each chapter's demo output and sequence diagram from a real run.
-docs:
-    cargo lab docs
+# Regenerate each chapter's demo output and sequence diagram from a real run (all labs, or the ones named).
+docs *labs:
+    cargo lab docs "$@"

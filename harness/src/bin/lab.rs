@@ -49,7 +49,10 @@ enum Command {
         lab: String,
     },
     /// Regenerate the generated parts of docs/src (each chapter's demo output and diagram).
-    Docs,
+    Docs {
+        /// Only these labs' chapters (all of them when none is named).
+        labs: Vec<String>,
+    },
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
     #[command(external_subcommand)]
@@ -87,8 +90,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("running cargo bench")?;
             Ok(verdict(status.success()))
         }
-        Some(Command::Docs) => {
-            docs::regenerate()?;
+        Some(Command::Docs { labs }) => {
+            let labs = match labs.is_empty() {
+                true => labs::ALL.to_vec(),
+                false => labs.iter().map(|name| find(name)).collect::<Result<_>>()?,
+            };
+            docs::regenerate(&labs)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lab(args)) => {
@@ -112,11 +119,11 @@ mod docs {
 
     use anyhow::{Context, Result, bail};
     use harness::scenario::{self, Target};
-    use harness::{labs, out};
+    use harness::{Lab, out};
 
-    pub fn regenerate() -> Result<()> {
+    pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
         let chapters = harness::cargo::workspace_root().join("docs/src");
-        for lab in labs::ALL {
+        for lab in labs {
             let path = chapters.join(format!("{}.md", lab.name));
             let text =
                 std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
