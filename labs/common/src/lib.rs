@@ -1,6 +1,8 @@
 //! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
 //! the ready line, a fatal error as one line plus a hint, and bytes shown as text.
 
+pub mod framing;
+
 use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
