@@ -14,7 +14,7 @@
 //! - [`Framing::Length`]: every message is preceded by its length, 4 bytes, big-endian.
 //!
 //! The decoder works the way tokio's mini-redis reads frames: bytes are appended to a buffer
-//! as they arrive, [`Decoder::next`] first *checks* whether a whole message is there, and only
+//! as they arrive, [`Decoder::next_message`] first *checks* whether a whole message is there, and only
 //! then *takes* it out. "Not yet" is a normal answer (`Ok(None)`): read more and ask again.
 //! What does not fit a message is kept for the next read.
 
@@ -116,7 +116,7 @@ impl Decoder {
         Decoder { framing, buffer: Vec::new() }
     }
 
-    /// Append what one read returned. Call [`Decoder::next`] until it says `None` after each.
+    /// Append what one read returned. Call [`Decoder::next_message`] until it says `None` after each.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
