@@ -173,34 +173,34 @@ fn listen(bind: SocketAddr, backlog: u32) -> Result<TcpListener> {
 
 /// Say what the kernel makes of our backlog, from the settings it reads.
 fn explain_the_limits(backlog: u32) {
+    // The kernel quietly lowers a backlog above net.core.somaxconn to somaxconn. Linux's test
+    // for "full" is "more than the limit wait", so one more than the limit fits; other systems
+    // count differently.
     match kernel::setting(kernel::SOMAXCONN) {
-        // The kernel quietly lowers a backlog above net.core.somaxconn to somaxconn.
-        Ok(somaxconn) => {
+        Ok(somaxconn) if cfg!(target_os = "linux") => {
             let limit = backlog.min(somaxconn);
             println!(
-                "listen({backlog}); net.core.somaxconn is {somaxconn} ({}): the queue's limit is {limit}",
-                kernel::SOMAXCONN
+                "listen({backlog}): limit {limit} (net.core.somaxconn is {somaxconn}, from {}); \
+                 a connection gets in while at most {limit} wait, so {} fit",
+                kernel::SOMAXCONN,
+                limit as u64 + 1
             );
-            // Linux's test for "full" is "more than the limit wait", so one more than the
-            // limit fits. Other systems count differently.
-            if cfg!(target_os = "linux") {
-                println!("a new connection gets in while at most {limit} wait, so {} fit", limit as u64 + 1);
-            }
         }
+        Ok(somaxconn) => println!("listen({backlog}); net.core.somaxconn is {somaxconn}"),
         Err(error) => println!("listen({backlog}); net.core.somaxconn: {error:#}"),
     }
-    // What happens to a client that finds the queue full. A SYN that arrives at a full queue
-    // is dropped without an answer either way; the setting decides what happens to a handshake
-    // that finishes just as the queue fills up.
+    // What a client that finds the queue full sees. A SYN that arrives at a full queue is
+    // dropped without an answer either way; the setting decides what happens to a handshake
+    // that completes just as the queue fills up: dropped too (0), or answered with a reset (1).
     match kernel::setting(kernel::ABORT_ON_OVERFLOW) {
         Ok(0) => println!(
-            "net.ipv4.tcp_abort_on_overflow is 0 ({}): a client that finds the queue full gets no \
-             answer and sends its SYN again later; it is not refused",
+            "net.ipv4.tcp_abort_on_overflow is 0 (from {}): a client that finds the queue full \
+             gets no answer, not a refusal",
             kernel::ABORT_ON_OVERFLOW
         ),
         Ok(value) => println!(
-            "net.ipv4.tcp_abort_on_overflow is {value} ({}): a SYN that finds the queue full is still \
-             dropped, but a handshake that completes while it is full is answered with a reset",
+            "net.ipv4.tcp_abort_on_overflow is {value} (from {}): a SYN that finds the queue full \
+             gets no answer; a handshake that completes while it is full is reset",
             kernel::ABORT_ON_OVERFLOW
         ),
         Err(error) => println!("net.ipv4.tcp_abort_on_overflow: {error:#}"),
