@@ -96,6 +96,13 @@ fn say_what_overflow_does(s: &Session) {
 pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()> {
     say_what_overflow_does(s);
     for backlog in [0, 1, 2, 5] {
+        if cfg!(target_os = "linux") {
+            s.say(format!(
+                "backlog {backlog}: the probe connects {}, each connect allowed {}: all must complete.",
+                times(backlog + 1),
+                crate::secs(WAIT)
+            ));
+        }
         let mut server = s.server(&["--backlog", &backlog.to_string(), "--accept", "never"])?;
         let addr = server.addr().to_string();
         if !cfg!(target_os = "linux") {
@@ -112,11 +119,6 @@ pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()>
             ));
             continue;
         }
-        s.say(format!(
-            "backlog {backlog}: the probe connects {} times, each allowed {}: all must complete.",
-            backlog + 1,
-            crate::secs(WAIT)
-        ));
         let mut probe = start_probe(s, "probe", &addr, backlog + 1, WAIT.as_millis())?;
         let tally = expect_tally(&mut probe)?;
         ensure!(
@@ -146,6 +148,15 @@ pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()>
         ensure!(tally.refused == 0, "the latecomer was refused; a full queue drops the SYN instead");
     }
     Ok(())
+}
+
+/// "once", "twice", "6 times".
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    }
 }
 
 /// The lab's probe: `clients` connects to `addr`, one after another, each allowed `timeout_ms`.

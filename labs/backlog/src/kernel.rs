@@ -87,7 +87,7 @@ mod sock_diag {
                     _ => {}
                 }
                 // Each message starts on a 4-byte boundary.
-                rest = &rest[(size + 3) / 4 * 4..];
+                rest = rest.get(size.next_multiple_of(4)..).unwrap_or_default();
             }
         }
     }

@@ -246,6 +246,7 @@ fn accept_one(listener: &TcpListener, number: u32) {
 /// lines at once.
 fn serve_client(number: u32, stream: TcpStream) {
     let ending = match answer_lines(&stream) {
+        Ok(1) => "closed the connection after 1 line".to_string(),
         Ok(lines) => format!("closed the connection after {lines} lines"),
         Err(error) if error.kind() == ErrorKind::ConnectionReset => "reset the connection".to_string(),
         Err(error) => format!("was dropped: {error}"),
