@@ -74,7 +74,7 @@ enum Role {
         clients: u32,
         /// How long each connect may take, in milliseconds. Linux sends a dropped SYN again
         /// after about a second, so keep it below 1000 to see the drop.
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
     },
 }
