@@ -219,7 +219,7 @@ fn watch_the_queue(addr: SocketAddr) {
             }
             Ok(_) => {}
             Err(error) => {
-                println!("accept queue's figures: {error:#}");
+                eprintln!("accept queue's figures: {error:#}");
                 return;
             }
         }
