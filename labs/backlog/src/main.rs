@@ -133,6 +133,9 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
     match accept {
         Accept::Never => {
             println!("never accepting: every client that connects stays in the queue");
+            // This thread does nothing from here on, yet clients keep connecting: the kernel
+            // answers their SYNs and finishes their handshakes without us, until the queue is
+            // full.
             loop {
                 thread::park();
             }
