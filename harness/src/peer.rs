@@ -185,6 +185,46 @@ impl TcpPeer {
         Ok(TcpPeer { who: who.to_string(), server, stream: Arc::new(stream), transcript: transcript.clone() })
     }
 
+    /// Try to connect within `within`, a deadline that may expire: a connect that must not
+    /// complete (a full accept queue) is given a short one. A timed-out attempt's socket is
+    /// closed at once, so its SYN is never sent again and it cannot get in later.
+    pub fn attempt(
+        who: &str,
+        addr: SocketAddr,
+        within: Duration,
+        transcript: &Transcript,
+    ) -> Result<Attempt> {
+        let server = transcript.who(addr);
+        match TcpStream::connect_timeout(&addr, within) {
+            Ok(stream) => {
+                transcript.name(stream.local_addr()?, who);
+                transcript.record(Event::Conn {
+                    from: who.to_string(),
+                    to: server.clone(),
+                    what: "connected".into(),
+                });
+                let peer = TcpPeer {
+                    who: who.to_string(),
+                    server,
+                    stream: Arc::new(stream),
+                    transcript: transcript.clone(),
+                };
+                Ok(Attempt::Connected(peer))
+            }
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                let what = format!("connect timed out after {} (no SYN-ACK); gave up", secs(within));
+                transcript.record(Event::Conn { from: who.to_string(), to: server, what });
+                Ok(Attempt::TimedOut)
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                let what = "connect refused (RST)".to_string();
+                transcript.record(Event::Conn { from: who.to_string(), to: server, what });
+                Ok(Attempt::Refused)
+            }
+            Err(e) => Err(e).with_context(|| format!("{who} connecting to {server} at {addr}")),
+        }
+    }
+
     /// Write all of `bytes` (one `write` call as far as the kernel allows).
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {
@@ -310,6 +350,26 @@ impl TcpPeer {
                     return Err(e).with_context(|| format!("{} reading from {}", self.who, self.server));
                 }
             }
+        }
+    }
+}
+
+/// How a connect with a deadline ended.
+pub enum Attempt {
+    Connected(TcpPeer),
+    /// No answer to the SYN within the deadline.
+    TimedOut,
+    /// A reset in answer to the SYN.
+    Refused,
+}
+
+impl Attempt {
+    /// "connected", "timed out" or "refused".
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Attempt::Connected(_) => "connected",
+            Attempt::TimedOut => "timed out",
+            Attempt::Refused => "refused",
         }
     }
 }

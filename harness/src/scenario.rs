@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::peer::{TcpPeer, UdpPeer, Unread};
+use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::process::{Program, Role};
 use crate::ready::{self, Ready};
 use crate::transcript::{Proto, Style, Transcript};
@@ -223,6 +223,20 @@ impl Session {
         let peer = TcpPeer::connect(who, addr, &self.transcript)?;
         self.peers.push(Unread::of_tcp(&peer));
         Ok(peer)
+    }
+
+    /// A connect that may not complete within `within`: see [`TcpPeer::attempt`].
+    pub fn tcp_attempt(
+        &mut self,
+        who: &str,
+        addr: std::net::SocketAddr,
+        within: std::time::Duration,
+    ) -> Result<Attempt> {
+        let attempt = TcpPeer::attempt(who, addr, within, &self.transcript)?;
+        if let Attempt::Connected(peer) = &attempt {
+            self.peers.push(Unread::of_tcp(peer));
+        }
+        Ok(attempt)
     }
 
     /// After a failure: record what reached our peers but was never read.

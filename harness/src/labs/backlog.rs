@@ -1,0 +1,263 @@
+//! backlog's scenarios: what listen(n) bounds, shown on the wire against any server that takes
+//! `--backlog N` and `--accept never|on-enter|after SECS`.
+
+use std::net::SocketAddr;
+
+use anyhow::{Result, bail, ensure};
+
+use crate::peer::Attempt;
+use crate::process::Role;
+use crate::scenario::{Lab, Scenario, Session};
+use crate::transcript::Proto;
+use crate::{QUIET, WAIT};
+
+pub const LAB: Lab = Lab {
+    name: "backlog",
+    teaches: "TCP listen backlog (\"half-open pool\"): the accept queue, not a client limit",
+    proto: Proto::Tcp,
+    default_port: 9200,
+    roles: &["server", "probe"],
+    story: "
+The seed lesson writes listen(5) and warns: 5 is not the maximum number of connections. What is
+it, then? The kernel completes each client's handshake on its own, before the program calls
+accept, and parks the finished connection in the listening socket's accept queue; listen's
+backlog bounds that queue. The server below listens with the backlog it is given and accepts
+only when told, and prints the queue's length and limit as the kernel reports them. The probe
+opens connections one after another and prints a table of what became of each; alice, bob and
+friends are plain TCP sockets the harness drives.",
+    scenarios: &[
+        Scenario {
+            name: "exactly_backlog_plus_one_connects_complete",
+            claim: "With nobody accepting, backlog N lets N+1 connects complete; the next gets no answer, not a refusal",
+            only: None,
+            run: exactly_backlog_plus_one_connects_complete,
+        },
+        Scenario {
+            name: "bytes_sent_while_queued_are_answered_once_accepted",
+            claim: "A queued connection is not served: its bytes wait in the kernel, and are all answered once accepted",
+            only: None,
+            run: bytes_sent_while_queued_are_answered_once_accepted,
+        },
+        Scenario {
+            name: "each_accept_frees_one_slot",
+            claim: "Each accept takes one connection out of the queue, and lets exactly one more in",
+            only: None,
+            run: each_accept_frees_one_slot,
+        },
+        Scenario {
+            name: "backlog_one_serves_fifty_clients",
+            claim: "The backlog is not a client limit: with backlog 1, fifty clients are served at once",
+            only: None,
+            run: backlog_one_serves_fifty_clients,
+        },
+    ],
+    by_hand: &[
+        "cargo lab backlog server --backlog 2    # terminal 1: never accepts; watch its queue figures",
+        "cargo lab backlog probe --clients 5     # terminal 2: 3 connect, 2 time out; `ss -lnt` agrees",
+    ],
+};
+
+/// The probe's last table line, "3 connected, 2 timed out, 0 refused", as numbers.
+struct Tally {
+    connected: u32,
+    timed_out: u32,
+    refused: u32,
+}
+
+fn expect_tally(probe: &mut Role) -> Result<Tally> {
+    let line = probe.expect_line("its tally (\"N connected, N timed out, N refused\")", WAIT, |line| {
+        line.contains(" connected, ") && line.ends_with(" refused")
+    })?;
+    let numbers: Vec<u32> =
+        line.split(' ').filter_map(|word| word.trim_end_matches(',').parse().ok()).collect();
+    match numbers[..] {
+        [connected, timed_out, refused] => Ok(Tally { connected, timed_out, refused }),
+        _ => bail!("the probe's tally {line:?} is not three counts"),
+    }
+}
+
+/// What the kernel does with a handshake that completes while the queue is full: a setting we
+/// read, never change.
+fn say_what_overflow_does(s: &Session) {
+    let path = "/proc/sys/net/ipv4/tcp_abort_on_overflow";
+    match std::fs::read_to_string(path).map(|text| text.trim().to_string()) {
+        Ok(value) => s.say(format!(
+            "{path} is {value} here. Either way, a SYN that finds the queue full is dropped without an \
+             answer; with 1, a handshake that completes just as the queue fills would be reset."
+        )),
+        Err(_) => s.say(format!("{path} cannot be read here (not Linux?).")),
+    }
+}
+
+/// For N in 0, 1, 2 and 5, against a server that never accepts: a probe whose connects may take
+/// 5 s each connects N+1 times, all completed by the kernel alone. Then one more connect,
+/// given 300 ms, gets no answer at all: its SYN was dropped, and its socket is closed before
+/// the kernel would send it again (after about a second). It is not refused.
+pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()> {
+    say_what_overflow_does(s);
+    for backlog in [0, 1, 2, 5] {
+        if cfg!(target_os = "linux") {
+            s.say(format!(
+                "backlog {backlog}: the probe connects {}, each connect allowed {}: all must complete.",
+                times(backlog + 1),
+                crate::secs(WAIT)
+            ));
+        }
+        let mut server = s.server(&["--backlog", &backlog.to_string(), "--accept", "never"])?;
+        let addr = server.addr().to_string();
+        if !cfg!(target_os = "linux") {
+            s.say(format!(
+                "backlog {backlog}: this is not Linux, so the lab shows the count instead of asserting it."
+            ));
+            let mut probe = start_probe(s, "probe", &addr, backlog + 3, QUIET.as_millis())?;
+            let tally = expect_tally(&mut probe)?;
+            s.say(format!(
+                "Observed: {} of {} connected with nobody accepting (Linux: {}); not verified here.",
+                tally.connected,
+                backlog + 3,
+                backlog + 1
+            ));
+            continue;
+        }
+        let mut probe = start_probe(s, "probe", &addr, backlog + 1, WAIT.as_millis())?;
+        let tally = expect_tally(&mut probe)?;
+        ensure!(
+            tally.connected == backlog + 1,
+            "with backlog {backlog} and nobody accepting, {} connects should complete, but {} did",
+            backlog + 1,
+            tally.connected
+        );
+        if s.is_reference() {
+            let full = format!("accept queue: {} waiting, limit {backlog}", backlog + 1);
+            server.expect_line(&full, WAIT, |line| line.starts_with(&full))?;
+        }
+        s.say(format!("One more connect, allowed only {}:", crate::secs(QUIET)));
+        let mut latecomer = start_probe(s, "latecomer", &addr, 1, QUIET.as_millis())?;
+        let tally = expect_tally(&mut latecomer)?;
+        ensure!(
+            tally.timed_out == 1,
+            "with backlog {backlog} and {} connections waiting, one more connect should get no answer \
+             (time out), but it {}",
+            backlog + 1,
+            if tally.connected == 1 {
+                "connected: the queue holds more than backlog + 1"
+            } else {
+                "was refused"
+            }
+        );
+        ensure!(tally.refused == 0, "the latecomer was refused; a full queue drops the SYN instead");
+    }
+    Ok(())
+}
+
+/// "once", "twice", "6 times".
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    }
+}
+
+/// The lab's probe: `clients` connects to `addr`, one after another, each allowed `timeout_ms`.
+fn start_probe(s: &mut Session, who: &str, addr: &str, clients: u32, timeout_ms: u128) -> Result<Role> {
+    let (clients, timeout) = (clients.to_string(), timeout_ms.to_string());
+    s.role(who, "probe", &["--server", addr, "--clients", &clients, "--timeout", &timeout])
+}
+
+/// Backlog 2, accepting one client per Enter. alice sends two lines in two writes and bob one,
+/// before anyone accepts: no reply. Enter: alice is accepted, and both her lines come back,
+/// in order, although the server's first read gets them together. Enter again: bob's too.
+pub fn bytes_sent_while_queued_are_answered_once_accepted(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--backlog", "2", "--accept", "on-enter"])?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    let mut bob = s.tcp("bob", server.addr())?;
+    s.say("alice and bob are connected, by the kernel alone. They send; nobody has accepted them.");
+    alice.send(b"one\n")?;
+    alice.send(b"two\n")?;
+    bob.send(b"three\n")?;
+    alice.expect_nothing(QUIET)?;
+    s.say("Their bytes wait in the kernel, in each connection's receive buffer. Enter: one accept.");
+    server.send_line("")?;
+    s.say("The oldest connection, alice's, comes out of the queue, and both her lines are answered.");
+    alice.expect_bytes(b"ONE\nTWO\n")?;
+    server.send_line("")?;
+    bob.expect_bytes(b"THREE\n")?;
+    Ok(())
+}
+
+/// Backlog 1, accepting one client per Enter: alice and bob fill the queue, carol's connect
+/// gets no answer within 300 ms. Enter: alice is accepted (her reply proves it). Now dave gets
+/// in, and erin, after him, does not: one accept, one slot.
+pub fn each_accept_frees_one_slot(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--backlog", "1", "--accept", "on-enter"])?;
+    let addr = server.addr();
+    let mut alice = s.tcp("alice", addr)?;
+    let _bob = s.tcp("bob", addr)?;
+    s.say(format!("Backlog 1: alice and bob fill the queue. carol tries, allowed {}:", crate::secs(QUIET)));
+    expect_no_way_in(s, "carol", addr)?;
+    s.say("Enter: the server accepts one connection, alice's; her reply shows it has.");
+    server.send_line("")?;
+    alice.send(b"am I in?\n")?;
+    alice.expect_bytes(b"AM I IN?\n")?;
+    s.say("One slot is free: dave gets in at once.");
+    let _dave = s.tcp("dave", addr)?;
+    s.say("And it was only one: erin, after dave, gets no answer.");
+    expect_no_way_in(s, "erin", addr)?;
+    Ok(())
+}
+
+/// On Linux, a connect to a full queue must time out (its SYN dropped), not complete and not be
+/// refused. Elsewhere the outcome is only shown.
+fn expect_no_way_in(s: &mut Session, who: &str, addr: SocketAddr) -> Result<()> {
+    let attempt = s.tcp_attempt(who, addr, QUIET)?;
+    if !cfg!(target_os = "linux") {
+        s.say(format!("{who}'s connect {} (this is not Linux: shown, not checked).", attempt.describe()));
+        return Ok(());
+    }
+    match attempt {
+        Attempt::TimedOut => Ok(()),
+        Attempt::Connected(_) => {
+            bail!("{who} connected, but the queue was full: it should have got no answer")
+        }
+        Attempt::Refused => bail!("{who} was refused; a full queue drops the SYN instead of refusing it"),
+    }
+}
+
+/// Backlog 1, accepting every client: fifty clients connect one after another, each answered
+/// before the next connects, and all stay connected; then each speaks again and is answered
+/// while all fifty are connected.
+pub fn backlog_one_serves_fifty_clients(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--backlog", "1", "--accept", "after", "0"])?;
+    s.say("Backlog 1, and the server accepts at once, giving each client a thread.");
+    s.say("Fifty clients connect, one after another, each answered before the next connects.");
+    s.say("(Their bytes are recorded, but not shown here unless something goes wrong.)");
+    let hush = s.transcript().hush();
+    let mut clients = Vec::new();
+    for n in 1..=50 {
+        // Waiting for each reply before the next connect keeps the queue from filling: no SYN
+        // is dropped, so no connect waits for the kernel to send one again.
+        let mut client = s.tcp(&format!("client{n}"), server.addr())?;
+        client.send(format!("client {n} here\n").as_bytes())?;
+        client.expect_bytes(format!("CLIENT {n} HERE\n").as_bytes())?;
+        clients.push(client);
+    }
+    for (n, client) in (1..).zip(clients.iter_mut()) {
+        client.send(format!("client {n} again\n").as_bytes())?;
+    }
+    for (n, client) in (1..).zip(clients.iter_mut()) {
+        client.expect_bytes(format!("CLIENT {n} AGAIN\n").as_bytes())?;
+    }
+    for client in clients {
+        client.close();
+    }
+    if s.is_reference() {
+        // Still hushed: let the server log all fifty goodbyes before the story goes on.
+        for _ in 0..50 {
+            server.expect_line("a client's close", WAIT, |line| line.contains("closed the connection"))?;
+        }
+    }
+    drop(hush);
+    s.say("All fifty are connected at once and all were answered again: backlog 1 did not stop them.");
+    Ok(())
+}
