@@ -406,7 +406,14 @@ fn count(n: usize, thing: &str) -> String {
     if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
-/// Reads as the lesson shows them: `[hel][lowor][ld]`.
+/// Reads as the lesson shows them, `[hel][lowor][ld]`; a long row keeps its two ends.
 fn boxes(reads: &[Vec<u8>]) -> String {
-    reads.iter().map(|read| boxed(read)).collect()
+    let row: String = reads.iter().map(|read| boxed(read)).collect();
+    let chars: Vec<char> = row.chars().collect();
+    if chars.len() <= 160 {
+        return row;
+    }
+    let head: String = chars[..100].iter().collect();
+    let tail: String = chars[chars.len() - 40..].iter().collect();
+    format!("{head} … {tail}")
 }

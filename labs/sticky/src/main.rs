@@ -94,6 +94,7 @@ struct Receive {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     read_delay: u64,
     /// The longest line or frame accepted; a longer one is refused and the connection closed.
+    /// A connection's buffer never holds more than this plus one read.
     #[arg(long, default_value_t = DEFAULT_MAX)]
     max: usize,
     /// TCP (a byte stream), or UDP (each datagram is one message, whatever --framing says).
@@ -234,8 +235,18 @@ fn serve_udp(bind: SocketAddr, receive: &Receive) -> Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(receive.read_delay));
         // A peek leaves the datagram queued: only to learn its full size for the lesson.
-        let (size, _) = socket.peek_from(&mut whole).context("receiving")?;
-        let (len, from) = socket.recv_from(&mut buf).context("receiving")?;
+        let received = socket.peek_from(&mut whole).and_then(|(size, _)| {
+            let (len, from) = socket.recv_from(&mut buf)?;
+            Ok((size, len, from))
+        });
+        let (size, len, from) = match received {
+            Ok(received) => received,
+            // Nothing a peer sends can end the server: say so and read on.
+            Err(error) => {
+                eprintln!("receiving: {error}");
+                continue;
+            }
+        };
         let cut = match size > len {
             true => format!(" (the datagram had {size} bytes: the other {} are lost)", size - len),
             false => String::new(),
