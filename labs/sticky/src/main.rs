@@ -15,12 +15,14 @@
 //! Try it by hand, one terminal each:
 //!
 //! ```text
-//! cargo lab sticky server --read-delay 1000          # a slow reader: listening on tcp://127.0.0.1:9100
-//! cargo lab sticky client hello world                # two writes... one read: [helloworld]
-//! cargo lab sticky server --framing delimiter --read-size 4 --read-delay 200
-//! cargo lab sticky client --framing delimiter hello world   # reads cut anywhere, messages exact
-//! cargo lab sticky client --framing gap --gap 200 hello world   # a pause "works" here...
+//! cargo lab sticky server --read-delay 1000    # terminal 1, a slow reader: listening on tcp://127.0.0.1:9100
+//! cargo lab sticky client hello world          # terminal 2: two writes, one read: [helloworld]
+//! cargo lab sticky client --framing gap --gap 200 a b c    # a pause between writes: still one read
 //! ```
+//!
+//! Then restart the server as `cargo lab sticky server --framing delimiter --read-size 4` and
+//! send with `cargo lab sticky client --framing delimiter hello 张三`: the reads are cut every
+//! 4 bytes, through the middle of 张, and the messages still come out whole.
 //!
 //! The server's line format, for anyone writing their own (`cargo lab check sticky` reads it):
 //! one `recv N bytes [BYTES]` line per read that returned bytes, one `message [BYTES]` line per
@@ -169,7 +171,7 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
     println!("connection {number} from {peer}");
     let mut decoder = Decoder::new(receive.framing.framing(receive.max));
     let mut buf = vec![0; receive.read_size as usize];
-    let (mut reads, mut messages) = (0u32, 0u32);
+    let (mut reads, mut messages) = (0, 0);
     loop {
         // The slow reader: while we sleep, whatever the peer sends waits in the kernel's
         // receive buffer, and the next read takes all of it that fits, writes merged.
@@ -218,7 +220,7 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
 }
 
 /// "1 read", "3 reads".
-fn count(n: u32, thing: &str) -> String {
+fn count(n: usize, thing: &str) -> String {
     if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
@@ -248,7 +250,7 @@ fn serve_udp(bind: SocketAddr, receive: &Receive) -> Result<()> {
             }
         };
         let cut = match size > len {
-            true => format!(" (the datagram had {size} bytes: the other {} are lost)", size - len),
+            true => format!(" (the datagram had {size} bytes; the other {} lost)", count(size - len, "byte")),
             false => String::new(),
         };
         println!("recv {len} bytes {} from {from}{cut}", boxed(&buf[..len]));
