@@ -3,6 +3,7 @@
 //!
 //! - [`process::Role`]: a running process, its stdin written and its stdout read line by line.
 //! - [`peer::UdpPeer`], [`peer::TcpPeer`]: raw sockets the harness drives by hand.
+//! - [`proxy::Proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
 //! - [`transcript::Transcript`]: everything that happened, timed, printed on failure.
 //! - [`scenario`]: named checks, run by the labs' tests, `cargo lab check` and the demos.
 //! - [`labs`]: each lab's scenarios, one module per lab.
@@ -13,6 +14,7 @@ pub mod diagram;
 pub mod labs;
 pub mod peer;
 pub mod process;
+pub mod proxy;
 pub mod ready;
 pub mod scenario;
 pub mod transcript;

@@ -276,6 +276,31 @@ impl TcpPeer {
         }
     }
 
+    /// The server must end the connection within the usual deadline, by a close (a read of 0
+    /// bytes) or a reset: a server that closes with our bytes still unread sends a reset.
+    pub fn expect_closed(&mut self) -> Result<()> {
+        match self.read_chunk(WAIT, 64 * 1024) {
+            Ok(Chunk::Eof) => Ok(()),
+            Err(error) if is_reset(&error) => {
+                self.transcript.record(Event::Conn {
+                    from: self.server.clone(),
+                    to: self.who.clone(),
+                    what: "reset the connection".into(),
+                });
+                Ok(())
+            }
+            Err(error) => Err(error),
+            Ok(Chunk::Bytes(bytes)) => {
+                bail!("{} expected the server to close the connection, but got {}", self.who, show(&bytes))
+            }
+            Ok(Chunk::Nothing) => bail!(
+                "{} expected the server to close the connection within {}; it stayed open",
+                self.who,
+                secs(WAIT)
+            ),
+        }
+    }
+
     /// Nothing may arrive (and the stream must not end) within `within`.
     pub fn expect_nothing(&mut self, within: Duration) -> Result<()> {
         match self.read_chunk(within, 64 * 1024)? {
@@ -372,6 +397,12 @@ impl Attempt {
             Attempt::Refused => "refused",
         }
     }
+}
+
+fn is_reset(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted))
 }
 
 enum Chunk {

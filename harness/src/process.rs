@@ -45,6 +45,7 @@ pub struct Role {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    err_lines: Receiver<String>,
     stderr: Option<JoinHandle<()>>,
     transcript: Transcript,
     exited: Option<ExitStatus>,
@@ -86,9 +87,11 @@ impl Role {
         });
         let stderr = child.stderr.take().expect("stderr was piped above");
         let (err_who, err_transcript) = (who.to_string(), transcript.clone());
+        let (err_sender, err_lines) = mpsc::channel();
         let stderr = thread::spawn(move || {
             for line in read_lines(stderr) {
-                err_transcript.record(Event::Stderr { who: err_who.clone(), line });
+                err_transcript.record(Event::Stderr { who: err_who.clone(), line: line.clone() });
+                let _ = err_sender.send(line);
             }
         });
 
@@ -97,6 +100,7 @@ impl Role {
             stdin: child.stdin.take(),
             child,
             lines,
+            err_lines,
             stderr: Some(stderr),
             transcript: transcript.clone(),
             exited: None,
@@ -205,6 +209,32 @@ impl Role {
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => {
                     bail!("expected {} to print {what} within {}; it did not", self.who, secs(within))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early(what)),
+            }
+        }
+    }
+
+    /// The next stderr line that `matches`, within `within`: for a diagnostic the lab's
+    /// contract asks for (a refused frame, say). Other lines are passed over.
+    pub fn expect_stderr_line(
+        &mut self,
+        what: &str,
+        within: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err_lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return Ok(line),
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!(
+                        "expected {} to print {what} on stderr within {}; it did not",
+                        self.who,
+                        secs(within)
+                    )
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early(what)),
             }

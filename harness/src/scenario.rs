@@ -9,6 +9,7 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::process::{Program, Role};
+use crate::proxy::{Proxy, Rechunk};
 use crate::ready::{self, Ready};
 use crate::transcript::{Proto, Style, Transcript};
 use crate::{READY_WAIT, out};
@@ -144,16 +145,41 @@ impl Session {
     /// Start the server under test on a port the OS picks, with extra `args` for the reference
     /// server (a student's command gets them where it says `{args}`).
     pub fn server(&mut self, args: &[&str]) -> Result<Role> {
-        self.start_server(None, args)
+        self.start_server(self.target.lab.proto, None, args)
     }
 
     /// Start the server under test on a given loopback port.
     pub fn server_at(&mut self, port: u16, args: &[&str]) -> Result<Role> {
-        self.start_server(Some(port), args)
+        self.start_server(self.target.lab.proto, Some(port), args)
     }
 
-    fn start_server(&mut self, port: Option<u16>, args: &[&str]) -> Result<Role> {
-        let proto = self.target.lab.proto;
+    /// Start the server under test over the other protocol than the lab's own (sticky's
+    /// `--transport udp`): its ready line must name `proto`.
+    pub fn server_on(&mut self, proto: Proto, args: &[&str]) -> Result<Role> {
+        self.start_server(proto, None, args)
+    }
+
+    /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), its seed from
+    /// `LAB_PROXY_SEED` or fresh, and said in the transcript so that a failure can be replayed.
+    pub fn proxy(&mut self, upstream: std::net::SocketAddr) -> Result<Proxy> {
+        self.proxy_with(upstream, Rechunk::new(Rechunk::seed_from_env()))
+    }
+
+    /// The same, cutting as `rechunk` says.
+    pub fn proxy_with(&mut self, upstream: std::net::SocketAddr, rechunk: Rechunk) -> Result<Proxy> {
+        self.say(format!(
+            "A proxy re-cuts the stream (pieces of {} to {} bytes, pauses up to {:?}), seed {}: replay with {}={}",
+            rechunk.sizes.start(),
+            rechunk.sizes.end(),
+            rechunk.delays.end(),
+            rechunk.seed,
+            crate::proxy::SEED_VAR,
+            rechunk.seed
+        ));
+        Proxy::start(upstream, rechunk, &self.transcript)
+    }
+
+    fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {
         let (mut role, ready) = match &self.target.server {
             Server::Reference => {
                 let bind = format!("127.0.0.1:{}", port.unwrap_or(0));
@@ -196,7 +222,7 @@ impl Session {
         };
         if ready.proto != proto {
             bail!(
-                "the server says it listens on {}, but {} is a {proto:?} lab",
+                "the server says it listens on {}, but {} expected it on {proto:?}",
                 ready.proto_name(),
                 self.target.lab.name
             );

@@ -67,6 +67,63 @@ pub fn show(bytes: &[u8]) -> String {
     format!("\"{}\"", escape(bytes))
 }
 
+/// Bytes in a box, `[hel]`, as the sticky lab prints every read and every message so that the
+/// boundaries are visible. Text shows as text; `\\`, `\[`, `\]`, `\n`, `\r`, `\t` stand for
+/// themselves, and any other control character or byte that is not UTF-8 is `\xNN`. Nothing is
+/// shortened: [`unbox`] gives back exactly the bytes.
+pub fn boxed(bytes: &[u8]) -> String {
+    let mut text = String::from("[");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => text.push_str("\\\\"),
+                '[' => text.push_str("\\["),
+                ']' => text.push_str("\\]"),
+                '\n' => text.push_str("\\n"),
+                '\r' => text.push_str("\\r"),
+                '\t' => text.push_str("\\t"),
+                c if c.is_control() => {
+                    for byte in c.to_string().bytes() {
+                        let _ = write!(text, "\\x{byte:02x}");
+                    }
+                }
+                c => text.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(text, "\\x{byte:02x}");
+        }
+    }
+    text.push(']');
+    text
+}
+
+/// The bytes in the first box of `text` (`recv 3 bytes [hel]` gives `hel`), or `None` when
+/// there is no well-formed box. Accepts every escape [`boxed`] writes.
+pub fn unbox(text: &str) -> Option<Vec<u8>> {
+    let start = text.find('[')?;
+    let mut bytes = Vec::new();
+    let mut chars = text[start + 1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ']' => return Some(bytes),
+            '\\' => match chars.next()? {
+                'n' => bytes.push(b'\n'),
+                'r' => bytes.push(b'\r'),
+                't' => bytes.push(b'\t'),
+                'x' => {
+                    let hex: String = chars.by_ref().take(2).collect();
+                    bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+                }
+                other @ ('\\' | '[' | ']') => bytes.push(other as u8),
+                _ => return None,
+            },
+            c => bytes.extend_from_slice(c.to_string().as_bytes()),
+        }
+    }
+    None
+}
+
 fn escape(bytes: &[u8]) -> String {
     let mut text = String::new();
     for chunk in bytes.utf8_chunks() {
@@ -111,6 +168,20 @@ mod tests {
         let shown = show(&[b'a'; 100_000]);
         assert!(shown.contains("…99904 more bytes…"), "{shown}");
         assert!(shown.len() < 200);
+    }
+
+    /// A box shows text as text and escapes the rest; unbox gives back every byte value.
+    #[test]
+    fn boxes_show_boundaries_and_give_back_the_bytes() {
+        assert_eq!(boxed(b"hel"), "[hel]");
+        assert_eq!(boxed("张[1]\\\n".as_bytes()), r"[张\[1\]\\\n]");
+        assert_eq!(boxed(&"张".as_bytes()[..2]), r"[\xe5\xbc]");
+        assert_eq!(boxed(&[0, 0, 0, 5]), r"[\x00\x00\x00\x05]");
+        let every: Vec<u8> = (0..=255).collect();
+        assert_eq!(unbox(&format!("recv 256 bytes {}", boxed(&every))), Some(every));
+        assert_eq!(unbox("message [] and more"), Some(vec![]));
+        assert_eq!(unbox("no box"), None);
+        assert_eq!(unbox("[unclosed"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the whole messages so far and "incomplete" for the rest.
 
 use lab_common::framing::{Decoder, Framing, encode};
+use lab_common::{boxed, unbox};
 use proptest::prelude::*;
 
 const MAX: usize = 300;
@@ -67,5 +68,23 @@ proptest! {
     #[test]
     fn length_framing_survives_any_cuts(messages in messages(any::<u8>()), cuts in prop::collection::vec(any::<usize>(), 0..20)) {
         holds_for(Framing::Length { max: MAX }, messages, cuts);
+    }
+
+    /// Raw framing, the bug: every byte arrives, in order, but the messages are the reads,
+    /// not what was sent.
+    #[test]
+    fn raw_framing_keeps_the_bytes_but_not_the_boundaries(messages in messages(any::<u8>()), cuts in prop::collection::vec(any::<usize>(), 0..20)) {
+        let (bytes, _) = wire(Framing::Raw, &messages);
+        let (decoder, got) = decode_in_pieces(Framing::Raw, &bytes, &cuts);
+        prop_assert_eq!(got.concat(), bytes);
+        prop_assert!(got.iter().all(|read| !read.is_empty()));
+        prop_assert_eq!(decoder.finish(), Ok(()));
+    }
+
+    /// The boxes the sticky lab prints give back exactly the bytes, whatever they are.
+    #[test]
+    fn a_box_gives_back_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let line = format!("recv {} bytes {}", bytes.len(), boxed(&bytes));
+        prop_assert_eq!(unbox(&line), Some(bytes));
     }
 }

@@ -1,0 +1,97 @@
+//! sticky as a user meets it on the command line: help that teaches, errors that say what to
+//! do next, and the client's writes and datagrams as they leave it.
+
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+
+/// `--help` says what the server role demonstrates.
+#[test]
+fn help_says_what_the_server_demonstrates() {
+    cargo_bin_cmd!("sticky")
+        .args(["server", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("two writes can come out as one read"))
+        .stdout(predicate::str::contains("--read-delay"));
+}
+
+/// With nobody listening, the client fails at once with "connection refused" and a hint.
+#[test]
+fn connecting_to_nobody_is_refused_with_a_hint() {
+    let port = harness::ready::unused_port(harness::Proto::Tcp).unwrap();
+    cargo_bin_cmd!("sticky")
+        .args(["client", "--server", &format!("127.0.0.1:{port}"), "hello"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("error: connecting to tcp://127.0.0.1:{port}")))
+        .stderr(predicate::str::contains("hint: nothing is listening there: start the server first"));
+}
+
+/// A port another program listens on: one `error:` line naming it, a hint, status 1.
+#[test]
+fn a_taken_port_is_a_clear_error_with_a_hint() {
+    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = squatter.local_addr().unwrap();
+    cargo_bin_cmd!("sticky")
+        .args(["server", "--bind", &addr.to_string()])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
+        .stderr(predicate::str::contains("hint: "));
+}
+
+/// Line framing cannot carry a newline inside a message: the client refuses before it
+/// connects, rather than send what would arrive as two messages.
+#[test]
+fn the_client_refuses_a_newline_in_a_delimited_message() {
+    let port = harness::ready::unused_port(harness::Proto::Tcp).unwrap();
+    cargo_bin_cmd!("sticky")
+        .args(["client", "--server", &format!("127.0.0.1:{port}"), "--framing", "delimiter", "one\ntwo"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("a line-framed message cannot contain a newline"));
+}
+
+/// With length framing, each message leaves with its 4-byte big-endian length in front.
+#[test]
+fn the_client_puts_a_length_before_each_message() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    cargo_bin_cmd!("sticky")
+        .args(["client", "--server", &addr, "--framing", "length", "hi", "张三"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r"write 6 bytes [\x00\x00\x00\x02hi]"));
+    // The client has connected, sent and closed: its connection waits in the accept queue.
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(harness::WAIT)).unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    assert_eq!(got, [&b"\x00\x00\x00\x02hi\x00\x00\x00\x06"[..], "张三".as_bytes()].concat());
+}
+
+/// Over UDP, each message is one datagram.
+#[test]
+fn over_udp_each_message_is_one_datagram() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(harness::WAIT)).unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    cargo_bin_cmd!("sticky")
+        .args(["client", "--server", &addr, "--transport", "udp", "hello", "world"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success();
+    let mut buf = [0; 64];
+    for expected in [&b"hello"[..], b"world"] {
+        let (len, _) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], expected);
+    }
+}
