@@ -2,7 +2,7 @@
 //! every receive is recorded; every receive has a deadline.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -183,6 +183,33 @@ impl TcpPeer {
             what: "connected".into(),
         });
         Ok(TcpPeer { who: who.to_string(), server, stream: Arc::new(stream), transcript: transcript.clone() })
+    }
+
+    /// The next connection to `listener`, within the usual deadline: the harness plays a server
+    /// named `who` for a lab's client role, named `other`.
+    pub fn accept(
+        who: &str,
+        other: &str,
+        listener: &TcpListener,
+        transcript: &Transcript,
+    ) -> Result<TcpPeer> {
+        // Linux gives up a blocked accept after the listening socket's receive timeout.
+        socket2::SockRef::from(listener).set_read_timeout(Some(WAIT))?;
+        let (stream, from) = listener
+            .accept()
+            .with_context(|| format!("{who} waiting up to {} for {other} to connect", secs(WAIT)))?;
+        transcript.name(from, other);
+        transcript.record(Event::Conn {
+            from: other.to_string(),
+            to: who.to_string(),
+            what: "connected".into(),
+        });
+        Ok(TcpPeer {
+            who: who.to_string(),
+            server: other.to_string(),
+            stream: Arc::new(stream),
+            transcript: transcript.clone(),
+        })
     }
 
     /// Write all of `bytes` (one `write` call as far as the kernel allows).

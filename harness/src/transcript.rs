@@ -174,7 +174,9 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         Event::Stdin { who, line } => {
             format!("{time}  {who} {} {}", style.paint("36", "stdin <"), show(line.as_bytes()))
         }
-        Event::Stdout { who, line } => format!("{time}  {who} {} {line}", style.paint("32", "stdout>")),
+        Event::Stdout { who, line } => {
+            format!("{time}  {who} {} {}", style.paint("32", "stdout>"), shorten(line))
+        }
         Event::Stderr { who, line } => format!("{time}  {who} {} {line}", style.paint("33", "stderr>")),
         Event::Wire { from, to, proto, bytes } => {
             let what = match proto {
@@ -193,6 +195,20 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         }
         Event::Hush(false) => format!("{time}  {}", style.paint("2", "(end of the quiet part)")),
     }
+}
+
+/// A printed line as it is, or cut in the middle when it is too long to read (a 100 KB chat
+/// line), with the count of what was left out.
+fn shorten(line: &str) -> String {
+    const HEAD: usize = 72;
+    const TAIL: usize = 24;
+    let chars = line.chars().count();
+    if chars <= 240 {
+        return line.to_string();
+    }
+    let head: String = line.chars().take(HEAD).collect();
+    let tail: String = line.chars().skip(chars - TAIL).collect();
+    format!("{head} …{} more characters… {tail}", chars - HEAD - TAIL)
 }
 
 fn size(len: usize) -> String {
