@@ -27,6 +27,8 @@
 use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 
@@ -130,6 +132,7 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     // While we chat with one client, the kernel goes on completing handshakes with the next
     // ones and keeps them in the accept queue, with whatever they send. accept only takes the
     // next one out: nothing they sent meanwhile is lost.
+    keyboard.between_conversations(true);
     for (number, stream) in (1..).zip(listener.incoming()) {
         let stream = match stream {
             Ok(stream) => stream,
@@ -142,7 +145,10 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
         let from = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         println!("{them} connected from {from}");
         eprintln!("{}", turn_hint(chat.mode, &them, false, &chat.quit));
-        match converse(stream, &them, number, false, &chat, &keyboard) {
+        keyboard.between_conversations(false);
+        let ended = converse(stream, &them, number, false, &chat, &keyboard);
+        keyboard.between_conversations(true);
+        match ended {
             Ok(Ending::InputEnded) => {
                 println!("end of input: said goodbye to {them}");
                 return Ok(());
@@ -389,17 +395,25 @@ enum Input {
 struct Keyboard {
     sender: Sender<Input>,
     inputs: Receiver<Input>,
+    /// The server waits in accept, with nobody to say goodbye to: end of input ends it there.
+    idle: Arc<AtomicBool>,
 }
 
 impl Keyboard {
     fn start() -> Keyboard {
         let (sender, inputs) = mpsc::channel();
         let typing = sender.clone();
+        let idle = Arc::new(AtomicBool::new(false));
+        let idle_now = idle.clone();
         thread::spawn(move || {
             let mut stdin = std::io::stdin().lock();
             loop {
                 let mut line = Vec::new();
                 match stdin.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) if idle_now.load(Ordering::SeqCst) => {
+                        println!("end of input: goodbye");
+                        std::process::exit(0);
+                    }
                     Ok(0) | Err(_) => {
                         let _ = typing.send(Input::KeyboardClosed);
                         return;
@@ -415,7 +429,12 @@ impl Keyboard {
                 }
             }
         });
-        Keyboard { sender, inputs }
+        Keyboard { sender, inputs, idle }
+    }
+
+    /// The server tells the keyboard when it is between conversations, waiting in accept.
+    fn between_conversations(&self, idle: bool) {
+        self.idle.store(idle, Ordering::SeqCst);
     }
 
     /// A way for another thread to wake a conversation that waits on the keyboard.

@@ -128,3 +128,14 @@ fn bytes_that_are_not_text_are_shown_escaped() {
         Ok(())
     });
 }
+
+/// End of input while the server waits for a client: it exits 0 at once.
+#[test]
+fn end_of_input_ends_a_server_that_waits_for_a_client() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        server.close_stdin();
+        ensure!(server.wait_exit(WAIT)?.success(), "the waiting server did not exit 0 at end of input");
+        Ok(())
+    });
+}
