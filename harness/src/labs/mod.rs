@@ -1,13 +1,14 @@
 //! Each lab's scenarios, one module per lab, and the list the runner shows.
 
 pub mod tcp_chat;
+pub mod udp_chat;
 pub mod udp_echo;
 pub mod upper;
 
 use crate::Lab;
 
 /// Every lab, in the order a course meets them.
-pub const ALL: &[&Lab] = &[&udp_echo::LAB, &upper::LAB, &tcp_chat::LAB];
+pub const ALL: &[&Lab] = &[&udp_echo::LAB, &upper::LAB, &tcp_chat::LAB, &udp_chat::LAB];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
     ALL.iter().copied().find(|lab| lab.name == name)

@@ -76,7 +76,8 @@ pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()
     let mut tries = 0;
     let (mut server, address) = loop {
         tries += 1;
-        let port = ready::unused_port(Proto::Tcp)?;
+        // Held bound, not listening, until the server starts: see closed_tcp_port for why.
+        let (closed, port) = ready::closed_tcp_port()?;
         let address = format!("127.0.0.1:{port}");
         s.say("No server yet. The lab's client connects to the port the server will use:");
         let mut early = s.role("client", "client", &["--server", &address])?;
@@ -94,6 +95,7 @@ pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()
             );
         }
         s.say("Refused at once: the kernel answered the handshake's SYN with a reset. Now the server starts there.");
+        drop(closed);
         match s.server_at(port, &[]) {
             Ok(server) => break (server, address),
             Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),

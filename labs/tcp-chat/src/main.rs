@@ -127,12 +127,11 @@ fn main() -> ExitCode {
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
     lab_common::print_ready("tcp", listener.local_addr()?);
-    let keyboard = Keyboard::start();
+    let keyboard = Keyboard::start(true);
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
     // ones and keeps them in the accept queue, with whatever they send. accept only takes the
     // next one out: nothing they sent meanwhile is lost.
-    keyboard.between_conversations(true);
     for (number, stream) in (1..).zip(listener.incoming()) {
         let stream = match stream {
             Ok(stream) => stream,
@@ -147,7 +146,6 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
         eprintln!("{}", turn_hint(chat.mode, &them, false, &chat.quit));
         keyboard.between_conversations(false);
         let ended = converse(stream, &them, number, false, &chat, &keyboard);
-        keyboard.between_conversations(true);
         match ended {
             Ok(Ending::InputEnded) => {
                 println!("end of input: said goodbye to {them}");
@@ -156,6 +154,10 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
             Ok(ending) => println!("{}", ending.describe(&them)),
             // A conversation's failure is reported and ends there: the server goes on.
             Err(error) => println!("{them}: the conversation ended with an error: {error:#}"),
+        }
+        if keyboard.between_conversations(true) {
+            println!("end of input: goodbye");
+            return Ok(());
         }
         eprintln!("waiting for the next client (any that connected meanwhile are first in the queue)");
     }
@@ -170,7 +172,7 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     let stream = TcpStream::connect(server).with_context(|| format!("connecting to tcp://{server}"))?;
     eprintln!("connected to tcp://{server} from {}", stream.local_addr()?);
     eprintln!("{}", turn_hint(chat.mode, "the server", true, &chat.quit));
-    let keyboard = Keyboard::start();
+    let keyboard = Keyboard::start(false);
     let ending = converse(stream, "server", 0, true, &chat, &keyboard)?;
     println!("{}", ending.describe("the server"));
     Ok(())
@@ -397,24 +399,28 @@ struct Keyboard {
     inputs: Receiver<Input>,
     /// The server waits in accept, with nobody to say goodbye to: end of input ends it there.
     idle: Arc<AtomicBool>,
+    /// The user's input has ended.
+    closed: Arc<AtomicBool>,
 }
 
 impl Keyboard {
-    fn start() -> Keyboard {
+    /// Start reading; `idle` when the program has nobody to talk to yet (a server).
+    fn start(idle: bool) -> Keyboard {
         let (sender, inputs) = mpsc::channel();
         let typing = sender.clone();
-        let idle = Arc::new(AtomicBool::new(false));
-        let idle_now = idle.clone();
+        let (idle, closed) = (Arc::new(AtomicBool::new(idle)), Arc::new(AtomicBool::new(false)));
+        let (idle_now, closed_now) = (idle.clone(), closed.clone());
         thread::spawn(move || {
             let mut stdin = std::io::stdin().lock();
             loop {
                 let mut line = Vec::new();
                 match stdin.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) if idle_now.load(Ordering::SeqCst) => {
-                        println!("end of input: goodbye");
-                        std::process::exit(0);
-                    }
                     Ok(0) | Err(_) => {
+                        closed_now.store(true, Ordering::SeqCst);
+                        if idle_now.load(Ordering::SeqCst) {
+                            println!("end of input: goodbye");
+                            std::process::exit(0);
+                        }
                         let _ = typing.send(Input::KeyboardClosed);
                         return;
                     }
@@ -429,12 +435,15 @@ impl Keyboard {
                 }
             }
         });
-        Keyboard { sender, inputs, idle }
+        Keyboard { sender, inputs, idle, closed }
     }
 
-    /// The server tells the keyboard when it is between conversations, waiting in accept.
-    fn between_conversations(&self, idle: bool) {
+    /// The server tells the keyboard when it is between conversations, waiting in accept
+    /// (true), or talking (false). True back when the input has already ended: nothing more
+    /// to serve.
+    fn between_conversations(&self, idle: bool) -> bool {
         self.idle.store(idle, Ordering::SeqCst);
+        idle && self.closed.load(Ordering::SeqCst)
     }
 
     /// A way for another thread to wake a conversation that waits on the keyboard.
