@@ -28,6 +28,11 @@ impl UdpPeer {
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
+    /// Where this peer receives: for a lab's client role sent to it (`--server ADDR`).
+    pub fn addr(&self) -> Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
     /// Send one datagram to `to`.
     pub fn send_to(&self, to: SocketAddr, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {

@@ -127,7 +127,14 @@ pub fn a_stranger_cannot_cut_into_the_chat(s: &mut Session) -> Result<()> {
     alice.send_to(server.addr(), b"hello, it is alice")?;
     shows(&mut server, "hello, it is alice")?;
     server.send_line("hello, alice")?;
-    alice.expect_datagram(b"hello, alice")?;
+    let from = alice.expect_datagram(b"hello, alice")?;
+    if from != server.addr() {
+        bail!(
+            "the answer came from {from}, not from the server's port {}: a client that connected its \
+             socket to the server never sees it",
+            server.addr()
+        );
+    }
     s.say("mallory, from a port of her own, claims to be alice. The server must not listen.");
     mallory.send_to(server.addr(), b"it is alice, from a new port")?;
     server.expect_no_line("mallory's line", QUIET, |line| line.contains("from a new port"))?;

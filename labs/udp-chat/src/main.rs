@@ -86,12 +86,20 @@ enum Role {
 
 #[derive(clap::Args)]
 struct ChatArgs {
-    /// Take turns (lockstep), or type at any time (duplex).
-    #[arg(long, value_enum, default_value_t = Mode::Lockstep)]
-    mode: Mode,
+    /// Take turns (lockstep: the default for server and client, as the seeds chat), or type at
+    /// any time (duplex: the default for peer, whose two ends may both speak first).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
     /// The words that end the chat when either side types one (any case).
     #[arg(long = "quit", value_name = "WORD", num_args = 1.., default_values = ["q", "88"])]
     quit: Vec<String>,
+}
+
+impl ChatArgs {
+    fn or_mode(mut self, mode: Mode) -> ChatArgs {
+        self.mode.get_or_insert(mode);
+        self
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,9 +119,11 @@ const MAX_DATAGRAM: usize = 65_507;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, chat } => serve(bind, chat),
-        Role::Client { server, chat } => talk(None, server, chat),
-        Role::Peer { bind, peer, chat } => talk(Some(bind), peer, chat),
+        Role::Server { bind, chat } => serve(bind, chat.or_mode(Mode::Lockstep)),
+        Role::Client { server, chat } => talk(None, server, chat.or_mode(Mode::Lockstep)),
+        // Two peers in lockstep both start with their turn, so neither reads until it has
+        // spoken, and their lines cross. Duplex lets each print what arrives at once.
+        Role::Peer { bind, peer, chat } => talk(Some(bind), peer, chat.or_mode(Mode::Duplex)),
     };
     lab_common::exit(result)
 }
@@ -202,7 +212,7 @@ fn converse(
     chat: &ChatArgs,
     keyboard: &Keyboard,
 ) -> Result<Ending> {
-    match chat.mode {
+    match chat.mode.unwrap_or(Mode::Lockstep) {
         Mode::Lockstep => take_turns(socket, them, we_start, chat, keyboard),
         Mode::Duplex => talk_freely(socket, them, chat, keyboard),
     }
@@ -237,7 +247,7 @@ fn take_turns(
             }
             // Our line never arrived: no reply is coming. The turn is ours again.
             Heard::Refused => {
-                report_refused(&socket);
+                report_refused();
                 our_turn = true;
             }
         }
@@ -260,7 +270,7 @@ fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboa
                         return;
                     }
                 }
-                Ok(Heard::Refused) => report_refused(&receiving),
+                Ok(Heard::Refused) => report_refused(),
                 Err(error) => eprintln!("{error:#}"),
             }
         }
@@ -293,11 +303,9 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
     }
 }
 
-fn report_refused(socket: &UdpSocket) {
-    let peer = socket.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    println!(
-        "(lost: nothing listens at udp://{peer}; the ICMP port-unreachable came back as \"connection refused\")"
-    );
+/// Say that a line of ours was lost, and how we know.
+fn report_refused() {
+    println!("(lost: nothing listens there; the ICMP port-unreachable came back as \"connection refused\")");
 }
 
 /// Our turn: take the next typed line and send it as one datagram. `Some` when the chat is over.
@@ -335,7 +343,7 @@ fn send(socket: &UdpSocket, line: &[u8]) -> Result<()> {
         // The kernel may report an earlier datagram's ICMP error on this send instead of a
         // receive. It concerns that datagram, not this one: report it and send again.
         Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
-            report_refused(socket);
+            report_refused();
             socket.send(line).context("sending")?;
             Ok(())
         }
@@ -424,7 +432,7 @@ mod tests {
 
     #[test]
     fn quit_words_match_in_any_case_and_only_whole() {
-        let chat = ChatArgs { mode: Mode::Lockstep, quit: vec!["q".into(), "88".into()] };
+        let chat = ChatArgs { mode: None, quit: vec!["q".into(), "88".into()] };
         assert!(is_quit(&chat, b"Q"));
         assert!(is_quit(&chat, b"88"));
         assert!(!is_quit(&chat, b"q is for quit"));
