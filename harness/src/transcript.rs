@@ -221,6 +221,15 @@ pub use lab_common::show;
 mod tests {
     use super::*;
 
+    /// A 100 KB printed line is shown as its head and tail; a short one as it is.
+    #[test]
+    fn long_printed_lines_are_shortened() {
+        assert_eq!(shorten("client 1: hello"), "client 1: hello");
+        let shown = shorten(&"x".repeat(100_000));
+        assert!(shown.contains("…99904 more characters…"), "{shown}");
+        assert!(shown.len() < 200);
+    }
+
     /// Events keep their order, and a named address is shown by name.
     #[test]
     fn render_names_addresses_and_keeps_order() {
