@@ -37,8 +37,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lab_common::framing::{self, DEFAULT_MAX, Decoder, Framing};
 
 /// TCP, shown by a one-to-one chat: the server must run first, one conversation at a time
-/// while the next clients wait in the accept queue, lines of any length, and a quit word
-/// that ends the conversation for both sides.
+/// while the next clients wait in the accept queue, long lines arrive whole (up to 1 MiB),
+/// and a quit word ends the conversation for both sides.
 #[derive(Parser)]
 #[command(name = "tcp-chat", version)]
 struct Cli {
@@ -145,8 +145,7 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
         println!("{them} connected from {from}");
         eprintln!("{}", turn_hint(chat.mode, &them, false, &chat.quit));
         keyboard.between_conversations(false);
-        let ended = converse(stream, &them, number, false, &chat, &keyboard);
-        match ended {
+        match converse(stream, &them, number, false, &chat, &keyboard) {
             Ok(Ending::InputEnded) => {
                 println!("end of input: said goodbye to {them}");
                 return Ok(());
