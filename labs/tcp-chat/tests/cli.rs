@@ -139,3 +139,24 @@ fn end_of_input_ends_a_server_that_waits_for_a_client() {
         Ok(())
     });
 }
+
+/// `--max-line` bounds both directions: a typed line over it is not sent (the turn stays), and
+/// a received line over it ends that conversation only.
+#[test]
+fn max_line_bounds_what_is_sent_and_what_is_received() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&["--max-line", "16"])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(b"sixteen bytes ok\n")?;
+        server.expect_line("alice's line", WAIT, |line| line == "client 1: sixteen bytes ok")?;
+        server.send_line("seventeen bytes!!")?;
+        server.send_line("short")?;
+        alice.expect_bytes(b"short\n")?;
+        alice.send(b"seventeen bytes!!\n")?;
+        alice.expect_eof()?;
+        let mut bob = s.tcp("bob", server.addr())?;
+        bob.send(b"next\n")?;
+        server.expect_line("bob's line", WAIT, |line| line == "client 2: next")?;
+        Ok(())
+    });
+}
