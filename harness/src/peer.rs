@@ -2,7 +2,7 @@
 //! every receive is recorded; every receive has a deadline.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,11 @@ impl UdpPeer {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
         transcript.name(socket.local_addr()?, who);
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
+    }
+
+    /// Where this peer receives: for a lab's client role sent to it (`--server ADDR`).
+    pub fn addr(&self) -> Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
     }
 
     /// Send one datagram to `to`.
@@ -223,6 +228,33 @@ impl TcpPeer {
             }
             Err(e) => Err(e).with_context(|| format!("{who} connecting to {server} at {addr}")),
         }
+    }
+
+    /// The next connection to `listener`, within the usual deadline: the harness plays a server
+    /// named `who` for a lab's client role, named `other`.
+    pub fn accept(
+        who: &str,
+        other: &str,
+        listener: &TcpListener,
+        transcript: &Transcript,
+    ) -> Result<TcpPeer> {
+        // Linux gives up a blocked accept after the listening socket's receive timeout.
+        socket2::SockRef::from(listener).set_read_timeout(Some(WAIT))?;
+        let (stream, from) = listener
+            .accept()
+            .with_context(|| format!("{who} waiting up to {} for {other} to connect", secs(WAIT)))?;
+        transcript.name(from, other);
+        transcript.record(Event::Conn {
+            from: other.to_string(),
+            to: who.to_string(),
+            what: "connected".into(),
+        });
+        Ok(TcpPeer {
+            who: who.to_string(),
+            server: other.to_string(),
+            stream: Arc::new(stream),
+            transcript: transcript.clone(),
+        })
     }
 
     /// Write all of `bytes` (one `write` call as far as the kernel allows).

@@ -42,6 +42,18 @@ pub fn unused_port(proto: Proto) -> std::io::Result<u16> {
     }
 }
 
+/// A loopback TCP port where nothing listens, held bound (but not listening) until the
+/// socket is dropped: a connect there is refused. Holding it keeps other programs off the
+/// port, and keeps the kernel from picking it as the local port of the very connect that
+/// tests it: a connect from port P to port P on the same address is TCP's "self-connect",
+/// which succeeds with nobody listening.
+pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let port = socket.local_addr()?.as_socket().map_or(0, |addr| addr.port());
+    Ok((socket, port))
+}
+
 /// Is some socket bound to this UDP port, or listening on this TCP port? On Linux the kernel's
 /// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
 pub fn is_bound(proto: Proto, port: u16) -> bool {
@@ -88,6 +100,16 @@ mod tests {
         assert_eq!(parse("listening on sctp://127.0.0.1:1"), None);
         assert_eq!(parse("hello"), None);
         assert_eq!(parse("listening on udp://localhost:80"), None);
+    }
+
+    /// A connect to the closed port is refused, however often it is tried.
+    #[test]
+    fn a_closed_port_refuses_connections() {
+        let (_held, port) = closed_tcp_port().unwrap();
+        for _ in 0..20 {
+            let error = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+            assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+        }
     }
 
     #[test]

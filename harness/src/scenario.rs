@@ -265,6 +265,21 @@ impl Session {
         Ok(attempt)
     }
 
+    /// A plain TCP listener on loopback, named `who`, for checking a lab's client role.
+    pub fn tcp_listener(&mut self, who: &str) -> Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        self.transcript.name(listener.local_addr()?, who);
+        Ok(listener)
+    }
+
+    /// The next connection to `listener` (within the usual deadline), as a peer named `who`
+    /// talking to the client `other`.
+    pub fn accept(&mut self, who: &str, listener: &std::net::TcpListener, other: &str) -> Result<TcpPeer> {
+        let peer = TcpPeer::accept(who, other, listener, &self.transcript)?;
+        self.peers.push(Unread::of_tcp(&peer));
+        Ok(peer)
+    }
+
     /// After a failure: record what reached our peers but was never read.
     fn collect_unread(&self) {
         for peer in &self.peers {

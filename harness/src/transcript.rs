@@ -174,7 +174,9 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         Event::Stdin { who, line } => {
             format!("{time}  {who} {} {}", style.paint("36", "stdin <"), show(line.as_bytes()))
         }
-        Event::Stdout { who, line } => format!("{time}  {who} {} {line}", style.paint("32", "stdout>")),
+        Event::Stdout { who, line } => {
+            format!("{time}  {who} {} {}", style.paint("32", "stdout>"), shorten(line))
+        }
         Event::Stderr { who, line } => format!("{time}  {who} {} {line}", style.paint("33", "stderr>")),
         Event::Wire { from, to, proto, bytes } => {
             let what = match proto {
@@ -195,6 +197,20 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
     }
 }
 
+/// A printed line as it is, or cut in the middle when it is too long to read (a 100 KB chat
+/// line), with the count of what was left out.
+fn shorten(line: &str) -> String {
+    const HEAD: usize = 72;
+    const TAIL: usize = 24;
+    let chars = line.chars().count();
+    if chars <= 240 {
+        return line.to_string();
+    }
+    let head: String = line.chars().take(HEAD).collect();
+    let tail: String = line.chars().skip(chars - TAIL).collect();
+    format!("{head} …{} more characters… {tail}", chars - HEAD - TAIL)
+}
+
 fn size(len: usize) -> String {
     if len == 1 { "1 byte".to_string() } else { format!("{len} bytes") }
 }
@@ -204,6 +220,15 @@ pub use lab_common::show;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 100 KB printed line is shown as its head and tail; a short one as it is.
+    #[test]
+    fn long_printed_lines_are_shortened() {
+        assert_eq!(shorten("client 1: hello"), "client 1: hello");
+        let shown = shorten(&"x".repeat(100_000));
+        assert!(shown.contains("…99904 more characters…"), "{shown}");
+        assert!(shown.len() < 200);
+    }
 
     /// Events keep their order, and a named address is shown by name.
     #[test]

@@ -2,13 +2,16 @@
 
 pub mod backlog;
 pub mod sticky;
+pub mod tcp_chat;
+pub mod udp_chat;
 pub mod udp_echo;
 pub mod upper;
 
 use crate::Lab;
 
 /// Every lab, in the order a course meets them.
-pub const ALL: &[&Lab] = &[&udp_echo::LAB, &upper::LAB, &backlog::LAB, &sticky::LAB];
+pub const ALL: &[&Lab] =
+    &[&udp_echo::LAB, &upper::LAB, &backlog::LAB, &sticky::LAB, &tcp_chat::LAB, &udp_chat::LAB];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
     ALL.iter().copied().find(|lab| lab.name == name)

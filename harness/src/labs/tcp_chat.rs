@@ -1,0 +1,238 @@
+//! tcp-chat's scenarios: what a one-to-one TCP chat server must do on the wire, in any
+//! language. The server's operator is its stdin; what it receives must show on its stdout
+//! (in any wording that contains the line).
+
+use anyhow::{Result, bail};
+
+use crate::process::{Role, describe_status};
+use crate::scenario::{Lab, Scenario, Session};
+use crate::transcript::{Event, Proto};
+use crate::{QUIET, WAIT, ready};
+
+pub const LAB: Lab = Lab {
+    name: "tcp-chat",
+    teaches: "TCP one-to-one chat (\"simple QQ\"): lock-step, quit word, queued clients",
+    proto: Proto::Tcp,
+    default_port: 9000,
+    roles: &["server", "client"],
+    story: "
+Two people chat over TCP: one types into the server, the other into the client. The server
+must run first; then the client speaks first and they take turns (lockstep, as the seed
+lessons chat), or, in duplex mode, type whenever they like. A quit word (q or 88) ends the
+conversation for both, and the server goes on to the next client in its queue. Below, the
+server's operator is its stdin (\"server stdin <\"), what it shows is its stdout; alice and
+bob are plain TCP sockets the harness drives, and every chunk of bytes is shown as they read it.",
+    scenarios: &[
+        Scenario {
+            name: "the_client_is_refused_until_the_server_runs",
+            claim: "Start the server first: before it runs, the client is refused at once",
+            only: None,
+            run: the_client_is_refused_until_the_server_runs,
+        },
+        Scenario {
+            name: "in_lockstep_the_client_speaks_first_then_they_take_turns",
+            claim: "Lockstep: the client speaks first, and a second line waits for the reply",
+            only: Some("lockstep"),
+            run: in_lockstep_the_client_speaks_first_then_they_take_turns,
+        },
+        Scenario {
+            name: "in_duplex_either_side_types_at_any_time",
+            claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
+            only: Some("duplex"),
+            run: in_duplex_either_side_types_at_any_time,
+        },
+        Scenario {
+            name: "a_quit_word_from_either_side_ends_the_conversation",
+            claim: "A quit word (q or 88, any case) from either side ends the conversation",
+            only: None,
+            run: a_quit_word_from_either_side_ends_the_conversation,
+        },
+        Scenario {
+            name: "the_next_client_is_served_after_a_quit_and_loses_nothing",
+            claim: "A client that connected meanwhile is served next, and loses nothing it sent",
+            only: None,
+            run: the_next_client_is_served_after_a_quit_and_loses_nothing,
+        },
+        Scenario {
+            name: "a_long_line_arrives_whole_up_to_the_bound",
+            claim: "A 100 KB line arrives whole both ways; one over 1 MiB ends only its conversation",
+            only: None,
+            run: a_long_line_arrives_whole_up_to_the_bound,
+        },
+    ],
+    by_hand: &[
+        "cargo lab tcp-chat server        # terminal 1: you type the server's side",
+        "cargo lab tcp-chat client        # terminal 2: speak first; q or 88 ends the conversation",
+    ],
+};
+
+/// The longest line the protocol carries: 1 MiB, without its newline.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// The lab's client, run before any server: it fails at once with "connection refused" and a
+/// hint to start the server. Once the server runs on that port, the same command connects and
+/// the chat works.
+pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()> {
+    let mut tries = 0;
+    let (mut server, address) = loop {
+        tries += 1;
+        // Held bound, not listening, until the server starts: see closed_tcp_port for why.
+        let (closed, port) = ready::closed_tcp_port()?;
+        let address = format!("127.0.0.1:{port}");
+        s.say("No server yet. The lab's client connects to the port the server will use:");
+        let mut early = s.role("client", "client", &["--server", &address])?;
+        let status = early.wait_exit(WAIT)?;
+        if status.code() != Some(1) {
+            bail!(
+                "expected the client to fail with status 1 with nobody listening; it {}",
+                describe_status(status)
+            );
+        }
+        let said = stderr_of(s, "client").join("\n");
+        if !said.to_lowercase().contains("connection refused") || !said.contains("start the server first") {
+            bail!(
+                "expected the client to say \"connection refused\" and to start the server first; it said {said:?}"
+            );
+        }
+        s.say("Refused at once: the kernel answered the handshake's SYN with a reset. Now the server starts there.");
+        drop(closed);
+        match s.server_at(port, &[]) {
+            Ok(server) => break (server, address),
+            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
+            Err(error) => return Err(error),
+        }
+    };
+    s.say("The same command again: it connects, and the chat works.");
+    let mut client = s.role("client", "client", &["--server", &address])?;
+    client.send_line("hello, is anyone there?")?;
+    shows(&mut server, "hello, is anyone there?")?;
+    server.send_line("yes, I am here now")?;
+    client.expect_line("the server's reply", WAIT, |line| line.contains("yes, I am here now"))?;
+    Ok(())
+}
+
+/// Lockstep: alice speaks first; the server's operator types two lines, and only the first is
+/// sent. The second leaves only after alice's next line has arrived.
+pub fn in_lockstep_the_client_speaks_first_then_they_take_turns(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--mode", "lockstep"])?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    s.say("The client speaks first: alice sends a line, and the server shows it.");
+    alice.send(b"hello, server\n")?;
+    shows(&mut server, "hello, server")?;
+    s.say("The server's operator types two lines at once. Only the first may go: then it is alice's turn.");
+    server.send_line("hello, alice")?;
+    server.send_line("are you still there?")?;
+    alice.expect_bytes(b"hello, alice\n")?;
+    alice.expect_nothing(QUIET)?;
+    s.say("alice answers, and only now does the server's second line go out.");
+    alice.send(b"yes, still here\n")?;
+    shows(&mut server, "yes, still here")?;
+    alice.expect_bytes(b"are you still there?\n")?;
+    Ok(())
+}
+
+/// Duplex: before the client has said a word, the server's operator types two lines, and the
+/// lab's client shows both; then the client types two in a row, and the server shows both.
+pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--mode", "duplex"])?;
+    let address = server.addr().to_string();
+    let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
+    s.say("Nobody has spoken yet. The server's operator types two lines; the client shows both.");
+    server.send_line("first, from the server")?;
+    server.send_line("second, from the server")?;
+    client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;
+    client.expect_line("the server's second line", WAIT, |line| line.contains("second, from the server"))?;
+    s.say("The client types two lines in a row, with no reply between them; the server shows both.");
+    client.send_line("one from the client")?;
+    client.send_line("two from the client")?;
+    shows(&mut server, "one from the client")?;
+    shows(&mut server, "two from the client")?;
+    Ok(())
+}
+
+/// alice sends "Q" (a quit word in capitals): the server closes her connection. bob is served
+/// next; the server's operator types "88", which reaches bob, and his connection is closed.
+pub fn a_quit_word_from_either_side_ends_the_conversation(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    s.say("alice types Q, a quit word in capitals. The server ends the conversation and closes.");
+    alice.send(b"Q\n")?;
+    alice.expect_eof()?;
+    s.say("The server serves the next client. This time its operator quits, with 88.");
+    let mut bob = s.tcp("bob", server.addr())?;
+    bob.send(b"hello, I am bob\n")?;
+    shows(&mut server, "hello, I am bob")?;
+    server.send_line("88")?;
+    bob.expect_bytes(b"88\n")?;
+    bob.expect_eof()?;
+    Ok(())
+}
+
+/// While the server chats with alice, bob connects and speaks. Nothing of his shows until
+/// alice quits; then his line, sent long before, is the first thing the server shows.
+pub fn the_next_client_is_served_after_a_quit_and_loses_nothing(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    alice.send(b"alice here\n")?;
+    shows(&mut server, "alice here")?;
+    s.say("bob connects meanwhile (the kernel completes his handshake) and speaks first, as a client does.");
+    let mut bob = s.tcp("bob", server.addr())?;
+    bob.send(b"bob here, waiting\n")?;
+    s.say("The server is busy with alice: bob's line waits in the kernel, unread.");
+    server.send_line("hi alice")?;
+    alice.expect_bytes(b"hi alice\n")?;
+    server.expect_no_line("bob's line", QUIET, |line| line.contains("bob here"))?;
+    s.say("alice quits. The server takes bob from its accept queue and finds his line waiting.");
+    alice.send(b"q\n")?;
+    alice.expect_eof()?;
+    shows(&mut server, "bob here, waiting")?;
+    server.send_line("hello bob, sorry for the wait")?;
+    bob.expect_bytes(b"hello bob, sorry for the wait\n")?;
+    Ok(())
+}
+
+/// A 100 KB line, which TCP delivers in many reads, arrives whole in both directions. A line
+/// with no newline in its first 1 MiB ends alice's conversation; bob is served as usual.
+pub fn a_long_line_arrives_whole_up_to_the_bound(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    let long = "abcdefghij".repeat(10 * 1024);
+    s.say("alice sends one line of 100 KB. The seed's recv(1024) would cut it into a hundred messages.");
+    alice.send(format!("{long}\n").as_bytes())?;
+    shows(&mut server, &long)?;
+    s.say("The server's operator answers with 100 KB too.");
+    let answer = long.to_uppercase();
+    server.send_line(&answer)?;
+    alice.expect_bytes(format!("{answer}\n").as_bytes())?;
+
+    s.say("alice sends 1 MiB and one byte with no newline: past the protocol's bound.");
+    s.say("The server must not buffer without end: it ends alice's conversation.");
+    alice.send(&vec![b'x'; MAX_LINE + 1])?;
+    alice.expect_eof()?;
+    s.say("The server goes on: bob is served.");
+    let mut bob = s.tcp("bob", server.addr())?;
+    bob.send(b"am I next?\n")?;
+    shows(&mut server, "am I next?")?;
+    server.send_line("yes, bob")?;
+    bob.expect_bytes(b"yes, bob\n")?;
+    Ok(())
+}
+
+/// The server shows a line it received: any stdout line that contains `text`.
+fn shows(server: &mut Role, text: &str) -> Result<()> {
+    let what = format!("a line showing {}", crate::transcript::show(text.as_bytes()));
+    server.expect_line(&what, WAIT, |line| line.contains(text))?;
+    Ok(())
+}
+
+/// Everything `who` printed on stderr so far (complete once it has exited).
+fn stderr_of(s: &Session, who: &str) -> Vec<String> {
+    s.transcript()
+        .events()
+        .into_iter()
+        .filter_map(|(_, event)| match event {
+            Event::Stderr { who: w, line } if w == who => Some(line),
+            _ => None,
+        })
+        .collect()
+}

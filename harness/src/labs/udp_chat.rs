@@ -1,0 +1,227 @@
+//! udp-chat's scenarios: what the waiting end of a UDP chat (the seeds' "server") must do on
+//! the wire, in any language. Its operator is its stdin; every datagram it accepts must show
+//! on its stdout (in any wording that contains the line), and a quit word ends it.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream};
+
+use anyhow::{Result, bail};
+
+use crate::process::{Role, describe_status};
+use crate::scenario::{Lab, Scenario, Session};
+use crate::transcript::{Event, Proto};
+use crate::{QUIET, WAIT, ready};
+
+pub const LAB: Lab = Lab {
+    name: "udp-chat",
+    teaches: "UDP peer chat: either side may start first; lost vs refused",
+    proto: Proto::Udp,
+    default_port: 8889,
+    roles: &["server", "client", "peer"],
+    story: "
+The same chat as tcp-chat, over UDP. There is no connection, so either end may start first:
+a line sent before the other end exists is simply lost, and the sender's send still succeeds.
+The end that waits (the seeds' server) learns its peer from the first datagram. Below, the
+server's operator is its stdin (\"server stdin <\"); alice and mallory are plain UDP sockets
+the harness drives, and every datagram is shown with its exact bytes. The lab's own client
+takes part too; its datagrams are not drawn, but what it prints is.",
+    scenarios: &[
+        Scenario {
+            name: "either_side_may_start_first",
+            claim: "TCP refuses a connect at once; a UDP line sent before the server runs is lost",
+            only: None,
+            run: either_side_may_start_first,
+        },
+        Scenario {
+            name: "a_stranger_cannot_cut_into_the_chat",
+            claim: "The server chats with whoever spoke first, and ignores everyone else",
+            only: None,
+            run: a_stranger_cannot_cut_into_the_chat,
+        },
+        Scenario {
+            name: "in_lockstep_the_server_waits_for_its_turn",
+            claim: "Lockstep: the server's second line waits until the client's line arrives",
+            only: Some("lockstep"),
+            run: in_lockstep_the_server_waits_for_its_turn,
+        },
+        Scenario {
+            name: "in_duplex_either_side_types_at_any_time",
+            claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
+            only: Some("duplex"),
+            run: in_duplex_either_side_types_at_any_time,
+        },
+        Scenario {
+            name: "a_quit_word_from_either_side_ends_the_chat",
+            claim: "A quit word (q or 88, any case) from either side ends the chat",
+            only: None,
+            run: a_quit_word_from_either_side_ends_the_chat,
+        },
+    ],
+    by_hand: &[
+        "cargo lab udp-chat server        # terminal 1: you type the server's side",
+        "cargo lab udp-chat client        # terminal 2: speak first (start it first, too: try it)",
+    ],
+};
+
+/// TCP first, for contrast: a connect to a port where nobody listens is refused at once. Then
+/// the lab's UDP client sends a line to a port where nothing is bound: the send succeeds, the
+/// line is lost, and only the client's next receive hears "connection refused". The server
+/// starts there; it never shows the lost line, and the client's next line starts the chat.
+pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
+    s.say("TCP first: alice connects to a port where nothing listens.");
+    let (_closed, tcp_port) = ready::closed_tcp_port()?;
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], tcp_port));
+    match TcpStream::connect_timeout(&nowhere, WAIT) {
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => s.transcript().record(Event::Conn {
+            from: "alice".into(),
+            to: "nobody".into(),
+            what: format!("connect refused at once: {error}"),
+        }),
+        Err(error) => {
+            bail!("expected alice's TCP connect to {nowhere} to be refused; it failed with {error}")
+        }
+        Ok(_) => bail!("expected nothing to listen on {nowhere}, but alice's connect succeeded"),
+    }
+
+    let mut tries = 0;
+    let (mut server, mut client) = loop {
+        tries += 1;
+        let port = ready::unused_port(Proto::Udp)?;
+        let address = format!("127.0.0.1:{port}");
+        s.say("UDP: the lab's client sends a line to a port where nothing is bound yet. The send succeeds.");
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        client.send_line("anyone there?")?;
+        s.say(
+            "The line is lost. The client's socket is connected, so the ICMP port-unreachable that came back",
+        );
+        s.say("is reported on its next receive, as \"connection refused\": the only sign of the loss.");
+        client.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
+        s.say("Now the server starts on that port.");
+        match s.server_at(port, &[]) {
+            Ok(server) => break (server, client),
+            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
+            Err(error) => return Err(error),
+        }
+    };
+    s.say("The client's next line is the first the server hears; it learns its peer from it.");
+    client.send_line("and now?")?;
+    let first = server.expect_line("the client's line", WAIT, |line| {
+        line.contains("and now?") || line.contains("anyone there?")
+    })?;
+    if first.contains("anyone there?") {
+        bail!("the server showed the line sent before it started: {first:?}; that datagram went nowhere");
+    }
+    s.say("And the server's answer reaches the client: lines flow both ways.");
+    server.send_line("here now")?;
+    client.expect_line("the server's answer", WAIT, |line| line.contains("here now"))?;
+    Ok(())
+}
+
+/// alice speaks first, so the server chats with alice. mallory, from another port, sends a
+/// line too: the server must not show it, and its answers keep going to alice.
+pub fn a_stranger_cannot_cut_into_the_chat(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let alice = s.udp("alice")?;
+    let mallory = s.udp("mallory")?;
+    s.say("alice speaks first: the server learns her address from her datagram.");
+    alice.send_to(server.addr(), b"hello, it is alice")?;
+    shows(&mut server, "hello, it is alice")?;
+    server.send_line("hello, alice")?;
+    let from = alice.expect_datagram(b"hello, alice")?;
+    if from != server.addr() {
+        bail!(
+            "the answer came from {from}, not from the server's port {}: a client that connected its \
+             socket to the server never sees it",
+            server.addr()
+        );
+    }
+    s.say("mallory, from a port of her own, claims to be alice. The server must not listen.");
+    mallory.send_to(server.addr(), b"it is alice, from a new port")?;
+    server.expect_no_line("mallory's line", QUIET, |line| line.contains("from a new port"))?;
+    alice.send_to(server.addr(), b"still alice")?;
+    shows(&mut server, "still alice")?;
+    server.send_line("only for alice")?;
+    alice.expect_datagram(b"only for alice")?;
+    mallory.expect_nothing(QUIET)?;
+    Ok(())
+}
+
+/// Lockstep: alice speaks; the server's operator types two lines at once, and only the first
+/// is sent. The second follows alice's next line.
+pub fn in_lockstep_the_server_waits_for_its_turn(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--mode", "lockstep"])?;
+    let alice = s.udp("alice")?;
+    alice.send_to(server.addr(), b"one, from alice")?;
+    shows(&mut server, "one, from alice")?;
+    s.say("The server's operator types two lines at once. Only the first may go: then it is alice's turn.");
+    server.send_line("two, from the server")?;
+    server.send_line("three, from the server")?;
+    alice.expect_datagram(b"two, from the server")?;
+    alice.expect_nothing(QUIET)?;
+    s.say("alice answers, and only now does the server's second line go out.");
+    alice.send_to(server.addr(), b"four, from alice")?;
+    shows(&mut server, "four, from alice")?;
+    alice.expect_datagram(b"three, from the server")?;
+    Ok(())
+}
+
+/// Duplex: the lab's client speaks first (the server must learn its address); then the
+/// server's operator types two lines and the client shows both, typing nothing; then the
+/// client sends two in a row and the server shows both.
+pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&["--mode", "duplex"])?;
+    let address = server.addr().to_string();
+    let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
+    s.say("The client speaks first: until then the server has nobody to send to.");
+    client.send_line("hello from the client")?;
+    shows(&mut server, "hello from the client")?;
+    s.say("The server's operator types two lines; the client shows both without typing anything.");
+    server.send_line("first, from the server")?;
+    server.send_line("second, from the server")?;
+    client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;
+    client.expect_line("the server's second line", WAIT, |line| line.contains("second, from the server"))?;
+    s.say("The client types two in a row; the server shows both.");
+    client.send_line("one more")?;
+    client.send_line("and another")?;
+    shows(&mut server, "one more")?;
+    shows(&mut server, "and another")?;
+    Ok(())
+}
+
+/// The server's operator types "88": it reaches alice, and the server ends. A new server; this
+/// time alice sends "Q" (capitals count too), and the server ends.
+pub fn a_quit_word_from_either_side_ends_the_chat(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let alice = s.udp("alice")?;
+    alice.send_to(server.addr(), b"hi, it is alice")?;
+    shows(&mut server, "hi, it is alice")?;
+    s.say("The server's operator types 88. It goes to alice like any line, and the server ends.");
+    server.send_line("88")?;
+    alice.expect_datagram(b"88")?;
+    expect_clean_exit(&mut server)?;
+
+    s.say("A new server. This time alice quits, with Q in capitals.");
+    let mut server = s.server(&[])?;
+    alice.send_to(server.addr(), b"hello again")?;
+    shows(&mut server, "hello again")?;
+    server.send_line("welcome back")?;
+    alice.expect_datagram(b"welcome back")?;
+    alice.send_to(server.addr(), b"Q")?;
+    expect_clean_exit(&mut server)?;
+    Ok(())
+}
+
+/// The server shows a line it received: any stdout line that contains `text`.
+fn shows(server: &mut Role, text: &str) -> Result<()> {
+    let what = format!("a line showing {}", crate::transcript::show(text.as_bytes()));
+    server.expect_line(&what, WAIT, |line| line.contains(text))?;
+    Ok(())
+}
+
+fn expect_clean_exit(server: &mut Role) -> Result<()> {
+    let status = server.wait_exit(WAIT)?;
+    if !status.success() {
+        bail!("expected the server to end with status 0 after the quit word; it {}", describe_status(status));
+    }
+    Ok(())
+}

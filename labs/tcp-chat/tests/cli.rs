@@ -1,0 +1,162 @@
+//! tcp-chat as a user meets it on the command line: help that teaches, errors that say what to
+//! do next, and the lab's own client checked on the wire against a plain TCP listener.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use anyhow::ensure;
+use assert_cmd::cargo::cargo_bin_cmd;
+use harness::labs::tcp_chat::LAB;
+use harness::scenario::assert_holds;
+use harness::{QUIET, Target, WAIT};
+use predicates::prelude::*;
+
+fn target() -> Target {
+    Target::reference(&LAB, env!("CARGO_BIN_EXE_tcp-chat"))
+}
+
+/// `--help` says what each role demonstrates, not only its flags.
+#[test]
+fn help_says_what_each_role_demonstrates() {
+    cargo_bin_cmd!("tcp-chat")
+        .args(["server", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("accept queue"))
+        .stdout(predicate::str::contains("duplex"));
+    cargo_bin_cmd!("tcp-chat")
+        .args(["client", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("refused at once"));
+}
+
+/// A port another program listens on: one `error:` line naming it, a hint, status 1.
+#[test]
+fn a_taken_port_is_a_clear_error_with_a_hint() {
+    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = squatter.local_addr().unwrap();
+    cargo_bin_cmd!("tcp-chat")
+        .args(["server", "--bind", &addr.to_string()])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
+        .stderr(predicate::str::contains("hint: "));
+}
+
+/// Lockstep, the client's side: two lines typed at once; the second reaches the server only
+/// after the server's reply has reached the client.
+#[test]
+fn the_lockstep_client_sends_its_second_line_only_after_the_reply() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("one")?;
+        client.send_line("two")?;
+        server.expect_bytes(b"one\n")?;
+        server.expect_nothing(QUIET)?;
+        server.send(b"reply\n")?;
+        client.expect_line("the reply", WAIT, |line| line == "server: reply")?;
+        server.expect_bytes(b"two\n")?;
+        Ok(())
+    });
+}
+
+/// The client that types a quit word sends it and exits 0; the client whose server sends one
+/// prints it and exits 0.
+#[test]
+fn the_client_exits_cleanly_whichever_side_quits() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("88")?;
+        server.expect_bytes(b"88\n")?;
+        server.expect_eof()?;
+        ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit 0 after typing 88");
+
+        let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        server.send(b"Q\n")?;
+        client.expect_line("the server's quit word", WAIT, |line| line == "server: Q")?;
+        server.expect_eof()?;
+        ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit 0 after the server's Q");
+        Ok(())
+    });
+}
+
+/// End of input (Ctrl-D) is a goodbye: the client sends the first quit word and exits 0; so
+/// does the server, to the client it is talking to.
+#[test]
+fn end_of_input_says_goodbye_with_a_quit_word() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address, "--quit", "bye", "q"])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.close_stdin();
+        server.expect_bytes(b"bye\n")?;
+        ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit 0 at end of input");
+
+        let mut chat_server = s.server(&[])?;
+        let mut alice = s.tcp("alice", chat_server.addr())?;
+        alice.send(b"hello\n")?;
+        chat_server.expect_line("alice's line", WAIT, |line| line.contains("hello"))?;
+        chat_server.close_stdin();
+        alice.expect_bytes(b"q\n")?;
+        alice.expect_eof()?;
+        ensure!(chat_server.wait_exit(WAIT)?.success(), "the server did not exit 0 at end of input");
+        Ok(())
+    });
+}
+
+/// Bytes that are not UTF-8 are shown escaped, and the conversation goes on.
+#[test]
+fn bytes_that_are_not_text_are_shown_escaped() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(b"\xff\xfe not text\n")?;
+        server.expect_line("the escaped bytes", WAIT, |line| line == r#"client 1: "\xff\xfe not text""#)?;
+        server.send_line("你好, 张三")?;
+        alice.expect_bytes("你好, 张三\n".as_bytes())?;
+        Ok(())
+    });
+}
+
+/// End of input while the server waits for a client: it exits 0 at once.
+#[test]
+fn end_of_input_ends_a_server_that_waits_for_a_client() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        server.close_stdin();
+        ensure!(server.wait_exit(WAIT)?.success(), "the waiting server did not exit 0 at end of input");
+        Ok(())
+    });
+}
+
+/// `--max-line` bounds both directions: a typed line over it is not sent (the turn stays), and
+/// a received line over it ends that conversation only.
+#[test]
+fn max_line_bounds_what_is_sent_and_what_is_received() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&["--max-line", "16"])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(b"sixteen bytes ok\n")?;
+        server.expect_line("alice's line", WAIT, |line| line == "client 1: sixteen bytes ok")?;
+        server.send_line("seventeen bytes!!")?;
+        server.send_line("short")?;
+        alice.expect_bytes(b"short\n")?;
+        alice.send(b"seventeen bytes!!\n")?;
+        alice.expect_eof()?;
+        let mut bob = s.tcp("bob", server.addr())?;
+        bob.send(b"next\n")?;
+        server.expect_line("bob's line", WAIT, |line| line == "client 2: next")?;
+        Ok(())
+    });
+}

@@ -1,0 +1,446 @@
+//! # udp-chat: the "simple QQ" chat over UDP, where either side may start first
+//!
+//! UDP has no connection, so the two ends of a chat are alike: each binds a port and sends
+//! datagrams to the other's address. Nothing checks that the other end exists. A line sent
+//! before it starts is lost, and `send` still reports success; once both run, lines flow both
+//! ways. Start them in either order.
+//!
+//! The seed lessons call the end that waits "the server": it learns its peer from the first
+//! datagram, as `recvfrom` says who sent it. The other end, "the client", speaks first. `peer`
+//! is either end, with both addresses given.
+//!
+//! Each end `connect`s its UDP socket to the other's address. Nothing is sent: connect only
+//! fixes the destination, makes the kernel drop datagrams from anyone else, and lets it report
+//! an ICMP "port unreachable" that comes back for one of our datagrams, as "connection
+//! refused" on a later receive. That is the only sign a line was lost, and only when the other
+//! machine says so; TCP, by contrast, refuses the connect itself, at once.
+//!
+//! Every message is one datagram: the line's UTF-8, no newline, up to 65,507 bytes. A quit
+//! word (`q` or `88`, any case) is sent like any line, and ends the chat for both.
+//!
+//! Try it by hand, one terminal each:
+//!
+//! ```text
+//! cargo lab udp-chat client                 # first: your line is sent, and lost
+//! cargo lab udp-chat server                 # prints listening on udp://127.0.0.1:8889
+//! cargo lab udp-chat client                 # type a line; the server's side answers
+//! cargo lab udp-chat peer --bind 127.0.0.1:7001 --peer 127.0.0.1:7002
+//! cargo lab udp-chat peer --bind 127.0.0.1:7002 --peer 127.0.0.1:7001
+//! ```
+
+use std::io::{BufRead, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// UDP, shown by a one-to-one chat: either end may start first, a line sent to nobody is lost
+/// without an error at the sender, and a connected socket hears of it later as "connection
+/// refused".
+#[derive(Parser)]
+#[command(name = "udp-chat", version)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Wait for someone to speak first, then chat with them: you type the server's side. Shows
+    /// that a UDP server accepts nobody; it learns its peer from the first datagram, and from
+    /// then on ignores datagrams from anyone else.
+    Server {
+        /// Address to listen on; port 0 lets the OS pick a free one.
+        #[arg(long, default_value = "127.0.0.1:8889")]
+        bind: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+    /// Chat with the server, speaking first. Shows that sending to nobody "succeeds": the line
+    /// is lost, and only a later receive hears "connection refused", from an ICMP message.
+    Client {
+        /// The server to send to.
+        #[arg(long, default_value = "127.0.0.1:8889")]
+        server: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+    /// Either end of a chat, with both addresses given: UDP makes both ends alike. Start two,
+    /// each with the other's address, in either order.
+    Peer {
+        /// Address to listen on.
+        #[arg(long)]
+        bind: SocketAddr,
+        /// The other peer's address.
+        #[arg(long)]
+        peer: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ChatArgs {
+    /// Take turns (lockstep: the default for server and client, as the seeds chat), or type at
+    /// any time (duplex: the default for peer, whose two ends may both speak first).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// The words that end the chat when either side types one (any case).
+    #[arg(long = "quit", value_name = "WORD", num_args = 1.., default_values = ["q", "88"])]
+    quit: Vec<String>,
+}
+
+impl ChatArgs {
+    fn or_mode(mut self, mode: Mode) -> ChatArgs {
+        self.mode.get_or_insert(mode);
+        self
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Take turns: after sending, wait for the other side's line before sending again.
+    Lockstep,
+    /// Send and receive on two threads: either side may type at any time.
+    Duplex,
+}
+
+/// The largest datagram we receive whole: more than UDP over IPv4 can carry (65,507 bytes), so
+/// the kernel never has to cut one.
+const BUF: usize = 65_536;
+
+/// The most one UDP datagram over IPv4 carries: 65,535 less the IP and UDP headers.
+const MAX_DATAGRAM: usize = 65_507;
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, chat } => serve(bind, chat.or_mode(Mode::Lockstep)),
+        Role::Client { server, chat } => talk(None, server, chat.or_mode(Mode::Lockstep)),
+        // Two peers in lockstep both start with their turn, so neither reads until it has
+        // spoken, and their lines cross. Duplex lets each print what arrives at once.
+        Role::Peer { bind, peer, chat } => talk(Some(bind), peer, chat.or_mode(Mode::Duplex)),
+    };
+    lab_common::exit(result)
+}
+
+/// The server: bind, wait for the first datagram from anyone, then chat with its sender.
+fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
+    let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
+    lab_common::print_ready("udp", socket.local_addr()?);
+    let keyboard = Keyboard::start(true);
+    eprintln!("(waiting for someone to speak first; {} ends the chat)", chat.quit.join(" or "));
+
+    // There is no accept: whoever sends the first datagram is the one we chat with. recvfrom
+    // is the only place their address comes from.
+    let mut buf = vec![0; BUF];
+    let (len, peer) = socket.recv_from(&mut buf).context("receiving the first datagram")?;
+    keyboard.waiting(false);
+    // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
+    // datagrams from any other address before we see them. The seed's server replied to
+    // whoever sent last, so anyone could cut into the conversation.
+    socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
+    println!("{peer} spoke first; chatting with it, and with nobody else");
+    let first = buf[..len].to_vec();
+    println!("client: {}", as_text(&first));
+    if is_quit(&chat, &first) {
+        println!("{}", Ending::TheyQuit.describe("the client"));
+        return Ok(());
+    }
+    let ending = converse(socket, "client", true, &chat, &keyboard)?;
+    println!("{}", ending.describe("the client"));
+    Ok(())
+}
+
+/// The client (or a peer): bind, connect the socket to the other end, and speak first.
+fn talk(bind: Option<SocketAddr>, peer: SocketAddr, chat: ChatArgs) -> Result<()> {
+    let (socket, them) = match bind {
+        Some(bind) => {
+            let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
+            lab_common::print_ready("udp", socket.local_addr()?);
+            (socket, "peer")
+        }
+        None => {
+            let local = lab_common::local_addr_for(peer);
+            let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
+            (socket, "server")
+        }
+    };
+    // connect on a UDP socket sends nothing and cannot fail for want of a listener: there is no
+    // handshake. Compare tcp-chat, whose connect is refused at once.
+    socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
+    eprintln!("sending to udp://{peer} from {}; nothing checks that anyone is there", socket.local_addr()?);
+    eprintln!("(you may speak first; {} ends the chat)", chat.quit.join(" or "));
+    let keyboard = Keyboard::start(false);
+    let ending = converse(socket, them, true, &chat, &keyboard)?;
+    println!("{}", ending.describe(&format!("the {them}")));
+    Ok(())
+}
+
+/// How a chat ended.
+enum Ending {
+    WeQuit,
+    TheyQuit,
+    /// Our input ended (Ctrl-D): we said goodbye with a quit word.
+    InputEnded,
+}
+
+impl Ending {
+    fn describe(&self, them: &str) -> String {
+        match self {
+            Ending::WeQuit => format!("you ended the chat with {them}"),
+            Ending::TheyQuit => format!("{them} ended the chat"),
+            Ending::InputEnded => format!("end of input: said goodbye to {them}"),
+        }
+    }
+}
+
+fn is_quit(chat: &ChatArgs, line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(line);
+    chat.quit.iter().any(|word| word.eq_ignore_ascii_case(text.trim()))
+}
+
+/// The chat itself, over a connected socket, in the chosen mode.
+fn converse(
+    socket: UdpSocket,
+    them: &str,
+    we_start: bool,
+    chat: &ChatArgs,
+    keyboard: &Keyboard,
+) -> Result<Ending> {
+    match chat.mode.unwrap_or(Mode::Lockstep) {
+        Mode::Lockstep => take_turns(socket, them, we_start, chat, keyboard),
+        Mode::Duplex => talk_freely(socket, them, chat, keyboard),
+    }
+}
+
+/// Lockstep: send a line, wait for theirs, send the next. A line typed out of turn waits in
+/// the keyboard's queue.
+fn take_turns(
+    socket: UdpSocket,
+    them: &str,
+    we_start: bool,
+    chat: &ChatArgs,
+    keyboard: &Keyboard,
+) -> Result<Ending> {
+    let mut buf = vec![0; BUF];
+    let mut our_turn = we_start;
+    loop {
+        if our_turn {
+            if let Some(ending) = send_typed_line(&socket, chat, keyboard)? {
+                return Ok(ending);
+            }
+            our_turn = false;
+            continue;
+        }
+        match receive(&socket, &mut buf)? {
+            Heard::Line(line) => {
+                println!("{them}: {}", as_text(&line));
+                if is_quit(chat, &line) {
+                    return Ok(Ending::TheyQuit);
+                }
+                our_turn = true;
+            }
+            // Our line never arrived: no reply is coming. The turn is ours again.
+            Heard::Refused => {
+                report_refused();
+                our_turn = true;
+            }
+        }
+    }
+}
+
+/// Duplex: a thread prints every datagram that arrives while this one sends every line typed.
+fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboard) -> Result<Ending> {
+    let receiving = socket.try_clone()?;
+    let (wake, them, quit) =
+        (keyboard.sender(), them.to_string(), ChatArgs { mode: chat.mode, quit: chat.quit.clone() });
+    thread::spawn(move || {
+        let mut buf = vec![0; BUF];
+        loop {
+            match receive(&receiving, &mut buf) {
+                Ok(Heard::Line(line)) => {
+                    println!("{them}: {}", as_text(&line));
+                    if is_quit(&quit, &line) {
+                        let _ = wake.send(Input::TheyQuit);
+                        return;
+                    }
+                }
+                Ok(Heard::Refused) => report_refused(),
+                Err(error) => eprintln!("{error:#}"),
+            }
+        }
+    });
+    // The receiving thread needs no stopping: when the chat ends, the program does.
+    loop {
+        if let Some(ending) = send_typed_line(&socket, chat, keyboard)? {
+            return Ok(ending);
+        }
+    }
+}
+
+/// What one receive brought.
+enum Heard {
+    Line(Vec<u8>),
+    /// An earlier datagram of ours reached a port where nobody listens.
+    Refused,
+}
+
+/// Receive one datagram on the connected socket.
+fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
+    match socket.recv(buf) {
+        Ok(len) => Ok(Heard::Line(buf[..len].to_vec())),
+        // When a datagram of ours reaches a port with no socket, that machine's kernel answers
+        // with an ICMP "port unreachable". Our kernel matches it to this connected socket and
+        // hands it to us as an error on the next receive. An unconnected socket (the seeds')
+        // is never told.
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => Ok(Heard::Refused),
+        Err(error) => Err(error).context("receiving"),
+    }
+}
+
+/// Say that a line of ours was lost, and how we know.
+fn report_refused() {
+    println!("(lost: nothing listens there; the ICMP port-unreachable came back as \"connection refused\")");
+}
+
+/// Our turn: take the next typed line and send it as one datagram. `Some` when the chat is over.
+fn send_typed_line(socket: &UdpSocket, chat: &ChatArgs, keyboard: &Keyboard) -> Result<Option<Ending>> {
+    loop {
+        match keyboard.next() {
+            // Enter alone sends nothing, as in the seeds: your turn stays yours.
+            Input::Typed(line) if line.is_empty() => continue,
+            // One datagram carries the line whole, or not at all: there is no "rest" to follow.
+            Input::Typed(line) if line.len() > MAX_DATAGRAM => {
+                eprintln!(
+                    "not sent: one datagram carries at most {MAX_DATAGRAM} bytes, this line has {}",
+                    line.len()
+                );
+                continue;
+            }
+            Input::Typed(line) => {
+                send(socket, &line)?;
+                return Ok(is_quit(chat, &line).then_some(Ending::WeQuit));
+            }
+            Input::KeyboardClosed => {
+                // The protocol's goodbye is a quit word; nobody may be there to hear it.
+                let _ = socket.send(chat.quit[0].as_bytes());
+                return Ok(Some(Ending::InputEnded));
+            }
+            Input::TheyQuit => return Ok(Some(Ending::TheyQuit)),
+        }
+    }
+}
+
+/// Send one datagram.
+fn send(socket: &UdpSocket, line: &[u8]) -> Result<()> {
+    match socket.send(line) {
+        Ok(_) => Ok(()),
+        // The kernel may report an earlier datagram's ICMP error on this send instead of a
+        // receive. It concerns that datagram, not this one: report it and send again.
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+            report_refused();
+            socket.send(line).context("sending")?;
+            Ok(())
+        }
+        Err(error) => Err(error).context("sending"),
+    }
+}
+
+/// A received line as it is shown: text as it is; bytes that are not UTF-8, or control
+/// characters, escaped and quoted.
+fn as_text(line: &[u8]) -> String {
+    match std::str::from_utf8(line) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
+        _ => lab_common::show(line),
+    }
+}
+
+/// What reaches the chat besides the socket: a typed line, the end of typing, or word from
+/// the receiving thread that they quit.
+enum Input {
+    Typed(Vec<u8>),
+    KeyboardClosed,
+    TheyQuit,
+}
+
+/// The keyboard (stdin), read line by line on a thread of its own. The chat takes typed lines
+/// from a queue, so a line typed out of turn waits there, in order.
+struct Keyboard {
+    sender: Sender<Input>,
+    inputs: Receiver<Input>,
+    /// The server still waits for its first datagram, with nobody to say goodbye to: end of
+    /// input ends it there.
+    waiting: Arc<AtomicBool>,
+}
+
+impl Keyboard {
+    fn start(waiting: bool) -> Keyboard {
+        let (sender, inputs) = mpsc::channel();
+        let typing = sender.clone();
+        let waiting = Arc::new(AtomicBool::new(waiting));
+        let still_waiting = waiting.clone();
+        thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut line = Vec::new();
+                match stdin.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) if still_waiting.load(Ordering::SeqCst) => {
+                        println!("end of input: goodbye");
+                        std::process::exit(0);
+                    }
+                    Ok(0) | Err(_) => {
+                        let _ = typing.send(Input::KeyboardClosed);
+                        return;
+                    }
+                    Ok(_) => {
+                        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                            line.pop();
+                        }
+                        if typing.send(Input::Typed(line)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Keyboard { sender, inputs, waiting }
+    }
+
+    fn waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::SeqCst);
+    }
+
+    /// A way for the receiving thread to wake a chat that waits on the keyboard.
+    fn sender(&self) -> Sender<Input> {
+        self.sender.clone()
+    }
+
+    fn next(&self) -> Input {
+        // We hold a sender ourselves, so the queue never disconnects: recv only waits.
+        self.inputs.recv().expect("the keyboard holds its own sender")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quit_words_match_in_any_case_and_only_whole() {
+        let chat = ChatArgs { mode: None, quit: vec!["q".into(), "88".into()] };
+        assert!(is_quit(&chat, b"Q"));
+        assert!(is_quit(&chat, b"88"));
+        assert!(!is_quit(&chat, b"q is for quit"));
+    }
+
+    #[test]
+    fn received_text_is_shown_as_it_is_and_bytes_escaped() {
+        assert_eq!(as_text("你好".as_bytes()), "你好");
+        assert_eq!(as_text(b"\xff"), r#""\xff""#);
+    }
+}
