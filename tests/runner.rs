@@ -103,7 +103,9 @@ fn check_fails_a_merging_server_and_shows_the_fault() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("FAIL datagrams_keep_their_boundaries"))
-        .stdout(predicate::str::contains("\"onetwo twothree three three\""))
+        // Which datagrams the fixture gathers into one depends on when it wakes up; either
+        // way some reply holds two of them.
+        .stdout(predicate::str::is_match("\"(onetwo two|two twothree three three)").unwrap())
         .stdout(predicate::str::contains("alice → server  datagram (3 bytes): \"one\""))
         .stdout(predicate::str::contains("1 failed"));
 }

@@ -109,7 +109,8 @@ fn the_queue_length_agrees_with_proc_net_tcp() {
 /// With nobody listening, each connect is refused at once (a reset), and the probe says so.
 #[test]
 fn the_probe_shows_a_refusal_when_nobody_listens() {
-    let port = harness::ready::unused_port(harness::Proto::Tcp).unwrap();
+    // Held bound, not listening, until the test ends: nothing can listen there meanwhile.
+    let (_held, port) = harness::ready::closed_tcp_port().unwrap();
     cargo_bin_cmd!("backlog")
         .args(["probe", "--server", &format!("127.0.0.1:{port}"), "--clients", "2"])
         .timeout(Duration::from_secs(10))

@@ -24,7 +24,8 @@ fn help_says_what_the_server_demonstrates() {
 /// start the server first.
 #[test]
 fn connecting_to_nobody_is_refused_with_a_hint() {
-    let port = harness::ready::unused_port(harness::Proto::Tcp).unwrap();
+    // Held bound, not listening, until the test ends: nothing can listen there meanwhile.
+    let (_held, port) = harness::ready::closed_tcp_port().unwrap();
     cargo_bin_cmd!("upper")
         .args(["client", "--server", &format!("127.0.0.1:{port}")])
         .timeout(Duration::from_secs(10))
