@@ -28,6 +28,11 @@ impl UdpPeer {
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
+    /// The peer's name in the transcript ("alice").
+    pub fn who(&self) -> &str {
+        &self.who
+    }
+
     /// Send one datagram to `to`.
     pub fn send_to(&self, to: SocketAddr, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {
