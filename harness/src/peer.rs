@@ -33,6 +33,11 @@ impl UdpPeer {
         &self.who
     }
 
+    /// The address the peer's socket is bound to, for a role that must send to it.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.socket.local_addr().context("reading a UDP socket's address")
+    }
+
     /// Send one datagram to `to`.
     pub fn send_to(&self, to: SocketAddr, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {

@@ -142,7 +142,7 @@ impl Room {
         // the others learn who came. The notice goes out before the newcomer is a receiver of
         // broadcasts, as in the seed, so it is not sent to the newcomer.
         let notice = format!("* {name} joined").into_bytes();
-        let log = format!("{name} joined from {from} ({} members)", self.by_name.len());
+        let log = format!("{name} joined from {from} ({})", members(self.by_name.len()));
         Outcome::event(log, vec![ok(from), Send::AllBut(from, notice)])
     }
 
@@ -174,7 +174,7 @@ impl Room {
             return Outcome::refuse(from, why);
         }
         self.remove(name);
-        let log = format!("{name} left ({} members)", self.by_name.len());
+        let log = format!("{name} left ({})", members(self.by_name.len()));
         Outcome::event(log, vec![Send::All(format!("* {name} left").into_bytes())])
     }
 
@@ -187,7 +187,7 @@ impl Room {
     fn list(&self, max_bytes: usize) -> String {
         let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
         names.sort();
-        let mut text = format!("{} members:", names.len());
+        let mut text = format!("{}:", members(names.len()));
         for (shown, name) in names.iter().enumerate() {
             if text.len() + name.len() > max_bytes {
                 text.push_str(&format!(" … and {} more", names.len() - shown));
@@ -206,7 +206,7 @@ impl Room {
         self.remove(name);
         let told = format!("* you were removed by the owner ({name})").into_bytes();
         let notice = format!("* {name} was removed by the owner").into_bytes();
-        let log = format!("the owner removed {name} ({} members)", self.by_name.len());
+        let log = format!("the owner removed {name} ({})", members(self.by_name.len()));
         Outcome::event(log, vec![Send::To(addr, told), Send::All(notice)])
     }
 
@@ -286,6 +286,11 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("a name has no spaces or control characters".to_string());
     }
     Ok(())
+}
+
+/// "1 member", "3 members".
+fn members(count: usize) -> String {
+    if count == 1 { "1 member".to_string() } else { format!("{count} members") }
 }
 
 fn ok(to: SocketAddr) -> Send {
