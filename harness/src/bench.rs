@@ -170,7 +170,14 @@ pub fn udp_group(binary: &Path) -> Result<()> {
          Fan-out: {BURSTS} bursts of {BURST} messages sent back to back. Latency: {LATENCY_ROUNDS} single messages, each timed from\n\
          its send until the harness has read it at every member (one thread reads all the members' sockets).\n"
     );
-    out!("{:>8} {:>16} {:>8} {:>24} {:>20}", "members", "deliveries/s", "lost", "send → last, median", "send → last, worst");
+    out!(
+        "{:>8} {:>16} {:>8} {:>24} {:>20}",
+        "members",
+        "deliveries/s",
+        "lost",
+        "send → last, median",
+        "send → last, worst"
+    );
     for size in GROUP_SIZES {
         let target = Target::reference(&crate::labs::udp_group::LAB, binary);
         let server = Session::new(&target, &Transcript::new()).server(&[])?;
@@ -182,11 +189,7 @@ pub fn udp_group(binary: &Path) -> Result<()> {
         }
         let rate = delivered as f64 / took.as_secs_f64();
         let (median, worst) = latency(server.addr(), &members)?;
-        out!(
-            "{size:>8} {rate:>16.0} {lost:>8} {:>21.1} µs {:>17.1} µs",
-            micros(median),
-            micros(worst)
-        );
+        out!("{size:>8} {rate:>16.0} {lost:>8} {:>21.1} µs {:>17.1} µs", micros(median), micros(worst));
     }
     Ok(())
 }

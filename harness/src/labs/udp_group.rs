@@ -153,7 +153,9 @@ fn expect_err(peer: &UdpPeer, after: &str) -> Result<()> {
         Some((bytes, _)) => {
             bail!("{} expected ERR <why> after {after}\n  but got {}", peer.who(), show(&bytes))
         }
-        None => bail!("{} expected ERR <why> after {after} within {}, but nothing came", peer.who(), secs(WAIT)),
+        None => {
+            bail!("{} expected ERR <why> after {after} within {}, but nothing came", peer.who(), secs(WAIT))
+        }
     }
 }
 
@@ -395,7 +397,10 @@ pub fn the_lab_client_chats_through_the_server(s: &mut Session) -> Result<()> {
     expect_containing(&alice, "张三".as_bytes())?;
     let status = client.wait_exit(WAIT)?;
     if !status.success() {
-        bail!("expected the client to exit 0 at end of input; it {}", crate::process::describe_status(status));
+        bail!(
+            "expected the client to exit 0 at end of input; it {}",
+            crate::process::describe_status(status)
+        );
     }
     Ok(())
 }

@@ -272,7 +272,9 @@ fn parse(text: &str) -> Result<Request<'_>, String> {
         "Q" => Ok(Request::Quit(rest)),
         "W" => Ok(Request::Who),
         "" if text.is_empty() => Err("empty datagram: expected N, M, Q or W".to_string()),
-        _ => Err(format!("unknown type {:?}: expected N, M, Q or W", kind.chars().take(8).collect::<String>())),
+        _ => {
+            Err(format!("unknown type {:?}: expected N, M, Q or W", kind.chars().take(8).collect::<String>()))
+        }
     }
 }
 
@@ -337,7 +339,10 @@ mod tests {
     #[test]
     fn a_registration_binds_the_name_to_the_address() {
         let mut room = Room::new(10);
-        assert_eq!(sends(&mut room, 1, "N alice"), vec![ok(addr(1)), Send::AllBut(addr(1), b"* alice joined".to_vec())]);
+        assert_eq!(
+            sends(&mut room, 1, "N alice"),
+            vec![ok(addr(1)), Send::AllBut(addr(1), b"* alice joined".to_vec())]
+        );
         assert!(refused(&sends(&mut room, 2, "N alice"), 2));
         assert!(refused(&sends(&mut room, 2, "M alice hi"), 2));
         assert!(refused(&sends(&mut room, 2, "Q alice"), 2));

@@ -168,7 +168,11 @@ fn a_member_that_never_reads_costs_nobody_else_anything() {
     });
 }
 
-fn join(s: &mut harness::Session, server: std::net::SocketAddr, name: &str) -> anyhow::Result<harness::peer::UdpPeer> {
+fn join(
+    s: &mut harness::Session,
+    server: std::net::SocketAddr,
+    name: &str,
+) -> anyhow::Result<harness::peer::UdpPeer> {
     let peer = s.udp(name)?;
     peer.send_to(server, format!("N {name}").as_bytes())?;
     peer.expect_datagram(b"OK")?;
@@ -178,7 +182,9 @@ fn join(s: &mut harness::Session, server: std::net::SocketAddr, name: &str) -> a
 fn expect_containing(peer: &harness::peer::UdpPeer, text: &str) -> anyhow::Result<()> {
     match peer.recv(WAIT)? {
         Some((bytes, _)) if String::from_utf8_lossy(&bytes).contains(text) => Ok(()),
-        Some((bytes, _)) => bail!("{} expected {text:?} in {:?}", peer.who(), String::from_utf8_lossy(&bytes)),
+        Some((bytes, _)) => {
+            bail!("{} expected {text:?} in {:?}", peer.who(), String::from_utf8_lossy(&bytes))
+        }
         None => bail!("{} expected {text:?}, got nothing", peer.who()),
     }
 }
