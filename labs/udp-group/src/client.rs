@@ -113,6 +113,11 @@ fn join(
                 println!("joined as {wanted}");
                 return Ok(Some(wanted));
             }
+            // A relay sends everything back to everyone, our request included.
+            reply if reply == format!("N {wanted}").as_bytes() => bail!(
+                "udp://{server} sent our `N {wanted}` back: it is a relay (--mode relay), which has \
+                 no names; use `listen` without --name there"
+            ),
             // `ERR <why>` from this lab's server; plain words from the seed's. Either way: no.
             refusal => println!("{}", text_of(&refusal)),
         }

@@ -78,6 +78,19 @@ fn the_client_says_when_nobody_answers() {
         .stderr(predicate::str::contains("after 3 tries"));
 }
 
+/// The room's client pointed at a relay gets its own `N` back, and says what it met.
+#[test]
+fn the_client_recognises_a_relay() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let relay = s.server(&["--mode", "relay"])?;
+        let address = relay.addr().to_string();
+        let mut client = s.role("client", "client", &["--server", &address, "--name", "alice"])?;
+        let status = client.wait_exit(WAIT)?;
+        ensure!(status.code() == Some(1), "expected status 1, got {status:?}");
+        Ok(())
+    });
+}
+
 /// The owner's console: `/who` lists the members on the server's stdout; `/kick bob` tells bob
 /// and alice, and bob can no longer speak.
 #[test]
