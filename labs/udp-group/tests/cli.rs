@@ -5,10 +5,10 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use assert_cmd::cargo::cargo_bin_cmd;
-use harness::labs::udp_group::LAB;
-use harness::{QUIET, Target, WAIT};
+use harness::labs::udp_group::{LAB, expect_containing, expect_exactly, expect_silence, join, next_from};
+use harness::{Target, WAIT};
 use predicates::prelude::*;
 
 fn target() -> Target {
@@ -97,17 +97,18 @@ fn the_client_recognises_a_relay() {
 fn the_owner_lists_and_removes_members() {
     harness::scenario::assert_holds(&target(), |s| {
         let mut server = s.server(&[])?;
-        let alice = join(s, server.addr(), "alice")?;
-        let bob = join(s, server.addr(), "bob")?;
-        expect_containing(&alice, "bob")?;
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
+        let bob = join(s, at, "bob", "bob")?;
+        expect_containing(&alice, at, b"bob")?;
         server.send_line("/who")?;
         server.expect_line("the member list", WAIT, |line| line == "2 members: alice, bob")?;
         server.send_line("/kick bob")?;
-        expect_containing(&bob, "removed")?;
-        expect_containing(&alice, "bob was removed")?;
-        bob.send_to(server.addr(), b"M bob still here?")?;
-        expect_containing(&bob, "ERR ")?;
-        alice.expect_nothing(QUIET)
+        expect_containing(&bob, at, b"removed")?;
+        expect_containing(&alice, at, b"bob was removed")?;
+        bob.send_to(at, b"M bob still here?")?;
+        expect_containing(&bob, at, b"ERR ")?;
+        expect_silence(at, &[&alice])
     });
 }
 
@@ -116,12 +117,13 @@ fn the_owner_lists_and_removes_members() {
 fn who_is_answered_to_the_asker_only() {
     harness::scenario::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
-        let alice = join(s, server.addr(), "alice")?;
-        let zhang = join(s, server.addr(), "张三")?;
-        expect_containing(&alice, "张三")?;
-        zhang.send_to(server.addr(), b"W")?;
-        zhang.expect_datagram("2 members: alice, 张三".as_bytes())?;
-        alice.expect_nothing(QUIET)
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
+        let zhang = join(s, at, "张三", "张三")?;
+        expect_containing(&alice, at, "张三".as_bytes())?;
+        zhang.send_to(at, b"W")?;
+        expect_exactly(&zhang, at, "2 members: alice, 张三".as_bytes())?;
+        expect_silence(at, &[&alice])
     });
 }
 
@@ -140,15 +142,16 @@ fn listen_receives_in_both_modes() {
 
         let room = s.server(&[])?;
         let address = room.addr().to_string();
-        let bob = join(s, room.addr(), "bob")?;
+        let at = room.addr();
+        let bob = join(s, at, "bob", "bob")?;
         let mut quiet = s.role("quiet", "listen", &["--server", &address, "--name", "quiet"])?;
         quiet.expect_line("that it joined", WAIT, |line| line.contains("joined as quiet"))?;
-        expect_containing(&bob, "quiet")?;
-        bob.send_to(room.addr(), b"M bob hello quiet")?;
+        expect_containing(&bob, at, b"quiet")?;
+        bob.send_to(at, b"M bob hello quiet")?;
         quiet.expect_line("bob's message", WAIT, |line| line.contains("hello quiet"))?;
         quiet.close_stdin();
-        expect_containing(&bob, "hello quiet")?;
-        expect_containing(&bob, "quiet")?;
+        expect_containing(&bob, at, b"hello quiet")?;
+        expect_containing(&bob, at, b"quiet")?;
         ensure!(quiet.wait_exit(WAIT)?.success(), "listen did not exit 0");
         Ok(())
     });
@@ -161,43 +164,23 @@ fn listen_receives_in_both_modes() {
 fn a_member_that_never_reads_costs_nobody_else_anything() {
     harness::scenario::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
-        let idle = join(s, server.addr(), "idle")?;
-        let alice = join(s, server.addr(), "alice")?;
-        let bob = join(s, server.addr(), "bob")?;
-        expect_containing(&alice, "bob")?;
+        let at = server.addr();
+        let idle = join(s, at, "idle", "idle")?;
+        let alice = join(s, at, "alice", "alice")?;
+        let bob = join(s, at, "bob", "bob")?;
+        expect_containing(&alice, at, b"bob")?;
         let _hush = s.transcript().hush();
         for number in 0..2000 {
             let text = format!("message {number:04} {}", "x".repeat(200));
-            alice.send_to(server.addr(), format!("M alice {text}").as_bytes())?;
-            expect_containing(&alice, &text)?;
-            expect_containing(&bob, &text)?;
+            alice.send_to(at, format!("M alice {text}").as_bytes())?;
+            expect_containing(&alice, at, text.as_bytes())?;
+            expect_containing(&bob, at, text.as_bytes())?;
         }
         let mut idle_got = 0;
-        while idle.recv(Duration::from_millis(50))?.is_some() {
+        while next_from(&idle, at, Duration::from_millis(50))?.is_some() {
             idle_got += 1;
         }
         eprintln!("the idle member's buffer held {idle_got} of its 2002 datagrams");
         Ok(())
     });
-}
-
-fn join(
-    s: &mut harness::Session,
-    server: std::net::SocketAddr,
-    name: &str,
-) -> anyhow::Result<harness::peer::UdpPeer> {
-    let peer = s.udp(name)?;
-    peer.send_to(server, format!("N {name}").as_bytes())?;
-    peer.expect_datagram(b"OK")?;
-    Ok(peer)
-}
-
-fn expect_containing(peer: &harness::peer::UdpPeer, text: &str) -> anyhow::Result<()> {
-    match peer.recv(WAIT)? {
-        Some((bytes, _)) if String::from_utf8_lossy(&bytes).contains(text) => Ok(()),
-        Some((bytes, _)) => {
-            bail!("{} expected {text:?} in {:?}", peer.who(), String::from_utf8_lossy(&bytes))
-        }
-        None => bail!("{} expected {text:?}, got nothing", peer.who()),
-    }
 }

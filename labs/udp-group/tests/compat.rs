@@ -4,8 +4,12 @@
 
 use std::path::Path;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
 use anyhow::{Result, bail, ensure};
-use harness::labs::udp_group::LAB;
+use harness::labs::udp_group::{LAB, expect_containing, join};
+use harness::peer::UdpPeer;
 use harness::process::{Program, Role};
 use harness::{Target, WAIT};
 
@@ -19,9 +23,8 @@ fn target() -> Target {
 fn a_seed_style_client_works_with_the_lab_server() {
     harness::scenario::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
-        let alice = s.udp("alice")?;
-        alice.send_to(server.addr(), b"N alice")?;
-        alice.expect_datagram(b"OK")?;
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
 
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed_client.py");
         let port = server.addr().port().to_string();
@@ -34,16 +37,16 @@ fn a_seed_style_client_works_with_the_lab_server() {
         seed.expect_line("that the name is taken", WAIT, |line| line == "name taken")?;
         seed.send_line("张三")?;
         seed.expect_line("that it logged in", WAIT, |line| line == "logged in")?;
-        expect_containing(&alice, "张三")?;
+        expect_containing(&alice, at, "张三".as_bytes())?;
 
         seed.send_line("hello   from  the seed")?;
-        expect_containing(&alice, "hello   from  the seed")?;
-        alice.send_to(server.addr(), "M alice 你好 张三".as_bytes())?;
-        expect_containing(&alice, "你好 张三")?;
+        expect_containing(&alice, at, b"hello   from  the seed")?;
+        alice.send_to(at, "M alice 你好 张三".as_bytes())?;
+        expect_containing(&alice, at, "你好 张三".as_bytes())?;
         seed.expect_line("alice's line", WAIT, |line| line.contains("你好 张三"))?;
 
         seed.send_line("quit")?;
-        expect_containing(&alice, "张三")?;
+        expect_containing(&alice, at, "张三".as_bytes())?;
         ensure!(seed.wait_exit(WAIT)?.success(), "the seed client did not exit cleanly");
         Ok(())
     });
@@ -61,41 +64,48 @@ fn the_lab_client_works_with_a_seed_style_server() {
 
         client.expect_line("a prompt for the nickname", WAIT, |line| line.contains("nickname"))?;
         client.send_line("alice")?;
-        let (request, from) = recv(&seed_server)?;
+        let mut from = None;
+        let request = recv(&seed_server, &mut from)?;
         ensure!(request == b"N alice", "expected N alice, got {request:?}");
-        seed_server.send_to(from, "该昵称已被占用".as_bytes())?;
+        let client_at = from.expect("recv learned the client's address");
+        seed_server.send_to(client_at, "该昵称已被占用".as_bytes())?;
         client.expect_line("the server's refusal", WAIT, |line| line.contains("该昵称已被占用"))?;
 
         client.send_line("张三")?;
-        let (request, from) = recv(&seed_server)?;
+        let request = recv(&seed_server, &mut from)?;
         ensure!(request == "N 张三".as_bytes(), "expected N 张三, got {request:?}");
-        seed_server.send_to(from, b"OK")?;
+        seed_server.send_to(client_at, b"OK")?;
         client.expect_line("that it joined", WAIT, |line| line.contains("joined as 张三"))?;
 
-        seed_server.send_to(from, "【系统消息】:alice 进入到聊天室".as_bytes())?;
+        seed_server.send_to(client_at, "【系统消息】:alice 进入到聊天室".as_bytes())?;
         client.expect_line("the server's plain line", WAIT, |line| line.contains("alice 进入到聊天室"))?;
         client.send_line("hi  there")?;
-        let (request, _) = recv(&seed_server)?;
+        let request = recv(&seed_server, &mut from)?;
         ensure!(request == "M 张三 hi  there".as_bytes(), "expected M 张三 hi  there, got {request:?}");
 
         client.close_stdin();
-        let (request, _) = recv(&seed_server)?;
+        let request = recv(&seed_server, &mut from)?;
         ensure!(request == "Q 张三".as_bytes(), "expected Q 张三, got {request:?}");
         ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit cleanly");
         Ok(())
     });
 }
 
-fn recv(peer: &harness::peer::UdpPeer) -> Result<(Vec<u8>, std::net::SocketAddr)> {
-    match peer.recv(WAIT)? {
-        Some(datagram) => Ok(datagram),
-        None => bail!("{} got nothing within {:?}", peer.who(), WAIT),
+/// The next datagram the seed server gets from the client. The client's address is learned
+/// from its first `N` (a stray datagram before it is passed over); after that, only datagrams
+/// from that address count.
+fn recv(peer: &UdpPeer, client: &mut Option<SocketAddr>) -> Result<Vec<u8>> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match peer.recv(left)? {
+            Some((bytes, from)) if *client == Some(from) => return Ok(bytes),
+            Some((bytes, from)) if client.is_none() && bytes.starts_with(b"N ") => {
+                *client = Some(from);
+                return Ok(bytes);
+            }
+            Some(_) => continue,
+            None => bail!("{} got nothing from the client within {:?}", peer.who(), WAIT),
+        }
     }
-}
-
-fn expect_containing(peer: &harness::peer::UdpPeer, text: &str) -> Result<()> {
-    let (bytes, _) = recv(peer)?;
-    let got = String::from_utf8_lossy(&bytes);
-    ensure!(got.contains(text), "{} expected a datagram containing {text:?}, got {got:?}", peer.who());
-    Ok(())
 }
