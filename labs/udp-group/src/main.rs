@@ -37,7 +37,7 @@ use std::thread;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use room::{Group, Log, Outcome, Relay, Room, Send};
+use room::{Delivery, Group, Log, Outcome, Relay, Room};
 use socket2::{SockAddr, SockRef};
 
 /// A UDP group chat: one server socket, many members, no connections. The server knows its
@@ -51,14 +51,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// Run the group. Relay mode passes every datagram to every address it has heard from;
-    /// room mode (the default) has nicknames bound to addresses, join and leave notices, and
+    /// Run the group: a relay (seed 001) or a chat room (seed 004), on one UDP socket.
+    ///
+    /// Relay mode passes every datagram to every address it has heard from; room mode (the
+    /// default) has nicknames bound to addresses, join and leave notices, and
     /// the owner's console on stdin (a line goes to everyone; /who; /kick NAME). Every bad
     /// datagram is answered `ERR <why>` and costs nobody else anything.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, default_value = "127.0.0.1:10024")]
         bind: SocketAddr,
+        /// How the group works: names and a protocol (room), or none at all (relay).
         #[arg(long, value_enum, default_value_t = Mode::Room)]
         mode: Mode,
         /// The most members (room) or remembered addresses (relay); beyond it newcomers get ERR.
@@ -69,7 +72,9 @@ enum Role {
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(16..=65_507))]
         max_datagram: u32,
     },
-    /// Join a room and chat: asks for a nickname until the server answers OK, then sends each
+    /// Join a room and chat, receiving while you type.
+    ///
+    /// Asks for a nickname until the server answers OK, then sends each
     /// line you type (`M NAME line`) while a second thread prints whatever arrives, so incoming
     /// lines never wait for you to finish typing. /who lists the members; /quit, quit or
     /// end of input (Ctrl-D) leaves with `Q NAME`.
@@ -81,8 +86,9 @@ enum Role {
         #[arg(long)]
         name: Option<String>,
     },
-    /// A receive-only member: prints everything the group sends. With --name it registers in a
-    /// room; without, it sends one hello datagram, which is how a relay learns its address.
+    /// A receive-only member: prints everything the group sends.
+    ///
+    /// With --name it registers in a room; without, it sends one hello datagram, which is how a relay learns its address.
     /// End of input (Ctrl-D) leaves.
     Listen {
         /// The server to listen to.
@@ -105,7 +111,7 @@ enum Mode {
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
         Role::Server { bind, mode, max_members, max_datagram } => {
-            let group: Arc<Mutex<dyn Group + std::marker::Send>> = match mode {
+            let group: Shared = match mode {
                 Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
                 Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
             };
@@ -117,7 +123,8 @@ fn main() -> ExitCode {
     lab_common::exit(result)
 }
 
-type Shared = Arc<Mutex<dyn Group + std::marker::Send>>;
+/// The group, shared by the receive loop and the owner's console.
+type Shared = Arc<Mutex<dyn Group + Send>>;
 
 /// The server: bind one socket, let the owner type on another thread, and handle datagrams,
 /// one at a time, forever.
@@ -166,7 +173,7 @@ fn read_console(socket: &UdpSocket, group: &Shared) {
     }
 }
 
-fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + std::marker::Send + 'static> {
+fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static> {
     // Nothing panics while holding the lock; if something did, the member list is still whole.
     group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -180,9 +187,9 @@ fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
     }
     for send in outcome.sends {
         match send {
-            Send::To(to, bytes) => send_without_waiting(socket, to, &bytes),
-            Send::All(bytes) => broadcast(socket, group, None, &bytes),
-            Send::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
+            Delivery::To(to, bytes) => send_without_waiting(socket, to, &bytes),
+            Delivery::All(bytes) => broadcast(socket, group, None, &bytes),
+            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
         }
     }
 }

@@ -23,13 +23,13 @@ pub trait Group {
 /// What one input leads to: datagrams to send, and a line for the server's log.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
-    pub sends: Vec<Send>,
+    pub sends: Vec<Delivery>,
     pub log: Option<Log>,
 }
 
 /// One datagram to send, to one address or to the whole group.
 #[derive(Debug, PartialEq)]
-pub enum Send {
+pub enum Delivery {
     To(SocketAddr, Vec<u8>),
     All(Vec<u8>),
     AllBut(SocketAddr, Vec<u8>),
@@ -43,7 +43,7 @@ pub enum Log {
 }
 
 impl Outcome {
-    fn event(log: String, sends: Vec<Send>) -> Outcome {
+    fn event(log: String, sends: Vec<Delivery>) -> Outcome {
         Outcome { sends, log: Some(Log::Event(log)) }
     }
 
@@ -51,7 +51,7 @@ impl Outcome {
     /// hears of it.
     pub fn refuse(from: SocketAddr, why: String) -> Outcome {
         let reply = format!("ERR {why}").into_bytes();
-        Outcome { sends: vec![Send::To(from, reply)], log: Some(Log::Rejected(format!("{from}: {why}"))) }
+        Outcome { sends: vec![Delivery::To(from, reply)], log: Some(Log::Rejected(format!("{from}: {why}"))) }
     }
 
     /// Something only the owner sees (the answer to `/who`, a typo).
@@ -85,11 +85,11 @@ impl Group for Relay {
             self.known.push(from);
         }
         let log = format!("{from} sent {} bytes, relayed to {}", bytes.len(), self.known.len());
-        Outcome::event(log, vec![Send::All(bytes.to_vec())])
+        Outcome::event(log, vec![Delivery::All(bytes.to_vec())])
     }
 
     fn console(&mut self, line: &str) -> Outcome {
-        Outcome::event(format!("owner: {line}"), vec![Send::All(line.as_bytes().to_vec())])
+        Outcome::event(format!("owner: {line}"), vec![Delivery::All(line.as_bytes().to_vec())])
     }
 
     fn addresses(&self) -> Vec<SocketAddr> {
@@ -143,7 +143,7 @@ impl Room {
         // broadcasts, as in the seed, so it is not sent to the newcomer.
         let notice = format!("* {name} joined").into_bytes();
         let log = format!("{name} joined from {from} ({})", members(self.by_name.len()));
-        Outcome::event(log, vec![ok(from), Send::AllBut(from, notice)])
+        Outcome::event(log, vec![ok(from), Delivery::AllBut(from, notice)])
     }
 
     /// `M <name> <text>` and `Q <name>` are accepted only from the address that registered
@@ -166,7 +166,7 @@ impl Room {
         // spaces and joined the words back without them). The sender gets a copy too: it is
         // the sender's proof that the message went round.
         let line = format!("{name}: {text}");
-        Outcome::event(line.clone(), vec![Send::All(line.into_bytes())])
+        Outcome::event(line.clone(), vec![Delivery::All(line.into_bytes())])
     }
 
     fn leave(&mut self, from: SocketAddr, name: &str) -> Outcome {
@@ -175,12 +175,12 @@ impl Room {
         }
         self.remove(name);
         let log = format!("{name} left ({})", members(self.by_name.len()));
-        Outcome::event(log, vec![Send::All(format!("* {name} left").into_bytes())])
+        Outcome::event(log, vec![Delivery::All(format!("* {name} left").into_bytes())])
     }
 
     fn who(&self, from: SocketAddr) -> Outcome {
         let list = self.list(WHO_BYTES);
-        Outcome { sends: vec![Send::To(from, list.into_bytes())], log: None }
+        Outcome { sends: vec![Delivery::To(from, list.into_bytes())], log: None }
     }
 
     /// "3 members: alice, bob, 张三", cut after about `max_bytes` with how many more there are.
@@ -207,7 +207,7 @@ impl Room {
         let told = format!("* you were removed by the owner ({name})").into_bytes();
         let notice = format!("* {name} was removed by the owner").into_bytes();
         let log = format!("the owner removed {name} ({})", members(self.by_name.len()));
-        Outcome::event(log, vec![Send::To(addr, told), Send::All(notice)])
+        Outcome::event(log, vec![Delivery::To(addr, told), Delivery::All(notice)])
     }
 
     fn remove(&mut self, name: &str) {
@@ -242,7 +242,7 @@ impl Group for Room {
             return Outcome::note("owner commands: /who, /kick NAME; any other line goes to everyone".into());
         }
         let said = format!("[owner] {line}");
-        Outcome::event(said.clone(), vec![Send::All(said.into_bytes())])
+        Outcome::event(said.clone(), vec![Delivery::All(said.into_bytes())])
     }
 
     fn addresses(&self) -> Vec<SocketAddr> {
@@ -295,8 +295,8 @@ fn members(count: usize) -> String {
     if count == 1 { "1 member".to_string() } else { format!("{count} members") }
 }
 
-fn ok(to: SocketAddr) -> Send {
-    Send::To(to, b"OK".to_vec())
+fn ok(to: SocketAddr) -> Delivery {
+    Delivery::To(to, b"OK".to_vec())
 }
 
 #[cfg(test)]
@@ -307,12 +307,12 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    fn sends(room: &mut Room, from: u16, datagram: &str) -> Vec<Send> {
+    fn sends(room: &mut Room, from: u16, datagram: &str) -> Vec<Delivery> {
         room.receive(addr(from), datagram.as_bytes()).sends
     }
 
-    fn refused(sends: &[Send], port: u16) -> bool {
-        matches!(sends, [Send::To(to, reply)] if *to == addr(port) && reply.starts_with(b"ERR "))
+    fn refused(sends: &[Delivery], port: u16) -> bool {
+        matches!(sends, [Delivery::To(to, reply)] if *to == addr(port) && reply.starts_with(b"ERR "))
     }
 
     #[test]
@@ -341,14 +341,17 @@ mod tests {
         let mut room = Room::new(10);
         assert_eq!(
             sends(&mut room, 1, "N alice"),
-            vec![ok(addr(1)), Send::AllBut(addr(1), b"* alice joined".to_vec())]
+            vec![ok(addr(1)), Delivery::AllBut(addr(1), b"* alice joined".to_vec())]
         );
         assert!(refused(&sends(&mut room, 2, "N alice"), 2));
         assert!(refused(&sends(&mut room, 2, "M alice hi"), 2));
         assert!(refused(&sends(&mut room, 2, "Q alice"), 2));
         assert_eq!(sends(&mut room, 1, "N alice"), vec![ok(addr(1))]);
         assert!(refused(&sends(&mut room, 1, "N alice2"), 1));
-        assert_eq!(sends(&mut room, 1, "M alice hi  there"), vec![Send::All(b"alice: hi  there".to_vec())]);
+        assert_eq!(
+            sends(&mut room, 1, "M alice hi  there"),
+            vec![Delivery::All(b"alice: hi  there".to_vec())]
+        );
     }
 
     #[test]
@@ -356,7 +359,7 @@ mod tests {
         let mut room = Room::new(1);
         sends(&mut room, 1, "N alice");
         assert!(refused(&sends(&mut room, 2, "N bob"), 2));
-        assert_eq!(sends(&mut room, 1, "Q alice"), vec![Send::All(b"* alice left".to_vec())]);
+        assert_eq!(sends(&mut room, 1, "Q alice"), vec![Delivery::All(b"* alice left".to_vec())]);
         assert_eq!(sends(&mut room, 2, "N bob")[0], ok(addr(2)));
     }
 
@@ -389,6 +392,6 @@ mod tests {
         relay.receive(addr(1), b"again");
         assert_eq!(relay.addresses(), vec![addr(1), addr(2)]);
         let outcome = relay.receive(addr(3), b"me too");
-        assert!(matches!(&outcome.sends[..], [Send::To(to, _)] if *to == addr(3)));
+        assert!(matches!(&outcome.sends[..], [Delivery::To(to, _)] if *to == addr(3)));
     }
 }
