@@ -233,7 +233,9 @@ pub fn relay_mode_relays_to_every_known_address(s: &mut Session) -> Result<()> {
     for peer in [&listener, &alice, &mallory] {
         expect_exactly(peer, at, b"I am in too")?;
     }
-    expect_silence(at, &[&listener, &alice, &mallory])
+    expect_silence(at, &[&listener, &alice, &mallory])?;
+    s.say("That is all a relay is: no names, no leaving, and anyone who sends once is in. Now the room.");
+    Ok(())
 }
 
 /// Seed 004's client compares the whole reply with `OK`: anything more ("OK\n", "OK alice")
@@ -309,6 +311,7 @@ pub fn the_owner_speaks_to_everyone(s: &mut Session) -> Result<()> {
     for member in &members {
         expect_containing(member, at, line.as_bytes())?;
     }
+    s.say("One line typed on the server, one datagram per member: the owner's voice is a loop of sendto.");
     Ok(())
 }
 
@@ -354,6 +357,7 @@ pub fn a_leave_notice_reaches_the_others(s: &mut Session) -> Result<()> {
             bail!("bob left, but alice's message still reached him: {}", show(&bytes));
         }
     }
+    s.say("Nothing reached bob: his address left the member list with his name.");
     Ok(())
 }
 
