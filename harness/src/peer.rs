@@ -28,9 +28,14 @@ impl UdpPeer {
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
-    /// Where this peer receives: for a lab's client role sent to it (`--server ADDR`).
-    pub fn addr(&self) -> Result<SocketAddr> {
-        Ok(self.socket.local_addr()?)
+    /// The peer's name in the transcript ("alice").
+    pub fn who(&self) -> &str {
+        &self.who
+    }
+
+    /// The address the peer's socket is bound to, for a role that must send to it.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.socket.local_addr().context("reading a UDP socket's address")
     }
 
     /// Send one datagram to `to`.

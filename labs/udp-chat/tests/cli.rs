@@ -56,7 +56,7 @@ fn a_taken_port_is_a_clear_error_with_a_hint() {
 fn the_lockstep_client_sends_its_second_line_only_after_the_reply() {
     assert_holds(&target(), |s| {
         let bob = s.udp("bob")?;
-        let address = bob.addr()?.to_string();
+        let address = bob.local_addr()?.to_string();
         let mut client = s.role("client", "client", &["--server", &address])?;
         client.send_line(&"x".repeat(70_000))?;
         client.send_line("one")?;
@@ -107,7 +107,7 @@ fn two_peers_may_start_in_either_order() {
 fn end_of_input_says_goodbye_with_a_quit_word() {
     assert_holds(&target(), |s| {
         let bob = s.udp("bob")?;
-        let address = bob.addr()?.to_string();
+        let address = bob.local_addr()?.to_string();
         let mut client = s.role("client", "client", &["--server", &address, "--quit", "bye"])?;
         client.close_stdin();
         bob.expect_datagram(b"bye")?;

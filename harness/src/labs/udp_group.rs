@@ -1,0 +1,464 @@
+//! udp-group's scenarios: what a UDP chat-room server must do on the wire, in any language.
+//! Notices (joined, left, the owner's lines) may be worded freely: the checks look for the
+//! name or the text in them. Only two things are exact: the reply `OK`, and the `ERR ` prefix.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::peer::UdpPeer;
+use crate::scenario::{Lab, Scenario, Session};
+use crate::transcript::{Proto, show};
+use crate::{QUIET, WAIT, secs};
+
+pub const LAB: Lab = Lab {
+    name: "udp-group",
+    teaches: "UDP chat room: register, unique nickname, join/leave, owner broadcast",
+    proto: Proto::Udp,
+    default_port: 10024,
+    roles: &["server", "client", "listen"],
+    story: "
+A group chat on UDP has one server socket and no connections. The server knows a member only
+as an address its datagrams came from, and \"send to everyone\" is a loop: one sendto per
+member. First the relay of seed 001, which remembers every address that ever sent it anything;
+then the room of seed 004: nicknames (N), messages (M), leaving (Q), and the owner typing on
+the server's stdin. Below, alice, bob, 张三 and mallory are plain UDP sockets the harness
+drives, and every datagram that crosses the wire is shown with its exact bytes.",
+    scenarios: &[
+        Scenario {
+            name: "relay_mode_relays_to_every_known_address",
+            claim: "Relay (seed 001): every datagram goes to every address ever heard from",
+            only: None,
+            run: relay_mode_relays_to_every_known_address,
+        },
+        Scenario {
+            name: "registering_gets_exactly_ok",
+            claim: "Room (seed 004): N <name> is answered with exactly OK",
+            only: None,
+            run: registering_gets_exactly_ok,
+        },
+        Scenario {
+            name: "the_join_notice_reaches_the_others_not_the_newcomer",
+            claim: "A join notice reaches the members already there, not the newcomer",
+            only: None,
+            run: the_join_notice_reaches_the_others_not_the_newcomer,
+        },
+        Scenario {
+            name: "a_taken_name_is_refused_and_its_owner_keeps_it",
+            claim: "A name already taken is refused with ERR, and its owner keeps it",
+            only: None,
+            run: a_taken_name_is_refused_and_its_owner_keeps_it,
+        },
+        Scenario {
+            name: "a_message_arrives_byte_for_byte_at_every_member",
+            claim: "A message with runs of spaces and 中文 arrives intact at every member, sender included",
+            only: None,
+            run: a_message_arrives_byte_for_byte_at_every_member,
+        },
+        Scenario {
+            name: "the_owner_speaks_to_everyone",
+            claim: "A line typed on the server's stdin (the owner) reaches every member",
+            only: None,
+            run: the_owner_speaks_to_everyone,
+        },
+        Scenario {
+            name: "impersonation_is_rejected_and_nothing_is_broadcast",
+            claim: "M and Q in someone else's name get ERR, nothing is broadcast, the victim stays",
+            only: None,
+            run: impersonation_is_rejected_and_nothing_is_broadcast,
+        },
+        Scenario {
+            name: "a_leave_notice_reaches_the_others",
+            claim: "Q <name>: the others are told, and the leaver gets no more messages",
+            only: None,
+            run: a_leave_notice_reaches_the_others,
+        },
+        Scenario {
+            name: "a_repeated_registration_is_idempotent",
+            claim: "N <name> again from the same address (its OK was lost) gets OK, and no second notice",
+            only: None,
+            run: a_repeated_registration_is_idempotent,
+        },
+        Scenario {
+            name: "bad_input_gets_err_and_the_room_goes_on",
+            claim: "Empty, not UTF-8, unknown, bad names, too long: each gets ERR, and the room goes on",
+            only: None,
+            run: bad_input_gets_err_and_the_room_goes_on,
+        },
+        Scenario {
+            name: "a_full_room_refuses_newcomers",
+            claim: "With --max-members 2, a third member is refused until someone leaves",
+            only: None,
+            run: a_full_room_refuses_newcomers,
+        },
+        Scenario {
+            name: "the_lab_client_chats_through_the_server",
+            claim: "The lab's client joins, sends what is typed, prints what arrives, leaves at Ctrl-D",
+            only: None,
+            run: the_lab_client_chats_through_the_server,
+        },
+    ],
+    by_hand: &[
+        "cargo lab udp-group server                # terminal 1: you are the owner; type here too",
+        "cargo lab udp-group client --name alice   # terminal 2",
+        "cargo lab udp-group client --name 张三     # terminal 3: /who, /quit",
+    ],
+};
+
+/// Register `name` from a new peer: exactly `OK` must come back.
+pub fn join(s: &mut Session, at: SocketAddr, who: &str, name: &str) -> Result<UdpPeer> {
+    let peer = s.udp(who)?;
+    peer.send_to(at, format!("N {name}").as_bytes())?;
+    expect_exactly(&peer, at, b"OK")?;
+    Ok(peer)
+}
+
+/// Register each name in turn; each member already there reads the newcomer's join notice.
+fn room(s: &mut Session, at: SocketAddr, names: &[&str]) -> Result<Vec<UdpPeer>> {
+    let mut members: Vec<UdpPeer> = Vec::new();
+    for name in names {
+        let newcomer = join(s, at, name, name)?;
+        for member in &members {
+            expect_containing(member, at, name.as_bytes())?;
+        }
+        members.push(newcomer);
+    }
+    Ok(members)
+}
+
+/// The next datagram from the server at `at`, within `within`. Anyone can send to a member's
+/// port (on a busy machine, a stray datagram meant for a port that was free a moment ago), so
+/// datagrams from other addresses are passed over; the transcript still shows them.
+pub fn next_from(peer: &UdpPeer, at: SocketAddr, within: Duration) -> Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match peer.recv(left)? {
+            Some((bytes, from)) if from == at => return Ok(Some(bytes)),
+            Some(_) => continue,
+            None => return Ok(None),
+        }
+    }
+}
+
+/// The next datagram from the server must be exactly `expected`.
+pub fn expect_exactly(peer: &UdpPeer, at: SocketAddr, expected: &[u8]) -> Result<()> {
+    match next_from(peer, at, WAIT)? {
+        Some(bytes) if bytes == expected => Ok(()),
+        Some(bytes) => bail!(
+            "{} expected exactly {} ({} bytes) from the server\n  but the next datagram from it was {} ({} bytes)",
+            peer.who(),
+            show(expected),
+            expected.len(),
+            show(&bytes),
+            bytes.len()
+        ),
+        None => bail!(
+            "{} expected {} from the server within {}, but nothing came",
+            peer.who(),
+            show(expected),
+            secs(WAIT)
+        ),
+    }
+}
+
+/// The next datagram from the server must contain `needle` (notices are worded freely; the
+/// name or the text in them is not).
+pub fn expect_containing(peer: &UdpPeer, at: SocketAddr, needle: &[u8]) -> Result<Vec<u8>> {
+    match next_from(peer, at, WAIT)? {
+        Some(bytes) if contains(&bytes, needle) => Ok(bytes),
+        Some(bytes) => bail!(
+            "{} expected a datagram containing {}, byte for byte\n  but the next one from the server was {}",
+            peer.who(),
+            show(needle),
+            show(&bytes)
+        ),
+        None => bail!(
+            "{} expected a datagram containing {} within {}, but nothing came from the server",
+            peer.who(),
+            show(needle),
+            secs(WAIT)
+        ),
+    }
+}
+
+/// The next datagram from the server must be a refusal: `ERR ` and a reason.
+pub fn expect_err(peer: &UdpPeer, at: SocketAddr, after: &str) -> Result<()> {
+    match next_from(peer, at, WAIT)? {
+        Some(bytes) if bytes.starts_with(b"ERR ") => Ok(()),
+        Some(bytes) => bail!("{} expected ERR <why> after {after}\n  but got {}", peer.who(), show(&bytes)),
+        None => {
+            bail!("{} expected ERR <why> after {after} within {}, but nothing came", peer.who(), secs(WAIT))
+        }
+    }
+}
+
+/// Nothing was broadcast: a short deadline that expires at each of `peers`.
+pub fn expect_silence(at: SocketAddr, peers: &[&UdpPeer]) -> Result<()> {
+    for peer in peers {
+        if let Some(bytes) = next_from(peer, at, QUIET)? {
+            bail!(
+                "{} expected nothing from the server for {}, but got {}",
+                peer.who(),
+                secs(QUIET),
+                show(&bytes)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Relay mode: the listener joins by saying hello, and from then on gets every datagram
+/// anyone sends, as does the sender; a stranger who sends once is in too.
+pub fn relay_mode_relays_to_every_known_address(s: &mut Session) -> Result<()> {
+    let server = s.server(&["--mode", "relay"])?;
+    let at = server.addr();
+    let listener = s.udp("listener")?;
+    let alice = s.udp("alice")?;
+    s.say("A receive-only member joins the relay the only way there is: by sending it something.");
+    listener.send_to(at, b"hello")?;
+    expect_exactly(&listener, at, b"hello")?;
+    s.say("alice sends a line. The relay now knows two addresses, and sends it to both.");
+    alice.send_to(at, "hi all, 大家好".as_bytes())?;
+    expect_exactly(&listener, at, "hi all, 大家好".as_bytes())?;
+    expect_exactly(&alice, at, "hi all, 大家好".as_bytes())?;
+    s.say("A stranger sends one datagram, and is in: no name, no question asked, and no way out.");
+    let mallory = s.udp("mallory")?;
+    mallory.send_to(at, b"I am in too")?;
+    for peer in [&listener, &alice, &mallory] {
+        expect_exactly(peer, at, b"I am in too")?;
+    }
+    expect_silence(at, &[&listener, &alice, &mallory])?;
+    s.say("That is all a relay is: no names, no leaving, and anyone who sends once is in. Now the room.");
+    Ok(())
+}
+
+/// Seed 004's client compares the whole reply with `OK`: anything more ("OK\n", "OK alice")
+/// and it thinks the name was refused.
+pub fn registering_gets_exactly_ok(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    s.say("alice registers. The only right answer is the two bytes OK.");
+    let alice = join(s, at, "alice", "alice")?;
+    s.say("A name in Chinese is a name like any other (UTF-8 on the wire).");
+    join(s, at, "张三", "张三")?;
+    s.say("alice reads the notice that 张三 came in.");
+    expect_containing(&alice, at, "张三".as_bytes())?;
+    Ok(())
+}
+
+/// bob's arrival is announced to alice, who was there; bob gets his `OK` and nothing else.
+pub fn the_join_notice_reaches_the_others_not_the_newcomer(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let alice = join(s, at, "alice", "alice")?;
+    s.say("alice is alone: nobody is told. Now bob comes in.");
+    let bob = join(s, at, "bob", "bob")?;
+    expect_containing(&alice, at, b"bob")?;
+    s.say("bob knows he is in from his OK; a notice about himself would only be noise.");
+    expect_silence(at, &[&bob, &alice])
+}
+
+/// mallory asks for alice's name: refused; alice is not told anything, and still gets
+/// messages; mallory, who is not a member, gets none.
+pub fn a_taken_name_is_refused_and_its_owner_keeps_it(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let alice = join(s, at, "alice", "alice")?;
+    let mallory = s.udp("mallory")?;
+    s.say("mallory, from another address, asks for the name alice.");
+    mallory.send_to(at, b"N alice")?;
+    expect_err(&mallory, at, "N alice for a name already taken")?;
+    s.say("Nobody joined, so nobody is told. alice speaks: it reaches her, and not mallory.");
+    expect_silence(at, &[&alice])?;
+    alice.send_to(at, b"M alice still me")?;
+    expect_containing(&alice, at, b"still me")?;
+    expect_silence(at, &[&mallory])
+}
+
+/// The text after the name's space goes to every member byte for byte: runs of spaces, a
+/// trailing space, Chinese. (Seed 004's server split on spaces and joined without them.)
+pub fn a_message_arrives_byte_for_byte_at_every_member(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob", "张三"])?;
+    let text = "你好, everyone:  two spaces,   three, and one at the end ";
+    s.say("张三 sends one message. The text is everything after \"M 张三 \", spaces and all.");
+    members[2].send_to(at, format!("M 张三 {text}").as_bytes())?;
+    for member in &members {
+        let got = expect_containing(member, at, text.as_bytes())?;
+        if !contains(&got, "张三".as_bytes()) {
+            bail!("{} got the message without the sender's name 张三: {}", member.who(), show(&got));
+        }
+    }
+    s.say("Each member got it once, the sender too: that copy is the sender's proof it went round.");
+    expect_silence(at, &members.iter().collect::<Vec<_>>())
+}
+
+/// The owner types on the server's stdin; every member gets the line.
+pub fn the_owner_speaks_to_everyone(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob"])?;
+    s.say("The owner (群主) types a line into the server's terminal.");
+    let line = "大家好, the room closes at 22:00";
+    server.send_line(line)?;
+    for member in &members {
+        expect_containing(member, at, line.as_bytes())?;
+    }
+    s.say("One line typed on the server, one datagram per member: the owner's voice is a loop of sendto.");
+    Ok(())
+}
+
+/// mallory, not a member, speaks as alice; bob, a member, tries to make alice leave. Both get
+/// ERR, nothing reaches anyone else, and alice is still in.
+pub fn impersonation_is_rejected_and_nothing_is_broadcast(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob"])?;
+    let (alice, bob) = (&members[0], &members[1]);
+    let mallory = s.udp("mallory")?;
+    s.say("mallory never registered. She sends a message in alice's name.");
+    mallory.send_to(at, b"M alice send me your password")?;
+    expect_err(&mallory, at, "M alice from an address that is not alice's")?;
+    s.say("bob tries the seed's attack: Q alice, to throw alice out.");
+    bob.send_to(at, b"Q alice")?;
+    expect_err(bob, at, "Q alice from bob's address")?;
+    s.say("The server checked each datagram's source address against the name: nothing was broadcast.");
+    expect_silence(at, &[alice, bob, &mallory])?;
+    s.say("alice is still a member: her message reaches bob.");
+    alice.send_to(at, b"M alice I am still here")?;
+    expect_containing(alice, at, b"I am still here")?;
+    expect_containing(bob, at, b"I am still here")?;
+    Ok(())
+}
+
+/// bob leaves: alice and 张三 are told; what alice says next reaches 张三 and not bob.
+pub fn a_leave_notice_reaches_the_others(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob", "张三"])?;
+    let (alice, bob, zhang) = (&members[0], &members[1], &members[2]);
+    s.say("bob leaves with Q bob.");
+    bob.send_to(at, b"Q bob")?;
+    expect_containing(alice, at, b"bob")?;
+    expect_containing(zhang, at, b"bob")?;
+    s.say("alice speaks. bob is no longer a member, so nothing of it reaches him.");
+    alice.send_to(at, b"M alice bye bob")?;
+    expect_containing(alice, at, b"bye bob")?;
+    expect_containing(zhang, at, b"bye bob")?;
+    while let Some(bytes) = next_from(bob, at, QUIET)? {
+        if contains(&bytes, b"bye bob") {
+            bail!("bob left, but alice's message still reached him: {}", show(&bytes));
+        }
+    }
+    s.say("Nothing reached bob: his address left the member list with his name.");
+    Ok(())
+}
+
+/// bob's `OK` was lost (this is UDP), so his client asks again: same name, same address. He
+/// gets `OK` again and alice hears of him once. A different name from his address is refused.
+pub fn a_repeated_registration_is_idempotent(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob"])?;
+    let (alice, bob) = (&members[0], &members[1]);
+    s.say("bob sends N bob again, as a client does when its OK never came.");
+    bob.send_to(at, b"N bob")?;
+    expect_exactly(bob, at, b"OK")?;
+    s.say("The same member, registered once: alice gets no second notice.");
+    expect_silence(at, &[alice])?;
+    s.say("One address, one name: bob cannot take a second one.");
+    bob.send_to(at, b"N robert")?;
+    expect_err(bob, at, "N robert from the address already registered as bob")?;
+    expect_silence(at, &[alice])
+}
+
+/// A stranger and a member send every kind of bad datagram; each gets `ERR`, nobody else hears
+/// of any of it, and the room works afterwards.
+pub fn bad_input_gets_err_and_the_room_goes_on(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob"])?;
+    let (alice, bob) = (&members[0], &members[1]);
+    let mallory = s.udp("mallory")?;
+    let long_name = format!("N {}", "x".repeat(33));
+    let too_long = format!("M bob {}", "y".repeat(1100));
+    let bad: [(&UdpPeer, &[u8], &str); 8] = [
+        (&mallory, b"", "an empty datagram"),
+        (&mallory, b"\xff\xfe not UTF-8", "bytes that are not UTF-8"),
+        (&mallory, b"X hello", "an unknown type"),
+        (&mallory, b"N ", "an empty name"),
+        (&mallory, b"N two words", "a name with a space"),
+        (&mallory, long_name.as_bytes(), "a 33-character name"),
+        (&mallory, b"N bell\x07", "a name with a control character"),
+        (bob, too_long.as_bytes(), "a 1106-byte datagram (over the 1024-byte limit)"),
+    ];
+    s.say("mallory (a stranger) and bob (a member) send one bad datagram after another.");
+    for (peer, datagram, what) in bad {
+        peer.send_to(at, datagram)?;
+        expect_err(peer, at, what)?;
+    }
+    s.say("Each got ERR; nothing reached anyone else, and the room still works.");
+    expect_silence(at, &[alice, bob, &mallory])?;
+    bob.send_to(at, "M bob 我还在".as_bytes())?;
+    expect_containing(alice, at, "我还在".as_bytes())?;
+    expect_containing(bob, at, "我还在".as_bytes())?;
+    Ok(())
+}
+
+/// The member list has a bound: at `--max-members 2`, carol is refused until bob leaves.
+pub fn a_full_room_refuses_newcomers(s: &mut Session) -> Result<()> {
+    let server = s.server(&["--max-members", "2"])?;
+    let at = server.addr();
+    let members = room(s, at, &["alice", "bob"])?;
+    let (alice, bob) = (&members[0], &members[1]);
+    let carol = s.udp("carol")?;
+    s.say("Two members, the most this server takes. carol knocks.");
+    carol.send_to(at, b"N carol")?;
+    expect_err(&carol, at, "N carol in a full room")?;
+    expect_silence(at, &[alice, bob])?;
+    s.say("bob leaves, and there is room again.");
+    bob.send_to(at, b"Q bob")?;
+    expect_containing(alice, at, b"bob")?;
+    carol.send_to(at, b"N carol")?;
+    expect_exactly(&carol, at, b"OK")?;
+    expect_containing(alice, at, b"carol")?;
+    Ok(())
+}
+
+/// The lab's client, typed into: it registers, its line reaches alice, alice's line is
+/// printed by it, and end of input sends `Q`.
+pub fn the_lab_client_chats_through_the_server(s: &mut Session) -> Result<()> {
+    let server = s.server(&[])?;
+    let at = server.addr();
+    let alice = join(s, at, "alice", "alice")?;
+    let address = at.to_string();
+    s.say("The lab's client joins as 张三.");
+    let mut client = s.role("张三", "client", &["--server", &address, "--name", "张三"])?;
+    client.expect_line("that it joined", WAIT, |line| line.contains("joined as 张三"))?;
+    expect_containing(&alice, at, "张三".as_bytes())?;
+    s.say("The user types a line; alice gets it.");
+    client.send_line("hello   from the client")?;
+    expect_containing(&alice, at, b"hello   from the client")?;
+    s.say("alice speaks; the client prints it while its user is not typing anything.");
+    alice.send_to(at, "M alice 欢迎, 张三".as_bytes())?;
+    expect_containing(&alice, at, "欢迎, 张三".as_bytes())?;
+    client.expect_line("alice's message", WAIT, |line| line.contains("欢迎, 张三"))?;
+    s.say("End of input (Ctrl-D): the client says Q 张三 and exits with status 0.");
+    client.close_stdin();
+    expect_containing(&alice, at, "张三".as_bytes())?;
+    let status = client.wait_exit(WAIT)?;
+    if !status.success() {
+        bail!(
+            "expected the client to exit 0 at end of input; it {}",
+            crate::process::describe_status(status)
+        );
+    }
+    Ok(())
+}

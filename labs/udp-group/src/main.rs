@@ -1,0 +1,224 @@
+//! # udp-group: a chat room on one UDP socket
+//!
+//! One server socket serves the whole group. There are no connections, so the server's only
+//! idea of "a member" is an address it has heard from: `recvfrom` names the sender of every
+//! datagram, and a broadcast is one `sendto` per remembered address.
+//!
+//! Two modes, two lessons:
+//!
+//! - `--mode relay` (seed 001): every address that ever sent a datagram is remembered, and every
+//!   datagram is passed on to all of them. A receive-only member joins by sending one hello.
+//!   No names, no way to leave, and anyone who sends once is in.
+//! - `--mode room` (seed 004, the default): members register a nickname (`N alice`, answered
+//!   exactly `OK`), speak (`M alice hello`), leave (`Q alice`), ask who is here (`W`). Each name
+//!   is bound to the address that registered it, so nobody else can speak or leave as alice.
+//!   The server's stdin is the owner's console: a line goes to everyone, `/who`, `/kick NAME`.
+//!
+//! The protocol itself, with no sockets in it, is in `room.rs`; the `client` and `listen`
+//! roles are in `client.rs`.
+//!
+//! Try it by hand, one terminal each:
+//!
+//! ```text
+//! cargo lab udp-group server                # prints: listening on udp://127.0.0.1:10024
+//! cargo lab udp-group client --name alice   # type lines; /who, /quit
+//! cargo lab udp-group client --name 张三     # a second member: each sees the other's lines
+//! cargo lab udp-group server --mode relay   # then: cargo lab udp-group listen, and type on the server
+//! ```
+
+mod client;
+mod room;
+
+use std::io::{BufRead, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use room::{Delivery, Group, Log, Outcome, Relay, Room};
+use socket2::{SockAddr, SockRef};
+
+/// A UDP group chat: one server socket, many members, no connections. The server knows its
+/// members only by the addresses their datagrams come from.
+#[derive(Parser)]
+#[command(name = "udp-group", version)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Run the group: a relay (seed 001) or a chat room (seed 004), on one UDP socket.
+    ///
+    /// Relay mode passes every datagram to every address it has heard from; room mode (the
+    /// default) has nicknames bound to addresses, join and leave notices, and
+    /// the owner's console on stdin (a line goes to everyone; /who; /kick NAME). Every bad
+    /// datagram is answered `ERR <why>` and costs nobody else anything.
+    Server {
+        /// Address to listen on; port 0 lets the OS pick a free one.
+        #[arg(long, default_value = "127.0.0.1:10024")]
+        bind: SocketAddr,
+        /// How the group works: names and a protocol (room), or none at all (relay).
+        #[arg(long, value_enum, default_value_t = Mode::Room)]
+        mode: Mode,
+        /// The most members (room) or remembered addresses (relay); beyond it newcomers get ERR.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_members: u32,
+        /// The largest datagram accepted, in bytes; a longer one gets ERR, never a silent cut.
+        /// Names are at most 32 characters.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(16..=65_507))]
+        max_datagram: u32,
+    },
+    /// Join a room and chat, receiving while you type.
+    ///
+    /// Asks for a nickname until the server answers OK, then sends each
+    /// line you type (`M NAME line`) while a second thread prints whatever arrives, so incoming
+    /// lines never wait for you to finish typing. /who lists the members; /quit, quit or
+    /// end of input (Ctrl-D) leaves with `Q NAME`.
+    Client {
+        /// The server to join.
+        #[arg(long, default_value = "127.0.0.1:10024")]
+        server: SocketAddr,
+        /// The nickname to try first (1 to 32 characters, no spaces).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// A receive-only member: prints everything the group sends.
+    ///
+    /// With --name it registers in a room; without, it sends one hello datagram, which is how a relay learns its address.
+    /// End of input (Ctrl-D) leaves.
+    Listen {
+        /// The server to listen to.
+        #[arg(long, default_value = "127.0.0.1:10024")]
+        server: SocketAddr,
+        /// Join a room under this name (room mode); without it, just say hello (relay mode).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Seed 004: nicknames, join and leave notices, the owner.
+    Room,
+    /// Seed 001: relay every datagram to every address ever heard from.
+    Relay,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, mode, max_members, max_datagram } => {
+            let group: Shared = match mode {
+                Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
+                Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
+            };
+            serve(bind, group, max_datagram as usize)
+        }
+        Role::Client { server, name } => client::chat(server, name),
+        Role::Listen { server, name } => client::listen(server, name),
+    };
+    lab_common::exit(result)
+}
+
+/// The group, shared by the receive loop and the owner's console.
+type Shared = Arc<Mutex<dyn Group + Send>>;
+
+/// The server: bind one socket, let the owner type on another thread, and handle datagrams,
+/// one at a time, forever.
+fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
+    let socket = Arc::new(UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?);
+    lab_common::print_ready("udp", socket.local_addr()?);
+
+    // Two sources of input at once, the network and the owner's keyboard: a thread each (as
+    // the seed does). Both touch the same member list, so it sits behind a lock.
+    let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
+    thread::spawn(move || read_console(&console_socket, &console_group));
+
+    // One byte more than the limit: a datagram that fills the buffer is over the limit. The
+    // kernel has already thrown away whatever did not fit, so the only honest answer is ERR.
+    let mut buf = vec![0; max_datagram + 1];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(received) => received,
+            // Whatever went wrong concerns one datagram, never the room: report it and go on.
+            Err(error) => {
+                eprintln!("receive failed: {error}");
+                continue;
+            }
+        };
+        let mut group = lock(&group);
+        let outcome = if len > max_datagram {
+            Outcome::refuse(from, format!("datagram over {max_datagram} bytes; nothing of it was read"))
+        } else {
+            group.receive(from, &buf[..len])
+        };
+        deliver(&socket, &*group, outcome);
+    }
+}
+
+/// The owner's console: each line of stdin becomes an action on the group. At end of input
+/// the console closes and the room goes on.
+fn read_console(socket: &UdpSocket, group: &Shared) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut group = lock(group);
+        let outcome = group.console(&line);
+        deliver(socket, &*group, outcome);
+    }
+}
+
+fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static> {
+    // Nothing panics while holding the lock; if something did, the member list is still whole.
+    group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Log what happened and send the datagrams it calls for.
+fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
+    match outcome.log {
+        Some(Log::Event(line)) => println!("{line}"),
+        Some(Log::Rejected(line)) => eprintln!("rejected {line}"),
+        None => {}
+    }
+    for send in outcome.sends {
+        match send {
+            Delivery::To(to, bytes) => send_without_waiting(socket, to, &bytes),
+            Delivery::All(bytes) => broadcast(socket, group, None, &bytes),
+            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
+        }
+    }
+}
+
+/// "Send to everyone" is not something UDP can do on its own: it is a loop of `sendto`, one
+/// datagram per member.
+fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, bytes: &[u8]) {
+    for to in group.addresses() {
+        if Some(to) != but {
+            send_without_waiting(socket, to, bytes);
+        }
+    }
+}
+
+/// Send one datagram, and never wait for room to send it.
+///
+/// With a thousand members, a broadcast is a thousand sends from one loop. If one send could
+/// block (the kernel has no room for the datagram just now), every member after it would wait
+/// for that one, and so would every datagram behind it. MSG_DONTWAIT makes the send fail at
+/// once instead (EAGAIN, "would block"): that member loses its copy, which is what UDP promises
+/// anyway, and nobody else is delayed. On Linux over loopback the usual place for a datagram to
+/// be lost is further on: a member that does not read fills its receive buffer, and the kernel
+/// drops what arrives for it, again without holding up the sender or anyone else.
+fn send_without_waiting(socket: &UdpSocket, to: SocketAddr, bytes: &[u8]) {
+    match SockRef::from(socket).send_to_with_flags(bytes, &SockAddr::from(to), libc::MSG_DONTWAIT) {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::WouldBlock => {
+            eprintln!("dropped a datagram for {to}: no room to send it now")
+        }
+        Err(error) => eprintln!("sending to {to} failed: {error}"),
+    }
+}

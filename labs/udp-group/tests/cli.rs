@@ -1,0 +1,186 @@
+//! udp-group as a user meets it on the command line: help that teaches and states the bounds,
+//! errors that say what to do next, the owner's console, /who, the listen role, and a member
+//! that never reads costing nobody else anything.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use anyhow::ensure;
+use assert_cmd::cargo::cargo_bin_cmd;
+use harness::labs::udp_group::{LAB, expect_containing, expect_exactly, expect_silence, join, next_from};
+use harness::{Target, WAIT};
+use predicates::prelude::*;
+
+fn target() -> Target {
+    Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-group"))
+}
+
+/// `--help` says what each role demonstrates, and the server's help states every bound.
+#[test]
+fn help_says_what_each_role_demonstrates_and_the_bounds() {
+    cargo_bin_cmd!("udp-group")
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no connections"));
+    cargo_bin_cmd!("udp-group")
+        .args(["server", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("owner's console"))
+        .stdout(predicate::str::contains("[default: 1000]"))
+        .stdout(predicate::str::contains("[default: 1024]"))
+        .stdout(predicate::str::contains("32 characters"));
+    cargo_bin_cmd!("udp-group")
+        .args(["client", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("second thread"));
+    cargo_bin_cmd!("udp-group")
+        .args(["listen", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("receive-only"));
+}
+
+/// A port that is taken: one `error:` line naming the address, a hint, and status 1.
+#[test]
+fn a_taken_port_is_a_clear_error_with_a_hint() {
+    let squatter = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = squatter.local_addr().unwrap();
+    cargo_bin_cmd!("udp-group")
+        .args(["server", "--bind", &addr.to_string()])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!("error: binding udp://{addr}: ")))
+        .stderr(predicate::str::contains("hint: "));
+}
+
+/// Limits out of range are usage errors (status 2), caught before any socket exists.
+#[test]
+fn out_of_range_limits_are_usage_errors() {
+    cargo_bin_cmd!("udp-group").args(["server", "--max-members", "0"]).assert().code(2);
+    cargo_bin_cmd!("udp-group").args(["server", "--max-datagram", "70000"]).assert().code(2);
+}
+
+/// With nobody at the server's port, the client asks three times, then says so and exits 1.
+#[test]
+fn the_client_says_when_nobody_answers() {
+    let port = harness::ready::unused_port(harness::Proto::Udp).unwrap();
+    cargo_bin_cmd!("udp-group")
+        .args(["client", "--server", &format!("127.0.0.1:{port}"), "--name", "alice"])
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no answer from"))
+        .stderr(predicate::str::contains("after 3 tries"));
+}
+
+/// The room's client pointed at a relay gets its own `N` back, and says what it met.
+#[test]
+fn the_client_recognises_a_relay() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let relay = s.server(&["--mode", "relay"])?;
+        let address = relay.addr().to_string();
+        let mut client = s.role("client", "client", &["--server", &address, "--name", "alice"])?;
+        let status = client.wait_exit(WAIT)?;
+        ensure!(status.code() == Some(1), "expected status 1, got {status:?}");
+        Ok(())
+    });
+}
+
+/// The owner's console: `/who` lists the members on the server's stdout; `/kick bob` tells bob
+/// and alice, and bob can no longer speak.
+#[test]
+fn the_owner_lists_and_removes_members() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
+        let bob = join(s, at, "bob", "bob")?;
+        expect_containing(&alice, at, b"bob")?;
+        server.send_line("/who")?;
+        server.expect_line("the member list", WAIT, |line| line == "2 members: alice, bob")?;
+        server.send_line("/kick bob")?;
+        expect_containing(&bob, at, b"removed")?;
+        expect_containing(&alice, at, b"bob was removed")?;
+        bob.send_to(at, b"M bob still here?")?;
+        expect_containing(&bob, at, b"ERR ")?;
+        expect_silence(at, &[&alice])
+    });
+}
+
+/// `W` is answered to the asker only, with the member list.
+#[test]
+fn who_is_answered_to_the_asker_only() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let server = s.server(&[])?;
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
+        let zhang = join(s, at, "张三", "张三")?;
+        expect_containing(&alice, at, "张三".as_bytes())?;
+        zhang.send_to(at, b"W")?;
+        expect_exactly(&zhang, at, "2 members: alice, 张三".as_bytes())?;
+        expect_silence(at, &[&alice])
+    });
+}
+
+/// `listen` without a name says hello to a relay and prints what the group sends; with a name
+/// it joins a room, prints messages, and leaves with `Q` at end of input.
+#[test]
+fn listen_receives_in_both_modes() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let relay = s.server(&["--mode", "relay"])?;
+        let address = relay.addr().to_string();
+        let mut listener = s.role("listener", "listen", &["--server", &address])?;
+        listener.expect_line("its own hello, relayed back", WAIT, |line| line == "hello")?;
+        let alice = s.udp("alice")?;
+        alice.send_to(relay.addr(), "大家好".as_bytes())?;
+        listener.expect_line("alice's datagram", WAIT, |line| line == "大家好")?;
+
+        let room = s.server(&[])?;
+        let address = room.addr().to_string();
+        let at = room.addr();
+        let bob = join(s, at, "bob", "bob")?;
+        let mut quiet = s.role("quiet", "listen", &["--server", &address, "--name", "quiet"])?;
+        quiet.expect_line("that it joined", WAIT, |line| line.contains("joined as quiet"))?;
+        expect_containing(&bob, at, b"quiet")?;
+        bob.send_to(at, b"M bob hello quiet")?;
+        quiet.expect_line("bob's message", WAIT, |line| line.contains("hello quiet"))?;
+        quiet.close_stdin();
+        expect_containing(&bob, at, b"hello quiet")?;
+        expect_containing(&bob, at, b"quiet")?;
+        ensure!(quiet.wait_exit(WAIT)?.success(), "listen did not exit 0");
+        Ok(())
+    });
+}
+
+/// A member that never reads fills its receive buffer; the kernel drops its copies, and the
+/// others still get every one of 2000 messages. (How many the idle member lost is printed,
+/// not asserted: it depends on the kernel's buffer sizes.)
+#[test]
+fn a_member_that_never_reads_costs_nobody_else_anything() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let server = s.server(&[])?;
+        let at = server.addr();
+        let idle = join(s, at, "idle", "idle")?;
+        let alice = join(s, at, "alice", "alice")?;
+        let bob = join(s, at, "bob", "bob")?;
+        expect_containing(&alice, at, b"bob")?;
+        let _hush = s.transcript().hush();
+        for number in 0..2000 {
+            let text = format!("message {number:04} {}", "x".repeat(200));
+            alice.send_to(at, format!("M alice {text}").as_bytes())?;
+            expect_containing(&alice, at, text.as_bytes())?;
+            expect_containing(&bob, at, text.as_bytes())?;
+        }
+        let mut idle_got = 0;
+        while next_from(&idle, at, Duration::from_millis(50))?.is_some() {
+            idle_got += 1;
+        }
+        eprintln!("the idle member's buffer held {idle_got} of its 2002 datagrams");
+        Ok(())
+    });
+}
