@@ -54,6 +54,19 @@ pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
     Ok((socket, port))
 }
 
+/// A loopback UDP port where nobody receives, held until the socket is dropped: a datagram
+/// sent there is answered by the kernel with ICMP port-unreachable, which a connected sender
+/// sees as "connection refused". The socket holding the port is connected to port 1 (it never
+/// sends), and a connected UDP socket only takes datagrams from the address it is connected
+/// to: for everyone else the port is closed. Holding it keeps other programs off the port, and
+/// keeps the sender from being given this port as its own.
+pub fn closed_udp_port() -> std::io::Result<(UdpSocket, u16)> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.connect(SocketAddr::from(([127, 0, 0, 1], 1)))?;
+    let port = socket.local_addr()?.port();
+    Ok((socket, port))
+}
+
 /// Is some socket bound to this UDP port, or listening on this TCP port? On Linux the kernel's
 /// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
 pub fn is_bound(proto: Proto, port: u16) -> bool {
@@ -110,6 +123,21 @@ mod tests {
             let error = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
             assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
         }
+    }
+
+    /// A datagram to the closed UDP port comes back as "connection refused" on a connected
+    /// sender, and the socket holding the port receives nothing.
+    #[test]
+    fn a_closed_udp_port_refuses_datagrams() {
+        let (held, port) = closed_udp_port().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.connect(("127.0.0.1", port)).unwrap();
+        sender.set_read_timeout(Some(crate::WAIT)).unwrap();
+        sender.send(b"anyone?").unwrap();
+        let error = sender.recv(&mut [0; 16]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+        held.set_nonblocking(true).unwrap();
+        assert_eq!(held.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     }
 
     #[test]
