@@ -53,6 +53,16 @@ pub fn local_addr_for(server: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
+/// A received line or datagram as a chat prints it: plain UTF-8 text as it is, and anything
+/// else (bytes that are not UTF-8, control characters that could garble the terminal) the
+/// way [`show`] escapes it.
+pub fn as_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
+        _ => show(bytes),
+    }
+}
+
 /// Bytes as a student should see them: UTF-8 as text in quotes, anything else escaped
 /// (`\xff`), control characters escaped (`\n`), long runs shortened in the middle.
 pub fn show(bytes: &[u8]) -> String {

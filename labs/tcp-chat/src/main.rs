@@ -332,7 +332,7 @@ fn print_next_line(lines: &mut LineReader, them: &str, chat: &Chat) -> Result<Op
     let Some(line) = lines.next_line().with_context(|| format!("receiving from {them}"))? else {
         return Ok(Some(Ending::TheyLeft));
     };
-    println!("{them}: {}", as_text(&line));
+    println!("{them}: {}", lab_common::as_text(&line));
     Ok(chat.is_quit(&line).then_some(Ending::TheyQuit))
 }
 
@@ -370,15 +370,6 @@ impl LineReader {
             }
             self.decoder.push(&self.buf[..len]);
         }
-    }
-}
-
-/// A received line as it is shown: text as it is; bytes that are not UTF-8, or control
-/// characters, escaped and quoted.
-fn as_text(line: &[u8]) -> String {
-    match std::str::from_utf8(line) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
-        _ => lab_common::show(line),
     }
 }
 
@@ -476,7 +467,7 @@ mod tests {
 
     #[test]
     fn received_text_is_shown_as_it_is_and_bytes_escaped() {
-        assert_eq!(as_text("你好, 张三".as_bytes()), "你好, 张三");
-        assert_eq!(as_text(b"\xff ok"), r#""\xff ok""#);
+        assert_eq!(lab_common::as_text("你好, 张三".as_bytes()), "你好, 张三");
+        assert_eq!(lab_common::as_text(b"\xff ok"), r#""\xff ok""#);
     }
 }

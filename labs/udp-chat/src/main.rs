@@ -146,7 +146,7 @@ fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
     println!("{peer} spoke first; chatting with it, and with nobody else");
     let first = buf[..len].to_vec();
-    println!("client: {}", as_text(&first));
+    println!("client: {}", lab_common::as_text(&first));
     if is_quit(&chat, &first) {
         println!("{}", Ending::TheyQuit.describe("the client"));
         return Ok(());
@@ -239,7 +239,7 @@ fn take_turns(
         }
         match receive(&socket, &mut buf)? {
             Heard::Line(line) => {
-                println!("{them}: {}", as_text(&line));
+                println!("{them}: {}", lab_common::as_text(&line));
                 if is_quit(chat, &line) {
                     return Ok(Ending::TheyQuit);
                 }
@@ -264,7 +264,7 @@ fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboa
         loop {
             match receive(&receiving, &mut buf) {
                 Ok(Heard::Line(line)) => {
-                    println!("{them}: {}", as_text(&line));
+                    println!("{them}: {}", lab_common::as_text(&line));
                     if is_quit(&quit, &line) {
                         let _ = wake.send(Input::TheyQuit);
                         return;
@@ -351,15 +351,6 @@ fn send(socket: &UdpSocket, line: &[u8]) -> Result<()> {
     }
 }
 
-/// A received line as it is shown: text as it is; bytes that are not UTF-8, or control
-/// characters, escaped and quoted.
-fn as_text(line: &[u8]) -> String {
-    match std::str::from_utf8(line) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
-        _ => lab_common::show(line),
-    }
-}
-
 /// What reaches the chat besides the socket: a typed line, the end of typing, or word from
 /// the receiving thread that they quit.
 enum Input {
@@ -440,7 +431,7 @@ mod tests {
 
     #[test]
     fn received_text_is_shown_as_it_is_and_bytes_escaped() {
-        assert_eq!(as_text("你好".as_bytes()), "你好");
-        assert_eq!(as_text(b"\xff"), r#""\xff""#);
+        assert_eq!(lab_common::as_text("你好".as_bytes()), "你好");
+        assert_eq!(lab_common::as_text(b"\xff"), r#""\xff""#);
     }
 }

@@ -10,7 +10,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lab_common::show;
 
 /// How long to wait for the answer to `N name`, and how many times to ask. UDP may lose the
 /// request or the `OK`; asking again is safe, because the server answers a repeat from the
@@ -119,7 +118,7 @@ fn join(
                  no names; use `listen` without --name there"
             ),
             // `ERR <why>` from this lab's server; plain words from the seed's. Either way: no.
-            refusal => println!("{}", text_of(&refusal)),
+            refusal => println!("{}", lab_common::as_text(&refusal)),
         }
     }
 }
@@ -169,7 +168,7 @@ fn print_incoming(socket: &UdpSocket, server: SocketAddr) {
         match socket.recv_from(&mut buf) {
             // A late `OK`: the answer to a registration we had already repeated.
             Ok((len, from)) if from == server && &buf[..len] == b"OK" => {}
-            Ok((len, from)) if from == server => println!("{}", text_of(&buf[..len])),
+            Ok((len, from)) if from == server => println!("{}", lab_common::as_text(&buf[..len])),
             Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                 eprintln!("udp://{server} is not there (port unreachable); still listening")
@@ -191,13 +190,4 @@ fn leave(socket: &UdpSocket, server: SocketAddr, name: &str) -> Result<()> {
 fn send(socket: &UdpSocket, server: SocketAddr, datagram: &str) -> Result<()> {
     socket.send_to(datagram.as_bytes(), server).with_context(|| format!("sending to udp://{server}"))?;
     Ok(())
-}
-
-/// A datagram as one line of text: as it is when it is printable UTF-8, escaped otherwise, so
-/// that nobody can print a fake line into our terminal with a newline.
-fn text_of(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
-        _ => show(bytes),
-    }
 }
