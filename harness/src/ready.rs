@@ -89,6 +89,29 @@ pub fn is_bound(proto: Proto, port: u16) -> bool {
 
 /// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
 /// address as `0100007F:1F90` (hex address, hex port).
+/// How many finished connections wait in the accept queue of the TCP socket listening on
+/// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
+/// kernel does not say (not Linux, or nothing listens there).
+pub fn accept_queue(port: u16) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|text| listen_row_queue(&text, port))
+}
+
+/// The rx_queue of `port`'s LISTEN row (state 0A) in a /proc/net/tcp table.
+fn listen_row_queue(table: &str, port: u16) -> Option<u32> {
+    table.lines().skip(1).find_map(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let (_, hex_port) = fields.get(1)?.rsplit_once(':')?;
+        if u16::from_str_radix(hex_port, 16) != Ok(port) || fields.get(3) != Some(&"0A") {
+            return None;
+        }
+        let (_, rx_queue) = fields.get(4)?.split_once(':')?;
+        u32::from_str_radix(rx_queue, 16).ok()
+    })
+}
+
 fn table_has_port(table: &str, port: u16, state: Option<&str>) -> bool {
     table.lines().skip(1).any(|row| {
         let fields: Vec<&str> = row.split_whitespace().collect();
@@ -143,11 +166,13 @@ mod tests {
     #[test]
     fn reads_the_kernel_socket_table() {
         let table = "  sl  local_address rem_address   st tx_queue\n\
-                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000003\n\
                      1: 0100007F:22B8 00000000:0000 07 00000000:00000000\n";
         assert!(table_has_port(table, 0x1F90, Some("0A")));
         assert!(!table_has_port(table, 0x22B8, Some("0A")));
         assert!(table_has_port(table, 0x22B8, None));
+        assert_eq!(listen_row_queue(table, 0x1F90), Some(3));
+        assert_eq!(listen_row_queue(table, 0x22B8), None);
         assert!(!table_has_port(table, 1, None));
     }
 

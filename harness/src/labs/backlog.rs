@@ -2,11 +2,13 @@
 //! `--backlog N` and `--accept never|on-enter|after SECS`.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 
 use crate::peer::Attempt;
 use crate::process::Role;
+use crate::ready;
 use crate::scenario::{Lab, Scenario, Session};
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -131,6 +133,7 @@ pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()>
             let full = format!("accept queue: {} waiting, limit {backlog}", backlog + 1);
             server.expect_line(&full, WAIT, |line| line.starts_with(&full))?;
         }
+        queue_holds(server.addr(), backlog + 1)?;
         s.say(format!("One more connect, allowed only {}:", crate::secs(QUIET)));
         let mut latecomer = start_probe(s, "latecomer", &addr, 1, QUIET.as_millis())?;
         let tally = expect_tally(&mut latecomer)?;
@@ -194,6 +197,7 @@ pub fn each_accept_frees_one_slot(s: &mut Session) -> Result<()> {
     let addr = server.addr();
     let mut alice = s.tcp("alice", addr)?;
     let _bob = s.tcp("bob", addr)?;
+    queue_holds(addr, 2)?;
     s.say(format!("Backlog 1: alice and bob fill the queue. carol tries, allowed {}:", crate::secs(QUIET)));
     expect_no_way_in(s, "carol", addr)?;
     s.say("Enter: the server accepts one connection, alice's; her reply shows it has.");
@@ -202,9 +206,32 @@ pub fn each_accept_frees_one_slot(s: &mut Session) -> Result<()> {
     alice.expect_bytes(b"AM I IN?\n")?;
     s.say("One slot is free: dave gets in at once.");
     let _dave = s.tcp("dave", addr)?;
+    queue_holds(addr, 2)?;
     s.say("And it was only one: erin, after dave, gets no answer.");
     expect_no_way_in(s, "erin", addr)?;
     Ok(())
+}
+
+/// Wait until the kernel shows `n` connections in the accept queue of the server at `addr`
+/// (Linux; elsewhere there is nothing to read). A client's connect returns once it has sent the
+/// handshake's last ACK, and the server's kernel queues the connection a moment later: a
+/// connect tried in between would still find room.
+fn queue_holds(addr: SocketAddr, n: u32) -> Result<()> {
+    if !cfg!(target_os = "linux") {
+        return Ok(());
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let waiting = ready::accept_queue(addr.port());
+        if waiting == Some(n) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the accept queue should hold {n} connections, but /proc/net/tcp shows {waiting:?}");
+        }
+        // There is no event to wait on: poll the kernel's table until the deadline.
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// On Linux, a connect to a full queue must time out (its SYN dropped), not complete and not be

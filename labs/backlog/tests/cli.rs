@@ -90,18 +90,8 @@ fn the_queue_length_agrees_with_proc_net_tcp() {
         let _alice = s.tcp("alice", server.addr())?;
         let _bob = s.tcp("bob", server.addr())?;
         server.expect_line("2 waiting", WAIT, |line| line.starts_with("accept queue: 2 waiting, limit 3"))?;
-        let port = format!(":{:04X}", server.addr().port());
-        let table = std::fs::read_to_string("/proc/net/tcp")?;
-        // Columns: sl, local_address, rem_address, st (0A is LISTEN), tx_queue:rx_queue, ...
-        let row = table
-            .lines()
-            .map(|line| line.split_whitespace().collect::<Vec<_>>())
-            .find(|row| row.len() > 4 && row[1].ends_with(&port) && row[3] == "0A");
-        let queues = row.map(|row| row[4].to_string());
-        ensure!(
-            queues.as_deref() == Some("00000000:00000002"),
-            "/proc/net/tcp's LISTEN row shows {queues:?}"
-        );
+        let waiting = harness::ready::accept_queue(server.addr().port());
+        ensure!(waiting == Some(2), "/proc/net/tcp's LISTEN row shows {waiting:?} waiting");
         Ok(())
     });
 }
