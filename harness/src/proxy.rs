@@ -85,7 +85,7 @@ impl Proxy {
                 let _ = relay(
                     &server,
                     &client,
-                    Rechunk { seed: seed + 1, ..rechunk.clone() },
+                    Rechunk { seed: seed.wrapping_add(1), ..rechunk.clone() },
                     &transcript,
                     &open,
                 );
@@ -242,6 +242,8 @@ mod tests {
         let transcript = Transcript::new();
         let proxy = Proxy::start(server.local_addr().unwrap(), Rechunk::new(42), &transcript).unwrap();
         let mut client = TcpStream::connect(proxy.addr()).unwrap();
+        // accept gives up after the listening socket's receive timeout (Linux).
+        socket2::SockRef::from(&server).set_read_timeout(Some(crate::WAIT)).unwrap();
         let (mut upstream, _) = server.accept().unwrap();
         upstream.set_read_timeout(Some(crate::WAIT)).unwrap();
         let sent: Vec<u8> = (0..20_000u32).map(|n| (n % 251) as u8).collect();

@@ -159,13 +159,9 @@ impl Session {
         self.start_server(proto, None, args)
     }
 
-    /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), its seed from
-    /// `LAB_PROXY_SEED` or fresh, and said in the transcript so that a failure can be replayed.
-    pub fn proxy(&mut self, upstream: std::net::SocketAddr) -> Result<Proxy> {
-        self.proxy_with(upstream, Rechunk::new(Rechunk::seed_from_env()))
-    }
-
-    /// The same, cutting as `rechunk` says.
+    /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), cutting as `rechunk`
+    /// says. Its seed is said in the transcript, so that a failure can be replayed
+    /// (`Rechunk::seed_from_env` takes it from `LAB_PROXY_SEED`).
     pub fn proxy_with(&mut self, upstream: std::net::SocketAddr, rechunk: Rechunk) -> Result<Proxy> {
         self.say(format!(
             "A proxy re-cuts the stream (pieces of {} to {} bytes, pauses up to {:?}), seed {}: replay with {}={}",

@@ -3,7 +3,9 @@
 //!
 //! The server under test sends nothing back; it reports on stdout, in a format any
 //! implementation can print (see labs/sticky/src/main.rs): one `recv N bytes [BYTES]` line per
-//! read, one `message [BYTES]` line per decoded message. Refusals go to stderr.
+//! read, one `message [BYTES]` line per decoded message. Refusals go to stderr, in any words,
+//! except a frame cut off by the peer: `truncated: got X of Y bytes`, the wording the lab's
+//! issue and chapter give, so a student's server is held to it too.
 
 use std::time::Duration;
 
@@ -149,12 +151,20 @@ pub fn a_long_message_arrives_in_pieces_cut_mid_character(s: &mut Session) -> Re
 /// or more, five writes 50 ms apart do too.
 pub fn a_pause_between_writes_is_not_a_framing(s: &mut Session) -> Result<()> {
     s.say("1. An idle loopback, a reader that reads at once, a 200 ms pause after each write:");
-    let mut server = s.server(&["--framing", "gap"])?;
-    send_with_client(s, server.addr(), &["--framing", "gap", "--gap", "200", "one", "two", "three"])?;
-    let reads = read_bytes(&mut server, "onetwothree".len())?;
-    s.say(format!("Three writes, {}: {}", count(reads.len(), "read"), boxes(&reads)));
-    ensure!(reads == [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], "expected [one][two][three]");
-    drop(server);
+    // "Works" depends on the reader being scheduled within the pause. On a busy machine it
+    // may not be; the step is tried again (up to 3 times) before it counts as failed, and
+    // says so, since a pause failing on a busy machine is the lesson too.
+    for attempt in 1..=3 {
+        let mut server = s.server(&["--framing", "gap"])?;
+        send_with_client(s, server.addr(), &["--framing", "gap", "--gap", "200", "one", "two", "three"])?;
+        let reads = read_bytes(&mut server, "onetwothree".len())?;
+        s.say(format!("Three writes, {}: {}", count(reads.len(), "read"), boxes(&reads)));
+        if reads == [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()] {
+            break;
+        }
+        ensure!(attempt < 3, "expected [one][two][three], three times in a row");
+        s.say("The machine was busy: even here, a pause did not keep the writes apart. Again:");
+    }
 
     s.say("2. The same, to a slow reader (1000 ms before each read), 100 ms pauses:");
     let mut server = s.server(&["--framing", "gap", "--read-delay", "1000"])?;
@@ -310,7 +320,7 @@ fn through_the_proxy(
     ));
     let hush = s.transcript().hush();
     for round in 1..=ROUNDS {
-        send_through_proxy(s, server, messages, &frame, first + round)?;
+        send_through_proxy(s, server, messages, &frame, first.wrapping_add(round))?;
     }
     drop(hush);
     server.expect_no_line("a message nobody sent", QUIET, |line| line.starts_with("message "))?;

@@ -109,11 +109,14 @@ struct Found {
 pub struct Decoder {
     framing: Framing,
     buffer: Vec<u8>,
+    /// How much of the buffer is known to hold no newline, so that a long line arriving a
+    /// byte at a time is searched once, not once per byte.
+    searched: usize,
 }
 
 impl Decoder {
     pub fn new(framing: Framing) -> Decoder {
-        Decoder { framing, buffer: Vec::new() }
+        Decoder { framing, buffer: Vec::new(), searched: 0 }
     }
 
     /// Append what one read returned. Call [`Decoder::next_message`] until it says `None` after each.
@@ -125,10 +128,13 @@ impl Decoder {
     /// read more, then ask again). An error means the stream cannot be framed any further.
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         let Some(found) = self.check()? else {
+            // Nothing here ends a message yet: the next search starts where this one stopped.
+            self.searched = self.buffer.len();
             return Ok(None);
         };
         let message = self.buffer[found.body].to_vec();
         self.buffer.drain(..found.used);
+        self.searched = 0;
         Ok(Some(message))
     }
 
@@ -173,7 +179,7 @@ impl Decoder {
 
             // A message ends at the first newline. Without one, wait for more bytes, but only
             // up to the limit: a peer that never sends `\n` must not fill our memory.
-            Framing::Line { max } => match buffer.iter().position(|&byte| byte == b'\n') {
+            Framing::Line { max } => match newline_from(buffer, self.searched) {
                 Some(end) if end > max => Err(FrameError::LineTooLong { max }),
                 Some(end) => Ok(Some(Found { body: 0..end, used: end + 1 })),
                 None if buffer.len() > max => Err(FrameError::LineTooLong { max }),
@@ -195,6 +201,12 @@ impl Decoder {
             }
         }
     }
+}
+
+/// Where the first newline in `buffer` is, searching from `from` (the bytes before it are
+/// known to hold none).
+fn newline_from(buffer: &[u8], from: usize) -> Option<usize> {
+    buffer[from..].iter().position(|&byte| byte == b'\n').map(|at| from + at)
 }
 
 /// The length in a 4-byte big-endian header at the front of `buffer`.

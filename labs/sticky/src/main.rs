@@ -27,7 +27,8 @@
 //! The server's line format, for anyone writing their own (`cargo lab check sticky` reads it):
 //! one `recv N bytes [BYTES]` line per read that returned bytes, one `message [BYTES]` line per
 //! decoded message, where `[BYTES]` is the bytes with `\\`, `\[`, `\]`, `\n`, `\r`, `\t` and
-//! `\xNN` for anything else that is not printable UTF-8. Refusals go to stderr.
+//! `\xNN` for anything else that is not printable UTF-8. Refusals go to stderr; a frame cut off
+//! by the peer is reported there as `truncated: got X of Y bytes` (the checker looks for that).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -53,7 +54,8 @@ enum Role {
     /// Print every read as it happened (its size and its bytes, in a box), then the messages the
     /// framing decoded from them. With raw or gap framing, each read is taken as a message: two
     /// writes can come out as one read, and one write as several. --read-delay makes a slow
-    /// reader, so that bytes pile up in the kernel between reads. One connection at a time.
+    /// reader, so that bytes pile up in the kernel between reads. One connection at a time; one
+    /// that sends nothing for 30 seconds is closed, so that the next client gets its turn.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -150,6 +152,9 @@ fn main() -> ExitCode {
     lab_common::exit(result)
 }
 
+/// How long a connection may send nothing before the server closes it.
+const IDLE: Duration = Duration::from_secs(30);
+
 /// The TCP server: one connection at a time, so that its reads print in the order they
 /// happened.
 fn serve_tcp(bind: SocketAddr, receive: &Receive) -> Result<()> {
@@ -169,6 +174,12 @@ fn serve_tcp(bind: SocketAddr, receive: &Receive) -> Result<()> {
 fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     println!("connection {number} from {peer}");
+    // One connection at a time: a client that connects and says nothing would keep every
+    // other client waiting in the accept queue. An idle limit bounds what that costs them.
+    if let Err(error) = stream.set_read_timeout(Some(IDLE)) {
+        eprintln!("connection {number}: {error}");
+        return;
+    }
     let mut decoder = Decoder::new(receive.framing.framing(receive.max));
     let mut buf = vec![0; receive.read_size as usize];
     let (mut reads, mut messages) = (0, 0);
@@ -181,6 +192,13 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
             Ok(0) => break,
             Ok(len) => len,
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                eprintln!(
+                    "connection {number}: nothing for {}s; closing it to serve the next",
+                    IDLE.as_secs()
+                );
+                return;
+            }
             Err(error) => {
                 eprintln!("connection {number}: {error}");
                 return;
