@@ -75,8 +75,9 @@ impl UdpPeer {
                     return Ok(Some((bytes, from)));
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-                // An ICMP error from an earlier send (Linux reports some even on an unconnected
-                // socket) says nothing about this receive: keep waiting.
+                // An ICMP error for an earlier send says nothing about this receive. Linux
+                // reports those only to connected sockets, which a peer's is not; other
+                // systems may differ, so keep waiting either way.
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e).with_context(|| format!("{} receiving", self.who)),
             }

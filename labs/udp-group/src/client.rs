@@ -82,7 +82,13 @@ pub fn listen(server: SocketAddr, name: Option<String>) -> Result<()> {
 /// our first datagram.
 fn bind_near(server: SocketAddr) -> Result<UdpSocket> {
     let local = lab_common::local_addr_for(server);
-    UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))
+    let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
+    // A UDP `connect` sends nothing: it only fixes the socket's other end. From now on the
+    // kernel hands us datagrams from the server alone, and when a datagram of ours meets a
+    // closed port, the ICMP "port unreachable" that comes back is reported to us as
+    // "connection refused" on the next receive. An unconnected socket is never told.
+    socket.connect(server).with_context(|| format!("connecting the socket to udp://{server}"))?;
+    Ok(socket)
 }
 
 /// Ask for a name until the server answers exactly `OK`. Returns the accepted name, or None
@@ -137,8 +143,8 @@ fn register(socket: &UdpSocket, server: SocketAddr, name: &str) -> Result<Vec<u8
     )
 }
 
-/// The next datagram from `server` within `wait`. Anyone can send to our port, so datagrams
-/// from other addresses are passed over.
+/// The next datagram from `server` within `wait`. (The connected socket only receives from
+/// the server; checking the sender as well keeps that visible in the code.)
 fn reply_from(socket: &UdpSocket, server: SocketAddr, wait: Duration) -> Result<Option<Vec<u8>>> {
     let deadline = Instant::now() + wait;
     let mut buf = vec![0; MAX_DATAGRAM];
@@ -152,10 +158,9 @@ fn reply_from(socket: &UdpSocket, server: SocketAddr, wait: Duration) -> Result<
             Ok((len, from)) if from == server => return Ok(Some(buf[..len].to_vec())),
             Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            // Linux may report an ICMP "port unreachable" here: nobody at the server's port.
-            // Keep waiting: the server may be starting, and the deadline decides.
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-            Err(e) => return Err(e).context("receiving"),
+            // The ICMP "port unreachable" our connected socket is told about: nothing is bound
+            // at the server's port. (A server that is up but silent gives no error at all.)
+            Err(e) => return Err(e).with_context(|| format!("waiting for an answer from udp://{server}")),
         }
     }
 }
@@ -188,6 +193,7 @@ fn leave(socket: &UdpSocket, server: SocketAddr, name: &str) -> Result<()> {
 }
 
 fn send(socket: &UdpSocket, server: SocketAddr, datagram: &str) -> Result<()> {
-    socket.send_to(datagram.as_bytes(), server).with_context(|| format!("sending to udp://{server}"))?;
+    // The socket is connected to the server: `send` needs no address.
+    socket.send(datagram.as_bytes()).with_context(|| format!("sending to udp://{server}"))?;
     Ok(())
 }

@@ -139,8 +139,8 @@ impl Room {
         self.by_name.insert(name.to_string(), from);
         self.by_addr.insert(from, name.to_string());
         // The newcomer gets exactly `OK` (seed 004's client compares the whole reply with it);
-        // the others learn who came. The notice goes out before the newcomer is a receiver of
-        // broadcasts, as in the seed, so it is not sent to the newcomer.
+        // the others learn who came. The newcomer is already on the member list, so the notice
+        // goes to everyone but them: as in the seed, nobody is told of their own arrival.
         let notice = format!("* {name} joined").into_bytes();
         let log = format!("{name} joined from {from} ({})", members(self.by_name.len()));
         Outcome::event(log, vec![ok(from), Delivery::AllBut(from, notice)])

@@ -65,10 +65,13 @@ fn out_of_range_limits_are_usage_errors() {
     cargo_bin_cmd!("udp-group").args(["server", "--max-datagram", "70000"]).assert().code(2);
 }
 
-/// With nobody at the server's port, the client asks three times, then says so and exits 1.
+/// With a socket at the server's port that never answers, the client asks three times, then
+/// says so and exits 1: silence is all UDP gives it.
 #[test]
 fn the_client_says_when_nobody_answers() {
-    let port = harness::ready::unused_port(harness::Proto::Udp).unwrap();
+    // Bound, so nothing else can take the port, and never answering.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
     cargo_bin_cmd!("udp-group")
         .args(["client", "--server", &format!("127.0.0.1:{port}"), "--name", "alice"])
         .timeout(Duration::from_secs(20))
@@ -78,6 +81,21 @@ fn the_client_says_when_nobody_answers() {
         .stderr(predicate::str::contains("after 3 tries"));
 }
 
+/// With nothing bound at the server's port, the kernel answers the client's `N alice` with
+/// ICMP port-unreachable, which its connected socket reports as "connection refused": the
+/// client says so at once, with the hint to start the server.
+#[test]
+fn the_client_is_told_when_nothing_is_there() {
+    let (_held, port) = harness::ready::closed_udp_port().unwrap();
+    cargo_bin_cmd!("udp-group")
+        .args(["client", "--server", &format!("127.0.0.1:{port}"), "--name", "alice"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("Connection refused"))
+        .stderr(predicate::str::contains("hint: nothing is listening there: start the server first"));
+}
+
 /// The room's client pointed at a relay gets its own `N` back, and says what it met.
 #[test]
 fn the_client_recognises_a_relay() {
@@ -85,6 +103,7 @@ fn the_client_recognises_a_relay() {
         let relay = s.server(&["--mode", "relay"])?;
         let address = relay.addr().to_string();
         let mut client = s.role("client", "client", &["--server", &address, "--name", "alice"])?;
+        client.expect_stderr_line("that it met a relay", WAIT, |line| line.contains("it is a relay"))?;
         let status = client.wait_exit(WAIT)?;
         ensure!(status.code() == Some(1), "expected status 1, got {status:?}");
         Ok(())
