@@ -1,10 +1,14 @@
 //! House rules every lab keeps, checked rather than remembered: its `//!` header with the
 //! commands to try it by hand, a test for each of its scenarios, and a scenario function in
-//! the harness for each name.
+//! the harness for each name; and the contract's rule for a port that is taken.
 
 use std::fs;
+use std::net::{TcpListener, UdpSocket};
+use std::time::Duration;
 
+use harness::Proto;
 use harness::labs::ALL;
+use predicates::prelude::*;
 
 fn read(path: &str) -> String {
     let path = harness::cargo::workspace_root().join(path);
@@ -55,4 +59,47 @@ fn scenario_names_are_unique() {
         names.dedup();
         assert_eq!(names.len(), lab.scenarios.len(), "{} repeats a scenario name", lab.name);
     }
+}
+
+/// Every lab's server, told to bind a port another program holds, fails as the contract says:
+/// nothing on stdout, one `error: binding PROTO://ADDR: ...` line and a hint on stderr, and
+/// status 1.
+#[test]
+fn every_server_refuses_a_taken_port_with_an_error_and_a_hint() {
+    for lab in ALL {
+        let (_squatter, addr) = match lab.proto {
+            Proto::Udp => {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let addr = socket.local_addr().unwrap();
+                (Squatter::Udp(socket), addr)
+            }
+            Proto::Tcp => {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                (Squatter::Tcp(listener), addr)
+            }
+        };
+        let proto = if lab.proto == Proto::Udp { "udp" } else { "tcp" };
+        let mut args = vec!["server".to_string(), "--bind".to_string(), addr.to_string()];
+        // The one server flag a lab requires.
+        if lab.name == "backlog" {
+            args.extend(["--backlog".to_string(), "1".to_string()]);
+        }
+        let binary = harness::cargo::binary(lab.name, lab.name).unwrap();
+        assert_cmd::Command::new(binary)
+            .args(&args)
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::starts_with(format!("error: binding {proto}://{addr}: ")))
+            .stderr(predicate::str::contains("\nhint: "));
+    }
+}
+
+/// Whatever holds the port for the test above.
+#[allow(dead_code)] // Held for its port, never read.
+enum Squatter {
+    Udp(UdpSocket),
+    Tcp(TcpListener),
 }

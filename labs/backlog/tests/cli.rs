@@ -1,7 +1,6 @@
 //! backlog as a user meets it on the command line: help that teaches, errors that say what to
 //! do next, the settings and queue figures the server reads, and the probe's table.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use anyhow::ensure;
@@ -43,20 +42,6 @@ fn a_wrong_accept_is_a_usage_error() {
             .stdout("")
             .stderr(predicate::str::contains("--accept"));
     }
-}
-
-/// A port another program listens on: one `error:` line naming it, a hint, status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("backlog")
-        .args(["server", "--bind", &addr.to_string(), "--backlog", "1"])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
 }
 
 /// The server reports net.core.somaxconn and net.ipv4.tcp_abort_on_overflow as the files

@@ -33,20 +33,6 @@ fn connecting_to_nobody_is_refused_with_a_hint() {
         .stderr(predicate::str::contains("hint: nothing is listening there: start the server first"));
 }
 
-/// A port another program listens on: one `error:` line naming it, a hint, status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("sticky")
-        .args(["server", "--bind", &addr.to_string()])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
-}
-
 /// Line framing cannot carry a newline inside a message: the client refuses before it
 /// connects, rather than send what would arrive as two messages.
 #[test]

@@ -1,7 +1,6 @@
 //! udp-echo as a user meets it on the command line: help that teaches, errors that say what to
 //! do next, and the flags that are not conformance scenarios (--upper).
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
@@ -22,21 +21,6 @@ fn help_says_what_each_role_demonstrates() {
         .assert()
         .success()
         .stdout(predicate::str::contains("learns each client's address"));
-}
-
-/// A port that is taken: one `error:` line naming the address, a hint, and status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("udp-echo")
-        .args(["server", "--bind", &addr.to_string()])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::starts_with(format!("error: binding udp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
 }
 
 /// A buffer of 0 bytes is a usage error (status 2), caught before any socket exists.

@@ -2,7 +2,6 @@
 //! errors that say what to do next, the owner's console, /who, the listen role, and a member
 //! that never reads costing nobody else anything.
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use anyhow::ensure;
@@ -41,21 +40,6 @@ fn help_says_what_each_role_demonstrates_and_the_bounds() {
         .assert()
         .success()
         .stdout(predicate::str::contains("receive-only"));
-}
-
-/// A port that is taken: one `error:` line naming the address, a hint, and status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("udp-group")
-        .args(["server", "--bind", &addr.to_string()])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::starts_with(format!("error: binding udp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
 }
 
 /// Limits out of range are usage errors (status 2), caught before any socket exists.

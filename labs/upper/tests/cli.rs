@@ -1,7 +1,6 @@
 //! upper as a user meets it on the command line: help that teaches, errors that say what to do
 //! next, and the client driven through its stdin.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
@@ -35,20 +34,6 @@ fn connecting_to_nobody_is_refused_with_a_hint() {
             "error: connecting to tcp://127.0.0.1:{port}: Connection refused"
         )))
         .stderr(predicate::str::contains("hint: nothing is listening there: start the server first"));
-}
-
-/// A port another program listens on: one `error:` line naming it, a hint, status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("upper")
-        .args(["server", "--bind", &addr.to_string()])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
 }
 
 /// The client prints each reply line; at end of input it half-closes, and exits 0 once the
