@@ -20,7 +20,7 @@ use harness::{Lab, labs, out};
     name = "cargo lab",
     bin_name = "cargo lab",
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
-    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab check udp-echo --server 'python3 my_echo.py {port}'"
+    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab check udp-echo --server 'python3 my_echo.py --port {port} {args}'"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +42,9 @@ enum Command {
         /// prints nothing, once the port is bound.
         #[arg(long, value_name = "CMD")]
         server: String,
+        /// (Words after CMD that the shell split off: an error that says to quote CMD.)
+        #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        stray: Vec<String>,
     },
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
@@ -76,7 +79,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server }) => {
+        Some(Command::Check { lab, server, stray }) => {
+            if !stray.is_empty() {
+                bail!(
+                    "`{}` came after --server's command: put the whole command in quotes, as in\n  \
+                     cargo lab check {lab} --server '{server} {}'",
+                    stray.join(" "),
+                    stray.join(" ")
+                );
+            }
             let lab = find(&lab)?;
             let target = Target::command(lab, reference_binary(lab)?, &server);
             out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());

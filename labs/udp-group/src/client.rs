@@ -44,6 +44,12 @@ pub fn chat(server: SocketAddr, name: Option<String>) -> Result<()> {
             "/quit" | "quit" => break,
             "/who" => "W".to_string(),
             "" => continue,
+            command if command.starts_with('/') => {
+                eprintln!(
+                    "unknown command {command}: /who lists the members, /quit leaves (nothing was sent)"
+                );
+                continue;
+            }
             text => format!("M {name} {text}"),
         };
         send(&socket, server, &datagram)?;
@@ -169,11 +175,21 @@ fn reply_from(socket: &UdpSocket, server: SocketAddr, wait: Duration) -> Result<
 fn print_incoming(socket: &UdpSocket, server: SocketAddr) {
     let _ = socket.set_read_timeout(None);
     let mut buf = vec![0; MAX_DATAGRAM];
+    let mut hinted = false;
     loop {
         match socket.recv_from(&mut buf) {
             // A late `OK`: the answer to a registration we had already repeated.
             Ok((len, from)) if from == server && &buf[..len] == b"OK" => {}
-            Ok((len, from)) if from == server => println!("{}", lab_common::as_text(&buf[..len])),
+            Ok((len, from)) if from == server => {
+                println!("{}", lab_common::as_text(&buf[..len]));
+                if buf[..len].starts_with(b"ERR ") && !hinted {
+                    eprintln!(
+                        "(an ERR while in the room: if the server no longer counts you as a member, \
+                         because you were kicked or it restarted, /quit and start the client again)"
+                    );
+                    hinted = true;
+                }
+            }
             Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                 eprintln!("udp://{server} is not there (port unreachable); still listening")

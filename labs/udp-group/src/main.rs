@@ -135,6 +135,7 @@ fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
     // Two sources of input at once, the network and the owner's keyboard: a thread each (as
     // the seed does). Both touch the same member list, so it sits behind a lock.
     let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
+    eprintln!("{}", lock(&group).console_help());
     thread::spawn(move || read_console(&console_socket, &console_group));
 
     // One byte more than the limit: a datagram that fills the buffer is over the limit. The
@@ -171,6 +172,7 @@ fn read_console(socket: &UdpSocket, group: &Shared) {
         let outcome = group.console(&line);
         deliver(socket, &*group, outcome);
     }
+    eprintln!("owner's console closed (end of input); the room goes on: Ctrl-C stops the server");
 }
 
 fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static> {

@@ -18,6 +18,8 @@ pub trait Group {
     fn console(&mut self, line: &str) -> Outcome;
     /// Everyone a broadcast goes to.
     fn addresses(&self) -> Vec<SocketAddr>;
+    /// What the owner's console does, said once when the server starts.
+    fn console_help(&self) -> &'static str;
 }
 
 /// What one input leads to: datagrams to send, and a line for the server's log.
@@ -94,6 +96,10 @@ impl Group for Relay {
 
     fn addresses(&self) -> Vec<SocketAddr> {
         self.known.clone()
+    }
+
+    fn console_help(&self) -> &'static str {
+        "owner's console: a line you type goes to every address the relay has heard from"
     }
 }
 
@@ -218,6 +224,10 @@ impl Room {
 }
 
 impl Group for Room {
+    fn console_help(&self) -> &'static str {
+        "owner's console: a line you type goes to every member; /who lists them, /kick NAME removes one"
+    }
+
     fn receive(&mut self, from: SocketAddr, bytes: &[u8]) -> Outcome {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return Outcome::refuse(from, "not UTF-8 text".to_string());

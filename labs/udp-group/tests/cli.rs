@@ -115,6 +115,31 @@ fn the_owner_lists_and_removes_members() {
     });
 }
 
+/// The lab's client keeps an unknown `/command` to itself (it says so, and nothing is sent),
+/// and after the owner kicks it, the `ERR` its next line gets comes with the hint to rejoin.
+#[test]
+fn the_client_explains_unknown_commands_and_a_kick() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        let at = server.addr();
+        let alice = join(s, at, "alice", "alice")?;
+        let address = at.to_string();
+        let mut client = s.role("bob", "client", &["--server", &address, "--name", "bob"])?;
+        client.expect_line("that it joined", WAIT, |line| line.contains("joined as bob"))?;
+        expect_containing(&alice, at, b"bob")?;
+        client.send_line("/nonsense")?;
+        client
+            .expect_stderr_line("that /nonsense is unknown", WAIT, |line| line.contains("unknown command"))?;
+        expect_silence(at, &[&alice])?;
+        server.send_line("/kick bob")?;
+        expect_containing(&alice, at, b"bob was removed")?;
+        client.send_line("still here?")?;
+        client.expect_line("the server's ERR", WAIT, |line| line.starts_with("ERR "))?;
+        client.expect_stderr_line("the hint", WAIT, |line| line.contains("start the client again"))?;
+        Ok(())
+    });
+}
+
 /// `W` is answered to the asker only, with the member list.
 #[test]
 fn who_is_answered_to_the_asker_only() {
