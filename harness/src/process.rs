@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::ready::{self, Ready};
 use crate::transcript::{Event, Transcript};
-use crate::{WAIT, secs};
+use crate::{QUIET, WAIT, secs};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -47,6 +47,8 @@ pub struct Role {
     lines: Receiver<String>,
     err_lines: Receiver<String>,
     stderr: Option<JoinHandle<()>>,
+    /// One message from each drain thread as it finishes.
+    drained: Receiver<()>,
     transcript: Transcript,
     exited: Option<ExitStatus>,
     addr: Option<SocketAddr>,
@@ -76,6 +78,8 @@ impl Role {
         interrupt::register(child.id());
 
         let (sender, lines) = mpsc::channel();
+        let (out_done, drained) = mpsc::channel();
+        let err_done = out_done.clone();
         let stdout = child.stdout.take().expect("stdout was piped above");
         let (out_who, out_transcript) = (who.to_string(), transcript.clone());
         thread::spawn(move || {
@@ -84,6 +88,7 @@ impl Role {
                 // The role may be gone already; its lines are still in the transcript.
                 let _ = sender.send(line);
             }
+            let _ = out_done.send(());
         });
         let stderr = child.stderr.take().expect("stderr was piped above");
         let (err_who, err_transcript) = (who.to_string(), transcript.clone());
@@ -93,6 +98,7 @@ impl Role {
                 err_transcript.record(Event::Stderr { who: err_who.clone(), line: line.clone() });
                 let _ = err_sender.send(line);
             }
+            let _ = err_done.send(());
         });
 
         Ok(Role {
@@ -102,6 +108,7 @@ impl Role {
             lines,
             err_lines,
             stderr: Some(stderr),
+            drained,
             transcript: transcript.clone(),
             exited: None,
             addr: None,
@@ -292,6 +299,11 @@ impl Drop for Role {
         if self.exited.is_none() {
             kill_process_group(&mut self.child);
             let _ = self.child.wait();
+        }
+        // The last lines the role printed are recorded before it is gone, so that a demo shows
+        // them in their own step. Its pipes close as it dies; the wait is bounded all the same.
+        for _ in 0..2 {
+            let _ = self.drained.recv_timeout(QUIET);
         }
         interrupt::unregister(self.child.id());
     }
