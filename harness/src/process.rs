@@ -297,8 +297,16 @@ impl Role {
 impl Drop for Role {
     fn drop(&mut self) {
         if self.exited.is_none() {
-            kill_process_group(&mut self.child);
-            let _ = self.child.wait();
+            match self.child.try_wait() {
+                // It ended on its own, and nobody was watching: a failure report must say so.
+                Ok(Some(status)) => self
+                    .transcript
+                    .record(Event::Exit { who: self.who.clone(), status: describe_status(status) }),
+                _ => {
+                    kill_process_group(&mut self.child);
+                    let _ = self.child.wait();
+                }
+            }
         }
         // The last lines the role printed are recorded before it is gone, so that a demo shows
         // them in their own step. Its pipes close as it dies; the wait is bounded all the same.
