@@ -10,7 +10,8 @@
 //! is either end, with both addresses given.
 //!
 //! Each end `connect`s its UDP socket to the other's address. Nothing is sent: connect only
-//! fixes the destination, makes the kernel drop datagrams from anyone else, and lets it report
+//! fixes the destination, makes the kernel drop datagrams from anyone else that arrive from
+//! then on (one already queued stays: we check each sender too), and lets it report
 //! an ICMP "port unreachable" that comes back for one of our datagrams, as "connection
 //! refused" on a later receive. That is the only sign a line was lost, and only when the other
 //! machine says so; TCP, by contrast, refuses the connect itself, at once.
@@ -141,10 +142,12 @@ fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
     let (len, peer) = socket.recv_from(&mut buf).context("receiving the first datagram")?;
     keyboard.waiting(false);
     // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
-    // datagrams from any other address before we see them. The seed's server replied to
-    // whoever sent last, so anyone could cut into the conversation.
+    // datagrams from any other address as they arrive. But connect does not empty the queue: a
+    // stranger's datagram that arrived before it is still there, so every receive checks the
+    // sender as well (see receive). The seed's server replied to whoever sent last, so anyone
+    // could cut into the conversation.
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
-    println!("{peer} spoke first; chatting with it, and with nobody else");
+    println!("{peer} spoke first; chatting with it, and ignoring anyone else");
     let first = buf[..len].to_vec();
     println!("client: {}", lab_common::as_text(&first));
     if is_quit(&chat, &first) {
@@ -290,16 +293,24 @@ enum Heard {
     Refused,
 }
 
-/// Receive one datagram on the connected socket.
+/// Receive one datagram from the peer the socket is connected to.
 fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
-    match socket.recv(buf) {
-        Ok(len) => Ok(Heard::Line(buf[..len].to_vec())),
-        // When a datagram of ours reaches a port with no socket, that machine's kernel answers
-        // with an ICMP "port unreachable". Our kernel matches it to this connected socket and
-        // hands it to us as an error on the next receive. An unconnected socket (the seeds')
-        // is never told.
-        Err(error) if error.kind() == ErrorKind::ConnectionRefused => Ok(Heard::Refused),
-        Err(error) => Err(error).context("receiving"),
+    let peer = socket.peer_addr().context("finding the peer the socket is connected to")?;
+    loop {
+        let (len, from) = match socket.recv_from(buf) {
+            Ok(received) => received,
+            // When a datagram of ours reaches a port with no socket, that machine's kernel
+            // answers with an ICMP "port unreachable". Our kernel matches it to this connected
+            // socket and hands it to us as an error on the next receive. An unconnected socket
+            // (the seeds') is never told.
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Ok(Heard::Refused),
+            Err(error) => return Err(error).context("receiving"),
+        };
+        if from == peer {
+            return Ok(Heard::Line(buf[..len].to_vec()));
+        }
+        // Only a datagram queued before connect can come from anyone else.
+        eprintln!("(ignored a datagram from {from}: this chat is with {peer})");
     }
 }
 
