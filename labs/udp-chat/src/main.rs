@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -114,6 +115,10 @@ enum Mode {
 /// The largest datagram we receive whole: more than UDP over IPv4 can carry (65,507 bytes), so
 /// the kernel never has to cut one.
 const BUF: usize = 65_536;
+
+/// How long lockstep waits in silence for the other side's line before it says why that may
+/// last forever.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The most one UDP datagram over IPv4 carries: 65,535 less the IP and UDP headers.
 const MAX_DATAGRAM: usize = 65_507;
@@ -232,6 +237,10 @@ fn take_turns(
 ) -> Result<Ending> {
     let mut buf = vec![0; BUF];
     let mut our_turn = we_start;
+    // Lockstep over UDP can stall for good: nothing resends a lost datagram, so if one line is
+    // lost, each side waits for the other. We cannot tell a loss from a quiet partner; after a
+    // while of silence we say so, and keep waiting.
+    socket.set_read_timeout(Some(PATIENCE)).context("setting a receive timeout")?;
     loop {
         if our_turn {
             if let Some(ending) = send_typed_line(&socket, chat, keyboard)? {
@@ -253,6 +262,11 @@ fn take_turns(
                 report_refused();
                 our_turn = true;
             }
+            Heard::Silence => eprintln!(
+                "(nothing from the {them} for {} s. UDP never resends: if a line was lost, both sides \
+                 now wait for each other. Ctrl-C ends the chat.)",
+                PATIENCE.as_secs()
+            ),
         }
     }
 }
@@ -274,6 +288,8 @@ fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboa
                     }
                 }
                 Ok(Heard::Refused) => report_refused(),
+                // Duplex sets no receive timeout: it never waits in silence for a turn.
+                Ok(Heard::Silence) => {}
                 Err(error) => eprintln!("{error:#}"),
             }
         }
@@ -291,6 +307,8 @@ enum Heard {
     Line(Vec<u8>),
     /// An earlier datagram of ours reached a port where nobody listens.
     Refused,
+    /// Nothing arrived within the receive timeout.
+    Silence,
 }
 
 /// Receive one datagram from the peer the socket is connected to.
@@ -304,6 +322,9 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
             // socket and hands it to us as an error on the next receive. An unconnected socket
             // (the seeds') is never told.
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Ok(Heard::Refused),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(Heard::Silence);
+            }
             Err(error) => return Err(error).context("receiving"),
         };
         if from == peer {
