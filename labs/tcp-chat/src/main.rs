@@ -283,8 +283,7 @@ fn take_turns(
                 Some(ending) => break ending,
                 None => our_turn = true,
             },
-            Input::TheyLeft(conversation) if conversation == id => break Ending::TheyLeft,
-            // News of a conversation that is already over.
+            // News of a conversation that is already over (TheyLeft is duplex's news).
             Input::Heard(..) | Input::TheyLeft(_) => {}
         }
     };
@@ -465,8 +464,9 @@ enum Input {
 }
 
 /// The keyboard (stdin), read line by line on a thread of its own for the whole program. A
-/// conversation takes the typed lines from a queue: one blocked on `accept` or on the socket
-/// leaves them there, in order, until it is the user's turn.
+/// conversation takes the typed lines from a queue: a server blocked in `accept` leaves them
+/// there, in order, until it has someone to talk to. The threads that read a socket put their
+/// news in the same queue, so a conversation waits in one place.
 struct Keyboard {
     sender: Sender<Input>,
     inputs: Receiver<Input>,
