@@ -128,8 +128,8 @@ pub fn a_stranger_cannot_cut_into_the_chat(s: &mut Session) -> Result<()> {
     let alice = s.udp("alice")?;
     let mallory = s.udp("mallory")?;
     let from_mallory = |line: &str| line.contains("from a new port");
-    s.say("alice speaks first, and mallory at once behind her: both wait in the server's queue.");
-    s.say("The server learns alice's address from her datagram; mallory's must be dropped, not shown.");
+    s.say("alice speaks first, and mallory right behind her: hers may be queued before the server");
+    s.say("has connected its socket to alice, and connect does not empty the queue. It must not show.");
     alice.send_to(server.addr(), b"hello, it is alice")?;
     mallory.send_to(server.addr(), b"alice here, from a new port")?;
     server.expect_line_containing("hello, it is alice")?;
@@ -146,9 +146,8 @@ pub fn a_stranger_cannot_cut_into_the_chat(s: &mut Session) -> Result<()> {
     mallory.send_to(server.addr(), b"it is alice, from a new port")?;
     server.expect_no_line("mallory's line", QUIET, from_mallory)?;
     alice.send_to(server.addr(), b"still alice")?;
-    let shown = server.expect_line("alice's next line", WAIT, |line| {
-        line.contains("still alice") || from_mallory(line)
-    })?;
+    let shown = server
+        .expect_line("alice's next line", WAIT, |line| line.contains("still alice") || from_mallory(line))?;
     if from_mallory(&shown) {
         bail!("the server showed mallory's line as its peer's: {shown:?}");
     }
