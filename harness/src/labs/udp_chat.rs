@@ -3,7 +3,9 @@
 //! on its stdout (in any wording that contains the line), and a quit word ends it.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
@@ -64,7 +66,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
 };
 
 /// TCP first, for contrast: a connect to a port where nobody listens is refused at once. Then
-/// the lab's UDP client sends a line to a port where nothing is bound: the send succeeds, the
+/// the lab's UDP client sends a line to a port where nobody receives: the send succeeds, the
 /// line is lost, and only the client's next receive hears "connection refused". The server
 /// starts there; it never shows the lost line, and the client's next line starts the chat.
 pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
@@ -90,7 +92,7 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         // kernel refuses what arrives, as for a port nobody holds. See closed_udp_port.
         let (closed, port) = ready::closed_udp_port()?;
         let address = format!("127.0.0.1:{port}");
-        s.say("UDP: the lab's client sends a line to a port where nothing is bound yet. The send succeeds.");
+        s.say("UDP: the lab's client sends a line to a port where nobody receives yet. The send succeeds.");
         let mut client = s.role("client", "client", &["--server", &address])?;
         client.send_line("anyone there?")?;
         s.say(
@@ -99,7 +101,13 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         s.say("is reported on its next receive, as \"connection refused\": the only sign of the loss.");
         client.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
         s.say("Now the server starts on that port.");
-        drop(closed);
+        if !release(closed, port) {
+            if tries >= 3 {
+                bail!("three held ports in a row stayed bound after they were released");
+            }
+            s.say("(the port is still bound elsewhere; trying another)");
+            continue;
+        }
         match s.server_at(port, &[]) {
             Ok(server) => break (server, client),
             Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
@@ -220,6 +228,24 @@ pub fn a_quit_word_from_either_side_ends_the_chat(s: &mut Session) -> Result<()>
     alice.send_to(server.addr(), b"Q")?;
     expect_clean_exit(&mut server)?;
     Ok(())
+}
+
+/// Let go of a held port, for the server to bind. A process that another test starts at this
+/// very moment may hold a copy of the socket until it runs its program (file descriptors are
+/// copied on fork and closed on exec), and a server that prints no ready line counts as ready
+/// once its port is bound: so wait, within a deadline, until the kernel's table shows the port
+/// free. False if it stays bound.
+fn release(held: UdpSocket, port: u16) -> bool {
+    drop(held);
+    let deadline = Instant::now() + WAIT;
+    while ready::is_bound(Proto::Udp, port) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        // Polling the kernel's socket table: a short pause between two looks.
+        thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 fn expect_clean_exit(server: &mut Role) -> Result<()> {
