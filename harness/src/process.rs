@@ -222,6 +222,13 @@ impl Role {
         }
     }
 
+    /// The next stdout line that contains `text`, within the usual deadline: a role shows what
+    /// it received, in any wording, as long as the text is there whole.
+    pub fn expect_line_containing(&mut self, text: &str) -> Result<String> {
+        let what = format!("a line showing {}", crate::transcript::show(text.as_bytes()));
+        self.expect_line(&what, crate::WAIT, |line| line.contains(text))
+    }
+
     /// The next stderr line that `matches`, within `within`: for a diagnostic the lab's
     /// contract asks for (a refused frame, say). Other lines are passed over.
     pub fn expect_stderr_line(

@@ -6,9 +6,10 @@
 //! connected, in the kernel's accept queue, and are served in turn when the conversation ends.
 //!
 //! Lockstep (the seed lessons' form, the default): the client speaks first, then they take
-//! turns; a line typed out of turn waits until the other side's line has arrived. Duplex (the
-//! seeds' "next step"): one thread sends what you type while another prints what arrives, so
-//! either side may type at any time.
+//! turns; a line typed out of turn waits until the other side's line has arrived, but a quit
+//! word or the end of input ends the conversation at once, even with a silent partner. Duplex
+//! (the seeds' "next step"): one thread sends what you type while another prints what arrives,
+//! so either side may type at any time.
 //!
 //! On the wire every message is one line of UTF-8 ending in `\n`, up to 1 MiB however many
 //! reads it takes to arrive. A quit word (`q` or `88`, any case) is sent like any line, and
@@ -24,6 +25,7 @@
 //! cargo lab tcp-chat server --mode duplex   # with `client --mode duplex`: type any time
 //! ```
 
+use std::collections::VecDeque;
 use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
@@ -221,33 +223,98 @@ fn converse(
 ) -> Result<Ending> {
     let lines = LineReader::new(stream.try_clone()?, chat.framing);
     match chat.mode {
-        Mode::Lockstep => take_turns(stream, lines, them, id, we_start, chat, keyboard),
+        Mode::Lockstep => {
+            let ending = take_turns(stream.try_clone()?, lines, them, id, we_start, chat, keyboard);
+            // However it ended, its reading thread may be blocked in a read: shutting down both
+            // directions sends our FIN and ends that read, so the thread ends and the socket
+            // closes.
+            let _ = stream.shutdown(Shutdown::Both);
+            ending
+        }
         Mode::Duplex => talk_freely(stream, lines, them, id, chat, keyboard),
     }
 }
 
-/// Lockstep, as the seeds chat: send a line, wait for theirs, send the next. A line typed
-/// while it is their turn stays in the keyboard's queue until their line has arrived.
+/// Lockstep, as the seeds chat: send a line, wait for theirs, send the next.
+///
+/// The seeds wait for their line in a blocking read. Then nobody looks at the keyboard until
+/// it arrives: a silent partner holds us forever, and even a quit word or the end of input
+/// waits for them. So here a thread reads their lines, one each time it is their turn, and
+/// passes each on through the keyboard's queue: the conversation waits in one place for
+/// whatever comes first. A line typed out of turn is kept until our turn; a quit word or the
+/// end of input ends the conversation at once.
 fn take_turns(
     mut stream: TcpStream,
-    mut lines: LineReader,
+    lines: LineReader,
     them: &str,
     id: u32,
     we_start: bool,
     chat: &Chat,
     keyboard: &Keyboard,
 ) -> Result<Ending> {
+    let their_turn = read_on_request(lines, them, id, chat, keyboard);
+    let mut typed_early = VecDeque::new();
     let mut our_turn = we_start;
-    loop {
-        let ended = match our_turn {
-            true => send_typed_line(&mut stream, id, chat, keyboard)?,
-            false => print_next_line(&mut lines, them, chat)?,
-        };
-        if let Some(ending) = ended {
-            return Ok(ending);
-        }
-        our_turn = !our_turn;
+    if !our_turn {
+        let _ = their_turn.send(());
     }
+    let ending = loop {
+        let kept = if our_turn { typed_early.pop_front() } else { None };
+        match kept.map_or_else(|| keyboard.next(), Input::Typed) {
+            // Enter alone sends nothing, as in the seeds.
+            Input::Typed(line) if line.is_empty() => {}
+            // A quit word cannot wait for the turn: it is how the user leaves a silent partner.
+            Input::Typed(line) if our_turn || chat.is_quit(&line) => {
+                if !send_line(&mut stream, chat, &line)? {
+                    continue; // not sent: the turn stays ours
+                }
+                if chat.is_quit(&line) {
+                    break Ending::WeQuit;
+                }
+                our_turn = false;
+                let _ = their_turn.send(());
+            }
+            Input::Typed(line) => typed_early.push_back(line),
+            Input::KeyboardClosed => {
+                say_goodbye(&mut stream, chat);
+                break Ending::InputEnded;
+            }
+            Input::Heard(conversation, heard) if conversation == id => match heard? {
+                Some(ending) => break ending,
+                None => our_turn = true,
+            },
+            // News of a conversation that is already over (TheyLeft is duplex's news).
+            Input::Heard(..) | Input::TheyLeft(_) => {}
+        }
+    };
+    if !typed_early.is_empty() {
+        eprintln!("not sent: {} line(s) typed while it was {them}'s turn", typed_early.len());
+    }
+    Ok(ending)
+}
+
+/// Start a thread that reads and prints one line of theirs each time it is asked, and reports
+/// through the keyboard's queue. It reads no further ahead than lockstep allows: a client that
+/// sends out of turn is held back by TCP's flow control, not queued in our memory.
+fn read_on_request(
+    mut lines: LineReader,
+    them: &str,
+    id: u32,
+    chat: &Chat,
+    keyboard: &Keyboard,
+) -> Sender<()> {
+    let (ask, asked) = mpsc::channel();
+    let (wake, them, chat) = (keyboard.sender(), them.to_string(), chat.clone());
+    thread::spawn(move || {
+        // Ends when the conversation drops its sender, or the keyboard's queue is gone.
+        for () in asked {
+            let heard = print_next_line(&mut lines, &them, &chat);
+            if wake.send(Input::Heard(id, heard)).is_err() {
+                return;
+            }
+        }
+    });
+    ask
 }
 
 /// Duplex: a thread prints every line that arrives while this one sends every line typed.
@@ -303,28 +370,40 @@ fn send_typed_line(
             // Enter alone sends nothing, as in the seeds: your turn stays yours.
             Input::Typed(line) if line.is_empty() => continue,
             Input::Typed(line) => {
-                let bytes = match framing::encode(chat.framing, &line) {
-                    Ok(bytes) => bytes,
-                    Err(error) => {
-                        eprintln!("not sent: {error}");
-                        continue;
-                    }
-                };
-                stream.write_all(&bytes).context("sending")?;
+                if !send_line(stream, chat, &line)? {
+                    continue;
+                }
                 return Ok(chat.is_quit(&line).then_some(Ending::WeQuit));
             }
             Input::KeyboardClosed => {
-                // Our user is gone; the protocol's goodbye is a quit word. They may be gone
-                // too, so a failure to say it is no error.
-                let goodbye = format!("{}\n", chat.quit[0]);
-                let _ = stream.write_all(goodbye.as_bytes());
+                say_goodbye(stream, chat);
                 return Ok(Some(Ending::InputEnded));
             }
             Input::TheyLeft(conversation) if conversation == id => return Ok(Some(Ending::TheyLeft)),
             // News of a conversation that is already over.
-            Input::TheyLeft(_) => continue,
+            Input::TheyLeft(_) | Input::Heard(..) => continue,
         }
     }
+}
+
+/// Send one typed line, with its newline. False when it is too long to send: nothing was sent.
+fn send_line(stream: &mut TcpStream, chat: &Chat, line: &[u8]) -> Result<bool> {
+    let bytes = match framing::encode(chat.framing, line) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("not sent: {error}");
+            return Ok(false);
+        }
+    };
+    stream.write_all(&bytes).context("sending")?;
+    Ok(true)
+}
+
+/// Our user is gone; the protocol's goodbye is a quit word. They may be gone too, so a failure
+/// to say it is no error.
+fn say_goodbye(stream: &mut TcpStream, chat: &Chat) {
+    let goodbye = format!("{}\n", chat.quit[0]);
+    let _ = stream.write_all(goodbye.as_bytes());
 }
 
 /// Their turn: wait for their next line and print it. `Some` when the conversation is over.
@@ -373,17 +452,21 @@ impl LineReader {
     }
 }
 
-/// What reaches a conversation besides the socket: a typed line, the end of typing, or word
-/// from a receiving thread that the other side has gone.
+/// What reaches a conversation, in one queue: a typed line, the end of typing, or news from
+/// the thread that reads conversation `u32`'s socket.
 enum Input {
     Typed(Vec<u8>),
     KeyboardClosed,
+    /// Lockstep: their line arrived and was printed; `Some` when it ended the conversation.
+    Heard(u32, Result<Option<Ending>>),
+    /// Duplex: the other side has gone.
     TheyLeft(u32),
 }
 
 /// The keyboard (stdin), read line by line on a thread of its own for the whole program. A
-/// conversation takes the typed lines from a queue: one blocked on `accept` or on the socket
-/// leaves them there, in order, until it is the user's turn.
+/// conversation takes the typed lines from a queue: a server blocked in `accept` leaves them
+/// there, in order, until it has someone to talk to. The threads that read a socket put their
+/// news in the same queue, so a conversation waits in one place.
 struct Keyboard {
     sender: Sender<Input>,
     inputs: Receiver<Input>,

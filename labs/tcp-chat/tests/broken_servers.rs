@@ -55,5 +55,5 @@ fn the_quit_failure_shows_the_unnoticed_quit_word() {
     )
     .unwrap();
     assert!(report.contains("server stdout> client 1: Q"), "{report}");
-    assert!(report.contains("expected the stream to end"), "{report}");
+    assert!(report.contains("expected the server to close the connection"), "{report}");
 }

@@ -160,3 +160,53 @@ fn max_line_bounds_what_is_sent_and_what_is_received() {
         Ok(())
     });
 }
+
+/// Lockstep, while a silent client has the turn: a line the server's operator types waits for
+/// the turn, but a quit word goes at once and ends the conversation. With the next client, end
+/// of input (Ctrl-D) while waiting says goodbye and the server exits 0.
+#[test]
+fn a_silent_client_cannot_hold_the_lockstep_server() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&["--mode", "lockstep"])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(b"hello\n")?;
+        server.expect_line_containing("hello")?;
+        server.send_line("hi, alice")?;
+        alice.expect_bytes(b"hi, alice\n")?;
+        server.send_line("are you there?")?;
+        alice.expect_nothing(QUIET)?;
+        server.send_line("88")?;
+        alice.expect_bytes(b"88\n")?;
+        alice.expect_closed()?;
+
+        let mut bob = s.tcp("bob", server.addr())?;
+        bob.send(b"hello, it is bob\n")?;
+        server.expect_line_containing("hello, it is bob")?;
+        server.send_line("hi, bob")?;
+        bob.expect_bytes(b"hi, bob\n")?;
+        server.close_stdin();
+        bob.expect_bytes(b"q\n")?;
+        bob.expect_closed()?;
+        ensure!(server.wait_exit(WAIT)?.success(), "the server did not exit 0 at end of input");
+        Ok(())
+    });
+}
+
+/// Lockstep, the client's side: waiting for a server that never answers, the client still
+/// ends at end of input, with its goodbye, and exits 0.
+#[test]
+fn a_silent_server_cannot_hold_the_lockstep_client() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("hello?")?;
+        server.expect_bytes(b"hello?\n")?;
+        client.close_stdin();
+        server.expect_bytes(b"q\n")?;
+        server.expect_closed()?;
+        ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit 0 at end of input");
+        Ok(())
+    });
+}

@@ -10,7 +10,8 @@
 //! is either end, with both addresses given.
 //!
 //! Each end `connect`s its UDP socket to the other's address. Nothing is sent: connect only
-//! fixes the destination, makes the kernel drop datagrams from anyone else, and lets it report
+//! fixes the destination, makes the kernel drop datagrams from anyone else that arrive from
+//! then on (one already queued stays: we check each sender too), and lets it report
 //! an ICMP "port unreachable" that comes back for one of our datagrams, as "connection
 //! refused" on a later receive. That is the only sign a line was lost, and only when the other
 //! machine says so; TCP, by contrast, refuses the connect itself, at once.
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -114,6 +116,10 @@ enum Mode {
 /// the kernel never has to cut one.
 const BUF: usize = 65_536;
 
+/// How long lockstep waits in silence for the other side's line before it says why that may
+/// last forever.
+const PATIENCE: Duration = Duration::from_secs(30);
+
 /// The most one UDP datagram over IPv4 carries: 65,535 less the IP and UDP headers.
 const MAX_DATAGRAM: usize = 65_507;
 
@@ -141,10 +147,12 @@ fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
     let (len, peer) = socket.recv_from(&mut buf).context("receiving the first datagram")?;
     keyboard.waiting(false);
     // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
-    // datagrams from any other address before we see them. The seed's server replied to
-    // whoever sent last, so anyone could cut into the conversation.
+    // datagrams from any other address as they arrive. But connect does not empty the queue: a
+    // stranger's datagram that arrived before it is still there, so every receive checks the
+    // sender as well (see receive). The seed's server replied to whoever sent last, so anyone
+    // could cut into the conversation.
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
-    println!("{peer} spoke first; chatting with it, and with nobody else");
+    println!("{peer} spoke first; chatting with it, and ignoring anyone else");
     let first = buf[..len].to_vec();
     println!("client: {}", lab_common::as_text(&first));
     if is_quit(&chat, &first) {
@@ -229,6 +237,10 @@ fn take_turns(
 ) -> Result<Ending> {
     let mut buf = vec![0; BUF];
     let mut our_turn = we_start;
+    // Lockstep over UDP can stall for good: nothing resends a lost datagram, so if one line is
+    // lost, each side waits for the other. We cannot tell a loss from a quiet partner; after a
+    // while of silence we say so, and keep waiting.
+    socket.set_read_timeout(Some(PATIENCE)).context("setting a receive timeout")?;
     loop {
         if our_turn {
             if let Some(ending) = send_typed_line(&socket, chat, keyboard)? {
@@ -250,6 +262,11 @@ fn take_turns(
                 report_refused();
                 our_turn = true;
             }
+            Heard::Silence => eprintln!(
+                "(nothing from the {them} for {} s. UDP never resends: if a line was lost, both sides \
+                 now wait for each other. Ctrl-C ends the chat.)",
+                PATIENCE.as_secs()
+            ),
         }
     }
 }
@@ -271,6 +288,8 @@ fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboa
                     }
                 }
                 Ok(Heard::Refused) => report_refused(),
+                // Duplex sets no receive timeout: it never waits in silence for a turn.
+                Ok(Heard::Silence) => {}
                 Err(error) => eprintln!("{error:#}"),
             }
         }
@@ -288,18 +307,31 @@ enum Heard {
     Line(Vec<u8>),
     /// An earlier datagram of ours reached a port where nobody listens.
     Refused,
+    /// Nothing arrived within the receive timeout.
+    Silence,
 }
 
-/// Receive one datagram on the connected socket.
+/// Receive one datagram from the peer the socket is connected to.
 fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
-    match socket.recv(buf) {
-        Ok(len) => Ok(Heard::Line(buf[..len].to_vec())),
-        // When a datagram of ours reaches a port with no socket, that machine's kernel answers
-        // with an ICMP "port unreachable". Our kernel matches it to this connected socket and
-        // hands it to us as an error on the next receive. An unconnected socket (the seeds')
-        // is never told.
-        Err(error) if error.kind() == ErrorKind::ConnectionRefused => Ok(Heard::Refused),
-        Err(error) => Err(error).context("receiving"),
+    let peer = socket.peer_addr().context("finding the peer the socket is connected to")?;
+    loop {
+        let (len, from) = match socket.recv_from(buf) {
+            Ok(received) => received,
+            // When a datagram of ours reaches a port with no socket, that machine's kernel
+            // answers with an ICMP "port unreachable". Our kernel matches it to this connected
+            // socket and hands it to us as an error on the next receive. An unconnected socket
+            // (the seeds') is never told.
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Ok(Heard::Refused),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(Heard::Silence);
+            }
+            Err(error) => return Err(error).context("receiving"),
+        };
+        if from == peer {
+            return Ok(Heard::Line(buf[..len].to_vec()));
+        }
+        // Only a datagram queued before connect can come from anyone else.
+        eprintln!("(ignored a datagram from {from}: this chat is with {peer})");
     }
 }
 

@@ -52,5 +52,17 @@ fn the_stranger_failure_shows_the_strangers_line() {
         &python_server("--bug reply-to-last"),
     )
     .unwrap();
-    assert!(report.contains("but it printed \"client: it is alice, from a new port\""), "{report}");
+    assert!(report.contains("but it printed \"client: alice here, from a new port\""), "{report}");
+}
+
+/// connect stops new datagrams from strangers, not one already queued: a server that trusts it
+/// shows mallory's line, sent right behind alice's first one.
+#[test]
+fn a_strangers_datagram_queued_before_connect_is_caught() {
+    let report = scenario::expect_failure(
+        LAB.scenario("a_stranger_cannot_cut_into_the_chat"),
+        &python_server("--bug trust-connect"),
+    )
+    .unwrap();
+    assert!(report.contains("but it printed \"client: alice here, from a new port\""), "{report}");
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, ensure};
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::udp_chat::LAB;
 use harness::scenario::assert_holds;
-use harness::{Proto, QUIET, Target, WAIT, ready};
+use harness::{QUIET, Target, WAIT, ready};
 use predicates::prelude::*;
 
 fn target() -> Target {
@@ -76,12 +76,14 @@ fn the_lockstep_client_sends_its_second_line_only_after_the_reply() {
 fn two_peers_may_start_in_either_order() {
     assert_holds(&target(), |s| {
         for _ in 0..3 {
-            let port_b = ready::unused_port(Proto::Udp)?;
+            // Held until the second peer starts there: until then the port refuses datagrams.
+            let (closed, port_b) = ready::closed_udp_port()?;
             let b = format!("127.0.0.1:{port_b}");
             let mut first = s.role("first", "peer", &["--bind", "127.0.0.1:0", "--peer", &b])?;
             let a = first.wait_ready(WAIT)?.addr.to_string();
             first.send_line("anyone there?")?;
             first.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
+            drop(closed);
             let mut second = s.role("second", "peer", &["--bind", &b, "--peer", &a])?;
             if second.wait_ready(WAIT).is_err() {
                 s.say("(the second peer's port was taken meanwhile; trying another)");
