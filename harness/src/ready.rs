@@ -34,12 +34,34 @@ pub fn parse(line: &str) -> Option<Ready> {
 }
 
 /// A port on loopback that nothing is bound to right now. Another program may take it before
-/// we use it: only `check` mode and the start-order scenario need one, and both say so.
+/// we use it: only `check` mode and the start-order scenarios need one, and both say so.
 pub fn unused_port(proto: Proto) -> std::io::Result<u16> {
-    match proto {
-        Proto::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr().map(|a| a.port()),
-        Proto::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr().map(|a| a.port()),
+    for _ in 0..10 {
+        let port = match proto {
+            Proto::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
+            Proto::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+        };
+        if wait_until_free(proto, port) {
+            return Ok(port);
+        }
     }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "every port tried stayed bound"))
+}
+
+/// Wait, a second at most, until no socket at all is on `port`; false if one stays. A socket
+/// we have just closed can live on for a moment: a process that another thread is starting
+/// right then holds a copy until it runs its program (descriptors are copied on fork and
+/// closed on exec), and meanwhile the port looks bound, as if a server were ready there.
+pub fn wait_until_free(proto: Proto, port: u16) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while on_port(proto, port, None) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // Polling the kernel's socket table: there is no event to wait on.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    true
 }
 
 /// A loopback TCP port where nothing listens, held bound (but not listening) until the
@@ -71,14 +93,8 @@ pub fn closed_udp_port() -> std::io::Result<(UdpSocket, u16)> {
 /// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
 pub fn is_bound(proto: Proto, port: u16) -> bool {
     if cfg!(target_os = "linux") {
-        let (v4, v6, state) = match proto {
-            Proto::Udp => ("/proc/net/udp", "/proc/net/udp6", None),
-            // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
-            Proto::Tcp => ("/proc/net/tcp", "/proc/net/tcp6", Some("0A")),
-        };
-        [v4, v6]
-            .iter()
-            .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
+        // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
+        on_port(proto, port, if proto == Proto::Tcp { Some("0A") } else { None })
     } else {
         match proto {
             Proto::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),
@@ -87,8 +103,18 @@ pub fn is_bound(proto: Proto, port: u16) -> bool {
     }
 }
 
-/// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
-/// address as `0100007F:1F90` (hex address, hex port).
+/// Does the kernel's table (Linux) list a socket on `port`, in `state` if one is given?
+/// Elsewhere there is no table to read, and the answer is no.
+fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
+    let tables = match proto {
+        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+    };
+    tables
+        .iter()
+        .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
+}
+
 /// How many finished connections wait in the accept queue of the TCP socket listening on
 /// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
 /// kernel does not say (not Linux, or nothing listens there).
@@ -112,6 +138,8 @@ fn listen_row_queue(table: &str, port: u16) -> Option<u32> {
     })
 }
 
+/// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
+/// address as `0100007F:1F90` (hex address, hex port).
 fn table_has_port(table: &str, port: u16, state: Option<&str>) -> bool {
     table.lines().skip(1).any(|row| {
         let fields: Vec<&str> = row.split_whitespace().collect();

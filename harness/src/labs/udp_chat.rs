@@ -4,8 +4,6 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
@@ -230,22 +228,11 @@ pub fn a_quit_word_from_either_side_ends_the_chat(s: &mut Session) -> Result<()>
     Ok(())
 }
 
-/// Let go of a held port, for the server to bind. A process that another test starts at this
-/// very moment may hold a copy of the socket until it runs its program (file descriptors are
-/// copied on fork and closed on exec), and a server that prints no ready line counts as ready
-/// once its port is bound: so wait, within a deadline, until the kernel's table shows the port
-/// free. False if it stays bound.
+/// Let go of a held port, for the server to bind, once the kernel shows it free (see
+/// [`ready::wait_until_free`]). False if it stays bound.
 fn release(held: UdpSocket, port: u16) -> bool {
     drop(held);
-    let deadline = Instant::now() + WAIT;
-    while ready::is_bound(Proto::Udp, port) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        // Polling the kernel's socket table: a short pause between two looks.
-        thread::sleep(Duration::from_millis(5));
-    }
-    true
+    ready::wait_until_free(Proto::Udp, port)
 }
 
 fn expect_clean_exit(server: &mut Role) -> Result<()> {
