@@ -131,13 +131,17 @@ pub fn in_lockstep_the_client_speaks_first_then_they_take_turns(s: &mut Session)
     Ok(())
 }
 
-/// Duplex: before the client has said a word, the server's operator types two lines, and the
-/// lab's client shows both; then the client types two in a row, and the server shows both.
+/// Duplex: once the client has said hello, the server's operator types two lines, and the
+/// lab's client shows both without typing anything; then the client types two in a row, and
+/// the server shows both.
 pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
     let mut server = s.server(&["--mode", "duplex"])?;
     let address = server.addr().to_string();
     let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
-    s.say("Nobody has spoken yet. The server's operator types two lines; the client shows both.");
+    s.say("The client says hello; the server shows it, so the operator knows someone is there.");
+    client.send_line("hello from the client")?;
+    server.expect_line_containing("hello from the client")?;
+    s.say("The server's operator types two lines; the client shows both without typing anything.");
     server.send_line("first, from the server")?;
     server.send_line("second, from the server")?;
     client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;

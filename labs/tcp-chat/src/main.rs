@@ -129,7 +129,7 @@ fn main() -> ExitCode {
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
     lab_common::print_ready("tcp", listener.local_addr()?);
-    let keyboard = Keyboard::start(true);
+    let keyboard = Keyboard::start(true, chat.clone());
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
     // ones and keeps them in the accept queue, with whatever they send. accept only takes the
@@ -173,7 +173,7 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     let stream = TcpStream::connect(server).with_context(|| format!("connecting to tcp://{server}"))?;
     eprintln!("connected to tcp://{server} from {}", stream.local_addr()?);
     eprintln!("{}", turn_hint(chat.mode, "the server", true, &chat.quit));
-    let keyboard = Keyboard::start(false);
+    let keyboard = Keyboard::start(false, chat.clone());
     let ending = converse(stream, "server", 0, true, &chat, &keyboard)?;
     println!("{}", ending.describe("the server"));
     Ok(())
@@ -478,7 +478,7 @@ struct Keyboard {
 
 impl Keyboard {
     /// Start reading; `idle` when the program has nobody to talk to yet (a server).
-    fn start(idle: bool) -> Keyboard {
+    fn start(idle: bool, chat: Chat) -> Keyboard {
         let (sender, inputs) = mpsc::channel();
         let typing = sender.clone();
         let (idle, closed) = (Arc::new(AtomicBool::new(idle)), Arc::new(AtomicBool::new(false)));
@@ -500,6 +500,17 @@ impl Keyboard {
                     Ok(_) => {
                         while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
                             line.pop();
+                        }
+                        // A server with nobody connected has nobody to send to. Keeping the
+                        // line would hand it to the next client as if typed for them; a quit
+                        // word here can only mean "stop the server".
+                        if idle_now.load(Ordering::SeqCst) {
+                            if chat.is_quit(&line) {
+                                println!("quit word with nobody connected: goodbye");
+                                std::process::exit(0);
+                            }
+                            eprintln!("(nobody is connected: that line was not sent)");
+                            continue;
                         }
                         if typing.send(Input::Typed(line)).is_err() {
                             return;

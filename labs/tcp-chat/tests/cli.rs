@@ -161,6 +161,33 @@ fn max_line_bounds_what_is_sent_and_what_is_received() {
     });
 }
 
+/// With nobody connected, a line the server's operator types is not kept for the next client
+/// (the server says it was not sent), and a quit word stops the server, status 0.
+#[test]
+fn with_nobody_connected_a_typed_line_is_not_sent_and_a_quit_word_stops_the_server() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        server.send_line("is anybody there?")?;
+        server.expect_stderr_line("that nothing was sent", WAIT, |line| line.contains("not sent"))?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(b"hello\n")?;
+        server.expect_line_containing("hello")?;
+        server.send_line("hi, alice")?;
+        alice.expect_bytes(b"hi, alice\n")?;
+        alice.send(b"q\n")?;
+        alice.expect_closed()?;
+        server.expect_stderr_line("that it waits again", WAIT, |line| {
+            line.contains("waiting for the next client")
+        })?;
+        server.send_line("Q")?;
+        ensure!(
+            server.wait_exit(WAIT)?.success(),
+            "a quit word with nobody connected should end the server, status 0"
+        );
+        Ok(())
+    });
+}
+
 /// Lockstep, while a silent client has the turn: a line the server's operator types waits for
 /// the turn, but a quit word goes at once and ends the conversation. With the next client, end
 /// of input (Ctrl-D) while waiting says goodbye and the server exits 0.
