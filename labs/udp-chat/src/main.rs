@@ -335,9 +335,11 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
     }
 }
 
-/// Say that a line of ours was lost, and how we know.
+/// Say that a line of ours was lost, and how we know. The send itself "succeeded": the line
+/// left, reached a port with nobody on it, and was dropped there. What came back is the
+/// kernel's ICMP port-unreachable, which a connected socket hears as "connection refused".
 fn report_refused() {
-    println!("(lost: nothing listens there; the ICMP port-unreachable came back as \"connection refused\")");
+    println!("(that line was lost: nobody listens there, and the kernel's ICMP reply came back as \"connection refused\")");
 }
 
 /// Our turn: take the next typed line and send it as one datagram. `Some` when the chat is over.
