@@ -51,7 +51,7 @@ enum Role {
     /// line it sends comes back in capitals.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:9200")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9200")]
         bind: SocketAddr,
         /// listen(2)'s backlog: how many finished handshakes may wait for accept.
         #[arg(long)]
@@ -67,7 +67,7 @@ enum Role {
     /// which come once the server accepts; Ctrl-D stops waiting.
     Probe {
         /// The server to connect to.
-        #[arg(long, default_value = "127.0.0.1:9200")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9200")]
         server: SocketAddr,
         /// How many connections to open.
         #[arg(long, default_value_t = 5)]

@@ -8,6 +8,23 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
+/// An address from the command line (`--bind`, `--server`): `127.0.0.1:9000` or `[::1]:9000`;
+/// for convenience `localhost:9000` and a bare port, `9000`, both mean 127.0.0.1. Host names
+/// are not looked up: the labs stay on loopback unless you name another address yourself.
+pub fn address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let port = text.strip_prefix("localhost:").unwrap_or(text);
+    match port.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => {
+            Err("expected IP:PORT, like 127.0.0.1:9000 or [::1]:9000 (or localhost:PORT, or a port alone)"
+                .into())
+        }
+    }
+}
+
 /// Print the ready line, `listening on udp://127.0.0.1:8888`: the first line on stdout,
 /// printed once the socket is bound (and, for TCP, listening), with the real port.
 pub fn print_ready(proto: &str, addr: SocketAddr) {
@@ -157,6 +174,16 @@ mod tests {
     use super::*;
 
     /// UTF-8 reads as text, broken bytes and control characters as escapes.
+    #[test]
+    fn addresses_take_ip_and_port_localhost_or_a_port_alone() {
+        assert_eq!(address("127.0.0.1:9000"), Ok(SocketAddr::from(([127, 0, 0, 1], 9000))));
+        assert_eq!(address("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
+        assert_eq!(address("localhost:9000"), Ok(SocketAddr::from(([127, 0, 0, 1], 9000))));
+        assert_eq!(address("0"), Ok(SocketAddr::from(([127, 0, 0, 1], 0))));
+        assert!(address("example.com:80").unwrap_err().contains("IP:PORT"));
+        assert!(address("localhost:99999").is_err());
+    }
+
     #[test]
     fn show_escapes_what_is_not_printable_text() {
         assert_eq!(show(b"hi"), r#""hi""#);

@@ -58,7 +58,7 @@ enum Role {
     /// that sends nothing for 30 seconds is closed, so that the next client gets its turn.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:9100")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9100")]
         bind: SocketAddr,
         #[command(flatten)]
         receive: Receive,
@@ -67,7 +67,7 @@ enum Role {
     /// between writes: --framing gap). Without MESSAGEs, sends --count numbered ones.
     Client {
         /// The server to send to.
-        #[arg(long, default_value = "127.0.0.1:9100")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9100")]
         server: SocketAddr,
         #[arg(long, value_enum, default_value_t = Choice::Raw)]
         framing: Choice,

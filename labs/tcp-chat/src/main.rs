@@ -55,7 +55,7 @@ enum Role {
     /// next one is served, and nothing it already sent is lost.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9000")]
         bind: SocketAddr,
         #[command(flatten)]
         chat: ChatArgs,
@@ -64,7 +64,7 @@ enum Role {
     /// listening, connect is refused at once.
     Client {
         /// The server to connect to.
-        #[arg(long, default_value = "127.0.0.1:9000")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9000")]
         server: SocketAddr,
         #[command(flatten)]
         chat: ChatArgs,

@@ -58,7 +58,7 @@ enum Role {
     /// then on ignores datagrams from anyone else.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:8889")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
         bind: SocketAddr,
         #[command(flatten)]
         chat: ChatArgs,
@@ -67,7 +67,7 @@ enum Role {
     /// is lost, and only a later receive hears "connection refused", from an ICMP message.
     Client {
         /// The server to send to.
-        #[arg(long, default_value = "127.0.0.1:8889")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
         server: SocketAddr,
         #[command(flatten)]
         chat: ChatArgs,
@@ -76,10 +76,10 @@ enum Role {
     /// each with the other's address, in either order.
     Peer {
         /// Address to listen on.
-        #[arg(long)]
+        #[arg(long, value_parser = lab_common::address)]
         bind: SocketAddr,
         /// The other peer's address.
-        #[arg(long)]
+        #[arg(long, value_parser = lab_common::address)]
         peer: SocketAddr,
         #[command(flatten)]
         chat: ChatArgs,
@@ -339,7 +339,9 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
 /// left, reached a port with nobody on it, and was dropped there. What came back is the
 /// kernel's ICMP port-unreachable, which a connected socket hears as "connection refused".
 fn report_refused() {
-    println!("(that line was lost: nobody listens there, and the kernel's ICMP reply came back as \"connection refused\")");
+    println!(
+        "(that line was lost: nobody listens there, and the kernel's ICMP reply came back as \"connection refused\")"
+    );
 }
 
 /// Our turn: take the next typed line and send it as one datagram. `Some` when the chat is over.

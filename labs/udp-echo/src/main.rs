@@ -41,7 +41,7 @@ enum Role {
     /// buffer was too small and the kernel cut the datagram.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:8888")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
         bind: SocketAddr,
         /// Reply in upper case (as the seed lesson's server does).
         #[arg(long)]
@@ -55,7 +55,7 @@ enum Role {
     /// Shows that UDP gives no error when nobody is listening: the reply just never comes.
     Client {
         /// The server to send to.
-        #[arg(long, default_value = "127.0.0.1:8888")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
         server: SocketAddr,
         /// How long to wait for each reply, in milliseconds.
         #[arg(long, default_value_t = 1000)]

@@ -59,7 +59,7 @@ enum Role {
     /// datagram is answered `ERR <why>` and costs nobody else anything.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:10024")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:10024")]
         bind: SocketAddr,
         /// How the group works: names and a protocol (room), or none at all (relay).
         #[arg(long, value_enum, default_value_t = Mode::Room)]
@@ -80,7 +80,7 @@ enum Role {
     /// end of input (Ctrl-D) leaves with `Q NAME`.
     Client {
         /// The server to join.
-        #[arg(long, default_value = "127.0.0.1:10024")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:10024")]
         server: SocketAddr,
         /// The nickname to try first (1 to 32 characters, no spaces).
         #[arg(long)]
@@ -92,7 +92,7 @@ enum Role {
     /// End of input (Ctrl-D) leaves.
     Listen {
         /// The server to listen to.
-        #[arg(long, default_value = "127.0.0.1:10024")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:10024")]
         server: SocketAddr,
         /// Join a room under this name (room mode); without it, just say hello (relay mode).
         #[arg(long)]

@@ -42,7 +42,7 @@ enum Role {
     /// threaded serves every client at once. Logs each connection and how it ended.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, default_value = "127.0.0.1:9999")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9999")]
         bind: SocketAddr,
         /// One client at a time, or a thread per client.
         #[arg(long, value_enum, default_value_t = Mode::Iterative)]
@@ -55,7 +55,7 @@ enum Role {
     /// connection: the server still answers everything already sent, then closes.
     Client {
         /// The server to connect to.
-        #[arg(long, default_value = "127.0.0.1:9999")]
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9999")]
         server: SocketAddr,
     },
 }
