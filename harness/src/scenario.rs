@@ -96,6 +96,17 @@ impl Target {
         Target { lab, reference: binary.into(), server, server_args: Vec::new() }
     }
 
+    /// A Python server kept as a test fixture: `python3 SCRIPT --port {port} EXTRA {args}`.
+    pub fn python(
+        lab: &'static Lab,
+        binary: impl Into<PathBuf>,
+        script: &std::path::Path,
+        extra: &str,
+    ) -> Target {
+        let command = format!("python3 '{}' --port {{port}} {extra} {{args}}", script.display());
+        Target::command(lab, binary, &command)
+    }
+
     pub fn with_server_args(mut self, args: &[&str]) -> Target {
         self.server_args = args.iter().map(|a| a.to_string()).collect();
         self
@@ -377,6 +388,15 @@ pub fn assert_every_scenario_has_a_bug(lab: &Lab, caught: &[(&str, &str)]) {
             lab.name
         );
     }
+}
+
+/// For a lab's bite tests: the scenario `name` must fail against the server with `bug`
+/// (`server_with("--bug BUG")`), and its report must say what failed and show the transcript.
+pub fn assert_catches(lab: &'static Lab, (name, bug): (&str, &str), server_with: impl Fn(&str) -> Target) {
+    let report = expect_failure(lab.scenario(name), &server_with(&format!("--bug {bug}")))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(report.contains("what failed:"), "{report}");
+    assert!(report.contains("transcript"), "{report}");
 }
 
 /// For the tests that prove a scenario bites: it must fail against `target`. Returns the

@@ -18,8 +18,7 @@ const CAUGHT: &[(&str, &str)] = &[
 
 fn python_server(extra: &str) -> Target {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chat.py");
-    let command = format!("python3 '{}' --port {{port}} {extra} {{args}}", script.display());
-    Target::command(&LAB, env!("CARGO_BIN_EXE_udp-chat"), &command)
+    Target::python(&LAB, env!("CARGO_BIN_EXE_udp-chat"), &script, extra)
 }
 
 /// Every scenario has a broken server that it is shown to catch.
@@ -31,11 +30,7 @@ fn every_scenario_has_a_bug_it_catches() {
 /// Each scenario fails against its bug, with the transcript in the report.
 #[rstest]
 fn each_scenario_fails_against_its_bug(#[values(0, 1, 2, 3, 4)] case: usize) {
-    let (name, bug) = CAUGHT[case];
-    let report = scenario::expect_failure(LAB.scenario(name), &python_server(&format!("--bug {bug}")))
-        .unwrap_or_else(|error| panic!("{error:#}"));
-    assert!(report.contains("what failed:"), "{report}");
-    assert!(report.contains("transcript"), "{report}");
+    scenario::assert_catches(&LAB, CAUGHT[case], python_server);
 }
 
 /// A correct Python server passes every scenario, whichever mode it starts in.
