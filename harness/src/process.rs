@@ -208,17 +208,12 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if matches(&line) => return Ok(line),
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => {
-                    bail!("expected {} to print {what} within {}; it did not", self.who, secs(within))
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early(what)),
+        match next_matching(&self.lines, within, matches) {
+            Ok(line) => Ok(line),
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("expected {} to print {what} within {}; it did not", self.who, secs(within))
             }
+            Err(RecvTimeoutError::Disconnected) => Err(self.exited_early(what)),
         }
     }
 
@@ -237,21 +232,12 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.err_lines.recv_timeout(left) {
-                Ok(line) if matches(&line) => return Ok(line),
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => {
-                    bail!(
-                        "expected {} to print {what} on stderr within {}; it did not",
-                        self.who,
-                        secs(within)
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early(what)),
+        match next_matching(&self.err_lines, within, matches) {
+            Ok(line) => Ok(line),
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("expected {} to print {what} on stderr within {}; it did not", self.who, secs(within))
             }
+            Err(RecvTimeoutError::Disconnected) => Err(self.exited_early(what)),
         }
     }
 
@@ -321,6 +307,22 @@ impl Drop for Role {
             let _ = self.drained.recv_timeout(QUIET);
         }
         interrupt::unregister(self.child.id());
+    }
+}
+
+/// The next line from one of a role's streams that `matches`, within `within`; other lines
+/// are passed over (they are in the transcript).
+fn next_matching(
+    lines: &Receiver<String>,
+    within: Duration,
+    matches: impl Fn(&str) -> bool,
+) -> Result<String, RecvTimeoutError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+        if matches(&line) {
+            return Ok(line);
+        }
     }
 }
 

@@ -214,8 +214,9 @@ fn wait_for_reply(socket: &UdpSocket, server: SocketAddr, timeout: Duration) -> 
             Ok((len, from)) if from == server => return Ok(Some(buf[..len].to_vec())),
             Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            // Linux may report an ICMP "port unreachable" for an earlier send here. It is
-            // a hint that nobody is listening, not a reply: keep waiting until the deadline.
+            // An ICMP "port unreachable" for an earlier send. Linux tells only a connected
+            // socket, which this one is not (other systems may differ); either way it is not a
+            // reply: keep waiting until the deadline.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
             Err(e) => return Err(e).context("receiving"),
         }
