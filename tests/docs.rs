@@ -19,7 +19,7 @@ const SECTIONS: [&str; 7] = [
 ];
 
 fn root() -> &'static Path {
-    harness::cargo::workspace_root()
+    runner::cargo::workspace_root()
 }
 
 fn read(path: impl AsRef<Path>) -> String {
@@ -189,7 +189,7 @@ fn check_command(words: &[&str], place: &str) {
 #[test]
 fn each_lab_binary_has_the_roles_it_lists() {
     for lab in ALL {
-        let binary = harness::cargo::binary(lab.name, lab.name).unwrap();
+        let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
         let help = std::process::Command::new(binary).arg("--help").output().unwrap();
         let help = String::from_utf8_lossy(&help.stdout);
         for role in lab.roles {

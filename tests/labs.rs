@@ -1,6 +1,6 @@
 //! House rules every lab keeps, checked rather than remembered: its `//!` header with the
-//! commands to try it by hand, a test for each of its scenarios, and a scenario function in
-//! the harness for each name; and the contract's rule for a port that is taken.
+//! commands to try it by hand, a fixture bug for each of its scenarios, unique scenario names,
+//! and the contract's rule for a port that is taken.
 
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
@@ -11,7 +11,7 @@ use harness::labs::ALL;
 use predicates::prelude::*;
 
 fn read(path: &str) -> String {
-    let path = harness::cargo::workspace_root().join(path);
+    let path = runner::cargo::workspace_root().join(path);
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -34,18 +34,23 @@ fn every_lab_opens_with_a_header_and_the_commands_to_try_it() {
     }
 }
 
-/// Each scenario has a test of the same name in the lab's tests/scenarios.rs, and a function
-/// of that name in the harness.
+/// Each scenario names the bug of its lab's fixture that it exists to catch, and the fixture
+/// has that bug: a `--bug` choice of that name. (That the scenario does catch it is each lab's
+/// generated test `fails_against_its_bug::NAME`.)
 #[test]
-fn every_scenario_has_its_test_and_its_function() {
+fn every_scenario_has_a_fixture_bug_it_catches() {
     for lab in ALL {
-        let tests = read(&format!("labs/{}/tests/scenarios.rs", lab.name));
-        let module = read(&format!("harness/src/labs/{}.rs", lab.name.replace('-', "_")));
+        let fixture = read(&format!("labs/{}/{}", lab.name, lab.fixture.script));
         for scenario in lab.scenarios {
-            let test = format!("fn {}(", scenario.name);
-            assert!(tests.contains(&test), "labs/{}/tests/scenarios.rs has no {test}", lab.name);
-            let function = format!("pub fn {}(s: &mut Session)", scenario.name);
-            assert!(module.contains(&function), "the harness has no {function} for {}", lab.name);
+            assert!(!scenario.bug.is_empty(), "{}: scenario {} names no bug", lab.name, scenario.name);
+            assert!(
+                fixture.contains(&format!("\"{}\"", scenario.bug)),
+                "{}: the fixture {} has no bug {:?} for scenario {}",
+                lab.name,
+                lab.fixture.script,
+                scenario.bug,
+                scenario.name
+            );
         }
     }
 }
@@ -85,7 +90,7 @@ fn every_server_refuses_a_taken_port_with_an_error_and_a_hint() {
         if lab.name == "backlog" {
             args.extend(["--backlog".to_string(), "1".to_string()]);
         }
-        let binary = harness::cargo::binary(lab.name, lab.name).unwrap();
+        let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
         assert_cmd::Command::new(binary)
             .args(&args)
             .timeout(Duration::from_secs(10))

@@ -9,14 +9,14 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn lab() -> Command {
-    let binary = harness::cargo::binary("harness", "lab").expect("building the lab runner");
+    let binary = runner::cargo::binary("runner", "lab").expect("building the lab runner");
     let mut command = Command::new(binary);
     command.env("NO_COLOR", "1").timeout(Duration::from_secs(120));
     command
 }
 
 fn echo_fixture() -> PathBuf {
-    harness::cargo::workspace_root().join("labs/udp-echo/tests/fixtures/echo.py")
+    runner::cargo::workspace_root().join("labs/udp-echo/tests/fixtures/echo.py")
 }
 
 fn python_echo(extra: &str) -> String {
@@ -122,7 +122,7 @@ fn check_reports_a_server_that_dies_at_once() {
 }
 
 fn python_upper(extra: &str) -> String {
-    let script = harness::cargo::workspace_root().join("labs/upper/tests/fixtures/upper.py");
+    let script = runner::cargo::workspace_root().join("labs/upper/tests/fixtures/upper.py");
     format!("python3 '{}' --port {{port}} {extra}", script.display())
 }
 

@@ -1,27 +1,36 @@
 //! The harness: spawns labs (or any other program), drives them over loopback, checks what
 //! crosses the wire, and records a transcript a student can follow.
 //!
-//! - [`process::Role`]: a running process, its stdin written and its stdout read line by line.
-//! - [`peer::UdpPeer`], [`peer::TcpPeer`]: raw sockets the harness drives by hand.
-//! - [`proxy::Proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
-//! - [`transcript::Transcript`]: everything that happened, timed, printed on failure.
-//! - [`scenario`]: named checks, run by the labs' tests, `cargo lab check` and the demos.
-//! - [`labs`]: each lab's scenarios, one module per lab.
+//! - [`process`]: a running process (a [`process::Role`]), started by a [`process::Spawn`].
+//! - [`peer`]: raw UDP and TCP sockets the harness drives by hand.
+//! - [`proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
+//! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
+//! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
+//! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
+//! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
+//! - [`testing`]: a lab's tests, generated from its scenarios.
+//! - [`labs`]: each lab's definition and scenarios, one module per lab.
 
-pub mod bench;
-pub mod cargo;
-pub mod diagram;
+// First, so that its `scenario!` is in scope for the labs below.
+#[macro_use]
+pub mod scenario;
+
 pub mod labs;
 pub mod peer;
+pub mod ports;
 pub mod process;
 pub mod proxy;
 pub mod ready;
-pub mod scenario;
+pub mod session;
+pub mod style;
+pub mod testing;
 pub mod transcript;
+pub mod wait;
 
 use std::time::Duration;
 
-pub use scenario::{Lab, Scenario, Session, Target, assert_passes, assert_passes_with};
+pub use scenario::{Lab, Scenario};
+pub use session::{Session, Target};
 pub use transcript::Proto;
 
 /// How long to wait for something that should happen. Generous, because it is only ever
@@ -45,6 +54,6 @@ pub fn secs(duration: Duration) -> String {
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::transcript::out(format_args!($($arg)*))
+        $crate::style::out(format_args!($($arg)*))
     };
 }

@@ -4,11 +4,12 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::transcript::{Event, Proto, Transcript, show};
+use crate::wait::Deadline;
 use crate::{WAIT, secs};
 
 /// The largest datagram a peer can receive whole (UDP's 16-bit length field).
@@ -55,13 +56,10 @@ impl UdpPeer {
 
     /// The next datagram, if one arrives within `within`.
     pub fn recv(&self, within: Duration) -> Result<Option<(Vec<u8>, SocketAddr)>> {
-        let deadline = Instant::now() + within;
+        let deadline = Deadline::after(within);
         let mut buf = vec![0; MAX_DATAGRAM];
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
+            let Some(left) = deadline.left() else { return Ok(None) };
             self.socket.set_read_timeout(Some(left))?;
             match self.socket.recv_from(&mut buf) {
                 Ok((len, from)) => {
@@ -84,21 +82,47 @@ impl UdpPeer {
         }
     }
 
+    /// The next datagram from `from`, if one arrives within `within`. Anyone can send to a
+    /// peer's port (on a busy machine, a stray datagram meant for a port that was free a moment
+    /// ago), so datagrams from other addresses are passed over; the transcript still shows them.
+    pub fn recv_from(&self, from: SocketAddr, within: Duration) -> Result<Option<Vec<u8>>> {
+        let deadline = Deadline::after(within);
+        loop {
+            match self.recv(deadline.left().unwrap_or_default())? {
+                Some((bytes, sender)) if sender == from => return Ok(Some(bytes)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// The next datagram must be exactly `expected`, and arrive within the usual deadline.
     pub fn expect_datagram(&self, expected: &[u8]) -> Result<SocketAddr> {
-        match self.recv(WAIT)? {
-            Some((bytes, from)) if bytes == expected => Ok(from),
-            Some((bytes, from)) => bail!(
-                "{} expected the datagram {} ({} bytes)\n  but the next datagram, from {}, was {} ({} bytes)",
+        let next = self.recv(WAIT)?;
+        self.expected(expected, next.clone(), "")?;
+        Ok(next.map(|(_, from)| from).expect("the datagram that was expected arrived"))
+    }
+
+    /// The next datagram from `from` must be exactly `expected`, within the usual deadline.
+    pub fn expect_datagram_from(&self, from: SocketAddr, expected: &[u8]) -> Result<()> {
+        let next = self.recv_from(from, WAIT)?.map(|bytes| (bytes, from));
+        self.expected(expected, next, &format!(" from {}", self.transcript.who(from)))
+    }
+
+    fn expected(&self, expected: &[u8], next: Option<(Vec<u8>, SocketAddr)>, from: &str) -> Result<()> {
+        match next {
+            Some((bytes, _)) if bytes == expected => Ok(()),
+            Some((bytes, sender)) => bail!(
+                "{} expected the datagram {} ({} bytes){from}\n  but the next datagram, from {}, was {} ({} bytes)",
                 self.who,
                 show(expected),
                 expected.len(),
-                self.transcript.who(from),
+                self.transcript.who(sender),
                 show(&bytes),
                 bytes.len()
             ),
             None => bail!(
-                "{} expected the datagram {} within {}, but nothing arrived",
+                "{} expected the datagram {}{from} within {}, but nothing arrived",
                 self.who,
                 show(expected),
                 secs(WAIT)
@@ -276,11 +300,10 @@ impl TcpPeer {
 
     /// Read until exactly `expected` has arrived, in however many pieces the stream delivers it.
     pub fn expect_bytes(&mut self, expected: &[u8]) -> Result<()> {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Deadline::after(WAIT);
         let mut got = Vec::new();
         while got.len() < expected.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.read_chunk(left, expected.len() - got.len())? {
+            match self.read_chunk(deadline.left().unwrap_or_default(), expected.len() - got.len())? {
                 Chunk::Bytes(bytes) => got.extend_from_slice(&bytes),
                 Chunk::Eof => bail!(
                     "{} expected {} but the stream ended after {}",
@@ -381,13 +404,10 @@ impl TcpPeer {
     }
 
     fn read_chunk(&mut self, within: Duration, max: usize) -> Result<Chunk> {
-        let deadline = Instant::now() + within;
+        let deadline = Deadline::after(within);
         let mut buf = vec![0; max.clamp(1, 64 * 1024)];
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Chunk::Nothing);
-            }
+            let Some(left) = deadline.left() else { return Ok(Chunk::Nothing) };
             self.stream.set_read_timeout(Some(left))?;
             match (&*self.stream).read(&mut buf) {
                 Ok(0) => {

@@ -10,12 +10,14 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::ports;
 use crate::ready::{self, Ready};
 use crate::transcript::{Event, Transcript};
+use crate::wait::{self, Deadline};
 use crate::{QUIET, WAIT, secs};
 
 /// What to run.
@@ -32,10 +34,23 @@ impl Program {
         match self {
             Program::Exec { path, args } => {
                 let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                format!("{name} {}", args.join(" "))
+                std::iter::once(name.into_owned())
+                    .chain(args.iter().map(|a| quote(a)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
             Program::Shell(line) => line.clone(),
         }
+    }
+}
+
+/// A word as a shell would need it: as it is when that is safe, in single quotes otherwise.
+pub fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,{}".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -54,9 +69,82 @@ pub struct Role {
     addr: Option<SocketAddr>,
 }
 
+/// A resource limit set on a child before it runs its program (setrlimit), never on us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// RLIMIT_NOFILE: how many file descriptors it may hold open.
+    OpenFiles(u64),
+    /// RLIMIT_AS: how many bytes of address space it may map (threads' stacks included).
+    AddressSpace(u64),
+    /// RLIMIT_CPU: how many seconds of CPU it may use before the kernel kills it.
+    CpuSeconds(u64),
+}
+
+/// How a role is started: the program, and what the caller controls about its process.
+/// `Spawn::new(who, program).env(..).current_dir(..).limit(..).start(&transcript)`.
+#[derive(Clone, Debug)]
+pub struct Spawn {
+    who: String,
+    program: Program,
+    env: Vec<(String, String)>,
+    dir: Option<PathBuf>,
+    limits: Vec<Limit>,
+    output_cap: usize,
+}
+
+/// How many bytes of each of a child's streams are recorded; the rest is read and dropped, so
+/// that a child printing without end neither blocks nor fills our memory.
+pub const OUTPUT_CAP: usize = 16 * 1024 * 1024;
+
+impl Spawn {
+    pub fn new(who: &str, program: Program) -> Spawn {
+        Spawn {
+            who: who.to_string(),
+            program,
+            env: Vec::new(),
+            dir: None,
+            limits: Vec::new(),
+            output_cap: OUTPUT_CAP,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Spawn {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Spawn {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    pub fn limit(mut self, limit: Limit) -> Spawn {
+        self.limits.push(limit);
+        self
+    }
+
+    /// Record at most `bytes` of each of the child's streams.
+    pub fn output_cap(mut self, bytes: usize) -> Spawn {
+        self.output_cap = bytes;
+        self
+    }
+
+    /// Start the process, recording the command line, its stdin, stdout and stderr in
+    /// `transcript`.
+    pub fn start(self, transcript: &Transcript) -> Result<Role> {
+        Role::start(self, transcript)
+    }
+}
+
 impl Role {
-    /// Start `program` as `who`, recording its stdin, stdout and stderr in `transcript`.
+    /// Start `program` as `who` with the defaults: see [`Spawn`] for more control.
     pub fn spawn(who: &str, program: Program, transcript: &Transcript) -> Result<Role> {
+        Spawn::new(who, program).start(transcript)
+    }
+
+    fn start(spawn: Spawn, transcript: &Transcript) -> Result<Role> {
+        let Spawn { who, program, env, dir, limits, output_cap } = spawn;
+        let who = who.as_str();
         let mut command = match &program {
             Program::Exec { path, args } => {
                 let mut command = Command::new(path);
@@ -72,8 +160,14 @@ impl Role {
                 command
             }
         };
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &dir {
+            command.current_dir(dir);
+        }
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         new_process_group(&mut command);
+        set_limits(&mut command, &limits);
+        transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
         let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
         interrupt::register(child.id());
 
@@ -83,7 +177,7 @@ impl Role {
         let stdout = child.stdout.take().expect("stdout was piped above");
         let (out_who, out_transcript) = (who.to_string(), transcript.clone());
         thread::spawn(move || {
-            for line in read_lines(stdout) {
+            for line in read_lines(stdout, output_cap) {
                 out_transcript.record(Event::Stdout { who: out_who.clone(), line: line.clone() });
                 // The role may be gone already; its lines are still in the transcript.
                 let _ = sender.send(line);
@@ -94,7 +188,7 @@ impl Role {
         let (err_who, err_transcript) = (who.to_string(), transcript.clone());
         let (err_sender, err_lines) = mpsc::channel();
         let stderr = thread::spawn(move || {
-            for line in read_lines(stderr) {
+            for line in read_lines(stderr, output_cap) {
                 err_transcript.record(Event::Stderr { who: err_who.clone(), line: line.clone() });
                 let _ = err_sender.send(line);
             }
@@ -143,37 +237,39 @@ impl Role {
 
     /// Wait for the ready line or, for a program that prints none, for `port` to be bound.
     pub fn wait_ready_or_bound(&mut self, ready: Ready, within: Duration) -> Result<Ready> {
-        let deadline = Instant::now() + within;
-        loop {
-            match self.lines.try_recv() {
-                Ok(line) => match ready::parse(&line) {
-                    Some(ready) => return Ok(ready),
-                    None => continue,
-                },
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Err(self.exited_early("a ready line or a bound port"));
+        // Polling the kernel's socket table and the child: neither has an event to wait on.
+        let seen = wait::until(within, || {
+            loop {
+                match self.lines.try_recv() {
+                    Ok(line) => match ready::parse(&line) {
+                        Some(ready) => return Some(Ok(ready)),
+                        None => continue,
+                    },
+                    Err(mpsc::TryRecvError::Disconnected) => return Some(Err(())),
+                    Err(mpsc::TryRecvError::Empty) => {}
                 }
-                Err(mpsc::TryRecvError::Empty) => {}
+                if ports::is_bound(ready.proto, ready.addr.port()) {
+                    return Some(Ok(ready));
+                }
+                return match self.child.try_wait() {
+                    Ok(Some(status)) => {
+                        self.exited = Some(status);
+                        Some(Err(()))
+                    }
+                    _ => None,
+                };
             }
-            if ready::is_bound(ready.proto, ready.addr.port()) {
-                return Ok(ready);
-            }
-            if let Some(status) = self.child.try_wait()? {
-                self.exited = Some(status);
-                return Err(self.exited_early("a ready line or a bound port"));
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{} neither printed a ready line nor bound {} port {} within {}",
-                    self.who,
-                    ready.proto_name(),
-                    ready.addr.port(),
-                    secs(within)
-                );
-            }
-            // Polling the kernel's socket table: a short pause between two looks, not a guess
-            // at how long the server takes.
-            thread::sleep(Duration::from_millis(10));
+        });
+        match seen {
+            Some(Ok(ready)) => Ok(ready),
+            Some(Err(())) => Err(self.exited_early("a ready line or a bound port")),
+            None => bail!(
+                "{} neither printed a ready line nor bound {} port {} within {}",
+                self.who,
+                ready.proto_name(),
+                ready.addr.port(),
+                secs(within)
+            ),
         }
     }
 
@@ -248,16 +344,9 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if matches(&line) => {
-                    bail!("expected {} not to print {what}, but it printed {line:?}", self.who)
-                }
-                Ok(_) => continue,
-                Err(_) => return Ok(()),
-            }
+        match next_matching(&self.lines, within, matches) {
+            Ok(line) => bail!("expected {} not to print {what}, but it printed {line:?}", self.who),
+            Err(_) => Ok(()),
         }
     }
 
@@ -266,24 +355,17 @@ impl Role {
         if let Some(status) = self.exited {
             return Ok(status);
         }
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                self.exited = Some(status);
-                // The child is gone, so its stderr is at EOF: join to have every line recorded.
-                if let Some(stderr) = self.stderr.take() {
-                    let _ = stderr.join();
-                }
-                self.transcript
-                    .record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                bail!("expected {} to exit within {}; it is still running", self.who, secs(within));
-            }
-            // std's Child has no wait with a timeout: look again shortly, until the deadline.
-            thread::sleep(Duration::from_millis(5));
+        // std's Child has no wait with a timeout: look again shortly, until the deadline.
+        let Some(status) = wait::until(within, || self.child.try_wait().ok().flatten()) else {
+            bail!("expected {} to exit within {}; it is still running", self.who, secs(within));
+        };
+        self.exited = Some(status);
+        // The child is gone, so its stderr is at EOF: join to have every line recorded.
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.join();
         }
+        self.transcript.record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
+        Ok(status)
     }
 }
 
@@ -317,9 +399,9 @@ fn next_matching(
     within: Duration,
     matches: impl Fn(&str) -> bool,
 ) -> Result<String, RecvTimeoutError> {
-    let deadline = Instant::now() + within;
+    let deadline = Deadline::after(within);
     loop {
-        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+        let line = lines.recv_timeout(deadline.left().ok_or(RecvTimeoutError::Timeout)?)?;
         if matches(&line) {
             return Ok(line);
         }
@@ -333,14 +415,27 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Lines as the child printed them; bytes that are not UTF-8 are kept visible, escaped.
-fn read_lines(pipe: impl Read) -> impl Iterator<Item = String> {
+/// Lines as the child printed them; bytes that are not UTF-8 are kept visible, escaped. Past
+/// `cap` bytes in all, one line says the rest was cut, and the pipe is still read to its end
+/// (a child blocked on a full pipe would look hung).
+fn read_lines(pipe: impl Read, cap: usize) -> impl Iterator<Item = String> {
     let mut reader = BufReader::new(pipe);
+    let mut seen = 0;
     std::iter::from_fn(move || {
+        if seen > cap {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            return None;
+        }
         let mut line = Vec::new();
-        match reader.read_until(b'\n', &mut line) {
+        // A line is cut at the cap too, so one endless line cannot fill our memory either.
+        let limit = (cap + 1 - seen) as u64;
+        match (&mut reader).take(limit).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => None,
-            Ok(_) => {
+            Ok(read) => {
+                seen += read;
+                if seen > cap {
+                    return Some(format!("(output cut: more than {cap} bytes; the rest was not recorded)"));
+                }
                 while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
                     line.pop();
                 }
@@ -352,6 +447,42 @@ fn read_lines(pipe: impl Read) -> impl Iterator<Item = String> {
         }
     })
 }
+
+/// Resource limits, set in the child between fork and exec: they bind the child and all it
+/// starts, and never us.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn set_limits(command: &mut Command, limits: &[Limit]) {
+    use std::os::unix::process::CommandExt;
+    if limits.is_empty() {
+        return;
+    }
+    let limits: Vec<_> = limits
+        .iter()
+        .map(|limit| match *limit {
+            Limit::OpenFiles(n) => (libc::RLIMIT_NOFILE, n as libc::rlim_t),
+            Limit::AddressSpace(n) => (libc::RLIMIT_AS, n as libc::rlim_t),
+            Limit::CpuSeconds(n) => (libc::RLIMIT_CPU, n as libc::rlim_t),
+        })
+        .collect();
+    // SAFETY: the closure runs in the child after fork, where only async-signal-safe calls are
+    // allowed: setrlimit(2) is one, and the closure neither allocates nor locks (the Vec was
+    // built before the fork and is only read).
+    unsafe {
+        command.pre_exec(move || {
+            for &(resource, value) in &limits {
+                let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn set_limits(_command: &mut Command, _limits: &[Limit]) {}
 
 /// Each role gets a process group of its own, so that a shell command and everything it
 /// started can be killed together.

@@ -4,16 +4,20 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::style::Style;
 
 /// One thing that happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A heading or a sentence of narration from the scenario itself.
     Say(String),
+    /// A process started, with its whole command line.
+    Start { who: String, command: String },
     /// A line written to a process's stdin.
     Stdin { who: String, line: String },
     /// A line a process printed on stdout.
@@ -140,37 +144,13 @@ impl Default for Transcript {
     }
 }
 
-/// Print a line on stdout. A reader that went away (`cargo lab udp-echo | head`) is not an
-/// error worth stopping for: the run goes on, and its roles are cleaned up as usual.
-pub fn out(text: impl std::fmt::Display) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}");
-}
-
-/// Colours for a terminal, or none.
-#[derive(Clone, Copy, Debug)]
-pub struct Style {
-    pub colour: bool,
-}
-
-impl Style {
-    pub const PLAIN: Style = Style { colour: false };
-
-    /// Colour only when stdout is a terminal and NO_COLOR is unset (https://no-color.org).
-    pub fn for_stdout() -> Style {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Style { colour }
-    }
-
-    pub fn paint(self, code: &str, text: &str) -> String {
-        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
-    }
-}
-
 fn render(at: Duration, event: &Event, style: Style) -> String {
     let time = style.paint("2", &format!("{:>7.3}s", at.as_secs_f64()));
     match event {
         Event::Say(text) => format!("         {}", style.paint("1", text)),
+        Event::Start { who, command } => {
+            format!("{time}  {who} {} {command}", style.paint("36", "started:"))
+        }
         Event::Stdin { who, line } => {
             format!("{time}  {who} {} {}", style.paint("36", "stdin <"), show(line.as_bytes()))
         }

@@ -3,7 +3,7 @@
 //! wait that fails says what it was waiting for.
 
 use std::panic;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::process::{Program, Role};
 use harness::transcript::Transcript;
@@ -25,15 +25,8 @@ fn is_running(pid: u32) -> bool {
 }
 
 fn wait_until_gone(pid: u32) -> bool {
-    let deadline = Instant::now() + harness::WAIT;
-    while Instant::now() < deadline {
-        if !is_running(pid) {
-            return true;
-        }
-        // Nothing announces a process's end to a stranger: look again shortly, until the deadline.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
+    // Nothing announces a process's end to a stranger: look again, until the deadline.
+    harness::wait::until(harness::WAIT, || (!is_running(pid)).then_some(())).is_some()
 }
 
 /// Dropping a role kills its whole process group: the shell and the `sleep` it started.

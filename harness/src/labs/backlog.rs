@@ -2,16 +2,16 @@
 //! `--backlog N` and `--accept never|on-enter|after SECS`.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 
 use crate::peer::Attempt;
 use crate::process::Role;
-use crate::ready;
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
+use crate::{ports, wait};
 
 pub const LAB: Lab = Lab {
     name: "backlog",
@@ -19,6 +19,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Tcp,
     default_port: 9200,
     roles: &["server", "probe"],
+    modes: &[],
     story: "
 The seed lesson writes listen(5) and warns: 5 is not the maximum number of connections. What is
 it, then? The kernel completes each client's handshake on its own, before the program calls
@@ -28,31 +29,28 @@ only when told, and prints the queue's length and limit as the kernel reports th
 opens connections one after another and prints a table of what became of each; alice, bob and
 friends are plain TCP sockets the harness drives.",
     scenarios: &[
-        Scenario {
-            name: "exactly_backlog_plus_one_connects_complete",
+        scenario!(
+            exactly_backlog_plus_one_connects_complete,
             claim: "With nobody accepting, backlog N lets N+1 connects complete; the next gets no answer, not a refusal",
-            only: None,
-            run: exactly_backlog_plus_one_connects_complete,
-        },
-        Scenario {
-            name: "bytes_sent_while_queued_are_answered_once_accepted",
+            bug: "fixed-backlog",
+        ),
+        scenario!(
+            bytes_sent_while_queued_are_answered_once_accepted,
             claim: "A queued connection is not served: its bytes wait in the kernel, and are all answered once accepted",
-            only: None,
-            run: bytes_sent_while_queued_are_answered_once_accepted,
-        },
-        Scenario {
-            name: "each_accept_frees_one_slot",
+            bug: "one-line-per-read",
+        ),
+        scenario!(
+            each_accept_frees_one_slot,
             claim: "Each accept takes one connection out of the queue, and lets exactly one more in",
-            only: None,
-            run: each_accept_frees_one_slot,
-        },
-        Scenario {
-            name: "backlog_one_serves_fifty_clients",
+            bug: "enter-accepts-all",
+        ),
+        scenario!(
+            backlog_one_serves_fifty_clients,
             claim: "The backlog is not a client limit: with backlog 1, fifty clients are served at once",
-            only: None,
-            run: backlog_one_serves_fifty_clients,
-        },
+            bug: "one-at-a-time",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/backlog.py", passes_with: &[""] },
     by_hand: &[
         "cargo lab backlog server --backlog 2    # terminal 1: never accepts; watch its queue figures",
         "cargo lab backlog probe --clients 5     # terminal 2: 3 connect, 2 time out; `ss -lnt` agrees",
@@ -220,18 +218,16 @@ fn queue_holds(addr: SocketAddr, n: u32) -> Result<()> {
     if !cfg!(target_os = "linux") {
         return Ok(());
     }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let waiting = ready::accept_queue(addr.port());
-        if waiting == Some(n) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the accept queue should hold {n} connections, but /proc/net/tcp shows {waiting:?}");
-        }
-        // There is no event to wait on: poll the kernel's table until the deadline.
-        std::thread::sleep(Duration::from_millis(2));
+    // There is no event to wait on: look at the kernel's table until the deadline.
+    let mut waiting = None;
+    let full = wait::until(WAIT, || {
+        waiting = ports::accept_queue(addr.port());
+        (waiting == Some(n)).then_some(())
+    });
+    if full.is_none() {
+        bail!("the accept queue should hold {n} connections, but /proc/net/tcp shows {waiting:?}");
     }
+    Ok(())
 }
 
 /// On Linux, a connect to a full queue must time out (its SYN dropped), not complete and not be

@@ -14,7 +14,8 @@ use lab_common::{boxed, unbox};
 
 use crate::process::Role;
 use crate::proxy::Rechunk;
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
 
@@ -24,6 +25,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Tcp,
     default_port: 9100,
     roles: &["server", "client"],
+    modes: &[],
     story: "
 TCP delivers bytes in order and nothing else: the boundaries between a sender's writes are not
 on the wire. Below, the server prints every read it made, its bytes in a box, [hel][lowor][ld],
@@ -32,61 +34,53 @@ a pause between writes (the seeds' third cure, which is none), then a newline af
 and a length before each, through a proxy that re-cuts the stream at random; last, UDP, where
 each datagram is a message of its own.",
     scenarios: &[
-        Scenario {
-            name: "short_messages_stick_together_in_a_slow_reader",
+        scenario!(
+            short_messages_stick_together_in_a_slow_reader,
             claim: "Raw: 100 writes reach a slow reader in a few reads, stuck together",
-            only: None,
-            run: short_messages_stick_together_in_a_slow_reader,
-        },
-        Scenario {
-            name: "a_long_message_arrives_in_pieces_cut_mid_character",
+            bug: "tiny-reads",
+        ),
+        scenario!(
+            a_long_message_arrives_in_pieces_cut_mid_character,
             claim: "Raw: one write longer than the read size arrives in pieces, a character cut in two",
-            only: None,
-            run: a_long_message_arrives_in_pieces_cut_mid_character,
-        },
-        Scenario {
-            name: "a_pause_between_writes_is_not_a_framing",
+            bug: "decode-each-read",
+        ),
+        scenario!(
+            a_pause_between_writes_is_not_a_framing,
             claim: "Gap: a pause keeps writes apart on an idle loopback, not for a slow reader or a proxy",
-            only: None,
-            run: a_pause_between_writes_is_not_a_framing,
-        },
-        Scenario {
-            name: "delimiter_framing_survives_any_rechunking",
+            bug: "ignore-read-delay",
+        ),
+        scenario!(
+            delimiter_framing_survives_any_rechunking,
             claim: "Delimiter: through a proxy that re-cuts the stream, every line arrives exactly, in order",
-            only: None,
-            run: delimiter_framing_survives_any_rechunking,
-        },
-        Scenario {
-            name: "an_over_long_line_is_refused",
+            bug: "split-each-read",
+        ),
+        scenario!(
+            an_over_long_line_is_refused,
             claim: "Delimiter: a line longer than --max is refused and its connection closed; the next is served",
-            only: None,
-            run: an_over_long_line_is_refused,
-        },
-        Scenario {
-            name: "length_framing_survives_any_rechunking",
+            bug: "unbounded-line",
+        ),
+        scenario!(
+            length_framing_survives_any_rechunking,
             claim: "Length prefix: through the proxy, every message (any bytes, empty too) arrives exactly",
-            only: None,
-            run: length_framing_survives_any_rechunking,
-        },
-        Scenario {
-            name: "an_over_sized_length_is_refused_from_the_header",
+            bug: "length-one-read",
+        ),
+        scenario!(
+            an_over_sized_length_is_refused_from_the_header,
             claim: "Length prefix: a header announcing more than --max is refused at once; the next is served",
-            only: None,
-            run: an_over_sized_length_is_refused_from_the_header,
-        },
-        Scenario {
-            name: "a_frame_cut_off_by_the_peer_is_reported",
+            bug: "trust-length",
+        ),
+        scenario!(
+            a_frame_cut_off_by_the_peer_is_reported,
             claim: "Length prefix: a frame cut off by the peer's close is reported as truncated, not lost",
-            only: None,
-            run: a_frame_cut_off_by_the_peer_is_reported,
-        },
-        Scenario {
-            name: "udp_keeps_every_datagram_whole",
+            bug: "drop-truncated",
+        ),
+        scenario!(
+            udp_keeps_every_datagram_whole,
             claim: "UDP: a burst of datagrams arrives as as many messages; one too big for the buffer is cut",
-            only: None,
-            run: udp_keeps_every_datagram_whole,
-        },
+            bug: "ignore-read-size",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/sticky.py", passes_with: &[""] },
     by_hand: &[
         "cargo lab sticky server --read-delay 1000     # terminal 1: a slow reader",
         "cargo lab sticky client hello world           # terminal 2: two writes, one read",

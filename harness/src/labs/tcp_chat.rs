@@ -5,9 +5,10 @@
 use anyhow::{Result, bail};
 
 use crate::process::describe_status;
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::Proto;
-use crate::{QUIET, WAIT, ready};
+use crate::{QUIET, WAIT};
 
 pub const LAB: Lab = Lab {
     name: "tcp-chat",
@@ -15,6 +16,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Tcp,
     default_port: 9000,
     roles: &["server", "client"],
+    modes: &["lockstep", "duplex"],
     story: "
 Two people chat over TCP: one types into the server, the other into the client. The server
 must run first; then the client speaks first and they take turns (lockstep, as the seed
@@ -23,43 +25,40 @@ conversation for both, and the server goes on to the next client in its queue. B
 server's operator is its stdin (\"server stdin <\"), what it shows is its stdout; alice and
 bob are plain TCP sockets the harness drives, and every chunk of bytes is shown as they read it.",
     scenarios: &[
-        Scenario {
-            name: "the_client_is_refused_until_the_server_runs",
+        scenario!(
+            the_client_is_refused_until_the_server_runs,
             claim: "Start the server first: before it runs, the client is refused at once",
-            only: None,
-            run: the_client_is_refused_until_the_server_runs,
-        },
-        Scenario {
-            name: "in_lockstep_the_client_speaks_first_then_they_take_turns",
+            bug: "ready-before-listen",
+        ),
+        scenario!(
+            in_lockstep_the_client_speaks_first_then_they_take_turns,
             claim: "Lockstep: the client speaks first, and a second line waits for the reply",
-            only: Some("lockstep"),
-            run: in_lockstep_the_client_speaks_first_then_they_take_turns,
-        },
-        Scenario {
-            name: "in_duplex_either_side_types_at_any_time",
+            bug: "always-duplex",
+            mode: "lockstep",
+        ),
+        scenario!(
+            in_duplex_either_side_types_at_any_time,
             claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
-            only: Some("duplex"),
-            run: in_duplex_either_side_types_at_any_time,
-        },
-        Scenario {
-            name: "a_quit_word_from_either_side_ends_the_conversation",
+            bug: "always-lockstep",
+            mode: "duplex",
+        ),
+        scenario!(
+            a_quit_word_from_either_side_ends_the_conversation,
             claim: "A quit word (q or 88, any case) from either side ends the conversation",
-            only: None,
-            run: a_quit_word_from_either_side_ends_the_conversation,
-        },
-        Scenario {
-            name: "the_next_client_is_served_after_a_quit_and_loses_nothing",
+            bug: "quit-never-matches",
+        ),
+        scenario!(
+            the_next_client_is_served_after_a_quit_and_loses_nothing,
             claim: "A client that connected meanwhile is served next, and loses nothing it sent",
-            only: None,
-            run: the_next_client_is_served_after_a_quit_and_loses_nothing,
-        },
-        Scenario {
-            name: "a_long_line_arrives_whole_up_to_the_bound",
+            bug: "serve-once",
+        ),
+        scenario!(
+            a_long_line_arrives_whole_up_to_the_bound,
             claim: "A 100 KB line arrives whole both ways; one over 1 MiB ends only its conversation",
-            only: None,
-            run: a_long_line_arrives_whole_up_to_the_bound,
-        },
+            bug: "recv-1024",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/chat.py", passes_with: &["--mode lockstep", "--mode duplex"] },
     by_hand: &[
         "cargo lab tcp-chat server        # terminal 1: you type the server's side",
         "cargo lab tcp-chat client        # terminal 2: speak first; q or 88 ends the conversation",
@@ -73,12 +72,8 @@ const MAX_LINE: usize = 1024 * 1024;
 /// hint to start the server. Once the server runs on that port, the same command connects and
 /// the chat works.
 pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()> {
-    let mut tries = 0;
-    let (mut server, address) = loop {
-        tries += 1;
-        // Held bound, not listening, until the server starts: see closed_tcp_port for why.
-        let (closed, port) = ready::closed_tcp_port()?;
-        let address = format!("127.0.0.1:{port}");
+    let (mut server, address) = s.server_after(&[], |s, nowhere| {
+        let address = nowhere.to_string();
         s.say("No server yet. The lab's client connects to the port the server will use:");
         let mut early = s.role("client", "client", &["--server", &address])?;
         let status = early.wait_exit(WAIT)?;
@@ -95,13 +90,8 @@ pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()
             line.contains("start the server first")
         })?;
         s.say("Refused at once: the kernel answered the handshake's SYN with a reset. Now the server starts there.");
-        drop(closed);
-        match s.server_at(port, &[]) {
-            Ok(server) => break (server, address),
-            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
-            Err(error) => return Err(error),
-        }
-    };
+        Ok(address)
+    })?;
     s.say("The same command again: it connects, and the chat works.");
     let mut client = s.role("client", "client", &["--server", &address])?;
     client.send_line("hello, is anyone there?")?;

@@ -3,14 +3,15 @@
 //! on its stdout (in any wording that contains the line), and a quit word ends it.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 
 use anyhow::{Result, bail};
 
 use crate::process::{Role, describe_status};
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::{Event, Proto};
-use crate::{QUIET, WAIT, ready};
+use crate::{QUIET, WAIT, ports};
 
 pub const LAB: Lab = Lab {
     name: "udp-chat",
@@ -18,6 +19,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Udp,
     default_port: 8889,
     roles: &["server", "client", "peer"],
+    modes: &["lockstep", "duplex"],
     story: "
 The same chat as tcp-chat, over UDP. There is no connection, so either end may start first:
 a line sent before the other end exists is simply lost, and the sender's send still succeeds.
@@ -26,37 +28,35 @@ server's operator is its stdin (\"server stdin <\"); alice and mallory are plain
 the harness drives, and every datagram is shown with its exact bytes. The lab's own client
 takes part too; its datagrams are not drawn, but what it prints is.",
     scenarios: &[
-        Scenario {
-            name: "either_side_may_start_first",
+        scenario!(
+            either_side_may_start_first,
             claim: "TCP refuses a connect at once; a UDP line sent before the server runs is lost",
-            only: None,
-            run: either_side_may_start_first,
-        },
-        Scenario {
-            name: "a_stranger_cannot_cut_into_the_chat",
+            bug: "new-socket",
+        ),
+        scenario!(
+            a_stranger_cannot_cut_into_the_chat,
             claim: "The server chats with whoever spoke first, and ignores everyone else",
-            only: None,
-            run: a_stranger_cannot_cut_into_the_chat,
-        },
-        Scenario {
-            name: "in_lockstep_the_server_waits_for_its_turn",
+            bug: "reply-to-last",
+        ),
+        scenario!(
+            in_lockstep_the_server_waits_for_its_turn,
             claim: "Lockstep: the server's second line waits until the client's line arrives",
-            only: Some("lockstep"),
-            run: in_lockstep_the_server_waits_for_its_turn,
-        },
-        Scenario {
-            name: "in_duplex_either_side_types_at_any_time",
+            bug: "always-duplex",
+            mode: "lockstep",
+        ),
+        scenario!(
+            in_duplex_either_side_types_at_any_time,
             claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
-            only: Some("duplex"),
-            run: in_duplex_either_side_types_at_any_time,
-        },
-        Scenario {
-            name: "a_quit_word_from_either_side_ends_the_chat",
+            bug: "always-lockstep",
+            mode: "duplex",
+        ),
+        scenario!(
+            a_quit_word_from_either_side_ends_the_chat,
             claim: "A quit word (q or 88, any case) from either side ends the chat",
-            only: None,
-            run: a_quit_word_from_either_side_ends_the_chat,
-        },
+            bug: "case-sensitive",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/chat.py", passes_with: &["--mode lockstep", "--mode duplex"] },
     by_hand: &[
         "cargo lab udp-chat server        # terminal 1: you type the server's side",
         "cargo lab udp-chat client        # terminal 2: speak first (start it first, too: try it)",
@@ -69,7 +69,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
 /// starts there; it never shows the lost line, and the client's next line starts the chat.
 pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
     s.say("TCP first: alice connects to a port where nothing listens.");
-    let (_closed, tcp_port) = ready::closed_tcp_port()?;
+    let (_closed, tcp_port) = ports::closed_tcp_port()?;
     let nowhere = SocketAddr::from(([127, 0, 0, 1], tcp_port));
     match TcpStream::connect_timeout(&nowhere, WAIT) {
         Err(error) if error.kind() == ErrorKind::ConnectionRefused => s.transcript().record(Event::Conn {
@@ -83,13 +83,10 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         Ok(_) => bail!("expected nothing to listen on {nowhere}, but alice's connect succeeded"),
     }
 
-    let mut tries = 0;
-    let (mut server, mut client) = loop {
-        tries += 1;
+    let (mut server, mut client) = s.server_after(&[], |s, nowhere| {
         // Held bound, so nothing else takes the port while the client's line is lost there: its
-        // kernel refuses what arrives, as for a port nobody holds. See closed_udp_port.
-        let (closed, port) = ready::closed_udp_port()?;
-        let address = format!("127.0.0.1:{port}");
+        // kernel refuses what arrives, as for a port nobody holds. See ports::closed_udp_port.
+        let address = nowhere.to_string();
         s.say("UDP: the lab's client sends a line to a port where nobody receives yet. The send succeeds.");
         let mut client = s.role("client", "client", &["--server", &address])?;
         client.send_line("anyone there?")?;
@@ -99,19 +96,8 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         s.say("is reported on its next receive, as \"connection refused\": the only sign of the loss.");
         client.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
         s.say("Now the server starts on that port.");
-        if !release(closed, port) {
-            if tries >= 3 {
-                bail!("three held ports in a row stayed bound after they were released");
-            }
-            s.say("(the port is still bound elsewhere; trying another)");
-            continue;
-        }
-        match s.server_at(port, &[]) {
-            Ok(server) => break (server, client),
-            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
-            Err(error) => return Err(error),
-        }
-    };
+        Ok(client)
+    })?;
     s.say("The client's next line is the first the server hears; it learns its peer from it.");
     client.send_line("and now?")?;
     let first = server.expect_line("the client's line", WAIT, |line| {
@@ -226,13 +212,6 @@ pub fn a_quit_word_from_either_side_ends_the_chat(s: &mut Session) -> Result<()>
     alice.send_to(server.addr(), b"Q")?;
     expect_clean_exit(&mut server)?;
     Ok(())
-}
-
-/// Let go of a held port, for the server to bind, once the kernel shows it free (see
-/// [`ready::wait_until_free`]). False if it stays bound.
-fn release(held: UdpSocket, port: u16) -> bool {
-    drop(held);
-    ready::wait_until_free(Proto::Udp, port)
 }
 
 fn expect_clean_exit(server: &mut Role) -> Result<()> {

@@ -2,9 +2,10 @@
 
 use anyhow::{Result, bail};
 
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::Proto;
-use crate::{QUIET, WAIT, ready};
+use crate::{QUIET, WAIT};
 
 pub const LAB: Lab = Lab {
     name: "udp-echo",
@@ -12,55 +13,50 @@ pub const LAB: Lab = Lab {
     proto: Proto::Udp,
     default_port: 8888,
     roles: &["server", "client"],
+    modes: &[],
     story: "
 A UDP server accepts nobody. It binds a port and waits; every datagram arrives with the
 address it came from, and the reply goes back to that address. Below, real sockets on
 127.0.0.1 talk to the real server: alice and bob are plain UDP sockets the harness drives,
 and every datagram that crosses the wire is shown with its exact bytes.",
     scenarios: &[
-        Scenario {
-            name: "two_clients_get_only_their_own_replies",
+        scenario!(
+            two_clients_get_only_their_own_replies,
             claim: "There is no connection: the server answers whoever sent each datagram",
-            only: None,
-            run: two_clients_get_only_their_own_replies,
-        },
-        Scenario {
-            name: "datagrams_keep_their_boundaries",
+            bug: "reply-to-first",
+        ),
+        scenario!(
+            datagrams_keep_their_boundaries,
             claim: "Three datagrams sent back to back arrive as three, never merged or split",
-            only: None,
-            run: datagrams_keep_their_boundaries,
-        },
-        Scenario {
-            name: "a_datagram_longer_than_the_buffer_is_cut",
+            bug: "merge",
+        ),
+        scenario!(
+            a_datagram_longer_than_the_buffer_is_cut,
             claim: "A datagram longer than the receive buffer is cut, and the rest is lost",
-            only: None,
-            run: a_datagram_longer_than_the_buffer_is_cut,
-        },
-        Scenario {
-            name: "an_empty_datagram_is_a_message",
+            bug: "ignore-buf",
+        ),
+        scenario!(
+            an_empty_datagram_is_a_message,
             claim: "An empty datagram is a message (on TCP, 0 bytes would mean the end)",
-            only: None,
-            run: an_empty_datagram_is_a_message,
-        },
-        Scenario {
-            name: "a_datagram_sent_before_the_server_starts_is_lost",
+            bug: "skip-empty",
+        ),
+        scenario!(
+            a_datagram_sent_before_the_server_starts_is_lost,
             claim: "Sent before the server starts: lost, and the sender is never told",
-            only: None,
-            run: a_datagram_sent_before_the_server_starts_is_lost,
-        },
-        Scenario {
-            name: "bad_input_does_not_stop_the_server",
+            bug: "needs-hello",
+        ),
+        scenario!(
+            bad_input_does_not_stop_the_server,
             claim: "Bytes that are not UTF-8 and a 65,507-byte datagram do not stop the server",
-            only: None,
-            run: bad_input_does_not_stop_the_server,
-        },
-        Scenario {
-            name: "the_client_prints_each_reply",
+            bug: "decode-text",
+        ),
+        scenario!(
+            the_client_prints_each_reply,
             claim: "The lab's client sends a typed line as one datagram and prints the reply",
-            only: None,
-            run: the_client_prints_each_reply,
-        },
+            bug: "new-socket",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/echo.py", passes_with: &["", "--quiet"] },
     by_hand: &[
         "cargo lab udp-echo server        # terminal 1",
         "cargo lab udp-echo client        # terminal 2: type lines (or: nc -u 127.0.0.1 8888)",
@@ -149,24 +145,12 @@ pub fn an_empty_datagram_is_a_message(s: &mut Session) -> Result<()> {
 /// once the server starts, only the next datagram is answered.
 pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Result<()> {
     let alice = s.udp("alice")?;
-    // Another program could take the free port between our look and the server's bind; then
-    // we pick another. A server that fails for any other reason fails all three tries.
-    let mut tries = 0;
-    let server = loop {
-        tries += 1;
-        let port = ready::unused_port(Proto::Udp)?;
-        let nowhere = ([127, 0, 0, 1], port).into();
-        s.transcript().name(nowhere, "server");
+    let (server, ()) = s.server_after(&[], |s, nowhere| {
         s.say("No server yet. alice sends to the port the server will use: sendto reports success.");
         alice.send_to(nowhere, b"anyone there?")?;
         s.say("alice waits for a reply. Nothing comes, and no error either.");
-        alice.expect_nothing(QUIET)?;
-        match s.server_at(port, &[]) {
-            Ok(server) => break server,
-            Err(error) if tries < 3 => s.say(format!("(port taken meanwhile: {error:#}; trying another)")),
-            Err(error) => return Err(error),
-        }
-    };
+        alice.expect_nothing(QUIET)
+    })?;
     s.say("Now the server runs. Its first datagram is the next one alice sends:");
     alice.send_to(server.addr(), b"and now?")?;
     alice.expect_datagram(b"and now?")?;

@@ -3,12 +3,12 @@
 //! name or the text in them. Only two things are exact: the reply `OK`, and the `ERR ` prefix.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
 use crate::peer::UdpPeer;
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::{Proto, show};
 use crate::{QUIET, WAIT, secs};
 
@@ -18,6 +18,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Udp,
     default_port: 10024,
     roles: &["server", "client", "listen"],
+    modes: &[],
     story: "
 A group chat on UDP has one server socket and no connections. The server knows a member only
 as an address its datagrams came from, and \"send to everyone\" is a loop: one sendto per
@@ -26,79 +27,68 @@ then the room of seed 004: nicknames (N), messages (M), leaving (Q), and the own
 the server's stdin. Below, alice, bob, 张三 and mallory are plain UDP sockets the harness
 drives, and every datagram that crosses the wire is shown with its exact bytes.",
     scenarios: &[
-        Scenario {
-            name: "relay_mode_relays_to_every_known_address",
+        scenario!(
+            relay_mode_relays_to_every_known_address,
             claim: "Relay (seed 001): every datagram goes to every address ever heard from",
-            only: None,
-            run: relay_mode_relays_to_every_known_address,
-        },
-        Scenario {
-            name: "registering_gets_exactly_ok",
+            bug: "relay-skips-sender",
+        ),
+        scenario!(
+            registering_gets_exactly_ok,
             claim: "Room (seed 004): N <name> is answered with exactly OK",
-            only: None,
-            run: registering_gets_exactly_ok,
-        },
-        Scenario {
-            name: "the_join_notice_reaches_the_others_not_the_newcomer",
+            bug: "ok-newline",
+        ),
+        scenario!(
+            the_join_notice_reaches_the_others_not_the_newcomer,
             claim: "A join notice reaches the members already there, not the newcomer",
-            only: None,
-            run: the_join_notice_reaches_the_others_not_the_newcomer,
-        },
-        Scenario {
-            name: "a_taken_name_is_refused_and_its_owner_keeps_it",
+            bug: "notice-to-all",
+        ),
+        scenario!(
+            a_taken_name_is_refused_and_its_owner_keeps_it,
             claim: "A name already taken is refused with ERR, and its owner keeps it",
-            only: None,
-            run: a_taken_name_is_refused_and_its_owner_keeps_it,
-        },
-        Scenario {
-            name: "a_message_arrives_byte_for_byte_at_every_member",
+            bug: "takeover",
+        ),
+        scenario!(
+            a_message_arrives_byte_for_byte_at_every_member,
             claim: "A message with runs of spaces and 中文 arrives intact at every member, sender included",
-            only: None,
-            run: a_message_arrives_byte_for_byte_at_every_member,
-        },
-        Scenario {
-            name: "the_owner_speaks_to_everyone",
+            bug: "eat-spaces",
+        ),
+        scenario!(
+            the_owner_speaks_to_everyone,
             claim: "A line typed on the server's stdin (the owner) reaches every member",
-            only: None,
-            run: the_owner_speaks_to_everyone,
-        },
-        Scenario {
-            name: "impersonation_is_rejected_and_nothing_is_broadcast",
+            bug: "deaf-owner",
+        ),
+        scenario!(
+            impersonation_is_rejected_and_nothing_is_broadcast,
             claim: "M and Q in someone else's name get ERR, nothing is broadcast, the victim stays",
-            only: None,
-            run: impersonation_is_rejected_and_nothing_is_broadcast,
-        },
-        Scenario {
-            name: "a_leave_notice_reaches_the_others",
+            bug: "trust-names",
+        ),
+        scenario!(
+            a_leave_notice_reaches_the_others,
             claim: "Q <name>: the others are told, and the leaver gets no more messages",
-            only: None,
-            run: a_leave_notice_reaches_the_others,
-        },
-        Scenario {
-            name: "a_repeated_registration_is_idempotent",
+            bug: "silent-leave",
+        ),
+        scenario!(
+            a_repeated_registration_is_idempotent,
             claim: "N <name> again from the same address (its OK was lost) gets OK, and no second notice",
-            only: None,
-            run: a_repeated_registration_is_idempotent,
-        },
-        Scenario {
-            name: "bad_input_gets_err_and_the_room_goes_on",
+            bug: "refuse-retry",
+        ),
+        scenario!(
+            bad_input_gets_err_and_the_room_goes_on,
             claim: "Empty, not UTF-8, unknown, bad names, too long: each gets ERR, and the room goes on",
-            only: None,
-            run: bad_input_gets_err_and_the_room_goes_on,
-        },
-        Scenario {
-            name: "a_full_room_refuses_newcomers",
+            bug: "truncate-long",
+        ),
+        scenario!(
+            a_full_room_refuses_newcomers,
             claim: "With --max-members 2, a third member is refused until someone leaves",
-            only: None,
-            run: a_full_room_refuses_newcomers,
-        },
-        Scenario {
-            name: "the_lab_client_chats_through_the_server",
+            bug: "no-limit",
+        ),
+        scenario!(
+            the_lab_client_chats_through_the_server,
             claim: "The lab's client joins, sends what is typed, prints what arrives, leaves at Ctrl-D",
-            only: None,
-            run: the_lab_client_chats_through_the_server,
-        },
+            bug: "new-socket",
+        ),
     ],
+    fixture: Fixture { script: "tests/fixtures/room.py", passes_with: &["", "--quiet"] },
     by_hand: &[
         "cargo lab udp-group server                # terminal 1: you are the owner; type here too",
         "cargo lab udp-group client --name alice   # terminal 2",
@@ -110,7 +100,7 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
 pub fn join(s: &mut Session, at: SocketAddr, who: &str, name: &str) -> Result<UdpPeer> {
     let peer = s.udp(who)?;
     peer.send_to(at, format!("N {name}").as_bytes())?;
-    expect_exactly(&peer, at, b"OK")?;
+    peer.expect_datagram_from(at, b"OK")?;
     Ok(peer)
 }
 
@@ -127,46 +117,10 @@ fn room(s: &mut Session, at: SocketAddr, names: &[&str]) -> Result<Vec<UdpPeer>>
     Ok(members)
 }
 
-/// The next datagram from the server at `at`, within `within`. Anyone can send to a member's
-/// port (on a busy machine, a stray datagram meant for a port that was free a moment ago), so
-/// datagrams from other addresses are passed over; the transcript still shows them.
-pub fn next_from(peer: &UdpPeer, at: SocketAddr, within: Duration) -> Result<Option<Vec<u8>>> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match peer.recv(left)? {
-            Some((bytes, from)) if from == at => return Ok(Some(bytes)),
-            Some(_) => continue,
-            None => return Ok(None),
-        }
-    }
-}
-
-/// The next datagram from the server must be exactly `expected`.
-pub fn expect_exactly(peer: &UdpPeer, at: SocketAddr, expected: &[u8]) -> Result<()> {
-    match next_from(peer, at, WAIT)? {
-        Some(bytes) if bytes == expected => Ok(()),
-        Some(bytes) => bail!(
-            "{} expected exactly {} ({} bytes) from the server\n  but the next datagram from it was {} ({} bytes)",
-            peer.who(),
-            show(expected),
-            expected.len(),
-            show(&bytes),
-            bytes.len()
-        ),
-        None => bail!(
-            "{} expected {} from the server within {}, but nothing came",
-            peer.who(),
-            show(expected),
-            secs(WAIT)
-        ),
-    }
-}
-
 /// The next datagram from the server must contain `needle` (notices are worded freely; the
 /// name or the text in them is not).
 pub fn expect_containing(peer: &UdpPeer, at: SocketAddr, needle: &[u8]) -> Result<Vec<u8>> {
-    match next_from(peer, at, WAIT)? {
+    match peer.recv_from(at, WAIT)? {
         Some(bytes) if contains(&bytes, needle) => Ok(bytes),
         Some(bytes) => bail!(
             "{} expected a datagram containing {}, byte for byte\n  but the next one from the server was {}",
@@ -185,7 +139,7 @@ pub fn expect_containing(peer: &UdpPeer, at: SocketAddr, needle: &[u8]) -> Resul
 
 /// The next datagram from the server must be a refusal: `ERR ` and a reason.
 pub fn expect_err(peer: &UdpPeer, at: SocketAddr, after: &str) -> Result<()> {
-    match next_from(peer, at, WAIT)? {
+    match peer.recv_from(at, WAIT)? {
         Some(bytes) if bytes.starts_with(b"ERR ") => Ok(()),
         Some(bytes) => bail!("{} expected ERR <why> after {after}\n  but got {}", peer.who(), show(&bytes)),
         None => {
@@ -197,7 +151,7 @@ pub fn expect_err(peer: &UdpPeer, at: SocketAddr, after: &str) -> Result<()> {
 /// Nothing was broadcast: a short deadline that expires at each of `peers`.
 pub fn expect_silence(at: SocketAddr, peers: &[&UdpPeer]) -> Result<()> {
     for peer in peers {
-        if let Some(bytes) = next_from(peer, at, QUIET)? {
+        if let Some(bytes) = peer.recv_from(at, QUIET)? {
             bail!(
                 "{} expected nothing from the server for {}, but got {}",
                 peer.who(),
@@ -222,16 +176,16 @@ pub fn relay_mode_relays_to_every_known_address(s: &mut Session) -> Result<()> {
     let alice = s.udp("alice")?;
     s.say("A receive-only member joins the relay the only way there is: by sending it something.");
     listener.send_to(at, b"hello")?;
-    expect_exactly(&listener, at, b"hello")?;
+    listener.expect_datagram_from(at, b"hello")?;
     s.say("alice sends a line. The relay now knows two addresses, and sends it to both.");
     alice.send_to(at, "hi all, 大家好".as_bytes())?;
-    expect_exactly(&listener, at, "hi all, 大家好".as_bytes())?;
-    expect_exactly(&alice, at, "hi all, 大家好".as_bytes())?;
+    listener.expect_datagram_from(at, "hi all, 大家好".as_bytes())?;
+    alice.expect_datagram_from(at, "hi all, 大家好".as_bytes())?;
     s.say("A stranger sends one datagram, and is in: no name, no question asked, and no way out.");
     let mallory = s.udp("mallory")?;
     mallory.send_to(at, b"I am in too")?;
     for peer in [&listener, &alice, &mallory] {
-        expect_exactly(peer, at, b"I am in too")?;
+        peer.expect_datagram_from(at, b"I am in too")?;
     }
     expect_silence(at, &[&listener, &alice, &mallory])?;
     s.say("That is all a relay is: no names, no leaving, and anyone who sends once is in. Now the room.");
@@ -352,7 +306,7 @@ pub fn a_leave_notice_reaches_the_others(s: &mut Session) -> Result<()> {
     alice.send_to(at, b"M alice bye bob")?;
     expect_containing(alice, at, b"bye bob")?;
     expect_containing(zhang, at, b"bye bob")?;
-    while let Some(bytes) = next_from(bob, at, QUIET)? {
+    while let Some(bytes) = bob.recv_from(at, QUIET)? {
         if contains(&bytes, b"bye bob") {
             bail!("bob left, but alice's message still reached him: {}", show(&bytes));
         }
@@ -370,7 +324,7 @@ pub fn a_repeated_registration_is_idempotent(s: &mut Session) -> Result<()> {
     let (alice, bob) = (&members[0], &members[1]);
     s.say("bob sends N bob again, as a client does when its OK never came.");
     bob.send_to(at, b"N bob")?;
-    expect_exactly(bob, at, b"OK")?;
+    bob.expect_datagram_from(at, b"OK")?;
     s.say("The same member, registered once: alice gets no second notice.");
     expect_silence(at, &[alice])?;
     s.say("One address, one name: bob cannot take a second one.");
@@ -427,7 +381,7 @@ pub fn a_full_room_refuses_newcomers(s: &mut Session) -> Result<()> {
     bob.send_to(at, b"Q bob")?;
     expect_containing(alice, at, b"bob")?;
     carol.send_to(at, b"N carol")?;
-    expect_exactly(&carol, at, b"OK")?;
+    carol.expect_datagram_from(at, b"OK")?;
     expect_containing(alice, at, b"carol")?;
     Ok(())
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::scenario::{Lab, Scenario, Session};
+use crate::scenario::{Fixture, Lab};
+use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
 
@@ -14,6 +15,7 @@ pub const LAB: Lab = Lab {
     proto: Proto::Tcp,
     default_port: 9999,
     roles: &["server", "client"],
+    modes: &["iterative", "threaded"],
     story: "
 A TCP server needs a connection per client: the client connects, the kernel completes the
 handshake, and accept hands the server a socket for that one client. The seed lesson's server
@@ -21,49 +23,48 @@ is iterative: it serves one client at a time, and the next ones wait, connected,
 kernel's queue. Below, alice, bob and friends are plain TCP sockets the harness drives; every
 chunk of bytes is shown as they read it, so its time is when they read it.",
     scenarios: &[
-        Scenario {
-            name: "bytes_come_back_upper_cased",
+        scenario!(
+            bytes_come_back_upper_cased,
             claim: "Bytes come back upper-cased, and a 100 KB line comes back whole",
-            only: None,
-            run: bytes_come_back_upper_cased,
-        },
-        Scenario {
-            name: "a_character_split_across_reads_is_upper_cased",
+            bug: "one-read",
+        ),
+        scenario!(
+            a_character_split_across_reads_is_upper_cased,
             claim: "A character whose bytes arrive in two reads is still upper-cased",
-            only: None,
-            run: a_character_split_across_reads_is_upper_cased,
-        },
-        Scenario {
-            name: "the_next_client_waits_until_the_first_leaves",
+            bug: "decode-each-read",
+        ),
+        scenario!(
+            the_next_client_waits_until_the_first_leaves,
             claim: "Iterative: a second client connects at once, but is answered only when the first leaves",
-            only: Some("iterative"),
-            run: the_next_client_waits_until_the_first_leaves,
-        },
-        Scenario {
-            name: "fifty_clients_are_answered_at_once",
+            bug: "always-threaded",
+            mode: "iterative",
+        ),
+        scenario!(
+            fifty_clients_are_answered_at_once,
             claim: "Threaded: fifty clients, all connected, are all answered",
-            only: Some("threaded"),
-            run: fifty_clients_are_answered_at_once,
-        },
-        Scenario {
-            name: "a_vanished_client_does_not_stop_the_server",
+            bug: "always-iterative",
+            mode: "threaded",
+        ),
+        scenario!(
+            a_vanished_client_does_not_stop_the_server,
             claim: "A client that resets or closes mid-request is logged, and the next one is served",
-            only: None,
-            run: a_vanished_client_does_not_stop_the_server,
-        },
-        Scenario {
-            name: "a_half_closed_client_still_gets_every_reply",
+            bug: "die-on-reset",
+        ),
+        scenario!(
+            a_half_closed_client_still_gets_every_reply,
             claim: "A client that half-closes still gets the reply to everything it sent",
-            only: None,
-            run: a_half_closed_client_still_gets_every_reply,
-        },
-        Scenario {
-            name: "an_empty_session_is_clean",
+            bug: "line-buffered",
+        ),
+        scenario!(
+            an_empty_session_is_clean,
             claim: "Connecting and closing without a word is a clean session, not an error",
-            only: None,
-            run: an_empty_session_is_clean,
-        },
+            bug: "serve-once",
+        ),
     ],
+    fixture: Fixture {
+        script: "tests/fixtures/upper.py",
+        passes_with: &["--mode iterative", "--mode threaded"],
+    },
     by_hand: &[
         "cargo lab upper server        # terminal 1 (iterative; add --mode threaded for the other)",
         "cargo lab upper client        # terminal 2, and again in terminal 3 (or: nc 127.0.0.1 9999)",

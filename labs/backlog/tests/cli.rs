@@ -53,7 +53,7 @@ fn the_server_reports_the_settings_it_reads() {
     let somaxconn = read("/proc/sys/net/core/somaxconn");
     let limit = somaxconn.parse::<u32>().unwrap().min(100_000);
     let abort = read("/proc/sys/net/ipv4/tcp_abort_on_overflow");
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&["--backlog", "100000"])?;
         let capped = format!("listen(100000): limit {limit} (net.core.somaxconn is {somaxconn},");
         server.expect_line(&capped, WAIT, |line| line.starts_with(&capped))?;
@@ -70,12 +70,12 @@ fn the_server_reports_the_settings_it_reads() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_queue_length_agrees_with_proc_net_tcp() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&["--backlog", "3"])?;
         let _alice = s.tcp("alice", server.addr())?;
         let _bob = s.tcp("bob", server.addr())?;
         server.expect_line("2 waiting", WAIT, |line| line.starts_with("accept queue: 2 waiting, limit 3"))?;
-        let waiting = harness::ready::accept_queue(server.addr().port());
+        let waiting = harness::ports::accept_queue(server.addr().port());
         ensure!(waiting == Some(2), "/proc/net/tcp's LISTEN row shows {waiting:?} waiting");
         Ok(())
     });
@@ -85,7 +85,7 @@ fn the_queue_length_agrees_with_proc_net_tcp() {
 #[test]
 fn the_probe_shows_a_refusal_when_nobody_listens() {
     // Held bound, not listening, until the test ends: nothing can listen there meanwhile.
-    let (_held, port) = harness::ready::closed_tcp_port().unwrap();
+    let (_held, port) = harness::ports::closed_tcp_port().unwrap();
     cargo_bin_cmd!("backlog")
         .args(["probe", "--server", &format!("127.0.0.1:{port}"), "--clients", "2"])
         .timeout(Duration::from_secs(10))
@@ -99,7 +99,7 @@ fn the_probe_shows_a_refusal_when_nobody_listens() {
 /// 0 when every client has its reply.
 #[test]
 fn the_probe_prints_the_replies_once_the_server_accepts() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&["--backlog", "2", "--accept", "on-enter"])?;
         let address = server.addr().to_string();
         let mut probe = s.role("probe", "probe", &["--server", &address, "--clients", "2"])?;
@@ -118,7 +118,7 @@ fn the_probe_prints_the_replies_once_the_server_accepts() {
 /// At end of input, a server that accepts on Enter stops and exits 0.
 #[test]
 fn the_on_enter_server_exits_at_end_of_input() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&["--backlog", "1", "--accept", "on-enter"])?;
         server.close_stdin();
         ensure!(server.wait_exit(WAIT)?.success(), "the server failed");

@@ -23,7 +23,7 @@ fn help_says_what_the_server_demonstrates() {
 #[test]
 fn connecting_to_nobody_is_refused_with_a_hint() {
     // Held bound, not listening, until the test ends: nothing can listen there meanwhile.
-    let (_held, port) = harness::ready::closed_tcp_port().unwrap();
+    let (_held, port) = harness::ports::closed_tcp_port().unwrap();
     cargo_bin_cmd!("sticky")
         .args(["client", "--server", &format!("127.0.0.1:{port}"), "hello"])
         .timeout(Duration::from_secs(10))
@@ -37,7 +37,7 @@ fn connecting_to_nobody_is_refused_with_a_hint() {
 /// connects, rather than send what would arrive as two messages.
 #[test]
 fn the_client_refuses_a_newline_in_a_delimited_message() {
-    let port = harness::ready::unused_port(harness::Proto::Tcp).unwrap();
+    let port = harness::ports::unused_port(harness::Proto::Tcp).unwrap();
     cargo_bin_cmd!("sticky")
         .args(["client", "--server", &format!("127.0.0.1:{port}"), "--framing", "delimiter", "one\ntwo"])
         .timeout(Duration::from_secs(10))

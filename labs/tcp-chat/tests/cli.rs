@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::tcp_chat::LAB;
-use harness::scenario::assert_holds;
+use harness::testing::assert_holds;
 use harness::{QUIET, Target, WAIT};
 use predicates::prelude::*;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::udp_chat::LAB;
-use harness::scenario::assert_holds;
-use harness::{QUIET, Target, WAIT, ready};
+use harness::testing::assert_holds;
+use harness::{QUIET, Target, WAIT, ports};
 use predicates::prelude::*;
 
 fn target() -> Target {
@@ -77,7 +77,7 @@ fn two_peers_may_start_in_either_order() {
     assert_holds(&target(), |s| {
         for _ in 0..3 {
             // Held until the second peer starts there: until then the port refuses datagrams.
-            let (closed, port_b) = ready::closed_udp_port()?;
+            let (closed, port_b) = ports::closed_udp_port()?;
             let b = format!("127.0.0.1:{port_b}");
             let mut first = s.role("first", "peer", &["--bind", "127.0.0.1:0", "--peer", &b])?;
             let a = first.wait_ready(WAIT)?.addr.to_string();

@@ -33,7 +33,7 @@ fn a_zero_buffer_is_a_usage_error() {
 /// input: UDP gave it no error to report.
 #[test]
 fn the_client_says_when_no_reply_comes() {
-    let port = harness::ready::unused_port(harness::Proto::Udp).unwrap();
+    let port = harness::ports::unused_port(harness::Proto::Udp).unwrap();
     cargo_bin_cmd!("udp-echo")
         .args(["client", "--server", &format!("127.0.0.1:{port}"), "--timeout-ms", "200"])
         .write_stdin("anyone?\n")
@@ -48,7 +48,7 @@ fn the_client_says_when_no_reply_comes() {
 #[test]
 fn upper_replies_in_capitals() {
     let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
-    harness::scenario::assert_holds(&target, |s| {
+    harness::testing::assert_holds(&target, |s| {
         let server = s.server(&["--upper"])?;
         let alice = s.udp("alice")?;
         alice.send_to(server.addr(), "hello, 张三, straße".as_bytes())?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use assert_cmd::cargo::cargo_bin_cmd;
-use harness::labs::udp_group::{LAB, expect_containing, expect_exactly, expect_silence, join, next_from};
+use harness::labs::udp_group::{LAB, expect_containing, expect_silence, join};
 use harness::{Target, WAIT};
 use predicates::prelude::*;
 
@@ -70,7 +70,7 @@ fn the_client_says_when_nobody_answers() {
 /// client says so at once, with the hint to start the server.
 #[test]
 fn the_client_is_told_when_nothing_is_there() {
-    let (_held, port) = harness::ready::closed_udp_port().unwrap();
+    let (_held, port) = harness::ports::closed_udp_port().unwrap();
     cargo_bin_cmd!("udp-group")
         .args(["client", "--server", &format!("127.0.0.1:{port}"), "--name", "alice"])
         .timeout(Duration::from_secs(10))
@@ -83,7 +83,7 @@ fn the_client_is_told_when_nothing_is_there() {
 /// The room's client pointed at a relay gets its own `N` back, and says what it met.
 #[test]
 fn the_client_recognises_a_relay() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let relay = s.server(&["--mode", "relay"])?;
         let address = relay.addr().to_string();
         let mut client = s.role("client", "client", &["--server", &address, "--name", "alice"])?;
@@ -98,7 +98,7 @@ fn the_client_recognises_a_relay() {
 /// and alice, and bob can no longer speak.
 #[test]
 fn the_owner_lists_and_removes_members() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
@@ -119,7 +119,7 @@ fn the_owner_lists_and_removes_members() {
 /// and after the owner kicks it, the `ERR` its next line gets comes with the hint to rejoin.
 #[test]
 fn the_client_explains_unknown_commands_and_a_kick() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
@@ -143,14 +143,14 @@ fn the_client_explains_unknown_commands_and_a_kick() {
 /// `W` is answered to the asker only, with the member list.
 #[test]
 fn who_is_answered_to_the_asker_only() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
         let zhang = join(s, at, "张三", "张三")?;
         expect_containing(&alice, at, "张三".as_bytes())?;
         zhang.send_to(at, b"W")?;
-        expect_exactly(&zhang, at, "2 members: alice, 张三".as_bytes())?;
+        zhang.expect_datagram_from(at, "2 members: alice, 张三".as_bytes())?;
         expect_silence(at, &[&alice])
     });
 }
@@ -159,7 +159,7 @@ fn who_is_answered_to_the_asker_only() {
 /// it joins a room, prints messages, and leaves with `Q` at end of input.
 #[test]
 fn listen_receives_in_both_modes() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let relay = s.server(&["--mode", "relay"])?;
         let address = relay.addr().to_string();
         let mut listener = s.role("listener", "listen", &["--server", &address])?;
@@ -190,7 +190,7 @@ fn listen_receives_in_both_modes() {
 /// not asserted: it depends on the kernel's buffer sizes.)
 #[test]
 fn a_member_that_never_reads_costs_nobody_else_anything() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
         let at = server.addr();
         let idle = join(s, at, "idle", "idle")?;
@@ -205,7 +205,7 @@ fn a_member_that_never_reads_costs_nobody_else_anything() {
             expect_containing(&bob, at, text.as_bytes())?;
         }
         let mut idle_got = 0;
-        while next_from(&idle, at, Duration::from_millis(50))?.is_some() {
+        while idle.recv_from(at, Duration::from_millis(50))?.is_some() {
             idle_got += 1;
         }
         eprintln!("the idle member's buffer held {idle_got} of its 2002 datagrams");

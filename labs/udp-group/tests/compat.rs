@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use anyhow::{Result, bail, ensure};
 use harness::labs::udp_group::{LAB, expect_containing, join};
 use harness::peer::UdpPeer;
 use harness::process::{Program, Role};
+use harness::wait::Deadline;
 use harness::{Target, WAIT};
 
 fn target() -> Target {
@@ -21,7 +21,7 @@ fn target() -> Target {
 /// with runs of spaces, a line from alice printed, then `quit` sends Q.
 #[test]
 fn a_seed_style_client_works_with_the_lab_server() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
@@ -57,7 +57,7 @@ fn a_seed_style_client_works_with_the_lab_server() {
 /// lab's client shows the refusal, asks again, and speaks only N, M and Q.
 #[test]
 fn the_lab_client_works_with_a_seed_style_server() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let seed_server = s.udp("seed server")?;
         let address = seed_server.local_addr()?.to_string();
         let mut client = s.role("client", "client", &["--server", &address])?;
@@ -95,17 +95,18 @@ fn the_lab_client_works_with_a_seed_style_server() {
 /// from its first `N` (a stray datagram before it is passed over); after that, only datagrams
 /// from that address count.
 fn recv(peer: &UdpPeer, client: &mut Option<SocketAddr>) -> Result<Vec<u8>> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match peer.recv(left)? {
-            Some((bytes, from)) if *client == Some(from) => return Ok(bytes),
-            Some((bytes, from)) if client.is_none() && bytes.starts_with(b"N ") => {
-                *client = Some(from);
-                return Ok(bytes);
-            }
-            Some(_) => continue,
+    if let Some(from) = *client {
+        return match peer.recv_from(from, WAIT)? {
+            Some(bytes) => Ok(bytes),
             None => bail!("{} got nothing from the client within {:?}", peer.who(), WAIT),
+        };
+    }
+    let deadline = Deadline::after(WAIT);
+    while let Some((bytes, from)) = peer.recv(deadline.left().unwrap_or_default())? {
+        if bytes.starts_with(b"N ") {
+            *client = Some(from);
+            return Ok(bytes);
         }
     }
+    bail!("{} got no registration from the client within {:?}", peer.who(), WAIT)
 }

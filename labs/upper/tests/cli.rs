@@ -24,7 +24,7 @@ fn help_says_what_the_server_demonstrates() {
 #[test]
 fn connecting_to_nobody_is_refused_with_a_hint() {
     // Held bound, not listening, until the test ends: nothing can listen there meanwhile.
-    let (_held, port) = harness::ready::closed_tcp_port().unwrap();
+    let (_held, port) = harness::ports::closed_tcp_port().unwrap();
     cargo_bin_cmd!("upper")
         .args(["client", "--server", &format!("127.0.0.1:{port}")])
         .timeout(Duration::from_secs(10))
@@ -41,7 +41,7 @@ fn connecting_to_nobody_is_refused_with_a_hint() {
 #[test]
 fn the_client_prints_replies_and_exits_cleanly_at_end_of_input() {
     let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_upper"));
-    harness::scenario::assert_holds(&target, |s| {
+    harness::testing::assert_holds(&target, |s| {
         let server = s.server(&[])?;
         let address = server.addr().to_string();
         let mut client = s.role("client", "client", &["--server", &address])?;

@@ -1,5 +1,6 @@
 //! `cargo lab`: the runner. Lists the labs, narrates a lab's demo, runs one of its roles, or
-//! checks another implementation against the lab's scenarios.
+//! checks another implementation against the lab's scenarios. The commands live in the
+//! library beside this file; here are the command line and what each word of it runs.
 //!
 //! ```text
 //! cargo lab                          # list the labs
@@ -12,8 +13,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use harness::scenario::{self, Target};
-use harness::{Lab, labs, out};
+use harness::{Lab, Target, labs, out};
+use runner::{cargo, check, demo, docs};
 
 #[derive(Parser)]
 #[command(
@@ -91,11 +92,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let lab = find(&lab)?;
             let target = Target::command(lab, reference_binary(lab)?, &server);
             out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
-            Ok(verdict(scenario::check(&target)))
+            Ok(verdict(check::check(&target)))
         }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;
-            let status = harness::cargo::command("bench")
+            let status = cargo::command("bench")
                 .args(["--quiet", "--package", lab.name, "--bench", lab.name])
                 .status()
                 .context("running cargo bench")?;
@@ -113,63 +114,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let lab = find(&args[0])?;
             let binary = reference_binary(lab)?;
             match args.get(1).map(String::as_str) {
-                None => Ok(verdict(scenario::demo(&Target::reference(lab, binary)))),
+                None => Ok(verdict(demo::demo(&Target::reference(lab, binary)))),
                 Some("--diagram") => {
-                    out!("{}", scenario::diagram(&Target::reference(lab, binary))?);
+                    out!("{}", demo::diagram(&Target::reference(lab, binary))?);
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(_) => run_role(&binary, &args[1..]),
             }
         }
-    }
-}
-
-mod docs {
-    //! The parts of each chapter that come from a real run, not from a hand: between
-    //! `<!-- begin generated: NAME -->` and `<!-- end generated: NAME -->`.
-
-    use anyhow::{Context, Result, bail};
-    use harness::scenario::{self, Target};
-    use harness::{Lab, out};
-
-    pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
-        let chapters = harness::cargo::workspace_root().join("docs/src");
-        for lab in labs {
-            let path = chapters.join(format!("{}.md", lab.name));
-            let text =
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let binary = harness::cargo::binary(lab.name, lab.name)?;
-            let target = Target::reference(lab, &binary);
-            let demo = demo_output(lab.name)?;
-            let diagram = scenario::diagram(&target)?;
-            let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{demo}```", lab.name))?;
-            let text = replace(&text, "diagram", &format!("```mermaid\n{diagram}```"))?;
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            out!("regenerated {}", path.display());
-        }
-        Ok(())
-    }
-
-    /// The demo as a user sees it, without colour: this very program, run again.
-    fn demo_output(lab: &str) -> Result<String> {
-        let output = std::process::Command::new(std::env::current_exe()?)
-            .arg(lab)
-            .env("NO_COLOR", "1")
-            .output()
-            .context("running the demo")?;
-        if !output.status.success() {
-            bail!("the {lab} demo did not hold; run `cargo lab {lab}` to see why");
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    }
-
-    fn replace(text: &str, name: &str, content: &str) -> Result<String> {
-        let begin = format!("<!-- begin generated: {name} -->");
-        let end = format!("<!-- end generated: {name} -->");
-        let (Some(start), Some(stop)) = (text.find(&begin), text.find(&end)) else {
-            bail!("the chapter has no `{begin}` ... `{end}` block");
-        };
-        Ok(format!("{}{begin}\n{content}\n{}", &text[..start], &text[stop..]))
     }
 }
 
@@ -201,7 +153,7 @@ fn find(name: &str) -> Result<&'static Lab> {
 }
 
 fn reference_binary(lab: &Lab) -> Result<std::path::PathBuf> {
-    harness::cargo::binary(lab.name, lab.name)
+    cargo::binary(lab.name, lab.name)
 }
 
 fn verdict(all_held: bool) -> ExitCode {

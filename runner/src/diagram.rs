@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::transcript::{Event, show};
+use harness::transcript::{Event, show};
 
 /// One diagram for a run of scenarios: each scenario's claim and narration as notes, its
 /// datagrams and bytes as arrows, and what the lab's own roles read and print as notes too.
@@ -95,7 +95,7 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::Proto;
+    use harness::transcript::Proto;
 
     #[test]
     fn draws_names_arrows_and_the_claim() {

@@ -9,9 +9,9 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
 
-/// The workspace root: this crate lives in `harness/` beneath it.
+/// The workspace root: this crate lives in `runner/` beneath it.
 pub fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent directory")
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("runner/ has a parent directory")
 }
 
 /// Build binary `bin` of package `package` (once per process) and return its path.

@@ -1,0 +1,213 @@
+//! Ports on loopback: one nothing is bound to, one held closed, and the kernel's own tables
+//! (/proc/net on Linux) that say whether a port is bound and how full a listener's accept
+//! queue is.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+use crate::transcript::Proto;
+use crate::wait;
+
+/// A port on loopback that nothing is bound to right now. Another program may take it before
+/// we use it: only `check` mode and the start-order scenarios need one, and both say so.
+pub fn unused_port(proto: Proto) -> std::io::Result<u16> {
+    for _ in 0..10 {
+        let port = match proto {
+            Proto::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
+            Proto::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+        };
+        if wait_until_free(proto, port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "every port tried stayed bound"))
+}
+
+/// Wait, a second at most, until no socket at all is on `port`; false if one stays. A socket
+/// we have just closed can live on for a moment: a process that another thread is starting
+/// right then holds a copy until it runs its program (descriptors are copied on fork and
+/// closed on exec), and meanwhile the port looks bound, as if a server were ready there.
+pub fn wait_until_free(proto: Proto, port: u16) -> bool {
+    // Polling the kernel's socket table: there is no event to wait on.
+    wait::until(Duration::from_secs(1), || (!on_port(proto, port, None)).then_some(())).is_some()
+}
+
+/// A loopback TCP port where nothing listens, held bound (but not listening) until the
+/// socket is dropped: a connect there is refused. Holding it keeps other programs off the
+/// port, and keeps the kernel from picking it as the local port of the very connect that
+/// tests it: a connect from port P to port P on the same address is TCP's "self-connect",
+/// which succeeds with nobody listening.
+pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let port = socket.local_addr()?.as_socket().map_or(0, |addr| addr.port());
+    Ok((socket, port))
+}
+
+/// A loopback UDP port where nobody receives, held until the socket is dropped: a datagram
+/// sent there is answered by the kernel with ICMP port-unreachable, which a connected sender
+/// sees as "connection refused". The socket holding the port is connected to port 1 (it never
+/// sends), and a connected UDP socket only takes datagrams from the address it is connected
+/// to: for everyone else the port is closed. Holding it keeps other programs off the port, and
+/// keeps the sender from being given this port as its own.
+pub fn closed_udp_port() -> std::io::Result<(UdpSocket, u16)> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.connect(SocketAddr::from(([127, 0, 0, 1], 1)))?;
+    let port = socket.local_addr()?.port();
+    Ok((socket, port))
+}
+
+/// A loopback port held closed ([`closed_tcp_port`], [`closed_udp_port`]) until a server is
+/// to be started there.
+pub enum HeldPort {
+    Tcp(socket2::Socket, u16),
+    Udp(UdpSocket, u16),
+}
+
+impl HeldPort {
+    pub fn closed(proto: Proto) -> std::io::Result<HeldPort> {
+        Ok(match proto {
+            Proto::Tcp => {
+                let (socket, port) = closed_tcp_port()?;
+                HeldPort::Tcp(socket, port)
+            }
+            Proto::Udp => {
+                let (socket, port) = closed_udp_port()?;
+                HeldPort::Udp(socket, port)
+            }
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        let port = match self {
+            HeldPort::Tcp(_, port) | HeldPort::Udp(_, port) => *port,
+        };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Let go of the port, for a server to bind, once the kernel shows it free (see
+    /// [`wait_until_free`]). False if it stays bound.
+    pub fn release(self) -> bool {
+        let (proto, port) = match &self {
+            HeldPort::Tcp(_, port) => (Proto::Tcp, *port),
+            HeldPort::Udp(_, port) => (Proto::Udp, *port),
+        };
+        drop(self);
+        wait_until_free(proto, port)
+    }
+}
+
+/// Is some socket bound to this UDP port, or listening on this TCP port? On Linux the kernel's
+/// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
+pub fn is_bound(proto: Proto, port: u16) -> bool {
+    if cfg!(target_os = "linux") {
+        // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
+        on_port(proto, port, if proto == Proto::Tcp { Some("0A") } else { None })
+    } else {
+        match proto {
+            Proto::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),
+            Proto::Tcp => TcpListener::bind(("127.0.0.1", port)).is_err(),
+        }
+    }
+}
+
+/// Does the kernel's table (Linux) list a socket on `port`, in `state` if one is given?
+/// Elsewhere there is no table to read, and the answer is no.
+fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
+    let tables = match proto {
+        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+    };
+    tables
+        .iter()
+        .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
+}
+
+/// How many finished connections wait in the accept queue of the TCP socket listening on
+/// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
+/// kernel does not say (not Linux, or nothing listens there).
+pub fn accept_queue(port: u16) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|text| listen_row_queue(&text, port))
+}
+
+/// The rx_queue of `port`'s LISTEN row (state 0A) in a /proc/net/tcp table.
+fn listen_row_queue(table: &str, port: u16) -> Option<u32> {
+    table.lines().skip(1).find_map(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let (_, hex_port) = fields.get(1)?.rsplit_once(':')?;
+        if u16::from_str_radix(hex_port, 16) != Ok(port) || fields.get(3) != Some(&"0A") {
+            return None;
+        }
+        let (_, rx_queue) = fields.get(4)?.split_once(':')?;
+        u32::from_str_radix(rx_queue, 16).ok()
+    })
+}
+
+/// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
+/// address as `0100007F:1F90` (hex address, hex port).
+fn table_has_port(table: &str, port: u16, state: Option<&str>) -> bool {
+    table.lines().skip(1).any(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let local_port = fields.get(1).and_then(|local| local.rsplit_once(':'));
+        let port_matches = local_port.is_some_and(|(_, hex)| u16::from_str_radix(hex, 16) == Ok(port));
+        let state_matches = state.is_none_or(|want| fields.get(3) == Some(&want));
+        port_matches && state_matches
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connect to the closed port is refused, however often it is tried.
+    #[test]
+    fn a_closed_port_refuses_connections() {
+        let (_held, port) = closed_tcp_port().unwrap();
+        for _ in 0..20 {
+            let error = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+            assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+        }
+    }
+
+    /// A datagram to the closed UDP port comes back as "connection refused" on a connected
+    /// sender, and the socket holding the port receives nothing.
+    #[test]
+    fn a_closed_udp_port_refuses_datagrams() {
+        let (held, port) = closed_udp_port().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.connect(("127.0.0.1", port)).unwrap();
+        sender.set_read_timeout(Some(crate::WAIT)).unwrap();
+        sender.send(b"anyone?").unwrap();
+        let error = sender.recv(&mut [0; 16]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+        held.set_nonblocking(true).unwrap();
+        assert_eq!(held.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn reads_the_kernel_socket_table() {
+        let table = "  sl  local_address rem_address   st tx_queue\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000003\n\
+                     1: 0100007F:22B8 00000000:0000 07 00000000:00000000\n";
+        assert!(table_has_port(table, 0x1F90, Some("0A")));
+        assert!(!table_has_port(table, 0x22B8, Some("0A")));
+        assert!(table_has_port(table, 0x22B8, None));
+        assert_eq!(listen_row_queue(table, 0x1F90), Some(3));
+        assert_eq!(listen_row_queue(table, 0x22B8), None);
+        assert!(!table_has_port(table, 1, None));
+    }
+
+    /// A socket we hold is seen as bound.
+    #[test]
+    fn sees_a_bound_udp_socket_and_a_listening_tcp_one() {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        assert!(is_bound(Proto::Udp, port));
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        assert!(is_bound(Proto::Tcp, tcp_port));
+    }
+}

@@ -1,0 +1,273 @@
+//! A session: what one scenario runs against (the [`Target`]) and works with: ways to start
+//! the server under test, the lab's own roles and raw peers, all recorded in one transcript.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::READY_WAIT;
+use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
+use crate::ports::{self, HeldPort};
+use crate::process::{Program, Role, Spawn};
+use crate::proxy::{Proxy, Rechunk};
+use crate::ready::Ready;
+use crate::scenario::Lab;
+use crate::transcript::{Proto, Transcript};
+
+/// Which server the scenarios talk to.
+#[derive(Clone, Debug)]
+pub enum Server {
+    /// The lab's own server role.
+    Reference,
+    /// A shell command line with `{port}`, `{addr}` and `{args}` in it.
+    Command(String),
+}
+
+/// What a scenario runs against: the lab, its reference binary (for the client roles, and
+/// the server unless another is given), and the server under test.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub lab: &'static Lab,
+    pub reference: PathBuf,
+    pub server: Server,
+    /// Flag-and-value pairs for every start of the reference server (`--mode threaded`); a
+    /// scenario that passes the same flag replaces the pair.
+    pub server_args: Vec<String>,
+}
+
+impl Target {
+    pub fn reference(lab: &'static Lab, binary: impl Into<PathBuf>) -> Target {
+        Target { lab, reference: binary.into(), server: Server::Reference, server_args: Vec::new() }
+    }
+
+    pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
+        let server = Server::Command(command.to_string());
+        Target { lab, reference: binary.into(), server, server_args: Vec::new() }
+    }
+
+    /// A Python server kept as a test fixture: `python3 SCRIPT --port {port} EXTRA {args}`.
+    pub fn python(
+        lab: &'static Lab,
+        binary: impl Into<PathBuf>,
+        script: &std::path::Path,
+        extra: &str,
+    ) -> Target {
+        let command = format!("python3 '{}' --port {{port}} {extra} {{args}}", script.display());
+        Target::command(lab, binary, &command)
+    }
+
+    pub fn with_server_args(mut self, args: &[&str]) -> Target {
+        self.server_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+}
+
+/// A scenario that cannot run against this server (it needs flags the command cannot take).
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skip {}
+
+/// What a scenario gets to work with: ways to start roles and peers, all recorded in one
+/// transcript.
+pub struct Session {
+    target: Target,
+    transcript: Transcript,
+    peers: Vec<Unread>,
+}
+
+impl Session {
+    pub fn new(target: &Target, transcript: &Transcript) -> Session {
+        Session { target: target.clone(), transcript: transcript.clone(), peers: Vec::new() }
+    }
+
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// Narration: shown in the demo and in a failure's transcript.
+    pub fn say(&self, text: impl Into<String>) {
+        self.transcript.say(text);
+    }
+
+    /// Is the server the lab's own? Only then may a scenario read its stdout, whose wording is
+    /// free for other implementations.
+    pub fn is_reference(&self) -> bool {
+        matches!(self.target.server, Server::Reference)
+    }
+
+    /// Start the server under test on a port the OS picks, with extra `args` for the reference
+    /// server (a student's command gets them where it says `{args}`).
+    pub fn server(&mut self, args: &[&str]) -> Result<Role> {
+        self.start_server(self.target.lab.proto, None, args)
+    }
+
+    /// Start the server under test on a given loopback port.
+    pub fn server_at(&mut self, port: u16, args: &[&str]) -> Result<Role> {
+        self.start_server(self.target.lab.proto, Some(port), args)
+    }
+
+    /// Start the server under test over the other protocol than the lab's own (sticky's
+    /// `--transport udp`): its ready line must name `proto`.
+    pub fn server_on(&mut self, proto: Proto, args: &[&str]) -> Result<Role> {
+        self.start_server(proto, None, args)
+    }
+
+    /// Start the server under test on a port where nobody listened before: `before` runs
+    /// first, with the port held closed (a datagram sent there is lost, a connect refused),
+    /// then the port is let go and the server started there. Another program may take the
+    /// port in between; only when that is what went wrong is another port tried, three at most.
+    pub fn server_after<T>(
+        &mut self,
+        args: &[&str],
+        mut before: impl FnMut(&mut Session, SocketAddr) -> Result<T>,
+    ) -> Result<(Role, T)> {
+        let proto = self.target.lab.proto;
+        for attempt in 1..=3 {
+            let held = HeldPort::closed(proto)?;
+            let addr = held.addr();
+            self.transcript.name(addr, "server");
+            let value = before(self, addr)?;
+            if !held.release() {
+                self.say("(the port stayed bound by another program after we let go of it; trying another)");
+                continue;
+            }
+            match self.server_at(addr.port(), args) {
+                Ok(server) => return Ok((server, value)),
+                Err(error) if attempt < 3 && ports::is_bound(proto, addr.port()) => {
+                    self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        bail!("three ports in a row were taken by other programs before the server could start")
+    }
+
+    /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), cutting as `rechunk`
+    /// says. Its seed is said in the transcript, so that a failure can be replayed
+    /// (`Rechunk::seed_from_env` takes it from `LAB_PROXY_SEED`).
+    pub fn proxy_with(&mut self, upstream: SocketAddr, rechunk: Rechunk) -> Result<Proxy> {
+        self.say(format!(
+            "A proxy re-cuts the stream (pieces of {} to {} bytes, pauses up to {:?}), seed {}: replay with {}={}",
+            rechunk.sizes.start(),
+            rechunk.sizes.end(),
+            rechunk.delays.end(),
+            rechunk.seed,
+            crate::proxy::SEED_VAR,
+            rechunk.seed
+        ));
+        Proxy::start(upstream, rechunk, &self.transcript)
+    }
+
+    fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {
+        let (mut role, ready) = match &self.target.server {
+            Server::Reference => {
+                let bind = format!("127.0.0.1:{}", port.unwrap_or(0));
+                let mut argv = vec!["server".to_string(), "--bind".to_string(), bind];
+                // Base flags come in pairs (`--mode threaded`); a scenario's own flag replaces
+                // the base one of the same name.
+                for pair in self.target.server_args.chunks(2) {
+                    if !args.contains(&pair[0].as_str()) {
+                        argv.extend(pair.iter().cloned());
+                    }
+                }
+                argv.extend(args.iter().map(|a| a.to_string()));
+                let program = Program::Exec { path: self.target.reference.clone(), args: argv };
+                let mut role = Spawn::new("server", program).start(&self.transcript)?;
+                let ready = role.wait_ready(READY_WAIT)?;
+                (role, ready)
+            }
+            Server::Command(command) => {
+                if !args.is_empty() && !command.contains("{args}") {
+                    return Err(Skip(format!(
+                        "needs the server started with `{}`: put {{args}} in your --server command \
+                         where such flags go",
+                        args.join(" ")
+                    ))
+                    .into());
+                }
+                let port = match port {
+                    Some(port) => port,
+                    None => ports::unused_port(proto)?,
+                };
+                let line = command
+                    .replace("{port}", &port.to_string())
+                    .replace("{addr}", &format!("127.0.0.1:{port}"))
+                    .replace("{args}", &args.join(" "));
+                let mut role = Spawn::new("server", Program::Shell(line)).start(&self.transcript)?;
+                let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
+                let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
+                (role, ready)
+            }
+        };
+        if ready.proto != proto {
+            bail!(
+                "the server says it listens on {}, but {} expected it on {proto:?}",
+                ready.proto_name(),
+                self.target.lab.name
+            );
+        }
+        role.set_addr(ready.addr);
+        self.transcript.name(ready.addr, "server");
+        Ok(role)
+    }
+
+    /// Start one of the lab's own roles (a client, say), always the reference binary.
+    pub fn role(&mut self, who: &str, role: &str, args: &[&str]) -> Result<Role> {
+        let mut argv = vec![role.to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        Role::spawn(who, Program::Exec { path: self.target.reference.clone(), args: argv }, &self.transcript)
+    }
+
+    pub fn udp(&mut self, who: &str) -> Result<UdpPeer> {
+        let peer = UdpPeer::bind(who, &self.transcript)?;
+        self.peers.push(Unread::of_udp(&peer));
+        Ok(peer)
+    }
+
+    pub fn tcp(&mut self, who: &str, addr: SocketAddr) -> Result<TcpPeer> {
+        let peer = TcpPeer::connect(who, addr, &self.transcript)?;
+        self.peers.push(Unread::of_tcp(&peer));
+        Ok(peer)
+    }
+
+    /// A connect that may not complete within `within`: see [`TcpPeer::attempt`].
+    pub fn tcp_attempt(&mut self, who: &str, addr: SocketAddr, within: Duration) -> Result<Attempt> {
+        let attempt = TcpPeer::attempt(who, addr, within, &self.transcript)?;
+        if let Attempt::Connected(peer) = &attempt {
+            self.peers.push(Unread::of_tcp(peer));
+        }
+        Ok(attempt)
+    }
+
+    /// A plain TCP listener on loopback, named `who`, for checking a lab's client role.
+    pub fn tcp_listener(&mut self, who: &str) -> Result<TcpListener> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        self.transcript.name(listener.local_addr()?, who);
+        Ok(listener)
+    }
+
+    /// The next connection to `listener` (within the usual deadline), as a peer named `who`
+    /// talking to the client `other`.
+    pub fn accept(&mut self, who: &str, listener: &TcpListener, other: &str) -> Result<TcpPeer> {
+        let peer = TcpPeer::accept(who, other, listener, &self.transcript)?;
+        self.peers.push(Unread::of_tcp(&peer));
+        Ok(peer)
+    }
+
+    /// After a failure: record what reached our peers but was never read.
+    pub(crate) fn collect_unread(&self) {
+        for peer in &self.peers {
+            peer.collect(&self.transcript);
+        }
+    }
+}

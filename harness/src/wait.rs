@@ -1,0 +1,61 @@
+//! Waiting, in one place. Something the harness waits for either arrives as an event (a line
+//! on a channel, bytes on a socket: those reads carry their own deadline) or can only be looked
+//! at (the kernel's socket table, whether a process has ended). For the second kind,
+//! [`until`] looks again and again, a little less often each time, until the deadline.
+
+use std::time::{Duration, Instant};
+
+/// A point in time by which something must have happened.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(within: Duration) -> Deadline {
+        Deadline(Instant::now() + within)
+    }
+
+    /// The time left, or `None` once the deadline has passed.
+    pub fn left(&self) -> Option<Duration> {
+        self.0.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+    }
+
+    pub fn passed(&self) -> bool {
+        self.left().is_none()
+    }
+}
+
+/// Look at `poll` until it gives an answer or `within` has passed. The first looks come 1 ms
+/// apart, then further apart up to 20 ms: a quick answer is seen at once, a slow one costs
+/// little CPU. This polls only what has no event to wait on; it never stands in for one.
+pub fn until<T>(within: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Deadline::after(within);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(answer) = poll() {
+            return Some(answer);
+        }
+        let left = deadline.left()?;
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_the_first_answer_and_gives_up_at_the_deadline() {
+        let mut looks = 0;
+        assert_eq!(
+            until(Duration::from_secs(5), || {
+                looks += 1;
+                (looks == 3).then_some(looks)
+            }),
+            Some(3)
+        );
+        let started = Instant::now();
+        assert_eq!(until(Duration::from_millis(50), || None::<()>), None);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+}

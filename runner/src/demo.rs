@@ -1,0 +1,61 @@
+//! `cargo lab NAME`: a lab's scenarios narrated live, as a demo; and `cargo lab NAME --diagram`,
+//! the same runs drawn as one Mermaid sequence diagram.
+
+use anyhow::{Result, bail};
+use harness::scenario::{self, Outcome};
+use harness::style::Style;
+use harness::transcript::Transcript;
+use harness::{Target, out};
+
+/// `cargo lab NAME`: every scenario narrated live. True when every step held.
+pub fn demo(target: &Target) -> bool {
+    let lab = target.lab;
+    let style = Style::for_stdout();
+    out!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
+    out!("\n{}\n", lab.story.trim());
+    out!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
+    let mut held = 0;
+    for (number, scenario) in lab.scenarios.iter().enumerate() {
+        let heading = format!("── {}/{} {} ", number + 1, lab.scenarios.len(), scenario.claim);
+        out!("\n{}", style.paint("1;34", &heading));
+        let transcript = Transcript::live();
+        match scenario::run(scenario, target, &transcript) {
+            Outcome::Passed => {
+                held += 1;
+                out!("   {}", style.paint("32", "✔ held"));
+            }
+            Outcome::Skipped(why) => out!("   {}", style.paint("33", &format!("skipped: {why}"))),
+            Outcome::Failed(error) => {
+                out!("   {}", style.paint("31", &format!("✘ did not hold: {error:#}")));
+            }
+        }
+    }
+    let all = lab.scenarios.len();
+    let verdict = if held == all {
+        style.paint("32", &format!("All {all} steps held."))
+    } else {
+        style.paint("31", &format!("{held} of {all} steps held."))
+    };
+    out!("\n{verdict}\n\nTry it by hand, one terminal each:");
+    for command in lab.by_hand {
+        out!("    {command}");
+    }
+    held == all
+}
+
+/// `cargo lab NAME --diagram`: run every scenario quietly and draw what crossed the wire as
+/// one Mermaid sequence diagram. Fails if a scenario does not hold.
+pub fn diagram(target: &Target) -> Result<String> {
+    let mut sections = Vec::new();
+    for scenario in target.lab.scenarios {
+        let transcript = Transcript::new();
+        match scenario::run(scenario, target, &transcript) {
+            Outcome::Passed => sections.push((scenario.claim, transcript.events())),
+            Outcome::Failed(error) => {
+                bail!("{}", scenario::failure_report(target.lab, scenario, &error, &transcript))
+            }
+            Outcome::Skipped(why) => bail!("{} was skipped: {why}", scenario.name),
+        }
+    }
+    Ok(crate::diagram::sequence(&sections))
+}

@@ -1,0 +1,47 @@
+//! The parts of each chapter that come from a real run, not from a hand: between
+//! `<!-- begin generated: NAME -->` and `<!-- end generated: NAME -->`.
+
+use anyhow::{Context, Result, bail};
+use harness::Target;
+use harness::{Lab, out};
+
+use crate::{cargo, demo};
+
+pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
+    let chapters = cargo::workspace_root().join("docs/src");
+    for lab in labs {
+        let path = chapters.join(format!("{}.md", lab.name));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let binary = cargo::binary(lab.name, lab.name)?;
+        let target = Target::reference(lab, &binary);
+        let output = demo_output(lab.name)?;
+        let diagram = demo::diagram(&target)?;
+        let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{output}```", lab.name))?;
+        let text = replace(&text, "diagram", &format!("```mermaid\n{diagram}```"))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        out!("regenerated {}", path.display());
+    }
+    Ok(())
+}
+
+/// The demo as a user sees it, without colour: this very program, run again.
+fn demo_output(lab: &str) -> Result<String> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .arg(lab)
+        .env("NO_COLOR", "1")
+        .output()
+        .context("running the demo")?;
+    if !output.status.success() {
+        bail!("the {lab} demo did not hold; run `cargo lab {lab}` to see why");
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn replace(text: &str, name: &str, content: &str) -> Result<String> {
+    let begin = format!("<!-- begin generated: {name} -->");
+    let end = format!("<!-- end generated: {name} -->");
+    let (Some(start), Some(stop)) = (text.find(&begin), text.find(&end)) else {
+        bail!("the chapter has no `{begin}` ... `{end}` block");
+    };
+    Ok(format!("{}{begin}\n{content}\n{}", &text[..start], &text[stop..]))
+}

@@ -1,0 +1,8 @@
+//! The runner behind `cargo lab`, as a library: its commands, and how it finds the labs' binaries.
+//! `main.rs` is the command line.
+
+pub mod cargo;
+pub mod check;
+pub mod demo;
+pub mod diagram;
+pub mod docs;
