@@ -115,7 +115,7 @@ fn check_fails_a_merging_server_and_shows_the_fault() {
 #[test]
 fn check_reports_a_server_that_dies_at_once() {
     lab()
-        .args(["check", "udp-echo", "--server", "exit 3"])
+        .args(["check", "udp-echo", "--server", "sh -c 'exit 3' {port}"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("server ended (exited with status 3) before printing a ready line"));
@@ -163,4 +163,119 @@ fn check_fails_a_server_that_decodes_each_read() {
         .code(1)
         .stdout(predicate::str::contains("FAIL a_character_split_across_reads_is_upper_cased"))
         .stdout(predicate::str::contains("alice → server  bytes (4 bytes): \"caf\\xc3\""));
+}
+
+fn fixture(name: &str) -> PathBuf {
+    runner::cargo::workspace_root().join("tests/fixtures").join(name)
+}
+
+/// A command with neither {port} nor {addr} cannot be told its port: refused before anything
+/// runs, with exit status 2 and the form to use.
+#[test]
+fn check_refuses_a_command_without_a_port() {
+    lab()
+        .args(["check", "udp-echo", "--server", "python3 my_echo.py"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("neither {port} nor {addr}"))
+        .stderr(predicate::str::contains("--port {port}"));
+}
+
+/// A server that crashes at its first datagram fails each scenario headed by how it ended, with
+/// its traceback, instead of the scenario's own "nothing arrived" after a 5 s wait.
+#[test]
+fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
+    let crash = format!("python3 '{}' --proto udp --port {{port}} {{args}}", fixture("crash.py").display());
+    lab()
+        .args([
+            "check",
+            "udp-echo",
+            "--server",
+            &crash,
+            "--scenario",
+            "two_clients_get_only_their_own_replies",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("what failed: the server exited with status 1 at "))
+        .stdout(predicate::str::contains("RuntimeError: cannot handle b'hello from alice'"))
+        .stdout(predicate::str::contains("0 passed, 1 failed"));
+}
+
+/// A server that listens on another port than the one it was given fails with both ports
+/// named: with a ready line, and without one (seen in the kernel's table as its own socket).
+#[test]
+fn check_names_the_port_a_server_used_instead_of_its_own() {
+    for quiet in ["", "--quiet"] {
+        // `--port 0 # {port}`: the server ignores the port it is given and takes any free one.
+        let command = format!("python3 '{}' {quiet} --port 0 # {{port}}", echo_fixture().display());
+        lab()
+            .args([
+                "check",
+                "udp-echo",
+                "--server",
+                &command,
+                "--scenario",
+                "datagrams_keep_their_boundaries",
+            ])
+            .assert()
+            .code(1)
+            .stdout(
+                predicate::str::is_match("listens on (udp )?port [0-9]+, but it was given port [0-9]+")
+                    .unwrap(),
+            );
+    }
+}
+
+/// --scenario runs only the named scenarios, in the lab's order; an unknown name is an error
+/// that lists the real ones.
+#[test]
+fn check_runs_only_the_scenarios_asked_for() {
+    lab()
+        .args([
+            "check",
+            "udp-echo",
+            "--server",
+            &python_echo(""),
+            "--scenario",
+            "an_empty_datagram_is_a_message",
+        ])
+        .args(["--scenario", "two_clients_get_only_their_own_replies"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(
+                "(?s)PASS two_clients_get_only_their_own_replies.*PASS an_empty_datagram_is_a_message",
+            )
+            .unwrap(),
+        )
+        .stdout(predicate::str::contains("2 passed, 0 failed, 0 skipped"));
+    lab()
+        .args(["check", "udp-echo", "--server", &python_echo(""), "--scenario", "no_such_thing"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no scenario named \"no_such_thing\""))
+        .stderr(predicate::str::contains("datagrams_keep_their_boundaries"));
+}
+
+/// --fail-fast with one job: after the first failure no other scenario starts, and those are
+/// counted as skipped.
+#[test]
+fn check_stops_at_the_first_failure_when_asked() {
+    lab()
+        .args([
+            "check",
+            "udp-echo",
+            "--server",
+            &python_echo("--bug reply-to-first"),
+            "--fail-fast",
+            "--jobs",
+            "1",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL two_clients_get_only_their_own_replies"))
+        .stdout(predicate::str::contains("not run (--fail-fast)"))
+        .stdout(predicate::str::contains("0 passed, 1 failed, 6 skipped"));
 }

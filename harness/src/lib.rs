@@ -16,9 +16,11 @@
 pub mod scenario;
 
 pub mod labs;
+mod output;
 pub mod peer;
 pub mod ports;
 pub mod process;
+pub mod procs;
 pub mod proxy;
 pub mod ready;
 pub mod session;

@@ -59,8 +59,8 @@ impl UdpPeer {
         let deadline = Deadline::after(within);
         let mut buf = vec![0; MAX_DATAGRAM];
         loop {
-            let Some(left) = deadline.left() else { return Ok(None) };
-            self.socket.set_read_timeout(Some(left))?;
+            let Some(slice) = deadline.next_slice(&self.transcript) else { return Ok(None) };
+            self.socket.set_read_timeout(Some(slice))?;
             match self.socket.recv_from(&mut buf) {
                 Ok((len, from)) => {
                     let bytes = buf[..len].to_vec();
@@ -150,7 +150,7 @@ impl UdpPeer {
 /// wrong client). Weak, so that dropping a peer still closes its socket.
 pub(crate) enum Unread {
     Udp { who: String, socket: Weak<UdpSocket> },
-    Tcp { who: String, server: String, stream: Weak<TcpStream> },
+    Tcp { who: String, other: String, stream: Weak<TcpStream> },
 }
 
 impl Unread {
@@ -159,11 +159,7 @@ impl Unread {
     }
 
     pub(crate) fn of_tcp(peer: &TcpPeer) -> Unread {
-        Unread::Tcp {
-            who: peer.who.clone(),
-            server: peer.server.clone(),
-            stream: Arc::downgrade(&peer.stream),
-        }
+        Unread::Tcp { who: peer.who.clone(), other: peer.other.clone(), stream: Arc::downgrade(&peer.stream) }
     }
 
     /// Record everything waiting in a socket that is still open, without blocking.
@@ -182,12 +178,12 @@ impl Unread {
                     });
                 }
             }
-            Unread::Tcp { who, server, stream } => {
+            Unread::Tcp { who, other, stream } => {
                 let Some(stream) = stream.upgrade() else { return };
                 let _ = stream.set_nonblocking(true);
                 while let Ok(len @ 1..) = (&*stream).read(&mut buf) {
                     transcript.record(Event::Wire {
-                        from: server.clone(),
+                        from: other.clone(),
                         to: format!("{who} (unread)"),
                         proto: Proto::Tcp,
                         bytes: buf[..len].to_vec(),
@@ -201,7 +197,8 @@ impl Unread {
 /// A TCP connection on loopback.
 pub struct TcpPeer {
     who: String,
-    server: String,
+    /// Who is at the other end: the server we connected to, or the client we accepted.
+    other: String,
     stream: Arc<TcpStream>,
     transcript: Transcript,
 }
@@ -217,7 +214,12 @@ impl TcpPeer {
             to: server.clone(),
             what: "connected".into(),
         });
-        Ok(TcpPeer { who: who.to_string(), server, stream: Arc::new(stream), transcript: transcript.clone() })
+        Ok(TcpPeer {
+            who: who.to_string(),
+            other: server,
+            stream: Arc::new(stream),
+            transcript: transcript.clone(),
+        })
     }
 
     /// Try to connect within `within`, a deadline that may expire: a connect that must not
@@ -240,7 +242,7 @@ impl TcpPeer {
                 });
                 let peer = TcpPeer {
                     who: who.to_string(),
-                    server,
+                    other: server,
                     stream: Arc::new(stream),
                     transcript: transcript.clone(),
                 };
@@ -281,7 +283,7 @@ impl TcpPeer {
         });
         Ok(TcpPeer {
             who: who.to_string(),
-            server: other.to_string(),
+            other: other.to_string(),
             stream: Arc::new(stream),
             transcript: transcript.clone(),
         })
@@ -291,11 +293,11 @@ impl TcpPeer {
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.transcript.record(Event::Wire {
             from: self.who.clone(),
-            to: self.server.clone(),
+            to: self.other.clone(),
             proto: Proto::Tcp,
             bytes: bytes.to_vec(),
         });
-        (&*self.stream).write_all(bytes).with_context(|| format!("{} sending to {}", self.who, self.server))
+        (&*self.stream).write_all(bytes).with_context(|| format!("{} sending to {}", self.who, self.other))
     }
 
     /// Read until exactly `expected` has arrived, in however many pieces the stream delivers it.
@@ -344,7 +346,7 @@ impl TcpPeer {
             Ok(Chunk::Eof) => Ok(()),
             Err(error) if is_reset(&error) => {
                 self.transcript.record(Event::Conn {
-                    from: self.server.clone(),
+                    from: self.other.clone(),
                     to: self.who.clone(),
                     what: "reset the connection".into(),
                 });
@@ -377,7 +379,7 @@ impl TcpPeer {
     pub fn close(self) {
         self.transcript.record(Event::Conn {
             from: self.who.clone(),
-            to: self.server.clone(),
+            to: self.other.clone(),
             what: "close (FIN)".into(),
         });
     }
@@ -386,7 +388,7 @@ impl TcpPeer {
     pub fn shutdown_write(&mut self) -> Result<()> {
         self.transcript.record(Event::Conn {
             from: self.who.clone(),
-            to: self.server.clone(),
+            to: self.other.clone(),
             what: "shutdown(write): FIN, done sending".into(),
         });
         self.stream.shutdown(Shutdown::Write).context("shutdown(write)")
@@ -396,7 +398,7 @@ impl TcpPeer {
     pub fn reset(self) -> Result<()> {
         self.transcript.record(Event::Conn {
             from: self.who.clone(),
-            to: self.server.clone(),
+            to: self.other.clone(),
             what: "reset (SO_LINGER 0, then close)".into(),
         });
         socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO))?;
@@ -407,12 +409,12 @@ impl TcpPeer {
         let deadline = Deadline::after(within);
         let mut buf = vec![0; max.clamp(1, 64 * 1024)];
         loop {
-            let Some(left) = deadline.left() else { return Ok(Chunk::Nothing) };
-            self.stream.set_read_timeout(Some(left))?;
+            let Some(slice) = deadline.next_slice(&self.transcript) else { return Ok(Chunk::Nothing) };
+            self.stream.set_read_timeout(Some(slice))?;
             match (&*self.stream).read(&mut buf) {
                 Ok(0) => {
                     self.transcript.record(Event::Conn {
-                        from: self.server.clone(),
+                        from: self.other.clone(),
                         to: self.who.clone(),
                         what: "closed the stream (read returned 0)".into(),
                     });
@@ -420,7 +422,7 @@ impl TcpPeer {
                 }
                 Ok(len) => {
                     self.transcript.record(Event::Wire {
-                        from: self.server.clone(),
+                        from: self.other.clone(),
                         to: self.who.clone(),
                         proto: Proto::Tcp,
                         bytes: buf[..len].to_vec(),
@@ -430,7 +432,7 @@ impl TcpPeer {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("{} reading from {}", self.who, self.server));
+                    return Err(e).with_context(|| format!("{} reading from {}", self.who, self.other));
                 }
             }
         }

@@ -123,6 +123,38 @@ fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
         .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
 }
 
+/// The ports on which the sockets with these `inodes` (see [`crate::procs::sockets`]) are
+/// bound (UDP) or listening (TCP), from the kernel's tables. Empty where there are none.
+pub fn held_by(proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
+    let tables = match proto {
+        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+    };
+    let mut ports: Vec<u16> = tables
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| rows_held_by(&text, proto, inodes))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    ports
+}
+
+fn rows_held_by(table: &str, proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let inode: u64 = fields.get(9)?.parse().ok()?;
+            let listening = proto == Proto::Udp || fields.get(3) == Some(&"0A");
+            let (_, port) = fields.get(1)?.rsplit_once(':')?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            (inodes.contains(&inode) && listening && port != 0).then_some(port)
+        })
+        .collect()
+}
+
 /// How many finished connections wait in the accept queue of the TCP socket listening on
 /// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
 /// kernel does not say (not Linux, or nothing listens there).

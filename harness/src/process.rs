@@ -4,21 +4,25 @@
 //! Each pipe the child writes is drained on its own thread. A child that fills a pipe nobody
 //! reads blocks on its next print, and a blocked server looks exactly like a broken one.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::ports;
+use crate::output::{self, Pipe, Stream};
 use crate::ready::{self, Ready};
+use crate::transcript::Proto;
 use crate::transcript::{Event, Transcript};
 use crate::wait::{self, Deadline};
 use crate::{QUIET, WAIT, secs};
+use crate::{ports, procs};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -61,12 +65,19 @@ pub struct Role {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     err_lines: Receiver<String>,
-    stderr: Option<JoinHandle<()>>,
-    /// One message from each drain thread as it finishes.
+    /// Disconnected once both pipes have ended and every line is recorded.
     drained: Receiver<()>,
+    /// The exit status, sent the moment the process ends on its own (see `watch`).
+    exit: Receiver<ExitStatus>,
+    /// Set before we kill the process, so that its end is not reported as its own.
+    ending: Arc<AtomicBool>,
+    /// Its pipes, held here so that the transcript reads them while the role lives.
+    _pipes: output::Pipes,
     transcript: Transcript,
     exited: Option<ExitStatus>,
-    addr: Option<SocketAddr>,
+    /// Where a listening role listens, from its ready line.
+    ready: Option<Ready>,
+    vital: bool,
 }
 
 /// A resource limit set on a child before it runs its program (setrlimit), never on us.
@@ -90,6 +101,7 @@ pub struct Spawn {
     dir: Option<PathBuf>,
     limits: Vec<Limit>,
     output_cap: usize,
+    vital: bool,
 }
 
 /// How many bytes of each of a child's streams are recorded; the rest is read and dropped, so
@@ -105,7 +117,16 @@ impl Spawn {
             dir: None,
             limits: Vec::new(),
             output_cap: OUTPUT_CAP,
+            vital: false,
         }
+    }
+
+    /// A role the scenario cannot go on without (the server under test): if it ends on its
+    /// own with any status but 0, every wait of the scenario gives up soon after, and the
+    /// failure says that the server ended and how.
+    pub fn vital(mut self) -> Spawn {
+        self.vital = true;
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Spawn {
@@ -143,7 +164,7 @@ impl Role {
     }
 
     fn start(spawn: Spawn, transcript: &Transcript) -> Result<Role> {
-        let Spawn { who, program, env, dir, limits, output_cap } = spawn;
+        let Spawn { who, program, env, dir, limits, output_cap, vital } = spawn;
         let who = who.as_str();
         let mut command = match &program {
             Program::Exec { path, args } => {
@@ -153,7 +174,10 @@ impl Role {
             }
             Program::Shell(line) => {
                 let mut command = Command::new("sh");
-                command.arg("-c").arg(line);
+                // A simple command replaces the shell (exec): the role's process is then the
+                // program itself, and its end, with its own status, is the role's end.
+                let simple = !line.contains(['\n', ';', '&', '|', '(', ')', '<', '>', '`', '$']);
+                command.arg("-c").arg(if simple { format!("exec {line}") } else { line.clone() });
                 // A Python server that prints its ready line into a pipe would otherwise hold
                 // it in a buffer until exit.
                 command.env("PYTHONUNBUFFERED", "1");
@@ -171,29 +195,23 @@ impl Role {
         let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
         interrupt::register(child.id());
 
-        let (sender, lines) = mpsc::channel();
-        let (out_done, drained) = mpsc::channel();
-        let err_done = out_done.clone();
-        let stdout = child.stdout.take().expect("stdout was piped above");
-        let (out_who, out_transcript) = (who.to_string(), transcript.clone());
-        thread::spawn(move || {
-            for line in read_lines(stdout, output_cap) {
-                out_transcript.record(Event::Stdout { who: out_who.clone(), line: line.clone() });
-                // The role may be gone already; its lines are still in the transcript.
-                let _ = sender.send(line);
-            }
-            let _ = out_done.send(());
-        });
-        let stderr = child.stderr.take().expect("stderr was piped above");
-        let (err_who, err_transcript) = (who.to_string(), transcript.clone());
+        let (out_sender, lines) = mpsc::channel();
         let (err_sender, err_lines) = mpsc::channel();
-        let stderr = thread::spawn(move || {
-            for line in read_lines(stderr, output_cap) {
-                err_transcript.record(Event::Stderr { who: err_who.clone(), line: line.clone() });
-                let _ = err_sender.send(line);
-            }
-            let _ = err_done.send(());
+        let stdout = child.stdout.take().expect("stdout was piped above");
+        let stderr = child.stderr.take().expect("stderr was piped above");
+        let pipes: output::Pipes = Arc::new([
+            Mutex::new(Pipe::new(stdout, Stream::Stdout, who, output_cap, out_sender, transcript)),
+            Mutex::new(Pipe::new(stderr, Stream::Stderr, who, output_cap, err_sender, transcript)),
+        ]);
+        transcript.watch_pipes(Arc::downgrade(&pipes));
+        let (drain_done, drained) = mpsc::channel::<()>();
+        let draining = pipes.clone();
+        thread::spawn(move || {
+            output::drain(draining);
+            drop(drain_done);
         });
+        let ending = Arc::new(AtomicBool::new(false));
+        let exit = watch(child.id(), who, vital, &ending, transcript);
 
         Ok(Role {
             who: who.to_string(),
@@ -201,21 +219,26 @@ impl Role {
             child,
             lines,
             err_lines,
-            stderr: Some(stderr),
             drained,
+            exit,
+            ending,
+            _pipes: pipes,
             transcript: transcript.clone(),
             exited: None,
-            addr: None,
+            ready: None,
+            vital,
         })
     }
 
     /// Where a listening role listens (from its ready line).
     pub fn addr(&self) -> SocketAddr {
-        self.addr.unwrap_or_else(|| panic!("{} is not a listening role: it has no address", self.who))
+        self.ready
+            .map(|ready| ready.addr)
+            .unwrap_or_else(|| panic!("{} is not a listening role: it has no address", self.who))
     }
 
-    pub(crate) fn set_addr(&mut self, addr: SocketAddr) {
-        self.addr = Some(addr);
+    pub(crate) fn set_ready(&mut self, ready: Ready) {
+        self.ready = Some(ready);
     }
 
     /// Wait for the ready line (`listening on udp://ADDR`) as the very first line on stdout.
@@ -235,9 +258,12 @@ impl Role {
         }
     }
 
-    /// Wait for the ready line or, for a program that prints none, for `port` to be bound.
+    /// Wait for the ready line or, for a program that prints none, until it holds `ready`'s
+    /// port. A program that holds another port of that protocol instead, and not for a moment
+    /// only, fails at once with both ports named: it did not use the port it was given.
     pub fn wait_ready_or_bound(&mut self, ready: Ready, within: Duration) -> Result<Ready> {
-        // Polling the kernel's socket table and the child: neither has an event to wait on.
+        let mut elsewhere_since: Option<std::time::Instant> = None;
+        // Polling the kernel's socket tables and the child: neither has an event to wait on.
         let seen = wait::until(within, || {
             loop {
                 match self.lines.try_recv() {
@@ -245,24 +271,39 @@ impl Role {
                         Some(ready) => return Some(Ok(ready)),
                         None => continue,
                     },
-                    Err(mpsc::TryRecvError::Disconnected) => return Some(Err(())),
-                    Err(mpsc::TryRecvError::Empty) => {}
+                    Err(mpsc::TryRecvError::Disconnected) => return Some(Err(None)),
+                    Err(mpsc::TryRecvError::Empty) => break,
                 }
-                if ports::is_bound(ready.proto, ready.addr.port()) {
-                    return Some(Ok(ready));
-                }
-                return match self.child.try_wait() {
-                    Ok(Some(status)) => {
-                        self.exited = Some(status);
-                        Some(Err(()))
-                    }
-                    _ => None,
-                };
             }
+            if let Ok(status) = self.exit.try_recv() {
+                self.exited = Some(status);
+                return Some(Err(None));
+            }
+            let held = self.held_ports(ready.proto);
+            if held.contains(&ready.addr.port()) {
+                return Some(Ok(ready));
+            }
+            if held.is_empty() {
+                elsewhere_since = None;
+            } else if elsewhere_since.get_or_insert_with(std::time::Instant::now).elapsed() > QUIET {
+                return Some(Err(Some(held)));
+            }
+            None
         });
         match seen {
             Some(Ok(ready)) => Ok(ready),
-            Some(Err(())) => Err(self.exited_early("a ready line or a bound port")),
+            Some(Err(None)) => Err(self.exited_early("a ready line or a bound port")),
+            Some(Err(Some(held))) => {
+                let held: Vec<String> = held.iter().map(u16::to_string).collect();
+                bail!(
+                    "{} listens on {} port {}, but it was given port {}: use the port from the command \
+                     line ({{port}} or {{addr}} in your --server command) instead of a fixed one",
+                    self.who,
+                    ready.proto_name(),
+                    held.join(" and "),
+                    ready.addr.port()
+                )
+            }
             None => bail!(
                 "{} neither printed a ready line nor bound {} port {} within {}",
                 self.who,
@@ -271,6 +312,39 @@ impl Role {
                 secs(within)
             ),
         }
+    }
+
+    /// The ports of `proto` on which the role's processes (it and all it started) listen, or
+    /// for UDP are bound. Where the kernel does not say whose a socket is (not Linux), any
+    /// socket on the port counts, as if it were the role's.
+    fn held_ports(&self, proto: Proto) -> Vec<u16> {
+        if cfg!(target_os = "linux") {
+            ports::held_by(proto, &procs::sockets(self.child.id()))
+        } else {
+            self.ready
+                .map(|ready| ready.addr.port())
+                .filter(|&port| ports::is_bound(proto, port))
+                .into_iter()
+                .collect()
+        }
+    }
+
+    /// Wait until every thread of the role's processes is waiting (in accept, read, sleep...),
+    /// none running: the role has done all it was going to do with what it was given, however
+    /// busy the machine. Linux only; elsewhere it returns at once.
+    pub fn wait_idle(&self, within: Duration) -> Result<()> {
+        if !cfg!(target_os = "linux") {
+            return Ok(());
+        }
+        // Two looks in a row, so that a thread between two steps is not taken for idle.
+        let mut idle_looks = 0;
+        let idle = wait::until(within, || {
+            idle_looks = if procs::all_waiting(self.child.id()) == Some(false) { 0 } else { idle_looks + 1 };
+            (idle_looks >= 2).then_some(())
+        });
+        idle.ok_or_else(|| {
+            anyhow!("expected {} to settle within {}; it kept running", self.who, secs(within))
+        })
     }
 
     fn exited_early(&mut self, waiting_for: &str) -> anyhow::Error {
@@ -304,7 +378,7 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        match next_matching(&self.lines, within, matches) {
+        match next_matching(&self.lines, within, &self.transcript, matches) {
             Ok(line) => Ok(line),
             Err(RecvTimeoutError::Timeout) => {
                 bail!("expected {} to print {what} within {}; it did not", self.who, secs(within))
@@ -328,7 +402,7 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<String> {
-        match next_matching(&self.err_lines, within, matches) {
+        match next_matching(&self.err_lines, within, &self.transcript, matches) {
             Ok(line) => Ok(line),
             Err(RecvTimeoutError::Timeout) => {
                 bail!("expected {} to print {what} on stderr within {}; it did not", self.who, secs(within))
@@ -344,7 +418,7 @@ impl Role {
         within: Duration,
         matches: impl Fn(&str) -> bool,
     ) -> Result<()> {
-        match next_matching(&self.lines, within, matches) {
+        match next_matching(&self.lines, within, &self.transcript, matches) {
             Ok(line) => bail!("expected {} not to print {what}, but it printed {line:?}", self.who),
             Err(_) => Ok(()),
         }
@@ -355,16 +429,18 @@ impl Role {
         if let Some(status) = self.exited {
             return Ok(status);
         }
-        // std's Child has no wait with a timeout: look again shortly, until the deadline.
-        let Some(status) = wait::until(within, || self.child.try_wait().ok().flatten()) else {
-            bail!("expected {} to exit within {}; it is still running", self.who, secs(within));
+        let status = match self.exit.recv_timeout(within) {
+            Ok(status) => status,
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("expected {} to exit within {}; it is still running", self.who, secs(within))
+            }
+            Err(RecvTimeoutError::Disconnected) => self.child.wait()?,
         };
         self.exited = Some(status);
-        // The child is gone, so its stderr is at EOF: join to have every line recorded.
-        if let Some(stderr) = self.stderr.take() {
-            let _ = stderr.join();
-        }
-        self.transcript.record(Event::Exit { who: self.who.clone(), status: describe_status(status) });
+        let _ = self.child.wait();
+        // The process is gone, so its pipes are at their end (unless something it started
+        // still holds them): wait, briefly, until every line is recorded.
+        let _ = self.drained.recv_timeout(QUIET);
         Ok(status)
     }
 }
@@ -372,24 +448,76 @@ impl Role {
 impl Drop for Role {
     fn drop(&mut self) {
         if self.exited.is_none() {
-            match self.child.try_wait() {
-                // It ended on its own, and nobody was watching: a failure report must say so.
-                Ok(Some(status)) => self
-                    .transcript
-                    .record(Event::Exit { who: self.who.clone(), status: describe_status(status) }),
-                _ => {
-                    kill_process_group(&mut self.child);
-                    let _ = self.child.wait();
-                }
+            // A role that ended on its own has its end recorded by `watch` (a failure report
+            // shows a server that died): let it, before reaping the process. A server that no
+            // longer holds its port is on its way out (a crash closes its sockets first): it is
+            // given a moment to end on its own rather than be killed in the middle.
+            let leaving = |ready: &Ready| !self.held_ports(ready.proto).contains(&ready.addr.port());
+            let ended = self.vital
+                && self.ready.as_ref().is_some_and(leaving)
+                && self.exit.recv_timeout(QUIET).is_ok();
+            if !ended {
+                self.ending.store(true, Ordering::SeqCst);
+                kill_process_group(&mut self.child);
+                let _ = self.exit.recv_timeout(WAIT);
             }
+            let _ = self.child.wait();
         }
         // The last lines the role printed are recorded before it is gone, so that a demo shows
         // them in their own step. Its pipes close as it dies; the wait is bounded all the same.
-        for _ in 0..2 {
-            let _ = self.drained.recv_timeout(QUIET);
-        }
+        let _ = self.drained.recv_timeout(QUIET);
         interrupt::unregister(self.child.id());
     }
+}
+
+/// Watch for the process `pid` to end on its own: the moment it does, its end is recorded in
+/// the transcript (a failure report shows a server that died), reported as a crash if the role
+/// is vital and the status is not 0, and sent on the returned channel. The process is not
+/// reaped here (WNOWAIT): the role still owns it, and reaps it on drop.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn watch(
+    pid: u32,
+    who: &str,
+    vital: bool,
+    ending: &Arc<AtomicBool>,
+    transcript: &Transcript,
+) -> Receiver<ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let (sender, exit) = mpsc::channel();
+    let (who, ending, transcript) = (who.to_string(), ending.clone(), transcript.clone());
+    thread::spawn(move || {
+        // SAFETY: waitid(2) writes only into the siginfo_t we pass; a zeroed siginfo_t is a valid
+        // value of that plain C struct. WNOWAIT leaves the child to be reaped by its Role.
+        let status = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            loop {
+                let done =
+                    libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT);
+                if done == 0 {
+                    break;
+                }
+                if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                    return; // Reaped already: the role was dropped.
+                }
+            }
+            match info.si_code {
+                libc::CLD_EXITED => ExitStatus::from_raw((info.si_status() & 0xff) << 8),
+                _ => ExitStatus::from_raw(info.si_status() & 0x7f),
+            }
+        };
+        // Ended by our SIGKILL, as the role was dropped: not an end of its own.
+        let ours = ending.load(Ordering::SeqCst) && status.signal() == Some(libc::SIGKILL);
+        if !ours {
+            let described = describe_status(status);
+            transcript.record(Event::Exit { who: who.clone(), status: described.clone() });
+            if vital && !status.success() {
+                transcript.crashed(&who, &described);
+            }
+        }
+        let _ = sender.send(status);
+    });
+    exit
 }
 
 /// The next line from one of a role's streams that `matches`, within `within`; other lines
@@ -397,13 +525,16 @@ impl Drop for Role {
 fn next_matching(
     lines: &Receiver<String>,
     within: Duration,
+    transcript: &Transcript,
     matches: impl Fn(&str) -> bool,
 ) -> Result<String, RecvTimeoutError> {
     let deadline = Deadline::after(within);
     loop {
-        let line = lines.recv_timeout(deadline.left().ok_or(RecvTimeoutError::Timeout)?)?;
-        if matches(&line) {
-            return Ok(line);
+        let slice = deadline.next_slice(transcript).ok_or(RecvTimeoutError::Timeout)?;
+        match lines.recv_timeout(slice) {
+            Ok(line) if matches(&line) => return Ok(line),
+            Ok(_) | Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
         }
     }
 }
@@ -413,39 +544,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         Some(code) => format!("exited with status {code}"),
         None => format!("ended by a signal ({status})"),
     }
-}
-
-/// Lines as the child printed them; bytes that are not UTF-8 are kept visible, escaped. Past
-/// `cap` bytes in all, one line says the rest was cut, and the pipe is still read to its end
-/// (a child blocked on a full pipe would look hung).
-fn read_lines(pipe: impl Read, cap: usize) -> impl Iterator<Item = String> {
-    let mut reader = BufReader::new(pipe);
-    let mut seen = 0;
-    std::iter::from_fn(move || {
-        if seen > cap {
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-            return None;
-        }
-        let mut line = Vec::new();
-        // A line is cut at the cap too, so one endless line cannot fill our memory either.
-        let limit = (cap + 1 - seen) as u64;
-        match (&mut reader).take(limit).read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(read) => {
-                seen += read;
-                if seen > cap {
-                    return Some(format!("(output cut: more than {cap} bytes; the rest was not recorded)"));
-                }
-                while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                    line.pop();
-                }
-                Some(match String::from_utf8(line) {
-                    Ok(text) => text,
-                    Err(err) => crate::transcript::show(err.as_bytes()),
-                })
-            }
-        }
-    })
 }
 
 /// Resource limits, set in the child between fork and exec: they bind the child and all it

@@ -7,7 +7,7 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::session::{Session, Skip, Target};
-use crate::transcript::{Proto, Transcript};
+use crate::transcript::{Event, Proto, Transcript};
 
 /// A lab, as the runner, the checker and the tests see it.
 #[derive(Debug)]
@@ -119,10 +119,27 @@ pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Out
             Ok(skip) => Outcome::Skipped(skip.0),
             Err(error) => {
                 session.collect_unread();
-                Outcome::Failed(error)
+                Outcome::Failed(after_a_crash(error, transcript))
             }
         },
     }
+}
+
+/// A failure after the server crashed is headed by the crash, with the server's last words:
+/// the student's traceback says more than "nothing arrived".
+fn after_a_crash(error: anyhow::Error, transcript: &Transcript) -> anyhow::Error {
+    let Some(crash) = transcript.crash() else { return error };
+    let mut heading = format!("the {} {} at {:.3}s", crash.who, crash.status, crash.at.as_secs_f64());
+    let last = transcript.last_stderr(&crash.who, 12);
+    if last.is_empty() {
+        heading.push_str(", and printed nothing on stderr");
+    } else {
+        heading.push_str("; its last lines on stderr:");
+        for line in last {
+            heading.push_str(&format!("\n      {line}"));
+        }
+    }
+    anyhow::anyhow!("{heading}\n  and then: {error:#}")
 }
 
 /// What a student reads when a scenario fails: the claim, what failed, and everything that
@@ -133,8 +150,18 @@ pub fn failure_report(
     error: &anyhow::Error,
     transcript: &Transcript,
 ) -> String {
+    let started: String = transcript
+        .events()
+        .iter()
+        .filter_map(|(_, event)| match event {
+            Event::Start { who, command } if who == "server" => {
+                Some(format!("\n  server started as: {command}"))
+            }
+            _ => None,
+        })
+        .collect();
     format!(
-        "{}: scenario `{}`{} failed\n  claim: {}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
+        "{}: scenario `{}`{} failed\n  claim: {}{started}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
         lab.name,
         scenario.name,
         scenario.tag(),

@@ -182,11 +182,14 @@ impl Session {
                 }
                 argv.extend(args.iter().map(|a| a.to_string()));
                 let program = Program::Exec { path: self.target.reference.clone(), args: argv };
-                let mut role = Spawn::new("server", program).start(&self.transcript)?;
+                let mut role = Spawn::new("server", program).vital().start(&self.transcript)?;
                 let ready = role.wait_ready(READY_WAIT)?;
                 (role, ready)
             }
             Server::Command(command) => {
+                if !command.contains("{port}") && !command.contains("{addr}") {
+                    bail!("the server command has neither {{port}} nor {{addr}}: it cannot be told its port");
+                }
                 if !args.is_empty() && !command.contains("{args}") {
                     return Err(Skip(format!(
                         "needs the server started with `{}`: put {{args}} in your --server command \
@@ -203,9 +206,17 @@ impl Session {
                     .replace("{port}", &port.to_string())
                     .replace("{addr}", &format!("127.0.0.1:{port}"))
                     .replace("{args}", &args.join(" "));
-                let mut role = Spawn::new("server", Program::Shell(line)).start(&self.transcript)?;
+                let mut role = Spawn::new("server", Program::Shell(line)).vital().start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
+                if ready.addr.port() != port {
+                    bail!(
+                        "the server's ready line says it listens on port {}, but it was given port {port}: \
+                         use the port from the command line ({{port}} or {{addr}} in your --server command) \
+                         instead of a fixed one",
+                        ready.addr.port()
+                    );
+                }
                 (role, ready)
             }
         };
@@ -216,7 +227,7 @@ impl Session {
                 self.target.lab.name
             );
         }
-        role.set_addr(ready.addr);
+        role.set_ready(ready);
         self.transcript.name(ready.addr, "server");
         Ok(role)
     }

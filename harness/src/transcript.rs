@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use crate::output::{self, Pipe};
 use crate::style::Style;
 
 /// One thing that happened.
@@ -52,6 +53,23 @@ struct Inner {
     names: HashMap<SocketAddr, String>,
     live: Option<Style>,
     hushed: usize,
+    /// The output pipes of the processes recorded here, read before anything else is recorded.
+    pipes: Vec<Weak<[Mutex<Pipe>; 2]>>,
+    /// The end of a vital role (the server under test) that did not end well.
+    crash: Option<Crash>,
+}
+
+/// A vital role (the server under test) ended, and not with status 0: every wait in the
+/// scenario gives up soon after, instead of waiting out its whole deadline.
+#[derive(Clone, Debug)]
+pub struct Crash {
+    pub who: String,
+    /// "exited with status 1", "ended by a signal (SIGSEGV)".
+    pub status: String,
+    /// When, from the scenario's start.
+    pub at: Duration,
+    /// When, as an instant, for the waits.
+    pub when: Instant,
 }
 
 impl Transcript {
@@ -64,6 +82,8 @@ impl Transcript {
                 names: HashMap::new(),
                 live: None,
                 hushed: 0,
+                pipes: Vec::new(),
+                crash: None,
             })),
         }
     }
@@ -90,7 +110,15 @@ impl Transcript {
         self.lock().names.get(&addr).cloned().unwrap_or_else(|| addr.to_string())
     }
 
+    /// Record `event`, after whatever the processes printed before it (see [`crate::output`]).
     pub fn record(&self, event: Event) {
+        let pipes = self.lock().pipes.clone();
+        output::settle(&pipes);
+        self.record_settled(event);
+    }
+
+    /// Record `event` as it is: for a process's own output, read from its pipe.
+    pub(crate) fn record_settled(&self, event: Event) {
         let mut inner = self.lock();
         let at = inner.start.elapsed();
         if let Some(style) = inner.live.filter(|_| inner.hushed == 0) {
@@ -100,6 +128,43 @@ impl Transcript {
             let _ = out.flush();
         }
         inner.events.push((at, event));
+    }
+
+    /// Read a process's pipes before recording anything else.
+    pub(crate) fn watch_pipes(&self, pipes: Weak<[Mutex<Pipe>; 2]>) {
+        let mut inner = self.lock();
+        inner.pipes.retain(|pipe| pipe.strong_count() > 0);
+        inner.pipes.push(pipes);
+    }
+
+    /// A vital role ended on its own, and not with status 0.
+    pub(crate) fn crashed(&self, who: &str, status: &str) {
+        let mut inner = self.lock();
+        let at = inner.start.elapsed();
+        let crash = Crash { who: who.to_string(), status: status.to_string(), at, when: Instant::now() };
+        inner.crash.get_or_insert(crash);
+    }
+
+    /// The crash of a vital role during this scenario, if there was one.
+    pub fn crash(&self) -> Option<Crash> {
+        self.lock().crash.clone()
+    }
+
+    /// The last `n` lines `who` printed on stderr.
+    pub fn last_stderr(&self, who: &str, n: usize) -> Vec<String> {
+        let inner = self.lock();
+        let mut lines: Vec<String> = inner
+            .events
+            .iter()
+            .rev()
+            .filter_map(|(_, event)| match event {
+                Event::Stderr { who: w, line } if w == who => Some(line.clone()),
+                _ => None,
+            })
+            .take(n)
+            .collect();
+        lines.reverse();
+        lines
     }
 
     /// Stop printing events live until the guard is dropped; they are still recorded, and a

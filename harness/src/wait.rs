@@ -5,6 +5,15 @@
 
 use std::time::{Duration, Instant};
 
+use crate::transcript::Transcript;
+
+/// The longest a wait blocks in one go before it looks again whether the server has crashed.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+/// How long the waits go on after the server under test crashed: a client may still print its
+/// answer to the server's end. Then they give up, and the failure says the server crashed.
+pub const AFTER_A_CRASH: Duration = Duration::from_millis(500);
+
 /// A point in time by which something must have happened.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Instant);
@@ -21,6 +30,17 @@ impl Deadline {
 
     pub fn passed(&self) -> bool {
         self.left().is_none()
+    }
+
+    /// How long a wait may block now: up to [`SLICE`], within the deadline, and, once a vital
+    /// role of `transcript` has crashed, within [`AFTER_A_CRASH`] of that. `None`: give up.
+    pub fn next_slice(&self, transcript: &Transcript) -> Option<Duration> {
+        let mut left = self.left()?;
+        if let Some(crash) = transcript.crash() {
+            let grace = (crash.when + AFTER_A_CRASH).checked_duration_since(Instant::now());
+            left = left.min(grace.filter(|grace| !grace.is_zero())?);
+        }
+        Some(left.min(SLICE))
     }
 }
 

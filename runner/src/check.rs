@@ -1,29 +1,135 @@
 //! `cargo lab check NAME --server CMD`: a lab's scenarios against a student's server, in any
-//! language. A line per scenario, the failure report under each failure, and a closing count.
+//! language. The scenarios run side by side (each owns its server, ports and peers); their
+//! results are printed in the lab's order, a line each with its time, the failure report under
+//! each failure, and a closing count.
 
-use harness::scenario::{self, Outcome};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use harness::scenario::{self, Outcome, Scenario};
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Target, out};
 
-/// `cargo lab check`: every scenario against the target, a line each, the transcript for each
-/// failure. True when none failed.
-pub fn check(target: &Target) -> bool {
+/// How `check` runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How many scenarios run at once.
+    pub jobs: usize,
+    /// Only these scenarios (all when empty).
+    pub only: Vec<String>,
+    /// Start no more scenarios once one has failed.
+    pub fail_fast: bool,
+}
+
+/// Scenarios wait far more than they compute: a few run at once per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
+}
+
+/// One scenario's result, with its transcript and how long it took.
+pub struct Ran {
+    pub scenario: &'static Scenario,
+    pub outcome: Outcome,
+    pub transcript: Transcript,
+    pub took: Duration,
+}
+
+/// The scenarios of `target`'s lab that `options` asks for, in the lab's order; an unknown
+/// name is an error that lists the real ones.
+pub fn selected(target: &Target, options: &Options) -> Result<Vec<&'static Scenario>> {
     let lab = target.lab;
+    for name in &options.only {
+        if !lab.scenarios.iter().any(|s| s.name == name) {
+            let names: Vec<&str> = lab.scenarios.iter().map(|s| s.name).collect();
+            bail!(
+                "{} has no scenario named {name:?}; its scenarios are:\n  {}",
+                lab.name,
+                names.join("\n  ")
+            );
+        }
+    }
+    Ok(lab
+        .scenarios
+        .iter()
+        .filter(|s| options.only.is_empty() || options.only.iter().any(|n| n == s.name))
+        .collect())
+}
+
+/// Run `scenarios` against `target`, `jobs` at a time, handing each result to `report` in the
+/// scenarios' order as soon as it and all before it are done. With `fail_fast`, no scenario
+/// starts after one has failed; those are handed over as `None`.
+pub fn run_all(
+    target: &Target,
+    scenarios: &[&'static Scenario],
+    options: &Options,
+    mut report: impl FnMut(&'static Scenario, Option<Ran>),
+) {
+    let results: Mutex<Vec<Option<Option<Ran>>>> = Mutex::new(scenarios.iter().map(|_| None).collect());
+    let done = Condvar::new();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&scenario) = scenarios.get(index) else { return };
+                    let ran = if options.fail_fast && failed.load(Ordering::SeqCst) {
+                        None
+                    } else {
+                        let transcript = Transcript::new();
+                        let started = Instant::now();
+                        let outcome = scenario::run(scenario, target, &transcript);
+                        let took = started.elapsed();
+                        if matches!(outcome, Outcome::Failed(_)) {
+                            failed.store(true, Ordering::SeqCst);
+                        }
+                        Some(Ran { scenario, outcome, transcript, took })
+                    };
+                    lock(&results)[index] = Some(ran);
+                    done.notify_all();
+                }
+            });
+        }
+        for (index, &scenario) in scenarios.iter().enumerate() {
+            let mut slots = lock(&results);
+            while slots[index].is_none() {
+                slots = done.wait(slots).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            let ran = slots[index].take().expect("the slot was filled");
+            drop(slots);
+            report(scenario, ran);
+        }
+    });
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `cargo lab check`: the scenarios against the target, a line each in the lab's order, the
+/// failure report under each failure. True when none failed.
+pub fn check(target: &Target, options: &Options) -> Result<bool> {
+    let lab = target.lab;
+    let scenarios = selected(target, options)?;
     let style = Style::for_stdout();
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for scenario in lab.scenarios {
-        let transcript = Transcript::new();
-        match scenario::run(scenario, target, &transcript) {
+    let (mut passed, mut failed, mut skipped, mut not_run) = (0, 0, 0, 0);
+    let started = Instant::now();
+    run_all(target, &scenarios, options, |scenario, ran| {
+        let Some(ran) = ran else {
+            not_run += 1;
+            out!("{} {}{} — not run (--fail-fast)", style.paint("2", "SKIP"), scenario.name, scenario.tag());
+            return;
+        };
+        let took = style.paint("2", &format!("({:.2}s)", ran.took.as_secs_f64()));
+        match ran.outcome {
             Outcome::Passed => {
                 passed += 1;
-                out!(
-                    "{} {}{} — {}",
-                    style.paint("32", "PASS"),
-                    scenario.name,
-                    scenario.tag(),
-                    scenario.claim
-                );
+                let status = style.paint("32", "PASS");
+                out!("{status} {}{} — {} {took}", scenario.name, scenario.tag(), scenario.claim);
             }
             Outcome::Skipped(why) => {
                 skipped += 1;
@@ -31,19 +137,19 @@ pub fn check(target: &Target) -> bool {
             }
             Outcome::Failed(error) => {
                 failed += 1;
-                out!(
-                    "{} {}{} — {}",
-                    style.paint("31", "FAIL"),
-                    scenario.name,
-                    scenario.tag(),
-                    scenario.claim
-                );
-                out!("{}\n", indent(&scenario::failure_report(lab, scenario, &error, &transcript)));
+                let status = style.paint("31", "FAIL");
+                out!("{status} {}{} — {} {took}", scenario.name, scenario.tag(), scenario.claim);
+                out!("{}\n", indent(&scenario::failure_report(lab, scenario, &error, &ran.transcript)));
             }
         }
-    }
-    out!("\n{}: {passed} passed, {failed} failed, {skipped} skipped", lab.name);
-    failed == 0
+    });
+    let skipped = skipped + not_run;
+    out!(
+        "\n{}: {passed} passed, {failed} failed, {skipped} skipped in {:.2}s",
+        lab.name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(failed == 0)
 }
 
 fn indent(text: &str) -> String {

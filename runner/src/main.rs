@@ -43,6 +43,16 @@ enum Command {
         /// prints nothing, once the port is bound.
         #[arg(long, value_name = "CMD")]
         server: String,
+        /// How many scenarios run at once (each has its own server and ports); 1 runs them one
+        /// after another.
+        #[arg(long, short = 'j', value_name = "N", default_value_t = check::default_jobs())]
+        jobs: usize,
+        /// Run only this scenario (repeat the flag for more).
+        #[arg(long = "scenario", value_name = "NAME")]
+        only: Vec<String>,
+        /// Start no more scenarios once one has failed.
+        #[arg(long)]
+        fail_fast: bool,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -80,7 +90,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server, stray }) => {
+        Some(Command::Check { lab, server, jobs, only, fail_fast, stray }) => {
             if !stray.is_empty() {
                 bail!(
                     "`{}` came after --server's command: put the whole command in quotes, as in\n  \
@@ -90,9 +100,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let lab = find(&lab)?;
+            if !server.contains("{port}") && !server.contains("{addr}") {
+                eprintln!(
+                    "error: the --server command has neither {{port}} nor {{addr}} in it, so your server \
+                     cannot know which port the checker gave it\n\
+                     hint: pass the port to your server, as in\n  \
+                     cargo lab check {} --server 'python3 my_server.py --port {{port}} {{args}}'",
+                    lab.name
+                );
+                return Ok(ExitCode::from(2));
+            }
             let target = Target::command(lab, reference_binary(lab)?, &server);
-            out!("checking `{server}` against {}'s {} scenarios\n", lab.name, lab.scenarios.len());
-            Ok(verdict(check::check(&target)))
+            let options = check::Options { jobs, only, fail_fast };
+            out!("checking `{server}` against {}'s scenarios, {jobs} at a time\n", lab.name);
+            Ok(verdict(check::check(&target, &options)?))
         }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;

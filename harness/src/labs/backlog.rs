@@ -204,6 +204,9 @@ pub fn each_accept_frees_one_slot(s: &mut Session) -> Result<()> {
     alice.expect_bytes(b"AM I IN?\n")?;
     s.say("One slot is free: dave gets in at once.");
     let _dave = s.tcp("dave", addr)?;
+    // However slow the server is to act on the Enter, it has acted once it is idle: a server
+    // that accepts more than one has then taken bob and dave off the queue.
+    server.wait_idle(WAIT)?;
     queue_holds(addr, 2)?;
     s.say("And it was only one: erin, after dave, gets no answer.");
     expect_no_way_in(s, "erin", addr)?;

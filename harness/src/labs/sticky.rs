@@ -160,8 +160,8 @@ pub fn a_pause_between_writes_is_not_a_framing(s: &mut Session) -> Result<()> {
         s.say("The machine was busy: even here, a pause did not keep the writes apart. Again:");
     }
 
-    s.say("2. The same, to a slow reader (1000 ms before each read), 100 ms pauses:");
-    let mut server = s.server(&["--framing", "gap", "--read-delay", "1000"])?;
+    s.say("2. The same, to a slow reader (600 ms before each read), 100 ms pauses:");
+    let mut server = s.server(&["--framing", "gap", "--read-delay", "600"])?;
     let five = ["--framing", "gap", "--gap", "100", "one", "two", "three", "four", "five"];
     send_with_client(s, server.addr(), &five)?;
     let reads = read_bytes(&mut server, "onetwothreefourfive".len())?;

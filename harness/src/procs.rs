@@ -1,0 +1,82 @@
+//! What the kernel says about a role's processes (Linux, from /proc): which processes make up
+//! its process group, whether any of their threads is running, and which sockets they hold.
+//! Elsewhere there is nothing to read, and each answer says so.
+
+use std::collections::HashSet;
+use std::fs;
+
+/// The processes of process group `group` (a role's group: the role and all it started).
+pub fn members(group: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat_field(&format!("/proc/{pid}/stat"), 2).is_some_and(|g| g == group.to_string()))
+        .collect()
+}
+
+/// Is every thread of every process in `group` waiting (asleep, stopped or a zombie), none
+/// running or ready to run? `None` where /proc cannot tell (not Linux, or the group is gone).
+pub fn all_waiting(group: u32) -> Option<bool> {
+    let pids = members(group);
+    if pids.is_empty() {
+        return None;
+    }
+    for pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.filter_map(|task| task.ok()) {
+            let path = task.path().join("stat");
+            // State R: running, or runnable and waiting for a core.
+            if stat_field(&path.to_string_lossy(), 0).is_some_and(|state| state == "R") {
+                return Some(false);
+            }
+        }
+    }
+    Some(true)
+}
+
+/// The inodes of the sockets the processes of `group` hold open.
+pub fn sockets(group: u32) -> HashSet<u64> {
+    let mut inodes = HashSet::new();
+    for pid in members(group) {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.filter_map(|fd| fd.ok()) {
+            let Ok(target) = fs::read_link(fd.path()) else { continue };
+            let target = target.to_string_lossy();
+            if let Some(inode) = target.strip_prefix("socket:[").and_then(|rest| rest.strip_suffix(']')) {
+                inodes.extend(inode.parse::<u64>().ok());
+            }
+        }
+    }
+    inodes
+}
+
+/// Field `n` of a /proc stat file, counted from the state (0) after the command name, which
+/// may itself hold spaces and parentheses.
+fn stat_field(path: &str, n: usize) -> Option<String> {
+    let stat = fs::read_to_string(path).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(n).map(str::to_string)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Our own process is in our own group, holds the socket we open, and is running (this
+    /// very thread).
+    #[test]
+    fn sees_our_own_group_its_sockets_and_a_running_thread() {
+        let group = stat_field("/proc/self/stat", 2).unwrap().parse().unwrap();
+        assert!(members(group).contains(&std::process::id()));
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let inode = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&socket)))
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("socket:[")
+            .trim_end_matches(']')
+            .parse::<u64>()
+            .unwrap();
+        assert!(sockets(group).contains(&inode));
+        assert_eq!(all_waiting(group), Some(false));
+    }
+}
