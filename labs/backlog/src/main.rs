@@ -31,7 +31,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
+use lab_common::server::{self, Incoming};
 use socket2::{Domain, Socket, Type};
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, backlog, accept } => serve(bind, backlog, parse_accept(&accept)),
+        Role::Probe { server, clients, timeout } => probe(server, clients, Duration::from_millis(timeout)),
+    };
+    lab_common::exit(result)
+}
 
 /// The TCP listen backlog: the kernel finishes handshakes before accept and queues them;
 /// listen(n) bounds that queue, not the number of clients a server can serve.
@@ -92,14 +101,6 @@ enum Accept {
 /// A line longer than this is answered with an error, and the client is dropped.
 const MAX_LINE: u64 = 4096;
 
-fn main() -> ExitCode {
-    let result = match Cli::parse().role {
-        Role::Server { bind, backlog, accept } => serve(bind, backlog, parse_accept(&accept)),
-        Role::Probe { server, clients, timeout } => probe(server, clients, Duration::from_millis(timeout)),
-    };
-    lab_common::exit(result)
-}
-
 /// `never`, `on-enter` or `after SECS`; anything else is a usage error (status 2).
 fn parse_accept(words: &[String]) -> Accept {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -127,8 +128,14 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
     let listener = listen(bind, backlog)?;
     let addr = listener.local_addr()?;
     lab_common::print_ready("tcp", addr);
+    server::say_who_can_reach(addr);
     explain_the_limits(backlog);
-    thread::spawn(move || watch_the_queue(addr));
+    if let Err(error) = thread::Builder::new().spawn(move || watch_the_queue(addr)) {
+        eprintln!("no thread to watch the accept queue ({error}); its figures will not be shown");
+    }
+    // `server::incoming` is accept that pauses, rather than spins, while accept fails (out of
+    // file descriptors, say).
+    let mut incoming = server::incoming(&listener);
 
     match accept {
         Accept::Never => {
@@ -146,7 +153,7 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
             for line in std::io::stdin().lock().lines() {
                 line.context("reading stdin")?;
                 number += 1;
-                accept_one(&listener, number);
+                accept_one(&mut incoming, number);
             }
             println!("end of input: no more accepts");
             Ok(())
@@ -156,7 +163,7 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
             thread::sleep(delay);
             println!("accepting every client now");
             for number in 1.. {
-                accept_one(&listener, number);
+                accept_one(&mut incoming, number);
             }
             unreachable!("the loop above never ends")
         }
@@ -213,34 +220,46 @@ fn explain_the_limits(backlog: u32) {
 /// Print the accept queue's figures each time they change.
 fn watch_the_queue(addr: SocketAddr) {
     let mut last = None;
+    let mut failing = false;
     loop {
         match kernel::accept_queue(addr) {
-            Ok(queue) if last != Some(queue) => {
-                let source = if last.is_none() { " (from sock_diag, as `ss -lnt` shows them)" } else { "" };
-                println!("accept queue: {} waiting, limit {}{source}", queue.waiting, queue.limit);
-                last = Some(queue);
+            Ok(queue) => {
+                if failing {
+                    eprintln!("accept queue's figures: readable again");
+                    failing = false;
+                }
+                if last != Some(queue) {
+                    let source =
+                        if last.is_none() { " (from sock_diag, as `ss -lnt` shows them)" } else { "" };
+                    println!("accept queue: {} waiting, limit {}{source}", queue.waiting, queue.limit);
+                    last = Some(queue);
+                }
             }
-            Ok(_) => {}
-            Err(error) => {
-                eprintln!("accept queue's figures: {error:#}");
-                return;
+            // Asking needs a socket of its own, so it fails too when the process is out of file
+            // descriptors. Said once; the server goes on, and so does the asking, more slowly.
+            Err(error) if !failing => {
+                eprintln!("accept queue's figures: {error:#}; trying again each second");
+                failing = true;
             }
+            Err(_) => {}
         }
         // Polling: the kernel does not tell us when a handshake finishes. accept would, but
         // calling it is exactly what this server must not do.
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(if failing { 1000 } else { 50 }));
     }
 }
 
 /// Take the oldest finished connection out of the queue and serve it on a thread of its own.
 /// With the queue empty, accept waits for the next client.
-fn accept_one(listener: &TcpListener, number: u32) {
-    match listener.accept() {
-        Ok((stream, peer)) => {
-            println!("accepted client {number} from {peer}");
-            thread::spawn(move || serve_client(number, stream));
-        }
-        Err(error) => eprintln!("accept failed: {error}"),
+fn accept_one(incoming: &mut Incoming, number: u32) {
+    let (stream, peer) = incoming.accept();
+    println!("accepted client {number} from {peer}");
+    let refused = server::spawn_or_give_back(stream, move |stream| serve_client(number, stream));
+    if let Err((mut stream, error)) = refused {
+        // The one client that gets no thread is told why; the others keep theirs. A new
+        // connection's send buffer is empty, so this short line does not make us wait.
+        eprintln!("no thread for client {number}: {error}; told it so and closed the connection");
+        let _ = stream.write_all(b"error: the server could not start a thread for you; try again later\n");
     }
 }
 

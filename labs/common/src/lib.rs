@@ -2,6 +2,7 @@
 //! the ready line, a fatal error as one line plus a hint, and bytes shown as text.
 
 pub mod framing;
+pub mod server;
 
 use std::fmt::Write as _;
 use std::io::ErrorKind;

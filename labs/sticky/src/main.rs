@@ -33,12 +33,29 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use lab_common::boxed;
 use lab_common::framing::{DEFAULT_MAX, Decoder, Framing, encode};
+use lab_common::server;
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, receive } if receive.transport == Transport::Udp => serve_udp(bind, &receive),
+        Role::Server { bind, receive } => serve_tcp(bind, &receive),
+        Role::Client { server, framing, gap, count, transport, messages } => {
+            let messages = messages_to_send(messages, count);
+            let gap = Duration::from_millis(gap.unwrap_or(if framing == Choice::Gap { 100 } else { 0 }));
+            match transport {
+                Transport::Tcp => send_tcp(server, framing.framing(DEFAULT_MAX), gap, &messages),
+                Transport::Udp => send_udp(server, gap, &messages),
+            }
+        }
+    };
+    lab_common::exit(result)
+}
 
 /// TCP sticky packets (粘包): a byte stream has no message boundaries. The server shows each
 /// read as a box of bytes, and the messages a framing finds in them.
@@ -55,7 +72,8 @@ enum Role {
     /// framing decoded from them. With raw or gap framing, each read is taken as a message: two
     /// writes can come out as one read, and one write as several. --read-delay makes a slow
     /// reader, so that bytes pile up in the kernel between reads. One connection at a time; one
-    /// that sends nothing for 30 seconds is closed, so that the next client gets its turn.
+    /// that takes longer than --message-deadline (30 s) to complete a message is closed, so that
+    /// the next client gets its turn.
     Server {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9100")]
@@ -104,6 +122,11 @@ struct Receive {
     /// TCP (a byte stream), or UDP (each datagram is one message, whatever --framing says).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     transport: Transport,
+    /// Milliseconds a TCP connection has for each message (a line or a frame; with raw framing,
+    /// a read), counted from the end of the message before it, or from the connect. Past it,
+    /// the connection is closed, so that the next client gets its turn.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    message_deadline: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -136,35 +159,16 @@ impl Choice {
     }
 }
 
-fn main() -> ExitCode {
-    let result = match Cli::parse().role {
-        Role::Server { bind, receive } if receive.transport == Transport::Udp => serve_udp(bind, &receive),
-        Role::Server { bind, receive } => serve_tcp(bind, &receive),
-        Role::Client { server, framing, gap, count, transport, messages } => {
-            let messages = messages_to_send(messages, count);
-            let gap = Duration::from_millis(gap.unwrap_or(if framing == Choice::Gap { 100 } else { 0 }));
-            match transport {
-                Transport::Tcp => send_tcp(server, framing.framing(DEFAULT_MAX), gap, &messages),
-                Transport::Udp => send_udp(server, gap, &messages),
-            }
-        }
-    };
-    lab_common::exit(result)
-}
-
-/// How long a connection may send nothing before the server closes it.
-const IDLE: Duration = Duration::from_secs(30);
-
 /// The TCP server: one connection at a time, so that its reads print in the order they
 /// happened.
 fn serve_tcp(bind: SocketAddr, receive: &Receive) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
-    lab_common::print_ready("tcp", listener.local_addr()?);
-    for (number, stream) in (1..).zip(listener.incoming()) {
-        match stream {
-            Ok(stream) => receive_messages(number, stream, receive),
-            Err(error) => eprintln!("accept failed: {error}"),
-        }
+    let addr = listener.local_addr()?;
+    lab_common::print_ready("tcp", addr);
+    server::say_who_can_reach(addr);
+    // std's incoming(), except that a failed accept makes it pause rather than spin.
+    for (number, stream) in (1..).zip(server::incoming(&listener)) {
+        receive_messages(number, stream, receive);
     }
     unreachable!("incoming() never ends")
 }
@@ -175,11 +179,11 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     println!("connection {number} from {peer}");
     // One connection at a time: a client that connects and says nothing would keep every
-    // other client waiting in the accept queue. An idle limit bounds what that costs them.
-    if let Err(error) = stream.set_read_timeout(Some(IDLE)) {
-        eprintln!("connection {number}: {error}");
-        return;
-    }
+    // other client waiting in the accept queue. So would one that sends a byte now and then
+    // and never finishes its line: a limit on each read's wait is not enough. The limit is on
+    // each whole message, from the end of the one before.
+    let allowed = Duration::from_millis(receive.message_deadline);
+    let mut deadline = Instant::now() + allowed;
     let mut decoder = Decoder::new(receive.framing.framing(receive.max));
     let mut buf = vec![0; receive.read_size as usize];
     let (mut reads, mut messages) = (0, 0);
@@ -187,15 +191,24 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
         // The slow reader: while we sleep, whatever the peer sends waits in the kernel's
         // receive buffer, and the next read takes all of it that fits, writes merged.
         std::thread::sleep(Duration::from_millis(receive.read_delay));
-        let len = match stream.read(&mut buf) {
+        // A read waits no longer than the message has left. (set_read_timeout refuses a zero
+        // duration, so a deadline already passed is a time-out of its own.)
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waited = match left.is_zero() {
+            true => Err(ErrorKind::TimedOut.into()),
+            false => stream.set_read_timeout(Some(left)).and_then(|()| stream.read(&mut buf)),
+        };
+        let len = match waited {
             // 0 bytes: the peer closed its side. A half-received message is reported here.
             Ok(0) => break,
             Ok(len) => len,
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 eprintln!(
-                    "connection {number}: nothing for {}s; closing it to serve the next",
-                    IDLE.as_secs()
+                    "connection {number}: no whole message within {}s ({} bytes of one waiting); \
+                     closing it to serve the next",
+                    allowed.as_secs_f64(),
+                    decoder.buffered()
                 );
                 return;
             }
@@ -216,6 +229,7 @@ fn receive_messages(number: u32, mut stream: TcpStream, receive: &Receive) {
                 Ok(Some(message)) => {
                     messages += 1;
                     println!("message {}", boxed(&message));
+                    deadline = Instant::now() + allowed;
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -246,7 +260,9 @@ fn count(n: usize, thing: &str) -> String {
 /// and never split; one longer than the buffer is cut, and the rest of it is lost.
 fn serve_udp(bind: SocketAddr, receive: &Receive) -> Result<()> {
     let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
-    lab_common::print_ready("udp", socket.local_addr()?);
+    let addr = socket.local_addr()?;
+    lab_common::print_ready("udp", addr);
+    server::say_who_can_reach(addr);
     if receive.framing != Choice::Raw {
         eprintln!("note: over UDP each datagram is one message; --framing is not needed");
     }

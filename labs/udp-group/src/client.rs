@@ -166,6 +166,10 @@ fn reply_from(socket: &UdpSocket, server: SocketAddr, wait: Duration) -> Result<
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             // The ICMP "port unreachable" our connected socket is told about: nothing is bound
             // at the server's port. (A server that is up but silent gives no error at all.)
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                return Err(e).with_context(|| format!("waiting for an answer from udp://{server}"));
+            }
+            // Anything else the socket reports ends the wait too, said as it is.
             Err(e) => return Err(e).with_context(|| format!("waiting for an answer from udp://{server}")),
         }
     }

@@ -40,6 +40,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 use room::{Delivery, Group, Log, Outcome, Relay, Room};
 use socket2::{SockAddr, SockRef};
 
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, mode, max_members, max_datagram } => {
+            let group: Shared = match mode {
+                Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
+                Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
+            };
+            serve(bind, group, max_datagram as usize)
+        }
+        Role::Client { server, name } => client::chat(server, name),
+        Role::Listen { server, name } => client::listen(server, name),
+    };
+    lab_common::exit(result)
+}
+
 /// A UDP group chat: one server socket, many members, no connections. The server knows its
 /// members only by the addresses their datagrams come from.
 #[derive(Parser)]
@@ -108,21 +123,6 @@ enum Mode {
     Relay,
 }
 
-fn main() -> ExitCode {
-    let result = match Cli::parse().role {
-        Role::Server { bind, mode, max_members, max_datagram } => {
-            let group: Shared = match mode {
-                Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
-                Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
-            };
-            serve(bind, group, max_datagram as usize)
-        }
-        Role::Client { server, name } => client::chat(server, name),
-        Role::Listen { server, name } => client::listen(server, name),
-    };
-    lab_common::exit(result)
-}
-
 /// The group, shared by the receive loop and the owner's console.
 type Shared = Arc<Mutex<dyn Group + Send>>;
 
@@ -130,7 +130,9 @@ type Shared = Arc<Mutex<dyn Group + Send>>;
 /// one at a time, forever.
 fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
     let socket = Arc::new(UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?);
-    lab_common::print_ready("udp", socket.local_addr()?);
+    let addr = socket.local_addr()?;
+    lab_common::print_ready("udp", addr);
+    lab_common::server::say_who_can_reach(addr);
 
     // Two sources of input at once, the network and the owner's keyboard: a thread each (as
     // the seed does). Both touch the same member list, so it sits behind a lock.

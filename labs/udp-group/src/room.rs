@@ -159,7 +159,10 @@ impl Room {
     fn check_sender(&self, from: SocketAddr, name: &str) -> Result<(), String> {
         match self.by_addr.get(&from) {
             None => Err("this address has not registered: send N <name> first".to_string()),
-            Some(mine) if mine != name => Err(format!("this address is {mine}, not {name}")),
+            // `name` is whatever the datagram said: shown escaped, on stderr and in the ERR.
+            Some(mine) if mine != name => {
+                Err(format!("this address is {mine}, not {}", lab_common::as_text(name.as_bytes())))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -170,9 +173,12 @@ impl Room {
         }
         // The text goes out as it came, every space kept (seed 004 split the datagram on
         // spaces and joined the words back without them). The sender gets a copy too: it is
-        // the sender's proof that the message went round.
+        // the sender's proof that the message went round. The owner's log shows it escaped:
+        // an ESC in it is the start of a terminal command (clear the screen, retitle the
+        // window), and a member's bytes must not command the owner's terminal.
         let line = format!("{name}: {text}");
-        Outcome::event(line.clone(), vec![Delivery::All(line.into_bytes())])
+        let log = format!("{name}: {}", lab_common::as_text(text.as_bytes()));
+        Outcome::event(log, vec![Delivery::All(line.into_bytes())])
     }
 
     fn leave(&mut self, from: SocketAddr, name: &str) -> Outcome {
@@ -232,7 +238,7 @@ impl Group for Room {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return Outcome::refuse(from, "not UTF-8 text".to_string());
         };
-        match parse(text) {
+        match parse(without_line_ending(text)) {
             Ok(Request::Name(name)) => self.register(from, name),
             Ok(Request::Message(name, text)) => self.speak(from, name, text),
             Ok(Request::Quit(name)) => self.leave(from, name),
@@ -269,6 +275,13 @@ enum Request<'a> {
     Who,
 }
 
+/// A datagram typed into netcat or socat ends with the Enter that sent it. One line ending,
+/// `\n` or `\r\n`, is taken as the end of the message, not part of it; the replies stay
+/// exact (`OK`, no newline), since seed 004's client compares `OK` byte for byte.
+fn without_line_ending(text: &str) -> &str {
+    text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n')).unwrap_or(text)
+}
+
 /// Read a datagram: a type letter, a space, then the arguments. For `M` the text is
 /// everything after the name's space, byte for byte.
 fn parse(text: &str) -> Result<Request<'_>, String> {
@@ -288,7 +301,7 @@ fn parse(text: &str) -> Result<Request<'_>, String> {
     }
 }
 
-/// A name is 1 to 32 characters, none of them white space or control characters.
+/// A name is 1 to 32 characters, none of them white space, control or format characters.
 fn check_name(name: &str) -> Result<(), String> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
@@ -297,7 +310,36 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a name has no spaces or control characters".to_string());
     }
+    if let Some(c) = name.chars().find(|&c| is_format(c)) {
+        return Err(format!(
+            "a name has no invisible format characters (this one has U+{:04X}): they make one name \
+             look like another",
+            c as u32
+        ));
+    }
     Ok(())
+}
+
+/// Unicode's format characters (general category Cf): invisible themselves, they change how
+/// the text around them shows. U+202E RIGHT-TO-LEFT OVERRIDE makes `\u{202e}ecila` show as
+/// "alice"; a zero-width space (U+200B) or a byte-order mark (U+FEFF) makes a second "alice"
+/// that looks like the first. `char::is_control` covers only Cc (C0, DEL, C1), and std has no
+/// table of categories, so here is Cf as Unicode 15 and 16 list it.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' // soft hyphen
+        | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}' | '\u{890}'..='\u{891}' | '\u{8E2}'
+        | '\u{180E}' // Mongolian vowel separator
+        | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{206F}' // bidi isolates, deprecated format characters
+        | '\u{FEFF}' // byte-order mark (zero-width no-break space)
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}' // tags
+    )
 }
 
 /// "1 member", "3 members".
@@ -344,6 +386,36 @@ mod tests {
         assert!(check_name("a b").is_err());
         assert!(check_name("a\tb").is_err());
         assert!(check_name("a\u{7}").is_err());
+    }
+
+    #[test]
+    fn names_that_would_look_like_another_are_refused() {
+        for name in ["\u{202e}ecila", "ali\u{200b}ce", "\u{feff}alice", "bob\u{2066}", "x\u{e0041}"] {
+            let why = check_name(name).unwrap_err();
+            assert!(why.contains("invisible format characters"), "{name:?}: {why}");
+        }
+        assert!(check_name("\u{202e}ecila").unwrap_err().contains("U+202E"));
+        // Letters, marks and emoji are not format characters.
+        assert!(check_name("José").is_ok());
+        assert!(check_name("🙂").is_ok());
+    }
+
+    #[test]
+    fn one_line_ending_ends_a_datagram() {
+        assert_eq!(without_line_ending("N netcat\n"), "N netcat");
+        assert_eq!(without_line_ending("W\r\n"), "W");
+        assert_eq!(without_line_ending("M a hi\n\n"), "M a hi\n");
+        assert_eq!(without_line_ending("W"), "W");
+    }
+
+    #[test]
+    fn the_owners_log_shows_a_members_escapes_escaped() {
+        let mut room = Room::new(10);
+        sends(&mut room, 1, "N mallory");
+        let outcome = room.receive(addr(1), b"M mallory \x1b[2Jhi");
+        assert_eq!(outcome.sends, vec![Delivery::All(b"mallory: \x1b[2Jhi".to_vec())]);
+        let Some(Log::Event(log)) = outcome.log else { panic!("no log line") };
+        assert!(!log.contains('\x1b'), "{log:?}");
     }
 
     #[test]

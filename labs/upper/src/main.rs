@@ -24,7 +24,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use lab_common::server;
 use socket2::{Domain, Socket, Type};
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().role {
+        Role::Server { bind, mode, backlog } => serve(bind, mode, backlog),
+        Role::Client { server } => talk(server),
+    };
+    lab_common::exit(result)
+}
 
 /// TCP, shown by an upper-case server: connections, one client at a time or a thread each, and
 /// what the server sees when a client closes, half-closes or vanishes.
@@ -68,39 +77,38 @@ enum Mode {
     Threaded,
 }
 
-fn main() -> ExitCode {
-    let result = match Cli::parse().role {
-        Role::Server { bind, mode, backlog } => serve(bind, mode, backlog),
-        Role::Client { server } => talk(server),
-    };
-    lab_common::exit(result)
-}
-
 /// The server: listen, then accept connections forever, serving each one in turn (iterative)
 /// or on its own thread (threaded).
 fn serve(bind: SocketAddr, mode: Mode, backlog: i32) -> Result<()> {
     let listener = listen(bind, backlog)?;
-    lab_common::print_ready("tcp", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    lab_common::print_ready("tcp", addr);
+    server::say_who_can_reach(addr);
 
     // By the time accept returns, the handshake is long done: the kernel completed it as soon
     // as the client's SYN arrived, and parked the connection in the accept queue. accept only
-    // takes the next one out.
-    for (number, stream) in (1..).zip(listener.incoming()) {
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(error) => {
-                eprintln!("accept failed: {error}");
-                continue;
-            }
-        };
+    // takes the next one out. (`server::incoming` is std's `listener.incoming()`, except that a
+    // failed accept, such as running out of file descriptors, makes it pause, not spin.)
+    for (number, stream) in (1..).zip(server::incoming(&listener)) {
         match mode {
             Mode::Iterative => serve_client(number, stream),
-            Mode::Threaded => {
-                std::thread::spawn(move || serve_client(number, stream));
-            }
+            Mode::Threaded => serve_on_a_thread(number, stream),
         }
     }
     unreachable!("incoming() never ends")
+}
+
+/// Threaded mode: a thread for this client, or, when the system will not create one more, a
+/// refusal for this client alone. The clients already connected keep their threads.
+fn serve_on_a_thread(number: u32, stream: TcpStream) {
+    let refused = server::spawn_or_give_back(stream, move |stream| serve_client(number, stream));
+    if let Err((mut stream, error)) = refused {
+        eprintln!("no thread for client {number}: {error}; told it so and closed the connection");
+        // A new connection's send buffer is empty: this short line goes out at once, and the
+        // accept loop does not wait for the client. (A client that had already sent something
+        // may get a reset along with it: Linux resets a connection closed with unread bytes.)
+        let _ = stream.write_all(b"error: the server could not start a thread for you; try again later\n");
+    }
 }
 
 /// std's `TcpListener::bind` always asks for a backlog of 128; socket2 lets us choose.
@@ -216,19 +224,26 @@ fn talk(server: SocketAddr) -> Result<()> {
         writer.write_all(format!("{line}\n").as_bytes()).context("sending")?;
         // The reply ends where the request did, at the newline: read up to it, however many
         // reads the stream takes to deliver it.
-        let mut reply = String::new();
-        if replies.read_line(&mut reply).context("receiving")? == 0 {
+        let mut reply = Vec::new();
+        if replies.read_until(b'\n', &mut reply).context("receiving")? == 0 {
             println!("the server closed the connection");
             return Ok(());
         }
-        print!("{reply}");
+        print_reply(&reply);
     }
     // "I have nothing more to send": the server reads 0 bytes, answers what is left, closes.
     writer.shutdown(Shutdown::Write)?;
-    let mut rest = String::new();
-    replies.read_to_string(&mut rest)?;
-    print!("{rest}");
+    let mut rest = Vec::new();
+    replies.read_to_end(&mut rest)?;
+    rest.split_inclusive(|&byte| byte == b'\n').for_each(print_reply);
     Ok(())
+}
+
+/// Print one line of the server's reply. Its bytes are the peer's, not ours: control
+/// characters are shown escaped, so that a server sending ESC sequences cannot clear our
+/// screen or retitle the window.
+fn print_reply(line: &[u8]) {
+    println!("{}", lab_common::as_text(line.strip_suffix(b"\n").unwrap_or(line)));
 }
 
 #[cfg(test)]

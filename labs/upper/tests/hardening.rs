@@ -1,0 +1,169 @@
+//! upper when the machine, not a peer, says no: out of file descriptors, out of threads; a
+//! server that sends terminal escapes to the client; a server bound to every interface.
+//!
+//! Each limit is set on the spawned server alone (`prlimit`, `setpriv` in front of its
+//! command), never on the test process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Result, bail, ensure};
+use harness::labs::upper::LAB;
+use harness::peer::TcpPeer;
+use harness::process::{Program, Role};
+use harness::{QUIET, READY_WAIT, Session, Target, WAIT};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_upper");
+
+fn target() -> Target {
+    Target::reference(&LAB, BINARY)
+}
+
+/// Start `upper server --bind 127.0.0.1:0 ARGS` with `wrapper` in front of it (the command
+/// that sets its limits), and wait for its ready line.
+fn start_server(s: &Session, wrapper: &[String], args: &[&str]) -> Result<(Role, SocketAddr)> {
+    let mut argv: Vec<String> = wrapper[1..].to_vec();
+    argv.push(BINARY.into());
+    argv.extend(["server", "--bind", "127.0.0.1:0"].map(String::from));
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let program = Program::Exec { path: wrapper[0].clone().into(), args: argv };
+    let mut server = Role::spawn("server", program, s.transcript())?;
+    let addr = server.wait_ready(READY_WAIT)?.addr;
+    s.transcript().name(addr, "server");
+    Ok((server, addr))
+}
+
+fn words(line: &str) -> Vec<String> {
+    line.split(' ').map(String::from).collect()
+}
+
+/// Another stderr line within QUIET is one too many: each episode is said once.
+fn expect_no_more_stderr(server: &mut Role, what: &str) -> Result<()> {
+    match server.expect_stderr_line(what, QUIET, |_| true) {
+        Ok(line) => {
+            bail!("the server printed {line:?} on stderr too: it must say it once, not for every try")
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// With room for about 28 connections (`prlimit --nofile=32`) and 40 clients, accept fails
+/// with "Too many open files". The server says so once, does not retry in a tight loop, still
+/// serves the clients it has, and says so again when accepting works once more: the client
+/// that waited in the queue is then served.
+#[test]
+fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let (mut server, at) = start_server(s, &words("prlimit --nofile=32 --"), &["--mode", "threaded"])?;
+        let mut clients = Vec::new();
+        {
+            let _hush = s.transcript().hush();
+            for number in 1..=40 {
+                clients.push(s.tcp(&format!("client {number}"), at)?);
+            }
+        }
+        server.expect_stderr_line("that accept failed", WAIT, |line| line.contains("Too many open files"))?;
+        expect_no_more_stderr(&mut server, "a second accept failure")?;
+
+        clients[0].send(b"still there?\n")?;
+        clients[0].expect_bytes(b"STILL THERE?\n")?;
+
+        // Twenty clients leave: their threads end and close their sockets, and accept works.
+        let last = clients.pop().expect("40 clients");
+        for client in clients.drain(..20) {
+            client.close();
+        }
+        server.expect_stderr_line("that it accepts again", WAIT, |line| line.contains("accepting again"))?;
+        let mut last = last;
+        last.send(b"late\n")?;
+        last.expect_bytes(b"LATE\n")
+    });
+}
+
+/// The command in front of the server that lets it have `tasks` threads in all (main
+/// included), or None when this test cannot set such a limit.
+///
+/// Linux does not hold root to RLIMIT_NPROC (kernel/fork.c skips the check for the root user
+/// and for CAP_SYS_RESOURCE), so the server drops to a uid of its own with `setpriv`, one no
+/// other process uses (100000 + this test's pid): the kernel counts tasks per user, so that
+/// user's count is the server's threads and nothing else, however many tests run at once.
+/// As a plain user we cannot change uid, and a limit would count all of that user's
+/// processes: no way to make it deterministic, so the test is skipped (CI runs as root).
+fn thread_limit(tasks: u32) -> Result<Option<Vec<String>>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let root = status.lines().any(|line| line.split_whitespace().take(3).eq(["Uid:", "0", "0"]));
+    if !root {
+        return Ok(None);
+    }
+    // The server runs as that uid: it must be able to enter every folder up to the binary.
+    use std::os::unix::fs::PermissionsExt;
+    let others_may_enter =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    ensure!(
+        Path::new(BINARY).ancestors().all(others_may_enter),
+        "{BINARY} must be executable by other users for this test, which runs it as a uid of its \
+         own: set CARGO_TARGET_DIR to a folder others may enter"
+    );
+    let uid = 100_000 + std::process::id();
+    let line = format!("setpriv --reuid={uid} --regid={uid} --clear-groups prlimit --nproc={tasks} --");
+    Ok(Some(words(&line)))
+}
+
+/// With room for 6 threads in all (`prlimit --nproc=6`: the main thread and 5 clients'), the
+/// 6th client cannot get a thread. It is told why and closed; the clients already served go on,
+/// and so does the server.
+#[test]
+fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
+    let Some(wrapper) = thread_limit(6).unwrap() else {
+        eprintln!("skipped: RLIMIT_NPROC can be tested deterministically only as root (see thread_limit)");
+        return;
+    };
+    harness::scenario::assert_holds(&target(), |s| {
+        let (mut server, at) = start_server(s, &wrapper, &["--mode", "threaded"])?;
+        let mut clients: Vec<TcpPeer> = Vec::new();
+        for number in 1..=8 {
+            clients.push(s.tcp(&format!("client {number}"), at)?);
+        }
+        clients[7].expect_bytes(b"error: the server could not start a thread for you; try again later\n")?;
+        clients[7].expect_eof()?;
+        server.expect_stderr_line("the refusal", WAIT, |line| line.contains("no thread for client"))?;
+        clients[0].send(b"hi\n")?;
+        clients[0].expect_bytes(b"HI\n")?;
+        clients[4].send(b"me too\n")?;
+        clients[4].expect_bytes(b"ME TOO\n")
+    });
+}
+
+/// A server that sends terminal escapes (clear the screen, retitle the window): the client
+/// prints them escaped, not raw.
+#[test]
+fn the_client_shows_a_servers_control_characters_escaped() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("hi")?;
+        server.expect_bytes(b"hi\n")?;
+        server.send(b"\x1b[2J\x1b]0;owned\x07HI\n")?;
+        let line = client.expect_line("the reply", WAIT, |line| line.contains("HI"))?;
+        ensure!(!line.contains(['\x1b', '\x07']), "the client printed the server's escapes raw: {line:?}");
+        Ok(())
+    });
+}
+
+/// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
+#[test]
+fn binding_every_interface_is_said_on_stderr() {
+    harness::scenario::assert_holds(&target(), |s| {
+        let argv = ["server", "--bind", "0.0.0.0:0"].map(String::from).to_vec();
+        let mut server =
+            Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;
+        let ready = server.wait_ready(READY_WAIT)?;
+        ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
+        server.expect_stderr_line("that other machines can reach it", WAIT, |line| {
+            line.contains("other machines")
+        })?;
+        Ok(())
+    });
+}
