@@ -50,6 +50,19 @@ pub struct Fixture {
     /// Flags with which the correct server must pass every scenario: each way it can start
     /// (`--quiet` prints no ready line; `--mode threaded`). `""` is the plain start.
     pub passes_with: &'static [&'static str],
+    /// Failure reports that must show the fault itself, not only that a scenario failed.
+    pub reports: &'static [Report],
+}
+
+/// `scenario` fails against the fixture's `--bug BUG`, and its report shows the evidence: for
+/// each entry of `shows`, one of its texts (the bytes may arrive in more than one way).
+#[derive(Debug)]
+pub struct Report {
+    /// The test's name: what the report shows.
+    pub name: &'static str,
+    pub scenario: &'static str,
+    pub bug: &'static str,
+    pub shows: &'static [&'static [&'static str]],
 }
 
 /// One claim about the wire, and the code that proves it. Written with [`scenario!`], so that

@@ -1,22 +1,28 @@
-//! A lab's tests, generated from its one list of scenarios, and the assertions its other tests
-//! use. A lab's `tests/scenarios.rs` is only
+//! Every lab's scenario tests, generated from each lab's one list of scenarios, and the
+//! assertions the labs' other tests use. The suite's `tests/scenarios.rs` is only
 //!
 //! ```text
 //! fn main() -> ExitCode {
-//!     harness::testing::main(&LAB, env!("CARGO_BIN_EXE_udp-echo"), env!("CARGO_MANIFEST_DIR"))
+//!     harness::testing::main(harness::labs::ALL, ROOT, |lab| BUILD THE LAB'S BINARY)
 //! }
 //! ```
 //!
-//! and runs, for each scenario, tests named after it (`cargo test two_clients_get_only_their_own_replies`
-//! and nextest filters find them):
+//! and runs, for each scenario of each lab, tests named after it (`cargo test
+//! two_clients_get_only_their_own_replies` and nextest filters find them):
 //!
-//! - `NAME` (or `NAME::MODE`, once per kind of server): it holds for the lab's own server;
-//! - `fails_against_its_bug::NAME`: it fails against the fixture started with `--bug BUG`;
-//! - `a_correct_python_server_passes::NAME` (`::quiet`, `::threaded`, … for each way the
-//!   fixture starts): the correct fixture passes it, so it holds any language to the wire.
+//! - `LAB::NAME` (or `LAB::NAME::MODE`, once per kind of server): it holds for the lab's own
+//!   server;
+//! - `LAB::fails_against_its_bug::NAME`: it fails against the fixture started with `--bug BUG`;
+//! - `LAB::a_correct_python_server_passes::NAME` (`::quiet`, `::threaded`, … for each way the
+//!   fixture starts): the correct fixture passes it, so it holds any language to the wire;
+//! - `LAB::REPORT`: a failure report shows the fault itself (see [`crate::scenario::Report`]).
+//!
+//! They are one test binary, not one per lab, because most of them wait (on the network, on a
+//! deadline that must expire): side by side, a whole lab's waits cost no more than one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -25,36 +31,68 @@ use crate::scenario::{self, Lab, Outcome, Scenario};
 use crate::session::{Session, Target};
 use crate::transcript::Transcript;
 
-/// Scenario tests mostly wait (on the network, on a deadline that must expire), so more of them
-/// run at once than there are cores. `RUST_TEST_THREADS` or `--test-threads` say otherwise.
-const THREADS: usize = 8;
+/// Scenario tests mostly wait, so many run at once. `RUST_TEST_THREADS` or `--test-threads`
+/// say otherwise.
+const THREADS: usize = 32;
 
-/// The `main` of a lab's `tests/scenarios.rs` (a test target with `harness = false`).
-pub fn main(lab: &'static Lab, binary: &str, lab_dir: &str) -> ExitCode {
+/// Finds (building it if need be) a lab's own binary.
+pub type Binary = Arc<dyn Fn(&Lab) -> Result<PathBuf> + Send + Sync>;
+
+/// The `main` of the suite's `tests/scenarios.rs` (a test target with `harness = false`):
+/// `root` is the workspace, where each lab's folder is `labs/NAME`.
+pub fn main(
+    labs: &[&'static Lab],
+    root: &Path,
+    binary: impl Fn(&Lab) -> Result<PathBuf> + Send + Sync + 'static,
+) -> ExitCode {
     let mut args = Arguments::from_args();
     if args.test_threads.is_none() {
-        let from_env = std::env::var("RUST_TEST_THREADS").ok().and_then(|n| n.parse().ok());
-        args.test_threads = Some(from_env.unwrap_or(THREADS));
+        args.test_threads = Some(THREADS);
     }
-    libtest_mimic::run(&args, trials(lab, binary, Path::new(lab_dir))).exit_code()
+    let binary: Binary = Arc::new(binary);
+    let mut trials = Vec::new();
+    for lab in labs {
+        trials.extend(lab_trials(lab, &root.join("labs").join(lab.name), &binary));
+    }
+    // The tests that wait out a deadline first, so that the others run while they wait.
+    trials.sort_by_key(|trial| !trial.name().contains("::fails_against_its_bug::"));
+    libtest_mimic::run(&args, trials).exit_code()
 }
 
 /// Every test of `lab`'s scenarios, named as the module doc says.
-pub fn trials(lab: &'static Lab, binary: &str, lab_dir: &Path) -> Vec<Trial> {
+pub fn lab_trials(lab: &'static Lab, lab_dir: &Path, binary: &Binary) -> Vec<Trial> {
     let mut trials = Vec::new();
+    let name = |rest: String| format!("{}::{rest}", lab.name);
     for scenario in lab.scenarios {
         for (suffix, mode) in reference_runs(lab, scenario) {
-            let target = Target::reference(lab, binary).with_server_args(&mode);
-            trials.push(trial(format!("{}{suffix}", scenario.name), move || passes(scenario, &target)));
+            let binary = binary.clone();
+            trials.push(trial(name(format!("{}{suffix}", scenario.name)), move || {
+                let target = Target::reference(lab, binary(lab)?).with_server_args(&mode);
+                passes(scenario, &target)
+            }));
         }
     }
     for scenario in lab.scenarios {
-        let target = fixture(lab, binary, lab_dir, &format!("--bug {}", scenario.bug));
-        trials.push(trial(format!("fails_against_its_bug::{}", scenario.name), move || {
+        let (binary, dir) = (binary.clone(), lab_dir.to_path_buf());
+        trials.push(trial(name(format!("fails_against_its_bug::{}", scenario.name)), move || {
+            let target = fixture(lab, &binary(lab)?, &dir, &format!("--bug {}", scenario.bug));
             let report = expect_failure(scenario, &target)?;
             for part in ["what failed:", "transcript"] {
                 if !report.contains(part) {
                     return Err(anyhow!("the failure report has no `{part}`:\n{report}"));
+                }
+            }
+            Ok(())
+        }));
+    }
+    for report in lab.fixture.reports {
+        let (binary, dir) = (binary.clone(), lab_dir.to_path_buf());
+        trials.push(trial(name(report.name.to_string()), move || {
+            let target = fixture(lab, &binary(lab)?, &dir, &format!("--bug {}", report.bug));
+            let text = expect_failure(lab.scenario(report.scenario), &target)?;
+            for any in report.shows {
+                if !any.iter().any(|shown| text.contains(shown)) {
+                    return Err(anyhow!("the failure report does not show {any:?}:\n{text}"));
                 }
             }
             Ok(())
@@ -66,9 +104,9 @@ pub fn trials(lab: &'static Lab, binary: &str, lab_dir: &Path) -> Vec<Trial> {
             word => format!("::{word}"),
         };
         for scenario in lab.scenarios {
-            let target = fixture(lab, binary, lab_dir, start);
-            let name = format!("a_correct_python_server_passes::{}{suffix}", scenario.name);
-            trials.push(trial(name, move || passes(scenario, &target)));
+            let (binary, dir) = (binary.clone(), lab_dir.to_path_buf());
+            let test = name(format!("a_correct_python_server_passes::{}{suffix}", scenario.name));
+            trials.push(trial(test, move || passes(scenario, &fixture(lab, &binary(lab)?, &dir, start))));
         }
     }
     trials
@@ -89,7 +127,7 @@ fn trial(name: String, test: impl FnOnce() -> Result<()> + Send + 'static) -> Tr
 }
 
 /// The lab's Python fixture, started with `extra` flags: see [`crate::scenario::Fixture`].
-pub fn fixture(lab: &'static Lab, binary: &str, lab_dir: &Path, extra: &str) -> Target {
+pub fn fixture(lab: &'static Lab, binary: &Path, lab_dir: &Path, extra: &str) -> Target {
     Target::python(lab, binary, &lab_dir.join(lab.fixture.script), extra)
 }
 

@@ -50,7 +50,7 @@ friends are plain TCP sockets the harness drives.",
             bug: "one-at-a-time",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/backlog.py", passes_with: &[""] },
+    fixture: Fixture { script: "tests/fixtures/backlog.py", passes_with: &[""], reports: &[] },
     by_hand: &[
         "cargo lab backlog server --backlog 2    # terminal 1: never accepts; watch its queue figures",
         "cargo lab backlog probe --clients 5     # terminal 2: 3 connect, 2 time out; `ss -lnt` agrees",

@@ -80,7 +80,7 @@ each datagram is a message of its own.",
             bug: "ignore-read-size",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/sticky.py", passes_with: &[""] },
+    fixture: Fixture { script: "tests/fixtures/sticky.py", passes_with: &[""], reports: &[] },
     by_hand: &[
         "cargo lab sticky server --read-delay 1000     # terminal 1: a slow reader",
         "cargo lab sticky client hello world           # terminal 2: two writes, one read",

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 
 use crate::process::describe_status;
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -58,7 +58,16 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             bug: "recv-1024",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/chat.py", passes_with: &["--mode lockstep", "--mode duplex"] },
+    fixture: Fixture {
+        script: "tests/fixtures/chat.py",
+        passes_with: &["--mode lockstep", "--mode duplex"],
+        reports: &[Report {
+            name: "the_quit_failure_shows_the_unnoticed_quit_word",
+            scenario: "a_quit_word_from_either_side_ends_the_conversation",
+            bug: "quit-never-matches",
+            shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
+        }],
+    },
     by_hand: &[
         "cargo lab tcp-chat server        # terminal 1: you type the server's side",
         "cargo lab tcp-chat client        # terminal 2: speak first; q or 88 ends the conversation",

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use anyhow::{Result, bail};
 
 use crate::process::{Role, describe_status};
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
 use crate::transcript::{Event, Proto};
 use crate::{QUIET, WAIT, ports};
@@ -56,7 +56,26 @@ takes part too; its datagrams are not drawn, but what it prints is.",
             bug: "case-sensitive",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/chat.py", passes_with: &["--mode lockstep", "--mode duplex"] },
+    fixture: Fixture {
+        script: "tests/fixtures/chat.py",
+        passes_with: &["--mode lockstep", "--mode duplex"],
+        reports: &[
+            Report {
+                name: "the_stranger_failure_shows_the_strangers_line",
+                scenario: "a_stranger_cannot_cut_into_the_chat",
+                bug: "reply-to-last",
+                shows: &[&["but it printed \"client: alice here, from a new port\""]],
+            },
+            // connect stops new datagrams from strangers, not one already queued: a server that
+            // trusts it shows mallory's line, sent right behind alice's first one.
+            Report {
+                name: "a_strangers_datagram_queued_before_connect_is_caught",
+                scenario: "a_stranger_cannot_cut_into_the_chat",
+                bug: "trust-connect",
+                shows: &[&["but it printed \"client: alice here, from a new port\""]],
+            },
+        ],
+    },
     by_hand: &[
         "cargo lab udp-chat server        # terminal 1: you type the server's side",
         "cargo lab udp-chat client        # terminal 2: speak first (start it first, too: try it)",

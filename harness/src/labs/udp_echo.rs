@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -56,7 +56,21 @@ and every datagram that crosses the wire is shown with its exact bytes.",
             bug: "new-socket",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/echo.py", passes_with: &["", "--quiet"] },
+    fixture: Fixture {
+        script: "tests/fixtures/echo.py",
+        passes_with: &["", "--quiet"],
+        reports: &[Report {
+            name: "the_merge_failure_shows_the_merged_datagram",
+            scenario: "datagrams_keep_their_boundaries",
+            bug: "merge",
+            // Which datagrams the fixture gathers into one depends on when it wakes up.
+            shows: &[&[
+                r#""onetwo twothree three three""#,
+                r#""onetwo two""#,
+                r#""two twothree three three""#,
+            ]],
+        }],
+    },
     by_hand: &[
         "cargo lab udp-echo server        # terminal 1",
         "cargo lab udp-echo client        # terminal 2: type lines (or: nc -u 127.0.0.1 8888)",

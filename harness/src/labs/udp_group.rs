@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use anyhow::{Result, bail};
 
 use crate::peer::UdpPeer;
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
 use crate::transcript::{Proto, show};
 use crate::{QUIET, WAIT, secs};
@@ -88,7 +88,16 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
             bug: "new-socket",
         ),
     ],
-    fixture: Fixture { script: "tests/fixtures/room.py", passes_with: &["", "--quiet"] },
+    fixture: Fixture {
+        script: "tests/fixtures/room.py",
+        passes_with: &["", "--quiet"],
+        reports: &[Report {
+            name: "the_eaten_spaces_show_in_the_failure",
+            scenario: "a_message_arrives_byte_for_byte_at_every_member",
+            bug: "eat-spaces",
+            shows: &[&["你好,everyone:twospaces,three,andoneattheend"]],
+        }],
+    },
     by_hand: &[
         "cargo lab udp-group server                # terminal 1: you are the owner; type here too",
         "cargo lab udp-group client --name alice   # terminal 2",

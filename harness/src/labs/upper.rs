@@ -64,6 +64,7 @@ chunk of bytes is shown as they read it, so its time is when they read it.",
     fixture: Fixture {
         script: "tests/fixtures/upper.py",
         passes_with: &["--mode iterative", "--mode threaded"],
+        reports: &[],
     },
     by_hand: &[
         "cargo lab upper server        # terminal 1 (iterative; add --mode threaded for the other)",

@@ -46,7 +46,7 @@ const ACCEPT_ALL: &[&str] = &["--backlog", "128", "--accept", "after", "0"];
 /// that waited in the queue is then served.
 #[test]
 fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let (mut server, at) = start_server(s, &words("prlimit --nofile=32 --"), ACCEPT_ALL)?;
         let mut clients = Vec::new();
         {
@@ -116,7 +116,7 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
         eprintln!("skipped: RLIMIT_NPROC can be tested deterministically only as root (see thread_limit)");
         return;
     };
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let (mut server, at) = start_server(s, &wrapper, ACCEPT_ALL)?;
         let mut clients: Vec<TcpPeer> = Vec::new();
         for number in 1..=7 {
@@ -135,7 +135,7 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
 /// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
 #[test]
 fn binding_every_interface_is_said_on_stderr() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let argv = ["server", "--bind", "0.0.0.0:0", "--backlog", "1"].map(String::from).to_vec();
         let mut server =
             Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;

@@ -19,7 +19,7 @@ fn target() -> Target {
 /// second. Its connection is closed, and the client waiting behind it is served.
 #[test]
 fn a_line_that_never_ends_loses_its_turn() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&["--framing", "delimiter", "--message-deadline", "500"])?;
         let at = server.addr();
         let mut slow = s.tcp("slow", at)?;
@@ -48,7 +48,7 @@ fn a_line_that_never_ends_loses_its_turn() {
 /// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
 #[test]
 fn binding_every_interface_is_said_on_stderr() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let argv = ["server", "--bind", "0.0.0.0:0"].map(String::from).to_vec();
         let mut server =
             Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;

@@ -3,7 +3,7 @@
 //! bound to every interface.
 
 use anyhow::{Result, ensure};
-use harness::labs::udp_group::{LAB, expect_containing, expect_exactly, expect_silence, join, next_from};
+use harness::labs::udp_group::{LAB, expect_containing, expect_silence, join};
 use harness::process::{Program, Role};
 use harness::{READY_WAIT, Target, WAIT};
 
@@ -24,7 +24,7 @@ fn no_escapes(line: &str) -> Result<()> {
 /// members still get mallory's bytes exactly as she sent them.
 #[test]
 fn a_peers_control_characters_reach_the_owners_terminal_escaped() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let mut server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
@@ -34,13 +34,13 @@ fn a_peers_control_characters_reach_the_owners_terminal_escaped() {
         let attack = b"M mallory \x1b[2J\x1b[31mRED \x1b]0;owned\x07 \xc2\x9b1m \x7f";
         mallory.send_to(at, attack)?;
         let relayed = b"mallory: \x1b[2J\x1b[31mRED \x1b]0;owned\x07 \xc2\x9b1m \x7f";
-        expect_exactly(&alice, at, relayed)?;
-        expect_exactly(&mallory, at, relayed)?;
+        alice.expect_datagram_from(at, relayed)?;
+        mallory.expect_datagram_from(at, relayed)?;
         let logged = server.expect_line("mallory's message", WAIT, |line| line.contains("RED"))?;
         no_escapes(&logged)?;
 
         mallory.send_to(at, b"Q \x1b[2Jmallory")?;
-        let reply = next_from(&mallory, at, WAIT)?.unwrap_or_default();
+        let reply = mallory.recv_from(at, WAIT)?.unwrap_or_default();
         ensure!(reply.starts_with(b"ERR "), "mallory's Q in another name was not refused: {reply:?}");
         let rejected = server.expect_stderr_line("the rejection", WAIT, |line| line.contains("rejected"))?;
         no_escapes(&rejected)
@@ -51,14 +51,14 @@ fn a_peers_control_characters_reach_the_owners_terminal_escaped() {
 /// byte-order mark, a bidi isolate) are refused with an ERR that says why; nobody hears of them.
 #[test]
 fn names_with_invisible_format_characters_are_refused() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
         let mallory = s.udp("mallory")?;
         for name in ["\u{202e}ecila", "ali\u{200b}ce", "\u{feff}alice", "bob\u{2066}", "soft\u{ad}hyphen"] {
             mallory.send_to(at, format!("N {name}").as_bytes())?;
-            let reply = next_from(&mallory, at, WAIT)?.unwrap_or_default();
+            let reply = mallory.recv_from(at, WAIT)?.unwrap_or_default();
             ensure!(
                 reply.starts_with(b"ERR ") && reply.windows(9).any(|w| w == b"invisible"),
                 "N {name:?} got {:?}, not an ERR that says the name has an invisible character",
@@ -73,22 +73,22 @@ fn names_with_invisible_format_characters_are_refused() {
 /// lists the members, and `M netcat hi\n` reaches alice as `netcat: hi`.
 #[test]
 fn one_trailing_line_ending_ends_a_datagram() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let server = s.server(&[])?;
         let at = server.addr();
         let alice = join(s, at, "alice", "alice")?;
         let netcat = s.udp("netcat")?;
         netcat.send_to(at, b"N netcat\n")?;
-        expect_exactly(&netcat, at, b"OK")?;
+        netcat.expect_datagram_from(at, b"OK")?;
         expect_containing(&alice, at, b"netcat")?;
         netcat.send_to(at, b"W\r\n")?;
-        expect_exactly(&netcat, at, b"2 members: alice, netcat")?;
+        netcat.expect_datagram_from(at, b"2 members: alice, netcat")?;
         netcat.send_to(at, b"M netcat hi\n")?;
-        expect_exactly(&alice, at, b"netcat: hi")?;
+        alice.expect_datagram_from(at, b"netcat: hi")?;
         // Only one: a second newline is part of the text, and a name cannot hold one.
         let other = s.udp("other")?;
         other.send_to(at, b"N other\n\n")?;
-        let reply = next_from(&other, at, WAIT)?.unwrap_or_default();
+        let reply = other.recv_from(at, WAIT)?.unwrap_or_default();
         ensure!(reply.starts_with(b"ERR "), "N other\\n\\n got {:?}", String::from_utf8_lossy(&reply));
         Ok(())
     });
@@ -97,7 +97,7 @@ fn one_trailing_line_ending_ends_a_datagram() {
 /// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
 #[test]
 fn binding_every_interface_is_said_on_stderr() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let argv = ["server", "--bind", "0.0.0.0:0"].map(String::from).to_vec();
         let mut server =
             Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;

@@ -53,7 +53,7 @@ fn expect_no_more_stderr(server: &mut Role, what: &str) -> Result<()> {
 /// that waited in the queue is then served.
 #[test]
 fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let (mut server, at) = start_server(s, &words("prlimit --nofile=32 --"), &["--mode", "threaded"])?;
         let mut clients = Vec::new();
         {
@@ -118,7 +118,7 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
         eprintln!("skipped: RLIMIT_NPROC can be tested deterministically only as root (see thread_limit)");
         return;
     };
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let (mut server, at) = start_server(s, &wrapper, &["--mode", "threaded"])?;
         let mut clients: Vec<TcpPeer> = Vec::new();
         for number in 1..=8 {
@@ -138,7 +138,7 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
 /// prints them escaped, not raw.
 #[test]
 fn the_client_shows_a_servers_control_characters_escaped() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let listener = s.tcp_listener("server")?;
         let address = listener.local_addr()?.to_string();
         let mut client = s.role("client", "client", &["--server", &address])?;
@@ -155,7 +155,7 @@ fn the_client_shows_a_servers_control_characters_escaped() {
 /// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
 #[test]
 fn binding_every_interface_is_said_on_stderr() {
-    harness::scenario::assert_holds(&target(), |s| {
+    harness::testing::assert_holds(&target(), |s| {
         let argv = ["server", "--bind", "0.0.0.0:0"].map(String::from).to_vec();
         let mut server =
             Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;
