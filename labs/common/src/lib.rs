@@ -1,7 +1,10 @@
 //! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
-//! the ready line, a fatal error as one line plus a hint, and bytes shown as text.
+//! the ready line, a fatal error as one line plus a hint, and bytes shown as text; and, in
+//! their own modules, message framing, the chats' keyboard and a datagram's real size.
 
 pub mod framing;
+pub mod keyboard;
+pub mod udp;
 
 use std::fmt::Write as _;
 use std::io::ErrorKind;
@@ -173,7 +176,7 @@ fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// UTF-8 reads as text, broken bytes and control characters as escapes.
+    /// `--bind` and `--server` take IP:PORT, and for convenience localhost:PORT or a port alone.
     #[test]
     fn addresses_take_ip_and_port_localhost_or_a_port_alone() {
         assert_eq!(address("127.0.0.1:9000"), Ok(SocketAddr::from(([127, 0, 0, 1], 9000))));
@@ -184,6 +187,7 @@ mod tests {
         assert!(address("localhost:99999").is_err());
     }
 
+    /// UTF-8 reads as text, broken bytes and control characters as escapes.
     #[test]
     fn show_escapes_what_is_not_printable_text() {
         assert_eq!(show(b"hi"), r#""hi""#);
