@@ -4,6 +4,7 @@
 
 pub mod framing;
 pub mod keyboard;
+pub mod tcp;
 pub mod udp;
 
 use std::fmt::Write as _;

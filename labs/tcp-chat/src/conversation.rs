@@ -10,7 +10,7 @@ use std::thread;
 use anyhow::Result;
 use lab_common::keyboard::{Input, QuitWords};
 
-use crate::{Chat, Keyboard, LineReader, Mode, print_next_line, say_goodbye, send_line};
+use crate::{Chat, Keyboard, LineReader, Mode, Sent, print_next_line, say_goodbye, send_line};
 
 /// Who speaks first in lockstep: the client; so the server waits for its line.
 #[derive(Clone, Copy)]
@@ -23,6 +23,8 @@ pub enum FirstTurn {
 pub enum Ending {
     /// We typed a quit word (and sent it).
     WeQuit,
+    /// We typed a quit word while they were not reading what we sent: we hung up.
+    WeHungUp,
     /// They sent a quit word.
     TheyQuit,
     /// They closed the connection without a quit word.
@@ -35,6 +37,7 @@ impl Ending {
     pub fn describe(&self, them: &str) -> String {
         match self {
             Ending::WeQuit => format!("you ended the conversation with {them}"),
+            Ending::WeHungUp => format!("you hung up on {them}, who was not reading"),
             Ending::TheyQuit => format!("{them} ended the conversation"),
             Ending::TheyLeft => format!("{them} closed the connection"),
             Ending::InputEnded => format!("end of input: said goodbye to {them}"),
@@ -93,7 +96,7 @@ pub fn converse(
 /// whatever comes first. A line typed out of turn is kept until our turn; a quit word or the
 /// end of input ends the conversation at once.
 fn take_turns(
-    mut stream: TcpStream,
+    stream: TcpStream,
     lines: LineReader,
     them: &str,
     first: FirstTurn,
@@ -113,8 +116,10 @@ fn take_turns(
             Input::Typed(line) if line.is_empty() => {}
             // A quit word cannot wait for the turn: it is how the user leaves a silent partner.
             Input::Typed(line) if our_turn || chat.quit.is_quit(&line) => {
-                if !send_line(&mut stream, chat, &line)? {
-                    continue; // not sent: the turn stays ours
+                match send_line(&stream, &line, them, chat, keyboard)? {
+                    Sent::Whole => {}
+                    Sent::TooLong => continue, // not sent: the turn stays ours
+                    Sent::HungUp => break Ending::WeHungUp,
                 }
                 if chat.quit.is_quit(&line) {
                     break Ending::WeQuit;
@@ -124,7 +129,7 @@ fn take_turns(
             }
             Input::Typed(line) => typed_early.push_back(line),
             Input::Ended => {
-                say_goodbye(&mut stream, chat);
+                say_goodbye(&stream, them, chat, keyboard);
                 break Ending::InputEnded;
             }
             Input::News(News::Heard(heard)) => match heard? {
@@ -162,7 +167,7 @@ fn read_on_request(mut lines: LineReader, them: &str, chat: &Chat, keyboard: &Ke
 /// Duplex: a thread prints every line that arrives while this one sends every line typed.
 /// Whichever side ends the conversation, both directions are shut down and the thread ends.
 fn talk_freely(
-    mut stream: TcpStream,
+    stream: TcpStream,
     mut lines: LineReader,
     them: &str,
     chat: &Chat,
@@ -182,7 +187,7 @@ fn talk_freely(
         heard
     });
     let sent = loop {
-        match send_typed_line(&mut stream, chat, keyboard) {
+        match send_typed_line(&stream, them, chat, keyboard) {
             Ok(None) => continue,
             Ok(Some(ending)) => break Ok(ending),
             Err(error) => break Err(error),
@@ -200,19 +205,23 @@ fn talk_freely(
 }
 
 /// Duplex, any time: take the next typed line and send it. `Some` when the conversation is over.
-fn send_typed_line(stream: &mut TcpStream, chat: &Chat, keyboard: &Keyboard) -> Result<Option<Ending>> {
+fn send_typed_line(
+    stream: &TcpStream,
+    them: &str,
+    chat: &Chat,
+    keyboard: &Keyboard,
+) -> Result<Option<Ending>> {
     loop {
         match keyboard.next() {
             // Enter alone sends nothing, as in the seeds.
             Input::Typed(line) if line.is_empty() => continue,
-            Input::Typed(line) => {
-                if !send_line(stream, chat, &line)? {
-                    continue;
-                }
-                return Ok(chat.quit.is_quit(&line).then_some(Ending::WeQuit));
-            }
+            Input::Typed(line) => match send_line(stream, &line, them, chat, keyboard)? {
+                Sent::Whole => return Ok(chat.quit.is_quit(&line).then_some(Ending::WeQuit)),
+                Sent::TooLong => continue,
+                Sent::HungUp => return Ok(Some(Ending::WeHungUp)),
+            },
             Input::Ended => {
-                say_goodbye(stream, chat);
+                say_goodbye(stream, them, chat, keyboard);
                 return Ok(Some(Ending::InputEnded));
             }
             Input::News(News::TheyLeft) => return Ok(Some(Ending::TheyLeft)),

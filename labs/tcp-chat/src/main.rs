@@ -28,15 +28,15 @@
 
 mod conversation;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use conversation::{Ending, FirstTurn, converse};
 use lab_common::framing::{self, DEFAULT_MAX, Decoder, Framing};
-use lab_common::keyboard::{QuitWords, WhileAlone};
+use lab_common::keyboard::{QuitWords, Stuck, WhileAlone};
 
 /// The keyboard, as this lab uses it: its news comes from the threads that read the socket.
 type Keyboard = lab_common::keyboard::Keyboard<conversation::News>;
@@ -81,7 +81,11 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
             // A conversation's failure is reported and ends there: the server goes on.
             Err(error) => println!("{them}: the conversation ended with an error: {error:#}"),
         }
-        if keyboard.end_conversation().input_ended {
+        let after = keyboard.end_conversation();
+        if after.unsent > 0 {
+            eprintln!("not sent: {} line(s) typed for {them}, whose conversation is over", after.unsent);
+        }
+        if after.input_ended {
             println!("end of input: goodbye");
             return Ok(());
         }
@@ -104,24 +108,54 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     Ok(())
 }
 
-/// Send one typed line, with its newline. False when it is too long to send: nothing was sent.
-fn send_line(stream: &mut TcpStream, chat: &Chat, line: &[u8]) -> Result<bool> {
+/// What became of a typed line.
+enum Sent {
+    Whole,
+    /// Too long for the protocol: nothing was sent.
+    TooLong,
+    /// They were not reading, and our user hung up before it could go.
+    HungUp,
+}
+
+/// Send one typed line, with its newline.
+///
+/// TCP has flow control: when they do not read, their receive buffer fills, then our send
+/// buffer, and the write blocks until they read, maybe never. Blocked there we cannot look at
+/// the keyboard, so its thread is told how to hang up: a quit word (or the end of input)
+/// shuts the connection down, which makes the blocked write fail at once.
+fn send_line(stream: &TcpStream, line: &[u8], them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Sent> {
     let bytes = match framing::encode(chat.framing, line) {
         Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("not sent: {error}");
-            return Ok(false);
+            return Ok(Sent::TooLong);
         }
     };
-    stream.write_all(&bytes).context("sending")?;
-    Ok(true)
+    let mut stuck = None;
+    let written = lab_common::tcp::write_all_or_notice_stall(stream, &bytes, || {
+        eprintln!(
+            "({them} has not read what we sent: its receive buffer and our send buffer are full, so \
+             this line waits for room; {} hangs up)",
+            chat.quit.listed()
+        );
+        let connection = stream.try_clone();
+        stuck = Some(keyboard.hang_up_on_quit(move || {
+            if let Ok(connection) = connection {
+                let _ = connection.shutdown(Shutdown::Both);
+            }
+        }));
+    });
+    if stuck.as_ref().is_some_and(Stuck::hung_up) {
+        return Ok(Sent::HungUp);
+    }
+    written.context("sending")?;
+    Ok(Sent::Whole)
 }
 
-/// Our user is gone; the protocol's goodbye is a quit word. They may be gone too, so a failure
-/// to say it is no error.
-fn say_goodbye(stream: &mut TcpStream, chat: &Chat) {
-    let goodbye = format!("{}\n", chat.quit.goodbye());
-    let _ = stream.write_all(goodbye.as_bytes());
+/// Our user is gone; the protocol's goodbye is a quit word. They may be gone too, or not
+/// reading (then the goodbye hangs up), so a failure to say it is no error.
+fn say_goodbye(stream: &TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) {
+    let _ = send_line(stream, chat.quit.goodbye().as_bytes(), them, chat, keyboard);
 }
 
 /// Their turn: wait for their next line and print it. `Some` when the conversation is over.
