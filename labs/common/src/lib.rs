@@ -58,6 +58,12 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         ErrorKind::ConnectionRefused => Some("nothing is listening there: start the server first"),
         ErrorKind::AddrNotAvailable => Some("that address is not on this machine; the labs use 127.0.0.1"),
         ErrorKind::PermissionDenied => Some("ports below 1024 need root; pick one above 1024, or 0 for any"),
+        ErrorKind::ConnectionReset => {
+            Some("the other side reset the connection: it stopped, or closed without reading what we sent")
+        }
+        ErrorKind::BrokenPipe => {
+            Some("the connection was already closed: the other side stopped or reset it")
+        }
         _ => None,
     }
 }
@@ -238,6 +244,8 @@ mod tests {
     fn hints_name_the_next_step() {
         let refused = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
         assert!(hint(&refused.context("connecting")).unwrap().contains("start the server"));
+        let reset = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionReset));
+        assert!(hint(&reset.context("receiving from server")).unwrap().contains("reset the connection"));
         assert_eq!(hint(&anyhow::anyhow!("plain")), None);
     }
 }

@@ -100,7 +100,14 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     // kernel answers our SYN with a reset, and connect fails at once: "connection refused".
     // There is no waiting for a server that might start later; start it first.
     let stream = TcpStream::connect(server).with_context(|| format!("connecting to tcp://{server}"))?;
-    eprintln!("connected to tcp://{server} from {}", stream.local_addr()?);
+    // Connected means the server's kernel completed the handshake, not that the server has
+    // called accept: while it talks to another client, we wait in its accept queue, and
+    // nothing on our side can tell the two apart. What we send meanwhile waits there too.
+    eprintln!(
+        "connected to tcp://{server} from {} (the kernel completed the handshake; if the server is busy \
+         with another client, we wait in its accept queue until it is free: we cannot tell which)",
+        stream.local_addr()?
+    );
     eprintln!("{}", conversation::turn_hint(chat.mode, "the server", FirstTurn::Ours, &chat.quit));
     let keyboard = Keyboard::for_client(chat.quit.clone());
     let ending = converse(stream, "server", FirstTurn::Ours, &chat, &keyboard)?;

@@ -317,3 +317,41 @@ fn a_quit_word_hangs_up_on_a_client_that_does_not_read(#[values(LOCKSTEP, DUPLEX
         Ok(())
     });
 }
+
+/// A client the server has not taken from its accept queue is connected all the same: the
+/// kernel completed the handshake. The client says it may be waiting in that queue.
+#[test]
+fn a_client_says_it_may_be_waiting_in_the_accept_queue() {
+    assert_holds(&target(), |s| {
+        // A listener that never accepts: every connection stays in its accept queue.
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        client.expect_stderr_line("that it may be waiting in the accept queue", WAIT, |line| {
+            line.contains("connected") && line.contains("accept queue")
+        })?;
+        Ok(())
+    });
+}
+
+/// The server resets the connection (it stopped, say) while the client waits for a reply: one
+/// `error:` line that says so, a hint, status 1.
+#[test]
+fn a_reset_from_the_server_is_an_error_with_a_hint() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("hello?")?;
+        server.expect_bytes(b"hello?\n")?;
+        server.reset()?;
+        client.expect_stderr_line("the reset", WAIT, |line| {
+            line.starts_with("error: receiving from server: ") && line.contains("reset")
+        })?;
+        client.expect_stderr_line("a hint", WAIT, |line| line.starts_with("hint: "))?;
+        let status = client.wait_exit(WAIT)?;
+        ensure!(status.code() == Some(1), "expected status 1 after a reset, got {status}");
+        Ok(())
+    });
+}
