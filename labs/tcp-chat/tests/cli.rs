@@ -355,3 +355,18 @@ fn a_reset_from_the_server_is_an_error_with_a_hint() {
         Ok(())
     });
 }
+
+/// A client's control characters (ESC, BEL) and a right-to-left override (U+202E) could clear
+/// the operator's screen, retitle the window or disguise text: they are shown escaped.
+#[test]
+fn control_and_bidi_characters_from_a_client_are_shown_escaped() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send("\x1b[2J\x1b]0;owned\x07 \u{202e}ecila\n".as_bytes())?;
+        server.expect_line("the line, escaped", WAIT, |line| {
+            line == r#"client 1: "\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}ecila""#
+        })?;
+        Ok(())
+    });
+}
