@@ -43,9 +43,6 @@ use lab_common::keyboard::{Input, QuitWords, WhileAlone};
 /// receiving thread.
 type Keyboard = lab_common::keyboard::Keyboard<TheyQuit>;
 
-/// Duplex: the receiving thread saw their quit word.
-struct TheyQuit;
-
 /// The largest datagram we receive whole: more than UDP over IPv4 can carry (65,507 bytes), so
 /// the kernel never has to cut one.
 const BUF: usize = 65_536;
@@ -195,6 +192,9 @@ fn take_turns(socket: UdpSocket, them: &str, chat: &Chat, keyboard: &Keyboard) -
         }
     }
 }
+
+/// Duplex's news, from the receiving thread to the sending one: they sent a quit word.
+struct TheyQuit;
 
 /// Duplex: a thread prints every datagram that arrives while this one sends every line typed.
 fn talk_freely(socket: UdpSocket, them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Ending> {
