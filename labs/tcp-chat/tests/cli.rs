@@ -262,8 +262,8 @@ fn lines_past_the_kernels_buffers() -> Result<usize> {
 }
 
 /// alice sends lines but never reads; the server's operator types more long lines than the
-/// kernel will hold for her, so the server is stuck sending, with typed lines waiting. alice
-/// then resets. bob, served next, gets only what is typed for him: the first bytes he receives
+/// kernel will hold for her, so the server is stuck sending (it says so), with typed lines
+/// waiting. alice then resets. bob, served next, gets only what is typed for him: the first bytes he receives
 /// are the line typed after he spoke, not one typed for alice.
 #[rstest]
 fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
@@ -278,6 +278,9 @@ fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DU
         for _ in 0..lines {
             server.send_line(&long)?;
         }
+        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
+            line.contains("has not read what we sent")
+        })?;
         alice.reset()?;
         server.expect_stderr_line("that it waits for the next client", WAIT, |line| {
             line.contains("waiting for the next client")
@@ -291,9 +294,9 @@ fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DU
     });
 }
 
-/// alice sends lines but never reads, and the server is stuck sending her long lines. The
-/// operator types a quit word: it ends alice's conversation at once (she would never read it).
-/// bob, who connected meanwhile, is served next; the quit word does not reach him.
+/// alice sends lines but never reads, and the server is stuck sending her long lines (it says
+/// so). The operator types a quit word: it ends alice's conversation at once (she would never
+/// read it). bob is served next, and the quit word does not reach him.
 #[rstest]
 fn a_quit_word_hangs_up_on_a_client_that_does_not_read(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
     assert_holds(&target(), |s| {
@@ -306,6 +309,9 @@ fn a_quit_word_hangs_up_on_a_client_that_does_not_read(#[values(LOCKSTEP, DUPLEX
         for _ in 0..lines {
             server.send_line(&long)?;
         }
+        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
+            line.contains("has not read what we sent")
+        })?;
         server.send_line("88")?;
         server.expect_line("that it hung up on alice", WAIT, |line| line.contains("hung up on client 1"))?;
         let mut bob = s.tcp("bob", server.addr())?;
