@@ -1,8 +1,13 @@
 //! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
-//! the ready line, a fatal error as one line plus a hint, and bytes shown as text.
+//! the ready line, a fatal error as one line plus a hint, and bytes shown as text; and, in
+//! their own modules, message framing, the chats' keyboard, a datagram's real size, and a
+//! server's accept loop that neither spins nor dies at the machine's limits.
 
 pub mod framing;
+pub mod keyboard;
 pub mod server;
+pub mod tcp;
+pub mod udp;
 
 use std::fmt::Write as _;
 use std::io::ErrorKind;
@@ -55,6 +60,12 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         ErrorKind::ConnectionRefused => Some("nothing is listening there: start the server first"),
         ErrorKind::AddrNotAvailable => Some("that address is not on this machine; the labs use 127.0.0.1"),
         ErrorKind::PermissionDenied => Some("ports below 1024 need root; pick one above 1024, or 0 for any"),
+        ErrorKind::ConnectionReset => {
+            Some("the other side reset the connection: it stopped, or closed without reading what we sent")
+        }
+        ErrorKind::BrokenPipe => {
+            Some("the connection was already closed: the other side stopped or reset it")
+        }
         _ => None,
     }
 }
@@ -72,17 +83,56 @@ pub fn local_addr_for(server: SocketAddr) -> SocketAddr {
 }
 
 /// A received line or datagram as a chat prints it: plain UTF-8 text as it is, and anything
-/// else (bytes that are not UTF-8, control characters that could garble the terminal) the
-/// way [`show`] escapes it.
+/// else (bytes that are not UTF-8, characters a terminal would act on or that disguise text:
+/// see [`needs_escape`]) the way [`show`] escapes it.
 pub fn as_text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
+        Ok(text) if !text.chars().any(needs_escape) => text.to_string(),
         _ => show(bytes),
     }
 }
 
+/// A character a peer's bytes must never bring to a terminal raw. Control characters (C0
+/// such as ESC and BEL, DEL, C1) make a terminal clear the screen, move the cursor or retitle
+/// the window; format characters ([`is_format`]) and the line and paragraph separators are
+/// invisible, or reorder or break the text around them, so that it reads as something else.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control() || is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Unicode's format characters (general category Cf): bidi controls such as U+202E, which
+/// shows the text after it right to left, zero-width spaces and joiners, the byte order mark,
+/// and their kin. Invisible by design, they can make one name look like another.
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
 /// Bytes as a student should see them: UTF-8 as text in quotes, anything else escaped
-/// (`\xff`), control characters escaped (`\n`), long runs shortened in the middle.
+/// (`\xff`), control and format characters escaped (`\n`, `\u{1b}`, `\u{202e}`), long runs
+/// shortened in the middle.
 pub fn show(bytes: &[u8]) -> String {
     const HEAD: usize = 72;
     const TAIL: usize = 24;
@@ -97,8 +147,8 @@ pub fn show(bytes: &[u8]) -> String {
 
 /// Bytes in a box, `[hel]`, as the sticky lab prints every read and every message so that the
 /// boundaries are visible. Text shows as text; `\\`, `\[`, `\]`, `\n`, `\r`, `\t` stand for
-/// themselves, and any other control character or byte that is not UTF-8 is `\xNN`. Nothing is
-/// shortened: [`unbox`] gives back exactly the bytes.
+/// themselves, and any other character that [`needs_escape`] or byte that is not UTF-8 is
+/// `\xNN`. Nothing is shortened: [`unbox`] gives back exactly the bytes.
 pub fn boxed(bytes: &[u8]) -> String {
     let mut text = String::from("[");
     for chunk in bytes.utf8_chunks() {
@@ -110,7 +160,7 @@ pub fn boxed(bytes: &[u8]) -> String {
                 '\n' => text.push_str("\\n"),
                 '\r' => text.push_str("\\r"),
                 '\t' => text.push_str("\\t"),
-                c if c.is_control() => {
+                c if needs_escape(c) => {
                     for byte in c.to_string().bytes() {
                         let _ = write!(text, "\\x{byte:02x}");
                     }
@@ -159,7 +209,7 @@ fn escape(bytes: &[u8]) -> String {
             match c {
                 '"' => text.push_str("\\\""),
                 '\\' => text.push_str("\\\\"),
-                c if c.is_control() => text.extend(c.escape_default()),
+                c if needs_escape(c) => text.extend(c.escape_default()),
                 c => text.push(c),
             }
         }
@@ -174,7 +224,7 @@ fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// UTF-8 reads as text, broken bytes and control characters as escapes.
+    /// `--bind` and `--server` take IP:PORT, and for convenience localhost:PORT or a port alone.
     #[test]
     fn addresses_take_ip_and_port_localhost_or_a_port_alone() {
         assert_eq!(address("127.0.0.1:9000"), Ok(SocketAddr::from(([127, 0, 0, 1], 9000))));
@@ -185,12 +235,31 @@ mod tests {
         assert!(address("localhost:99999").is_err());
     }
 
+    /// UTF-8 reads as text, broken bytes and control characters as escapes.
     #[test]
     fn show_escapes_what_is_not_printable_text() {
         assert_eq!(show(b"hi"), r#""hi""#);
         assert_eq!(show("张三 says \"hi\"\n".as_bytes()), r#""张三 says \"hi\"\n""#);
         assert_eq!(show(b"\xff\xfeok\x00"), r#""\xff\xfeok\u{0}""#);
         assert_eq!(show(b""), r#""""#);
+    }
+
+    /// What a peer sends to clear the screen, retitle the window, ring the bell or write right
+    /// to left reaches the terminal escaped: as text, as a show, in a box.
+    #[test]
+    fn terminal_controls_and_bidi_overrides_are_escaped() {
+        let hostile = "\x1b[2J\x1b]0;owned\x07";
+        assert_eq!(as_text(hostile.as_bytes()), r#""\u{1b}[2J\u{1b}]0;owned\u{7}""#);
+        assert_eq!(as_text("\u{202e}ecila".as_bytes()), r#""\u{202e}ecila""#);
+        assert_eq!(
+            as_text("ali\u{200b}ce \u{feff}\u{2066} \u{85}".as_bytes()),
+            r#""ali\u{200b}ce \u{feff}\u{2066} \u{85}""#
+        );
+        assert_eq!(show("\u{202e}".as_bytes()), r#""\u{202e}""#);
+        assert_eq!(boxed("\u{202e}\x1b".as_bytes()), r"[\xe2\x80\xae\x1b]");
+        for text in ["张三 says hi", "مرحبا", "שלום", "emoji 🎉", "café"] {
+            assert_eq!(as_text(text.as_bytes()), text, "plain text in any script stays as it is");
+        }
     }
 
     /// Half a multi-byte character is shown as the bytes it is.
@@ -234,6 +303,8 @@ mod tests {
     fn hints_name_the_next_step() {
         let refused = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
         assert!(hint(&refused.context("connecting")).unwrap().contains("start the server"));
+        let reset = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionReset));
+        assert!(hint(&reset.context("receiving from server")).unwrap().contains("reset the connection"));
         assert_eq!(hint(&anyhow::anyhow!("plain")), None);
     }
 }

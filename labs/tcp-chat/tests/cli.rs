@@ -4,12 +4,19 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context, Result, ensure};
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::tcp_chat::LAB;
 use harness::testing::assert_holds;
 use harness::{QUIET, Target, WAIT};
 use predicates::prelude::*;
+use rstest::rstest;
+
+const LOCKSTEP: &[&str] = &["--mode", "lockstep"];
+const DUPLEX: &[&str] = &["--mode", "duplex"];
+
+/// A long line the server's operator types: under the 1 MiB bound, so it is sent.
+const LONG_LINE: usize = 900_000;
 
 fn target() -> Target {
     Target::reference(&LAB, env!("CARGO_BIN_EXE_tcp-chat"))
@@ -234,6 +241,138 @@ fn a_silent_server_cannot_hold_the_lockstep_client() {
         server.expect_bytes(b"q\n")?;
         server.expect_closed()?;
         ensure!(client.wait_exit(WAIT)?.success(), "the client did not exit 0 at end of input");
+        Ok(())
+    });
+}
+
+/// How many long lines fill everything the kernel may hold for a client that never reads: the
+/// server's send buffer and the client's receive buffer, each at the most Linux lets it grow
+/// (the third number of tcp_wmem and tcp_rmem), and a few more. Past that, the server's write
+/// blocks until the client reads.
+fn lines_past_the_kernels_buffers() -> Result<usize> {
+    let most = |name: &str| -> Result<usize> {
+        let path = format!("/proc/sys/net/ipv4/{name}");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        text.split_whitespace()
+            .nth(2)
+            .and_then(|max| max.parse().ok())
+            .with_context(|| format!("no third number in {path}"))
+    };
+    Ok((most("tcp_wmem")? + most("tcp_rmem")?) / LONG_LINE + 3)
+}
+
+/// alice sends lines but never reads; the server's operator types more long lines than the
+/// kernel will hold for her, so the server is stuck sending (it says so), with typed lines
+/// waiting. alice then resets. bob, served next, gets only what is typed for him: the first bytes he receives
+/// are the line typed after he spoke, not one typed for alice.
+#[rstest]
+fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
+    assert_holds(&target(), |s| {
+        let lines = lines_past_the_kernels_buffers()?;
+        let mut server = s.server(mode)?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        // In lockstep, each of her lines gives the server a turn to send one of its own.
+        alice.send(&b"hello\n".repeat(lines + 1))?;
+        server.expect_line_containing("hello")?;
+        let long = "x".repeat(LONG_LINE);
+        for _ in 0..lines {
+            server.send_line(&long)?;
+        }
+        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
+            line.contains("has not read what we sent")
+        })?;
+        alice.reset()?;
+        server.expect_stderr_line("that it waits for the next client", WAIT, |line| {
+            line.contains("waiting for the next client")
+        })?;
+        let mut bob = s.tcp("bob", server.addr())?;
+        bob.send(b"hello, it is bob\n")?;
+        server.expect_line_containing("hello, it is bob")?;
+        server.send_line("hi, bob")?;
+        bob.expect_bytes(b"hi, bob\n")?;
+        Ok(())
+    });
+}
+
+/// alice sends lines but never reads, and the server is stuck sending her long lines (it says
+/// so). The operator types a quit word: it ends alice's conversation at once (she would never
+/// read it). bob is served next, and the quit word does not reach him.
+#[rstest]
+fn a_quit_word_hangs_up_on_a_client_that_does_not_read(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
+    assert_holds(&target(), |s| {
+        let lines = lines_past_the_kernels_buffers()?;
+        let mut server = s.server(mode)?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send(&b"hello\n".repeat(lines + 1))?;
+        server.expect_line_containing("hello")?;
+        let long = "x".repeat(LONG_LINE);
+        for _ in 0..lines {
+            server.send_line(&long)?;
+        }
+        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
+            line.contains("has not read what we sent")
+        })?;
+        server.send_line("88")?;
+        server.expect_line("that it hung up on alice", WAIT, |line| line.contains("hung up on client 1"))?;
+        let mut bob = s.tcp("bob", server.addr())?;
+        bob.send(b"hello, it is bob\n")?;
+        server.expect_line_containing("hello, it is bob")?;
+        server.send_line("hi, bob")?;
+        bob.expect_bytes(b"hi, bob\n")?;
+        bob.expect_nothing(QUIET)?;
+        Ok(())
+    });
+}
+
+/// A client the server has not taken from its accept queue is connected all the same: the
+/// kernel completed the handshake. The client says it may be waiting in that queue.
+#[test]
+fn a_client_says_it_may_be_waiting_in_the_accept_queue() {
+    assert_holds(&target(), |s| {
+        // A listener that never accepts: every connection stays in its accept queue.
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        client.expect_stderr_line("that it may be waiting in the accept queue", WAIT, |line| {
+            line.contains("connected") && line.contains("accept queue")
+        })?;
+        Ok(())
+    });
+}
+
+/// The server resets the connection (it stopped, say) while the client waits for a reply: one
+/// `error:` line that says so, a hint, status 1.
+#[test]
+fn a_reset_from_the_server_is_an_error_with_a_hint() {
+    assert_holds(&target(), |s| {
+        let listener = s.tcp_listener("server")?;
+        let address = listener.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        let mut server = s.accept("server", &listener, "client")?;
+        client.send_line("hello?")?;
+        server.expect_bytes(b"hello?\n")?;
+        server.reset()?;
+        client.expect_stderr_line("the reset", WAIT, |line| {
+            line.starts_with("error: receiving from server: ") && line.contains("reset")
+        })?;
+        client.expect_stderr_line("a hint", WAIT, |line| line.starts_with("hint: "))?;
+        let status = client.wait_exit(WAIT)?;
+        ensure!(status.code() == Some(1), "expected status 1 after a reset, got {status}");
+        Ok(())
+    });
+}
+
+/// A client's control characters (ESC, BEL) and a right-to-left override (U+202E) could clear
+/// the operator's screen, retitle the window or disguise text: they are shown escaped.
+#[test]
+fn control_and_bidi_characters_from_a_client_are_shown_escaped() {
+    assert_holds(&target(), |s| {
+        let mut server = s.server(&[])?;
+        let mut alice = s.tcp("alice", server.addr())?;
+        alice.send("\x1b[2J\x1b]0;owned\x07 \u{202e}ecila\n".as_bytes())?;
+        server.expect_line("the line, escaped", WAIT, |line| {
+            line == r#"client 1: "\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}ecila""#
+        })?;
         Ok(())
     });
 }

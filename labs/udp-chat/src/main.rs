@@ -29,88 +29,19 @@
 //! cargo lab udp-chat peer --bind 127.0.0.1:7002 --peer 127.0.0.1:7001
 //! ```
 
-use std::io::{BufRead, ErrorKind};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use lab_common::keyboard::{Input, QuitWords, WhileAlone};
 
-/// UDP, shown by a one-to-one chat: either end may start first, a line sent to nobody is lost
-/// without an error at the sender, and a connected socket hears of it later as "connection
-/// refused".
-#[derive(Parser)]
-#[command(name = "udp-chat", version)]
-struct Cli {
-    #[command(subcommand)]
-    role: Role,
-}
-
-#[derive(Subcommand)]
-enum Role {
-    /// Wait for someone to speak first, then chat with them: you type the server's side. Shows
-    /// that a UDP server accepts nobody; it learns its peer from the first datagram, and from
-    /// then on ignores datagrams from anyone else.
-    Server {
-        /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
-        bind: SocketAddr,
-        #[command(flatten)]
-        chat: ChatArgs,
-    },
-    /// Chat with the server, speaking first. Shows that sending to nobody "succeeds": the line
-    /// is lost, and only a later receive hears "connection refused", from an ICMP message.
-    Client {
-        /// The server to send to.
-        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
-        server: SocketAddr,
-        #[command(flatten)]
-        chat: ChatArgs,
-    },
-    /// Either end of a chat, with both addresses given: UDP makes both ends alike. Start two,
-    /// each with the other's address, in either order.
-    Peer {
-        /// Address to listen on.
-        #[arg(long, value_parser = lab_common::address)]
-        bind: SocketAddr,
-        /// The other peer's address.
-        #[arg(long, value_parser = lab_common::address)]
-        peer: SocketAddr,
-        #[command(flatten)]
-        chat: ChatArgs,
-    },
-}
-
-#[derive(clap::Args)]
-struct ChatArgs {
-    /// Take turns (lockstep: the default for server and client, as the seeds chat), or type at
-    /// any time (duplex: the default for peer, whose two ends may both speak first).
-    #[arg(long, value_enum)]
-    mode: Option<Mode>,
-    /// The words that end the chat when either side types one (any case).
-    #[arg(long = "quit", value_name = "WORD", num_args = 1.., default_values = ["q", "88"])]
-    quit: Vec<String>,
-}
-
-impl ChatArgs {
-    fn or_mode(mut self, mode: Mode) -> ChatArgs {
-        self.mode.get_or_insert(mode);
-        self
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Mode {
-    /// Take turns: after sending, wait for the other side's line before sending again.
-    Lockstep,
-    /// Send and receive on two threads: either side may type at any time.
-    Duplex,
-}
+/// The keyboard, as this lab uses it: its only news is that they quit, from the duplex
+/// receiving thread.
+type Keyboard = lab_common::keyboard::Keyboard<TheyQuit>;
 
 /// The largest datagram we receive whole: more than UDP over IPv4 can carry (65,507 bytes), so
 /// the kernel never has to cut one.
@@ -135,17 +66,18 @@ fn main() -> ExitCode {
 }
 
 /// The server: bind, wait for the first datagram from anyone, then chat with its sender.
-fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
+fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
     lab_common::print_ready("udp", socket.local_addr()?);
-    let keyboard = Keyboard::start(true);
-    eprintln!("(waiting for someone to speak first; {} ends the chat)", chat.quit.join(" or "));
+    // Lines typed before anyone speaks are kept for whoever does: this server has one peer.
+    let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::KeepLines);
+    eprintln!("(waiting for someone to speak first; {} ends the chat)", chat.quit.listed());
 
     // There is no accept: whoever sends the first datagram is the one we chat with. recvfrom
     // is the only place their address comes from.
     let mut buf = vec![0; BUF];
     let (len, peer) = socket.recv_from(&mut buf).context("receiving the first datagram")?;
-    keyboard.waiting(false);
+    keyboard.begin_conversation();
     // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
     // datagrams from any other address as they arrive. But connect does not empty the queue: a
     // stranger's datagram that arrived before it is still there, so every receive checks the
@@ -155,17 +87,17 @@ fn serve(bind: SocketAddr, chat: ChatArgs) -> Result<()> {
     println!("{peer} spoke first; chatting with it, and ignoring anyone else");
     let first = buf[..len].to_vec();
     println!("client: {}", lab_common::as_text(&first));
-    if is_quit(&chat, &first) {
+    if chat.quit.is_quit(&first) {
         println!("{}", Ending::TheyQuit.describe("the client"));
         return Ok(());
     }
-    let ending = converse(socket, "client", true, &chat, &keyboard)?;
+    let ending = converse(socket, "client", &chat, &keyboard)?;
     println!("{}", ending.describe("the client"));
     Ok(())
 }
 
 /// The client (or a peer): bind, connect the socket to the other end, and speak first.
-fn talk(bind: Option<SocketAddr>, peer: SocketAddr, chat: ChatArgs) -> Result<()> {
+fn talk(bind: Option<SocketAddr>, peer: SocketAddr, chat: Chat) -> Result<()> {
     let (socket, them) = match bind {
         Some(bind) => {
             let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
@@ -182,9 +114,9 @@ fn talk(bind: Option<SocketAddr>, peer: SocketAddr, chat: ChatArgs) -> Result<()
     // handshake. Compare tcp-chat, whose connect is refused at once.
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
     eprintln!("sending to udp://{peer} from {}; nothing checks that anyone is there", socket.local_addr()?);
-    eprintln!("(you may speak first; {} ends the chat)", chat.quit.join(" or "));
-    let keyboard = Keyboard::start(false);
-    let ending = converse(socket, them, true, &chat, &keyboard)?;
+    eprintln!("(you may speak first; {} ends the chat)", chat.quit.listed());
+    let keyboard = Keyboard::for_client(chat.quit.clone());
+    let ending = converse(socket, them, &chat, &keyboard)?;
     println!("{}", ending.describe(&format!("the {them}")));
     Ok(())
 }
@@ -207,36 +139,26 @@ impl Ending {
     }
 }
 
-fn is_quit(chat: &ChatArgs, line: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(line);
-    chat.quit.iter().any(|word| word.eq_ignore_ascii_case(text.trim()))
+/// How both ends chat: the settings the chat needs.
+struct Chat {
+    mode: Mode,
+    quit: QuitWords,
 }
 
 /// The chat itself, over a connected socket, in the chosen mode.
-fn converse(
-    socket: UdpSocket,
-    them: &str,
-    we_start: bool,
-    chat: &ChatArgs,
-    keyboard: &Keyboard,
-) -> Result<Ending> {
-    match chat.mode.unwrap_or(Mode::Lockstep) {
-        Mode::Lockstep => take_turns(socket, them, we_start, chat, keyboard),
+fn converse(socket: UdpSocket, them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Ending> {
+    match chat.mode {
+        Mode::Lockstep => take_turns(socket, them, chat, keyboard),
         Mode::Duplex => talk_freely(socket, them, chat, keyboard),
     }
 }
 
 /// Lockstep: send a line, wait for theirs, send the next. A line typed out of turn waits in
 /// the keyboard's queue.
-fn take_turns(
-    socket: UdpSocket,
-    them: &str,
-    we_start: bool,
-    chat: &ChatArgs,
-    keyboard: &Keyboard,
-) -> Result<Ending> {
+fn take_turns(socket: UdpSocket, them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Ending> {
     let mut buf = vec![0; BUF];
-    let mut our_turn = we_start;
+    // We speak first: the client always does, and the server's peer has just spoken.
+    let mut our_turn = true;
     // Lockstep over UDP can stall for good: nothing resends a lost datagram, so if one line is
     // lost, each side waits for the other. We cannot tell a loss from a quiet partner; after a
     // while of silence we say so, and keep waiting.
@@ -252,7 +174,7 @@ fn take_turns(
         match receive(&socket, &mut buf)? {
             Heard::Line(line) => {
                 println!("{them}: {}", lab_common::as_text(&line));
-                if is_quit(chat, &line) {
+                if chat.quit.is_quit(&line) {
                     return Ok(Ending::TheyQuit);
                 }
                 our_turn = true;
@@ -271,19 +193,21 @@ fn take_turns(
     }
 }
 
+/// Duplex's news, from the receiving thread to the sending one: they sent a quit word.
+struct TheyQuit;
+
 /// Duplex: a thread prints every datagram that arrives while this one sends every line typed.
-fn talk_freely(socket: UdpSocket, them: &str, chat: &ChatArgs, keyboard: &Keyboard) -> Result<Ending> {
+fn talk_freely(socket: UdpSocket, them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Ending> {
     let receiving = socket.try_clone()?;
-    let (wake, them, quit) =
-        (keyboard.sender(), them.to_string(), ChatArgs { mode: chat.mode, quit: chat.quit.clone() });
+    let (news, them, quit) = (keyboard.news(), them.to_string(), chat.quit.clone());
     thread::spawn(move || {
         let mut buf = vec![0; BUF];
         loop {
             match receive(&receiving, &mut buf) {
                 Ok(Heard::Line(line)) => {
                     println!("{them}: {}", lab_common::as_text(&line));
-                    if is_quit(&quit, &line) {
-                        let _ = wake.send(Input::TheyQuit);
+                    if quit.is_quit(&line) {
+                        news.send(TheyQuit);
                         return;
                     }
                 }
@@ -345,7 +269,7 @@ fn report_refused() {
 }
 
 /// Our turn: take the next typed line and send it as one datagram. `Some` when the chat is over.
-fn send_typed_line(socket: &UdpSocket, chat: &ChatArgs, keyboard: &Keyboard) -> Result<Option<Ending>> {
+fn send_typed_line(socket: &UdpSocket, chat: &Chat, keyboard: &Keyboard) -> Result<Option<Ending>> {
     loop {
         match keyboard.next() {
             // Enter alone sends nothing, as in the seeds: your turn stays yours.
@@ -360,14 +284,14 @@ fn send_typed_line(socket: &UdpSocket, chat: &ChatArgs, keyboard: &Keyboard) -> 
             }
             Input::Typed(line) => {
                 send(socket, &line)?;
-                return Ok(is_quit(chat, &line).then_some(Ending::WeQuit));
+                return Ok(chat.quit.is_quit(&line).then_some(Ending::WeQuit));
             }
-            Input::KeyboardClosed => {
+            Input::Ended => {
                 // The protocol's goodbye is a quit word; nobody may be there to hear it.
-                let _ = socket.send(chat.quit[0].as_bytes());
+                let _ = socket.send(chat.quit.goodbye().as_bytes());
                 return Ok(Some(Ending::InputEnded));
             }
-            Input::TheyQuit => return Ok(Some(Ending::TheyQuit)),
+            Input::News(TheyQuit) => return Ok(Some(Ending::TheyQuit)),
         }
     }
 }
@@ -387,70 +311,75 @@ fn send(socket: &UdpSocket, line: &[u8]) -> Result<()> {
     }
 }
 
-/// What reaches the chat besides the socket: a typed line, the end of typing, or word from
-/// the receiving thread that they quit.
-enum Input {
-    Typed(Vec<u8>),
-    KeyboardClosed,
-    TheyQuit,
+/// UDP, shown by a one-to-one chat: either end may start first, a line sent to nobody is lost
+/// without an error at the sender, and a connected socket hears of it later as "connection
+/// refused".
+#[derive(Parser)]
+#[command(name = "udp-chat", version)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
 }
 
-/// The keyboard (stdin), read line by line on a thread of its own. The chat takes typed lines
-/// from a queue, so a line typed out of turn waits there, in order.
-struct Keyboard {
-    sender: Sender<Input>,
-    inputs: Receiver<Input>,
-    /// The server still waits for its first datagram, with nobody to say goodbye to: end of
-    /// input ends it there.
-    waiting: Arc<AtomicBool>,
+#[derive(Subcommand)]
+enum Role {
+    /// Wait for someone to speak first, then chat with them: you type the server's side. Shows
+    /// that a UDP server accepts nobody; it learns its peer from the first datagram, and from
+    /// then on ignores datagrams from anyone else.
+    Server {
+        /// Address to listen on; port 0 lets the OS pick a free one.
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
+        bind: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+    /// Chat with the server, speaking first. Shows that sending to nobody "succeeds": the line
+    /// is lost, and only a later receive hears "connection refused", from an ICMP message.
+    Client {
+        /// The server to send to.
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
+        server: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+    /// Either end of a chat, with both addresses given: UDP makes both ends alike. Start two,
+    /// each with the other's address, in either order.
+    Peer {
+        /// Address to listen on.
+        #[arg(long, value_parser = lab_common::address)]
+        bind: SocketAddr,
+        /// The other peer's address.
+        #[arg(long, value_parser = lab_common::address)]
+        peer: SocketAddr,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
 }
 
-impl Keyboard {
-    fn start(waiting: bool) -> Keyboard {
-        let (sender, inputs) = mpsc::channel();
-        let typing = sender.clone();
-        let waiting = Arc::new(AtomicBool::new(waiting));
-        let still_waiting = waiting.clone();
-        thread::spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            loop {
-                let mut line = Vec::new();
-                match stdin.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) if still_waiting.load(Ordering::SeqCst) => {
-                        println!("end of input: goodbye");
-                        std::process::exit(0);
-                    }
-                    Ok(0) | Err(_) => {
-                        let _ = typing.send(Input::KeyboardClosed);
-                        return;
-                    }
-                    Ok(_) => {
-                        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                            line.pop();
-                        }
-                        if typing.send(Input::Typed(line)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Keyboard { sender, inputs, waiting }
-    }
+#[derive(clap::Args)]
+struct ChatArgs {
+    /// Take turns (lockstep: the default for server and client, as the seeds chat), or type at
+    /// any time (duplex: the default for peer, whose two ends may both speak first).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// The words that end the chat when either side types one (any case).
+    #[arg(long = "quit", value_name = "WORD", num_args = 1.., default_values = ["q", "88"])]
+    quit: Vec<String>,
+}
 
-    fn waiting(&self, waiting: bool) {
-        self.waiting.store(waiting, Ordering::SeqCst);
+impl ChatArgs {
+    /// The chat's settings, in `mode` unless `--mode` said otherwise.
+    fn or_mode(self, mode: Mode) -> Chat {
+        Chat { mode: self.mode.unwrap_or(mode), quit: QuitWords::new(self.quit) }
     }
+}
 
-    /// A way for the receiving thread to wake a chat that waits on the keyboard.
-    fn sender(&self) -> Sender<Input> {
-        self.sender.clone()
-    }
-
-    fn next(&self) -> Input {
-        // We hold a sender ourselves, so the queue never disconnects: recv only waits.
-        self.inputs.recv().expect("the keyboard holds its own sender")
-    }
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Take turns: after sending, wait for the other side's line before sending again.
+    Lockstep,
+    /// Send and receive on two threads: either side may type at any time.
+    Duplex,
 }
 
 #[cfg(test)]
@@ -459,10 +388,10 @@ mod tests {
 
     #[test]
     fn quit_words_match_in_any_case_and_only_whole() {
-        let chat = ChatArgs { mode: None, quit: vec!["q".into(), "88".into()] };
-        assert!(is_quit(&chat, b"Q"));
-        assert!(is_quit(&chat, b"88"));
-        assert!(!is_quit(&chat, b"q is for quit"));
+        let chat = ChatArgs { mode: None, quit: vec!["q".into(), "88".into()] }.or_mode(Mode::Lockstep);
+        assert!(chat.quit.is_quit(b"Q"));
+        assert!(chat.quit.is_quit(b"88"));
+        assert!(!chat.quit.is_quit(b"q is for quit"));
     }
 
     #[test]

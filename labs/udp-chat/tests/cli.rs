@@ -121,3 +121,21 @@ fn end_of_input_says_goodbye_with_a_quit_word() {
         Ok(())
     });
 }
+
+/// The other side's control characters (ESC, BEL) and a right-to-left override (U+202E) could
+/// clear the screen, retitle the window or disguise text: the client shows them escaped.
+#[test]
+fn control_and_bidi_characters_from_the_other_side_are_shown_escaped() {
+    assert_holds(&target(), |s| {
+        let bob = s.udp("bob")?;
+        let address = bob.local_addr()?.to_string();
+        let mut client = s.role("client", "client", &["--server", &address])?;
+        client.send_line("hello")?;
+        let from = bob.expect_datagram(b"hello")?;
+        bob.send_to(from, "\x1b[2J\x1b]0;owned\x07 \u{202e}ecila".as_bytes())?;
+        client.expect_line("the line, escaped", WAIT, |line| {
+            line == r#"server: "\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}ecila""#
+        })?;
+        Ok(())
+    });
+}

@@ -15,7 +15,6 @@
 //! ```
 
 use std::io::BufRead;
-use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -23,45 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lab_common::show;
-use socket2::{MaybeUninitSlice, SockRef};
-
-/// UDP, shown by an echo server: no connection, the sender's address in every datagram,
-/// message boundaries kept, and what happens to a datagram bigger than the buffer.
-#[derive(Parser)]
-#[command(name = "udp-echo", version)]
-struct Cli {
-    #[command(subcommand)]
-    role: Role,
-}
-
-#[derive(Subcommand)]
-enum Role {
-    /// Echo every datagram back to whoever sent it. Shows that the server learns each client's
-    /// address from the datagram itself, and reports each datagram's real size, also when its
-    /// buffer was too small and the kernel cut the datagram.
-    Server {
-        /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
-        bind: SocketAddr,
-        /// Reply in upper case (as the seed lesson's server does).
-        #[arg(long)]
-        upper: bool,
-        /// Receive buffer, in bytes: a datagram longer than this is cut to it, and the rest is
-        /// lost. 65536 holds any datagram.
-        #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-        buf: u32,
-    },
-    /// Send each line you type as one datagram, and print each reply with its round-trip time.
-    /// Shows that UDP gives no error when nobody is listening: the reply just never comes.
-    Client {
-        /// The server to send to.
-        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
-        server: SocketAddr,
-        /// How long to wait for each reply, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
-        timeout_ms: u64,
-    },
-}
+use lab_common::udp::{self, Datagram};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
@@ -79,8 +40,13 @@ fn serve(bind: SocketAddr, upper: bool, buf_size: usize) -> Result<()> {
 
     let mut buf = vec![0; buf_size];
     loop {
+        // Each receive takes exactly one datagram off the socket's queue. One longer than the
+        // buffer is cut to fit and the rest dropped: UDP will not deliver "the rest" in a
+        // second receive, because there is no rest. std's recv_from hides the cut; this
+        // receive also asks the kernel for the datagram's real size (lab-common's udp.rs).
+        //
         // A failed receive or send concerns one datagram, never the server: report it and go on.
-        let datagram = match receive(&socket, &mut buf) {
+        let datagram = match udp::recv_from_reporting_size(&socket, &mut buf) {
             Ok(datagram) => datagram,
             Err(error) => {
                 eprintln!("receive failed: {error}");
@@ -95,50 +61,6 @@ fn serve(bind: SocketAddr, upper: bool, buf_size: usize) -> Result<()> {
             eprintln!("reply to {} failed: {error}", datagram.from);
         }
     }
-}
-
-/// One datagram as the kernel handed it over.
-struct Datagram<'buf> {
-    from: SocketAddr,
-    /// What fit in the buffer.
-    bytes: &'buf [u8],
-    /// How big the datagram really was, where the platform tells (Linux does).
-    real_len: Option<usize>,
-    /// The kernel cut the datagram to fit the buffer; the rest is gone for good.
-    truncated: bool,
-}
-
-/// Receive one datagram, and find out whether it was cut.
-///
-/// std's `UdpSocket::recv_from` would receive it too, but it hides one fact: when a datagram
-/// is longer than the buffer, the kernel silently drops the excess and `recv_from` returns
-/// the buffer's size as if that were all. UDP will not deliver the rest in a second read,
-/// because there is no "rest": each receive takes exactly one datagram off the queue.
-/// `recvmsg` reports the cut in a flag (MSG_TRUNC), which socket2 exposes.
-fn receive<'buf>(socket: &UdpSocket, buf: &'buf mut [u8]) -> std::io::Result<Datagram<'buf>> {
-    let mut bufs = [MaybeUninitSlice::new(as_uninit(buf))];
-    let (len, flags, from) = SockRef::from(socket).recv_from_vectored_with_flags(&mut bufs, REAL_LEN)?;
-    let from = from.as_socket().expect("a UDP socket's peer is an IP address");
-    let kept = len.min(buf.len());
-    let truncated = flags.is_truncated();
-    // With MSG_TRUNC passed in, Linux returns the datagram's full length, not the bytes kept.
-    let real_len = if cfg!(target_os = "linux") || !truncated { Some(len) } else { None };
-    Ok(Datagram { from, bytes: &buf[..kept], real_len, truncated })
-}
-
-/// Asking for the real length is Linux's extension of recv(2); elsewhere we ask for nothing.
-#[cfg(target_os = "linux")]
-const REAL_LEN: libc::c_int = libc::MSG_TRUNC;
-#[cfg(not(target_os = "linux"))]
-const REAL_LEN: libc::c_int = 0;
-
-/// socket2 receives into `MaybeUninit` bytes so that callers never have to zero a buffer
-/// first. Ours is zeroed already; this only changes how the type system sees it.
-#[allow(unsafe_code)]
-fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: `MaybeUninit<u8>` has the same layout as `u8`, and the kernel only ever writes
-    // real bytes into the buffer, so every byte stays initialised.
-    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }
 
 /// One line per datagram: who sent it, how big it really was, what it said.
@@ -221,4 +143,42 @@ fn wait_for_reply(socket: &UdpSocket, server: SocketAddr, timeout: Duration) -> 
             Err(e) => return Err(e).context("receiving"),
         }
     }
+}
+
+/// UDP, shown by an echo server: no connection, the sender's address in every datagram,
+/// message boundaries kept, and what happens to a datagram bigger than the buffer.
+#[derive(Parser)]
+#[command(name = "udp-echo", version)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Echo every datagram back to whoever sent it. Shows that the server learns each client's
+    /// address from the datagram itself, and reports each datagram's real size, also when its
+    /// buffer was too small and the kernel cut the datagram.
+    Server {
+        /// Address to listen on; port 0 lets the OS pick a free one.
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
+        bind: SocketAddr,
+        /// Reply in upper case (as the seed lesson's server does).
+        #[arg(long)]
+        upper: bool,
+        /// Receive buffer, in bytes: a datagram longer than this is cut to it, and the rest is
+        /// lost. 65536 holds any datagram.
+        #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        buf: u32,
+    },
+    /// Send each line you type as one datagram, and print each reply with its round-trip time.
+    /// Shows that UDP gives no error when nobody is listening: the reply just never comes.
+    Client {
+        /// The server to send to.
+        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
+        server: SocketAddr,
+        /// How long to wait for each reply, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
 }

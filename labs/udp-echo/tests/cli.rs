@@ -58,3 +58,19 @@ fn upper_replies_in_capitals() {
         Ok(())
     });
 }
+
+/// A datagram's control characters (ESC, BEL) and a right-to-left override (U+202E) could
+/// clear the server's screen, retitle its window or disguise text: they are shown escaped.
+#[test]
+fn control_and_bidi_characters_in_a_datagram_are_shown_escaped() {
+    let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
+    harness::testing::assert_holds(&target, |s| {
+        let mut server = s.server(&[])?;
+        let alice = s.udp("alice")?;
+        alice.send_to(server.addr(), "\x1b[2J\x1b]0;owned\x07 \u{202e}ecila".as_bytes())?;
+        server.expect_line("the datagram, escaped", harness::WAIT, |line| {
+            line.ends_with(r#" bytes: "\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}ecila""#)
+        })?;
+        Ok(())
+    });
+}
