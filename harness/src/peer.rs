@@ -72,7 +72,14 @@ impl UdpPeer {
                     });
                     return Ok(Some((bytes, from)));
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
                 // An ICMP error for an earlier send says nothing about this receive. Linux
                 // reports those only to connected sockets, which a peer's is not; other
                 // systems may differ, so keep waiting either way.

@@ -55,7 +55,8 @@ impl Target {
         script: &std::path::Path,
         extra: &str,
     ) -> Target {
-        let command = format!("python3 '{}' --port {{port}} {extra} {{args}}", script.display());
+        let python = crate::process::quote(python3());
+        let command = format!("{python} '{}' --port {{port}} {extra} {{args}}", script.display());
         Target::command(lab, binary, &command)
     }
 
@@ -63,6 +64,24 @@ impl Target {
         self.server_args = args.iter().map(|a| a.to_string()).collect();
         self
     }
+}
+
+/// The Python interpreter itself, asked once: `python3` on PATH may be a version manager's
+/// shim (pyenv's is a shell script), which would double the cost of every fixture's start.
+fn python3() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let asked = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stderr(std::process::Stdio::null())
+            .output();
+        match asked {
+            Ok(output) if output.status.success() => {
+                String::from_utf8_lossy(&output.stdout).trim().to_string()
+            }
+            _ => "python3".to_string(),
+        }
+    })
 }
 
 /// A scenario that cannot run against this server (it needs flags the command cannot take).

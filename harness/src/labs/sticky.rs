@@ -96,11 +96,14 @@ pub fn short_messages_stick_together_in_a_slow_reader(s: &mut Session) -> Result
     let mut server = s.server(&["--framing", "raw", "--read-delay", "300"])?;
     let mut alice = s.tcp("alice", server.addr())?;
     let writes: Vec<Vec<u8>> = (1..=100).map(|n| format!("{n};").into_bytes()).collect();
-    s.say("alice writes 100 short messages, 1; to 100;, one write each, back to back.");
+    s.say("alice writes 100 short messages, 1; to 100;, one write each, 2 ms apart: all in 200 ms.");
     s.say("The server waits 300 ms before each read. (The writes are recorded, not shown.)");
     let hush = s.transcript().hush();
     for write in &writes {
         alice.send(write)?;
+        // The scenario's own pace, not a wait for anything: a reader that reads at once gets
+        // each write alone, so only a slow reader can pass.
+        std::thread::sleep(Duration::from_millis(2));
     }
     drop(hush);
     let reads = read_bytes(&mut server, writes.concat().len())?;
