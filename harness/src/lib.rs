@@ -4,6 +4,7 @@
 //! - [`process`]: a running process (a [`process::Role`]), started by a [`process::Spawn`].
 //! - [`peer`]: raw UDP and TCP sockets the harness drives by hand.
 //! - [`proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
+//! - [`tap`]: a relay that records what reaches the lab's own client from the server.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
@@ -25,6 +26,7 @@ pub mod proxy;
 pub mod ready;
 pub mod session;
 pub mod style;
+pub mod tap;
 pub mod testing;
 pub mod transcript;
 pub mod wait;

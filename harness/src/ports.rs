@@ -8,19 +8,64 @@ use std::time::Duration;
 use crate::transcript::Proto;
 use crate::wait;
 
-/// A port on loopback that nothing is bound to right now. Another program may take it before
-/// we use it: only `check` mode and the start-order scenarios need one, and both say so.
+/// A port on loopback that nothing is bound to right now, for a server that must be told its
+/// port (`check` mode, and the start-order scenarios). It is taken from below the kernel's
+/// ephemeral range, so between our look and the server's bind the kernel never hands it to a
+/// socket that binds port 0 or connects (another test's peer, say), which it would for a port
+/// from `bind(0)`; only a program that names this very port could take it.
 pub fn unused_port(proto: Proto) -> std::io::Result<u16> {
     for _ in 0..10 {
         let port = match proto {
-            Proto::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
-            Proto::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+            Proto::Udp => bind_outside_ephemeral(UdpSocket::bind)?.local_addr()?.port(),
+            Proto::Tcp => bind_outside_ephemeral(TcpListener::bind)?.local_addr()?.port(),
         };
         if wait_until_free(proto, port) {
             return Ok(port);
         }
     }
     Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "every port tried stayed bound"))
+}
+
+/// Bind with `bind` to a loopback port below the kernel's ephemeral range (Linux:
+/// net.ipv4.ip_local_port_range, 32768 and up by default), trying ports from a random start.
+/// Where the range is unknown or leaves no room below it, port 0: any free port.
+fn bind_outside_ephemeral<S>(bind: impl Fn(SocketAddr) -> std::io::Result<S>) -> std::io::Result<S> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    if low < 4096 {
+        return bind(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    let first = low.saturating_sub(16_384).max(2048);
+    let span = low - first;
+    let mut candidate = random() % span;
+    let mut last_error = None;
+    for _ in 0..64 {
+        let port = (first + candidate) as u16;
+        match bind(SocketAddr::from(([127, 0, 0, 1], port))) {
+            Ok(socket) => return Ok(socket),
+            Err(error) => last_error = Some(error),
+        }
+        candidate = (candidate + 7919) % span;
+    }
+    Err(last_error.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
+}
+
+/// A number that differs from call to call and from process to process: where to start
+/// looking for a free port.
+fn random() -> u32 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut x = now.as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32)
+        ^ CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // xorshift: spread the bits.
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    (x >> 16) as u32
 }
 
 /// Wait, a second at most, until no socket at all is on `port`; false if one stays. A socket
@@ -34,12 +79,16 @@ pub fn wait_until_free(proto: Proto, port: u16) -> bool {
 
 /// A loopback TCP port where nothing listens, held bound (but not listening) until the
 /// socket is dropped: a connect there is refused. Holding it keeps other programs off the
-/// port, and keeps the kernel from picking it as the local port of the very connect that
-/// tests it: a connect from port P to port P on the same address is TCP's "self-connect",
-/// which succeeds with nobody listening.
+/// port, and, like the choice of a port below the ephemeral range (see [`unused_port`]),
+/// keeps the kernel from picking it as the local port of the very connect that tests it: a
+/// connect from port P to port P on the same address is TCP's "self-connect", which succeeds
+/// with nobody listening.
 pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let socket = bind_outside_ephemeral(|addr| {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&addr.into())?;
+        Ok(socket)
+    })?;
     let port = socket.local_addr()?.as_socket().map_or(0, |addr| addr.port());
     Ok((socket, port))
 }
@@ -51,7 +100,7 @@ pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
 /// to: for everyone else the port is closed. Holding it keeps other programs off the port, and
 /// keeps the sender from being given this port as its own.
 pub fn closed_udp_port() -> std::io::Result<(UdpSocket, u16)> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    let socket = bind_outside_ephemeral(UdpSocket::bind)?;
     socket.connect(SocketAddr::from(([127, 0, 0, 1], 1)))?;
     let port = socket.local_addr()?.port();
     Ok((socket, port))

@@ -15,6 +15,7 @@ use crate::process::{Program, Role, Spawn};
 use crate::proxy::{Proxy, Rechunk};
 use crate::ready::Ready;
 use crate::scenario::Lab;
+use crate::tap::Tap;
 use crate::transcript::{Proto, Transcript};
 
 /// Which server the scenarios talk to.
@@ -169,6 +170,13 @@ impl Session {
             }
         }
         bail!("three ports in a row were taken by other programs before the server could start")
+    }
+
+    /// A tap in front of the running `server`, for the lab's client role `who`: every byte
+    /// between them is recorded (see [`crate::tap`]). The client is to be pointed at
+    /// `tap.addr()`.
+    pub fn tap(&mut self, server: &Role, who: &str) -> Result<Tap> {
+        Tap::start(self.target.lab.proto, server.addr(), who, &self.transcript)
     }
 
     /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), cutting as `rechunk`

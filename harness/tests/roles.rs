@@ -6,7 +6,7 @@ use std::panic;
 use std::time::Duration;
 
 use harness::process::{Program, Role};
-use harness::transcript::Transcript;
+use harness::transcript::{Event, Transcript};
 
 /// A shell that starts a long-running grandchild and prints its process id.
 fn shell_with_grandchild(transcript: &Transcript) -> (Role, u32) {
@@ -106,4 +106,32 @@ fn a_missing_line_is_named_when_the_wait_ends() {
     let mut role = Role::spawn("quiet", Program::Shell("sleep 5".into()), &transcript).unwrap();
     let error = role.expect_line("a greeting", Duration::from_millis(100), |_| true).unwrap_err();
     assert_eq!(error.to_string(), "expected quiet to print a greeting within 0.1s; it did not");
+}
+
+/// The transcript shows things in the order they happened: a line the program printed before
+/// it sent a datagram comes before the datagram, on stdout and on stderr alike, even when the
+/// line is long (100 KB) and the datagram arrives at once.
+#[test]
+fn output_printed_before_a_datagram_is_recorded_before_it() {
+    let transcript = Transcript::new();
+    let peer = harness::peer::UdpPeer::bind("peer", &transcript).unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let script = format!(
+        "import socket, sys\n\
+         print('x' * 100000, flush=True)\n\
+         print('then stderr', file=sys.stderr, flush=True)\n\
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'sent last', ('127.0.0.1', {port}))\n\
+         sys.stdin.read()\n"
+    );
+    let program = Program::Exec { path: "python3".into(), args: vec!["-c".into(), script] };
+    let _role = Role::spawn("program", program, &transcript).unwrap();
+    assert!(peer.recv(harness::WAIT).unwrap().is_some(), "no datagram came");
+    let events = transcript.events();
+    let at = |what: &dyn Fn(&Event) -> bool| {
+        events.iter().position(|(_, event)| what(event)).unwrap_or_else(|| panic!("{}", transcript.render()))
+    };
+    let stdout = at(&|e| matches!(e, Event::Stdout { line, .. } if line.len() == 100_000));
+    let stderr = at(&|e| matches!(e, Event::Stderr { line, .. } if line == "then stderr"));
+    let wire = at(&|e| matches!(e, Event::Wire { .. }));
+    assert!(stdout < stderr && stderr < wire, "out of order:\n{}", transcript.render());
 }

@@ -2,7 +2,7 @@
 //! language. The server's operator is its stdin; what it receives must show on its stdout
 //! (in any wording that contains the line).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::process::describe_status;
 use crate::scenario::{Fixture, Lab, Report};
@@ -61,18 +61,35 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
     fixture: Fixture {
         script: "tests/fixtures/chat.py",
         passes_with: &["--mode lockstep", "--mode duplex"],
-        reports: &[Report {
-            name: "the_quit_failure_shows_the_unnoticed_quit_word",
-            scenario: "a_quit_word_from_either_side_ends_the_conversation",
-            bug: "quit-never-matches",
-            shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
-        }],
+        reports: &[
+            // The original lesson's server sends its replies with no newline: the lab's client
+            // prints nothing, and the report shows the 18 bytes that did arrive.
+            Report {
+                name: "a_reply_without_its_newline_shows_on_the_wire",
+                scenario: "the_client_is_refused_until_the_server_runs",
+                bug: "no-newline",
+                shows: &[
+                    &["server → client  bytes (18 bytes): \"yes, I am here now\""],
+                    &["the client prints a line once its newline has arrived"],
+                ],
+            },
+            Report {
+                name: "the_quit_failure_shows_the_unnoticed_quit_word",
+                scenario: "a_quit_word_from_either_side_ends_the_conversation",
+                bug: "quit-never-matches",
+                shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
+            },
+        ],
     },
     by_hand: &[
         "cargo lab tcp-chat server        # terminal 1: you type the server's side",
         "cargo lab tcp-chat client        # terminal 2: speak first; q or 88 ends the conversation",
     ],
 };
+
+/// Why a line the server sent may be missing from what the client printed.
+const SHOWN_ON_NEWLINE: &str = "the client prints a line once its newline has arrived: the bytes the server sent it \
+     are in the transcript (server → client)";
 
 /// The longest line the protocol carries: 1 MiB, without its newline.
 const MAX_LINE: usize = 1024 * 1024;
@@ -81,7 +98,7 @@ const MAX_LINE: usize = 1024 * 1024;
 /// hint to start the server. Once the server runs on that port, the same command connects and
 /// the chat works.
 pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()> {
-    let (mut server, address) = s.server_after(&[], |s, nowhere| {
+    let (mut server, ()) = s.server_after(&[], |s, nowhere| {
         let address = nowhere.to_string();
         s.say("No server yet. The lab's client connects to the port the server will use:");
         let mut early = s.role("client", "client", &["--server", &address])?;
@@ -99,14 +116,18 @@ pub fn the_client_is_refused_until_the_server_runs(s: &mut Session) -> Result<()
             line.contains("start the server first")
         })?;
         s.say("Refused at once: the kernel answered the handshake's SYN with a reset. Now the server starts there.");
-        Ok(address)
+        Ok(())
     })?;
     s.say("The same command again: it connects, and the chat works.");
-    let mut client = s.role("client", "client", &["--server", &address])?;
+    // Through a tap, so that a failure shows what reached the client, not only what it printed.
+    let tap = s.tap(&server, "client")?;
+    let mut client = s.role("client", "client", &["--server", &tap.addr().to_string()])?;
     client.send_line("hello, is anyone there?")?;
     server.expect_line_containing("hello, is anyone there?")?;
     server.send_line("yes, I am here now")?;
-    client.expect_line("the server's reply", WAIT, |line| line.contains("yes, I am here now"))?;
+    client
+        .expect_line("the server's reply", WAIT, |line| line.contains("yes, I am here now"))
+        .context(SHOWN_ON_NEWLINE)?;
     Ok(())
 }
 
@@ -135,7 +156,9 @@ pub fn in_lockstep_the_client_speaks_first_then_they_take_turns(s: &mut Session)
 /// the server shows both.
 pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
     let mut server = s.server(&["--mode", "duplex"])?;
-    let address = server.addr().to_string();
+    // Through a tap, so that a failure shows what reached the client, not only what it printed.
+    let tap = s.tap(&server, "client")?;
+    let address = tap.addr().to_string();
     let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
     s.say("The client says hello; the server shows it, so the operator knows someone is there.");
     client.send_line("hello from the client")?;

@@ -192,7 +192,9 @@ pub fn in_lockstep_the_server_waits_for_its_turn(s: &mut Session) -> Result<()> 
 /// client sends two in a row and the server shows both.
 pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
     let mut server = s.server(&["--mode", "duplex"])?;
-    let address = server.addr().to_string();
+    // Through a tap, so that a failure shows what reached the client, not only what it printed.
+    let tap = s.tap(&server, "client")?;
+    let address = tap.addr().to_string();
     let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
     s.say("The client speaks first: until then the server has nobody to send to.");
     client.send_line("hello from the client")?;

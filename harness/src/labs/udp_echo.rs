@@ -207,7 +207,9 @@ pub fn bad_input_does_not_stop_the_server(s: &mut Session) -> Result<()> {
 /// is printed.
 pub fn the_client_prints_each_reply(s: &mut Session) -> Result<()> {
     let server = s.server(&[])?;
-    let address = server.addr().to_string();
+    // Through a tap, so that a failure shows what reached the client, not only what it printed.
+    let tap = s.tap(&server, "client")?;
+    let address = tap.addr().to_string();
     let mut client = s.role("client", "client", &["--server", &address])?;
     s.say("A user types a line into the client:");
     client.send_line("hello, 张三")?;

@@ -401,8 +401,10 @@ pub fn the_lab_client_chats_through_the_server(s: &mut Session) -> Result<()> {
     let server = s.server(&[])?;
     let at = server.addr();
     let alice = join(s, at, "alice", "alice")?;
-    let address = at.to_string();
     s.say("The lab's client joins as 张三.");
+    // Through a tap, so that a failure shows what reached the client, not only what it printed.
+    let tap = s.tap(&server, "张三")?;
+    let address = tap.addr().to_string();
     let mut client = s.role("张三", "client", &["--server", &address, "--name", "张三"])?;
     client.expect_line("that it joined", WAIT, |line| line.contains("joined as 张三"))?;
     expect_containing(&alice, at, "张三".as_bytes())?;

@@ -1,0 +1,161 @@
+//! A tap: a relay between one of the lab's own clients and the server under test that records
+//! every byte crossing it, so that a failure seen only in what the client printed still shows
+//! what reached the client (the server's reply without its newline, say). Unlike the proxy it
+//! changes nothing: each read is passed on at once, whole.
+//!
+//! Put a tap in only once the server is running: through a tap, a client never sees a refusal
+//! (the tap is always there to answer), which some scenarios are about.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::transcript::{Event, Proto, Transcript};
+
+/// How often a tap's threads look whether the tap is gone.
+const LOOK: Duration = Duration::from_millis(100);
+
+/// A running tap. Dropping it stops it and cuts whatever goes through it.
+pub struct Tap {
+    addr: SocketAddr,
+    stopped: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Tap {
+    /// A tap for `who` (a client role) in front of `server`, over `proto`.
+    pub fn start(proto: Proto, server: SocketAddr, who: &str, transcript: &Transcript) -> Result<Tap> {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let addr = match proto {
+            Proto::Tcp => tcp(server, who, transcript, &stopped, &streams)?,
+            Proto::Udp => udp(server, who, transcript, &stopped)?,
+        };
+        Ok(Tap { addr, stopped, streams })
+    }
+
+    /// Where the client is to send, to reach the server through the tap.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for stream in self.streams.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn tcp(
+    server: SocketAddr,
+    who: &str,
+    transcript: &Transcript,
+    stopped: &Arc<AtomicBool>,
+    streams: &Arc<Mutex<Vec<TcpStream>>>,
+) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
+    // Linux gives up a blocked accept after the listening socket's receive timeout: the loop
+    // looks whether the tap is gone that often.
+    socket2::SockRef::from(&listener).set_read_timeout(Some(LOOK))?;
+    let addr = listener.local_addr()?;
+    let (who, transcript, stopped, streams) =
+        (who.to_string(), transcript.clone(), stopped.clone(), streams.clone());
+    thread::spawn(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            let Ok((client, _)) = listener.accept() else { continue };
+            let Ok(upstream) = TcpStream::connect(server) else { continue };
+            let (Ok(client_copy), Ok(upstream_copy)) = (client.try_clone(), upstream.try_clone()) else {
+                continue;
+            };
+            streams.lock().unwrap_or_else(|p| p.into_inner()).extend([client_copy, upstream_copy]);
+            let server_name = transcript.who(server);
+            copy(client.try_clone(), upstream.try_clone(), who.clone(), server_name.clone(), &transcript);
+            copy(Ok(upstream), Ok(client), server_name, who.clone(), &transcript);
+        }
+    });
+    Ok(addr)
+}
+
+/// Copy `from` to `to` on a thread of its own, recording each read, until `from` ends; then
+/// pass the end on (a half-close stays a half-close).
+fn copy(
+    from: std::io::Result<TcpStream>,
+    to: std::io::Result<TcpStream>,
+    from_name: String,
+    to_name: String,
+    transcript: &Transcript,
+) {
+    let (Ok(mut from), Ok(mut to)) = (from, to) else { return };
+    let transcript = transcript.clone();
+    thread::spawn(move || {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(len) => {
+                    transcript.record(Event::Wire {
+                        from: from_name.clone(),
+                        to: to_name.clone(),
+                        proto: Proto::Tcp,
+                        bytes: buf[..len].to_vec(),
+                    });
+                    if to.write_all(&buf[..len]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+fn udp(
+    server: SocketAddr,
+    who: &str,
+    transcript: &Transcript,
+    stopped: &Arc<AtomicBool>,
+) -> Result<SocketAddr> {
+    // One socket faces the client, one the server: the server sees the tap as its client.
+    let front = UdpSocket::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
+    let back = UdpSocket::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
+    back.connect(server)?;
+    front.set_read_timeout(Some(LOOK))?;
+    back.set_read_timeout(Some(LOOK))?;
+    let addr = front.local_addr()?;
+    let (front, back) = (Arc::new(front), Arc::new(back));
+    let client: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
+    let server_name = transcript.who(server);
+    let relay =
+        |from: Arc<UdpSocket>, to: Arc<UdpSocket>, from_name: String, to_name: String, upward: bool| {
+            let (transcript, stopped, client) = (transcript.clone(), stopped.clone(), client.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0; 65_536];
+                while !stopped.load(Ordering::SeqCst) {
+                    let Ok((len, sender)) = from.recv_from(&mut buf) else { continue };
+                    transcript.record(Event::Wire {
+                        from: from_name.clone(),
+                        to: to_name.clone(),
+                        proto: Proto::Udp,
+                        bytes: buf[..len].to_vec(),
+                    });
+                    if upward {
+                        *client.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+                        let _ = to.send(&buf[..len]);
+                    } else if let Some(client) = *client.lock().unwrap_or_else(|p| p.into_inner()) {
+                        let _ = to.send_to(&buf[..len], client);
+                    }
+                }
+            });
+        };
+    relay(front.clone(), back.clone(), who.to_string(), server_name.clone(), true);
+    relay(back, front, server_name, who.to_string(), false);
+    Ok(addr)
+}
