@@ -84,7 +84,8 @@ takes part too; its datagrams are not drawn, but what it prints is.",
 
 /// TCP first, for contrast: a connect to a port where nobody listens is refused at once. Then
 /// the lab's UDP client sends a line to a port where nobody receives: the send succeeds, the
-/// line is lost, and only the client's next receive hears "connection refused". The server
+/// line is lost, and only the client's next call on its connected socket (here, a receive)
+/// hears "connection refused". The server
 /// starts there; it never shows the lost line, and the client's next line starts the chat.
 pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
     s.say("TCP first: alice connects to a port where nothing listens.");
@@ -112,7 +113,7 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         s.say(
             "The line is lost. The client's socket is connected, so the ICMP port-unreachable that came back",
         );
-        s.say("is reported on its next receive, as \"connection refused\": the only sign of the loss.");
+        s.say("is reported once, on its next call (here a receive), as \"connection refused\": the only sign of the loss.");
         client.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
         s.say("Now the server starts on that port.");
         Ok(client)

@@ -42,7 +42,7 @@ and every datagram that crosses the wire is shown with its exact bytes.",
         ),
         scenario!(
             a_datagram_sent_before_the_server_starts_is_lost,
-            claim: "Sent before the server starts: lost, and the sender is never told",
+            claim: "Sent before the server starts: lost, and (on Linux) the unconnected sender is not told",
             bug: "needs-hello",
         ),
         scenario!(
@@ -162,7 +162,8 @@ pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Resu
     let (server, ()) = s.server_after(&[], |s, nowhere| {
         s.say("No server yet. alice sends to the port the server will use: sendto reports success.");
         alice.send_to(nowhere, b"anyone there?")?;
-        s.say("alice waits for a reply. Nothing comes, and no error either.");
+        s.say("alice waits for a reply. Nothing comes, and no error either: on Linux an unconnected");
+        s.say("socket is not told of the ICMP port-unreachable (on Windows its next recvfrom fails: WSAECONNRESET).");
         alice.expect_nothing(QUIET)
     })?;
     s.say("Now the server runs. Its first datagram is the next one alice sends:");

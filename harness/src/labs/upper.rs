@@ -167,7 +167,7 @@ pub fn a_vanished_client_does_not_stop_the_server(s: &mut Session) -> Result<()>
     let mut alice = s.tcp("alice", server.addr())?;
     alice.send(b"half a requ")?;
     alice.expect_bytes(b"HALF A REQU")?;
-    s.say("alice vanishes: SO_LINGER 0 turns her close into a reset (RST), as a crash would.");
+    s.say("alice aborts: SO_LINGER 0 turns her close into a reset (RST) instead of a FIN.");
     alice.reset()?;
     if s.is_reference() {
         server.expect_line("that client 1 was reset", WAIT, |line| line.contains("client 1 reset"))?;

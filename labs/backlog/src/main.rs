@@ -201,7 +201,9 @@ fn explain_the_limits(backlog: u32) {
     }
     // What a client that finds the queue full sees. A SYN that arrives at a full queue is
     // dropped without an answer either way; the setting decides what happens to a handshake
-    // that completes just as the queue fills up: dropped too (0), or answered with a reset (1).
+    // whose final ACK arrives when the queue has filled up: with 0 that ACK is ignored, the
+    // request is kept and its SYN-ACK sent again later (the client's ACK to it may then find
+    // room); with 1 the client gets a reset.
     match kernel::setting(kernel::ABORT_ON_OVERFLOW) {
         Ok(0) => println!(
             "net.ipv4.tcp_abort_on_overflow is 0 (from {}): a client that finds the queue full \
@@ -302,8 +304,9 @@ fn probe(server: SocketAddr, clients: u32, timeout: Duration) -> Result<()> {
     let (mut timed_out, mut refused) = (0, 0);
     for number in 1..=clients {
         let started = Instant::now();
-        // connect() is the handshake: SYN, SYN-ACK, ACK. It returns once the kernels on both
-        // ends have done it; the server program has not been asked.
+        // connect() is the handshake: SYN, SYN-ACK, ACK. It returns as soon as our kernel has
+        // the SYN-ACK and has sent the ACK; the server's kernel queues the connection when that
+        // ACK arrives, a moment later, and the server program has not been asked.
         match TcpStream::connect_timeout(&server, timeout) {
             Ok(mut stream) => {
                 println!("{number:>6}  connected   {}", millis(started.elapsed()));

@@ -2,8 +2,9 @@
 //!
 //! TCP delivers bytes, in order, and nothing else. Two `send` calls of 5 bytes may reach the
 //! other side as one `recv` of 10 bytes, or as 3 + 7, or as ten `recv`s of 1 byte: the
-//! boundaries between the sender's writes are not on the wire (the seeds call this 粘包,
-//! "sticky packets"). A program that needs messages must put the boundaries into the bytes
+//! boundaries between the sender's writes are not on the wire (writes merged in one read
+//! are 粘包, "sticky packets"; one write split over reads is 拆包, leaving a 半包, "half
+//! packet"). A program that needs messages must put the boundaries into the bytes
 //! itself, and the receiver must cope with a read that holds one and a half messages.
 //!
 //! This module is the receiving half and the sending half of three framings:

@@ -2,7 +2,8 @@
 //!
 //! A client makes two writes, "hello" and "world". TCP delivers bytes, in order, and nothing
 //! else: the server may read "helloworld" in one read, or "hel", "lowor", "ld". The seed
-//! lessons call this 粘包, "sticky packets", and give three cures: end each message with a
+//! lessons call this 粘包, "sticky packets" (the split half is usually called 拆包), and give
+//! three cures: end each message with a
 //! delimiter, send each message's length first, or pause between sends. This lab shows each
 //! of them on the wire, and shows that the third is no cure.
 //!

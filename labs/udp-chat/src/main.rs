@@ -12,9 +12,9 @@
 //! Each end `connect`s its UDP socket to the other's address. Nothing is sent: connect only
 //! fixes the destination, makes the kernel drop datagrams from anyone else that arrive from
 //! then on (one already queued stays: we check each sender too), and lets it report
-//! an ICMP "port unreachable" that comes back for one of our datagrams, as "connection
-//! refused" on a later receive. That is the only sign a line was lost, and only when the other
-//! machine says so; TCP, by contrast, refuses the connect itself, at once.
+//! an ICMP "port unreachable" that comes back for one of our datagrams, once, as "connection
+//! refused" on our next send or receive. That is the only sign a line was lost, and only when
+//! the other machine says so; TCP, by contrast, refuses the connect itself (at once, on Linux).
 //!
 //! Every message is one datagram: the line's UTF-8, no newline, up to 65,507 bytes. A quit
 //! word (`q` or `88`, any case) is sent like any line, and ends the chat for both.
@@ -243,8 +243,10 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
             Ok(received) => received,
             // When a datagram of ours reaches a port with no socket, that machine's kernel
             // answers with an ICMP "port unreachable". Our kernel matches it to this connected
-            // socket and hands it to us as an error on the next receive. An unconnected socket
-            // (the seeds') is never told.
+            // socket and hands it to us once, as an error on our next call, send or receive;
+            // here that is usually this receive. On Linux an unconnected socket (the seeds') is
+            // not told unless it sets IP_RECVERR; on Windows its next recvfrom fails with
+            // WSAECONNRESET.
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Ok(Heard::Refused),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Ok(Heard::Silence);

@@ -91,8 +91,9 @@ fn bind_near(server: SocketAddr) -> Result<UdpSocket> {
     let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
     // A UDP `connect` sends nothing: it only fixes the socket's other end. From now on the
     // kernel hands us datagrams from the server alone, and when a datagram of ours meets a
-    // closed port, the ICMP "port unreachable" that comes back is reported to us as
-    // "connection refused" on the next receive. An unconnected socket is never told.
+    // closed port, the ICMP "port unreachable" that comes back is reported to us once, as
+    // "connection refused", on our next send or receive. On Linux an unconnected socket is
+    // not told unless it sets IP_RECVERR (on Windows, it is: WSAECONNRESET).
     socket.connect(server).with_context(|| format!("connecting the socket to udp://{server}"))?;
     Ok(socket)
 }

@@ -85,9 +85,9 @@ fn serve(bind: SocketAddr, mode: Mode, backlog: i32) -> Result<()> {
     lab_common::print_ready("tcp", addr);
     server::say_who_can_reach(addr);
 
-    // By the time accept returns, the handshake is long done: the kernel completed it as soon
-    // as the client's SYN arrived, and parked the connection in the accept queue. accept only
-    // takes the next one out. (`server::incoming` is std's `listener.incoming()`, except that a
+    // By the time accept returns, the handshake is long done, without us: the kernel answered
+    // the client's SYN with a SYN-ACK, and when the client's ACK came back it completed the
+    // connection and parked it in the accept queue. accept only takes the next one out. (`server::incoming` is std's `listener.incoming()`, except that a
     // failed accept, such as running out of file descriptors, makes it pause, not spin.)
     for (number, stream) in (1..).zip(server::incoming(&listener)) {
         match mode {
