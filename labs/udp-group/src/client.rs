@@ -165,12 +165,10 @@ fn reply_from(socket: &UdpSocket, server: SocketAddr, wait: Duration) -> Result<
             Ok((len, from)) if from == server => return Ok(Some(buf[..len].to_vec())),
             Ok((_, from)) => eprintln!("ignored a datagram from {from}: not the server"),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            // The ICMP "port unreachable" our connected socket is told about: nothing is bound
-            // at the server's port. (A server that is up but silent gives no error at all.)
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                return Err(e).with_context(|| format!("waiting for an answer from udp://{server}"));
-            }
-            // Anything else the socket reports ends the wait too, said as it is.
+            // Anything else ends the wait, said as it is. Most often that is "connection
+            // refused": the ICMP "port unreachable" our connected socket is told about, because
+            // nothing is bound at the server's port. (A server that is up but silent gives no
+            // error at all: that is the timeout above.)
             Err(e) => return Err(e).with_context(|| format!("waiting for an answer from udp://{server}")),
         }
     }

@@ -55,6 +55,112 @@ fn main() -> ExitCode {
     lab_common::exit(result)
 }
 
+/// The group, shared by the receive loop and the owner's console.
+type Shared = Arc<Mutex<dyn Group + Send>>;
+
+/// The server: bind one socket, let the owner type on another thread, and handle datagrams,
+/// one at a time, forever.
+fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
+    let socket = Arc::new(UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?);
+    let addr = socket.local_addr()?;
+    lab_common::print_ready("udp", addr);
+    lab_common::server::say_who_can_reach(addr);
+
+    // Two sources of input at once, the network and the owner's keyboard: a thread each (as
+    // the seed does). Both touch the same member list, so it sits behind a lock.
+    let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
+    eprintln!("{}", lock(&group).console_help());
+    thread::spawn(move || read_console(&console_socket, &console_group));
+
+    // One byte more than the limit: a datagram that fills the buffer is over the limit. The
+    // kernel has already thrown away whatever did not fit, so the only honest answer is ERR.
+    let mut buf = vec![0; max_datagram + 1];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(received) => received,
+            // Whatever went wrong concerns one datagram, never the room: report it and go on.
+            Err(error) => {
+                eprintln!("receive failed: {error}");
+                continue;
+            }
+        };
+        let mut group = lock(&group);
+        let outcome = if len > max_datagram {
+            Outcome::refuse(from, format!("datagram over {max_datagram} bytes; none of it was used"))
+        } else {
+            group.receive(from, &buf[..len])
+        };
+        deliver(&socket, &*group, outcome);
+    }
+}
+
+/// The owner's console: each line of stdin becomes an action on the group. At end of input
+/// the console closes and the room goes on.
+fn read_console(socket: &UdpSocket, group: &Shared) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut group = lock(group);
+        let outcome = group.console(&line);
+        deliver(socket, &*group, outcome);
+    }
+    eprintln!("owner's console closed (end of input); the room goes on: Ctrl-C stops the server");
+}
+
+fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static> {
+    // Nothing panics while holding the lock; if something did, the member list is still whole.
+    group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Log what happened and send the datagrams it calls for.
+fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
+    match outcome.log {
+        Some(Log::Event(line)) => println!("{line}"),
+        Some(Log::Rejected(line)) => eprintln!("rejected {line}"),
+        None => {}
+    }
+    for send in outcome.sends {
+        match send {
+            Delivery::To(to, bytes) => send_without_waiting(socket, to, &bytes),
+            Delivery::All(bytes) => broadcast(socket, group, None, &bytes),
+            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
+        }
+    }
+}
+
+/// "Send to everyone" is not something UDP can do on its own: it is a loop of `sendto`, one
+/// datagram per member. A member that vanished without `Q` (its client killed by Ctrl-C) is
+/// still in the loop, and stays: its datagrams go to a closed port, and this unconnected socket
+/// is not told (on Linux). The name stays taken until the owner types `/kick NAME`.
+fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, bytes: &[u8]) {
+    for to in group.addresses() {
+        if Some(to) != but {
+            send_without_waiting(socket, to, bytes);
+        }
+    }
+}
+
+/// Send one datagram, and never wait for room to send it.
+///
+/// With a thousand members, a broadcast is a thousand sends from one loop. If one send could
+/// block (the kernel has no room for the datagram just now), every member after it would wait
+/// for that one, and so would every datagram behind it. MSG_DONTWAIT makes the send fail at
+/// once instead (EAGAIN, "would block"): that member loses its copy, which is what UDP promises
+/// anyway, and nobody else is delayed. On Linux over loopback the usual place for a datagram to
+/// be lost is further on: a member that does not read fills its receive buffer, and the kernel
+/// drops what arrives for it, again without holding up the sender or anyone else.
+fn send_without_waiting(socket: &UdpSocket, to: SocketAddr, bytes: &[u8]) {
+    match SockRef::from(socket).send_to_with_flags(bytes, &SockAddr::from(to), libc::MSG_DONTWAIT) {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::WouldBlock => {
+            eprintln!("dropped a datagram for {to}: no room to send it now")
+        }
+        Err(error) => eprintln!("sending to {to} failed: {error}"),
+    }
+}
+
 /// A UDP group chat: one server socket, many members, no connections. The server knows its
 /// members only by the addresses their datagrams come from.
 #[derive(Parser)]
@@ -121,108 +227,4 @@ enum Mode {
     Room,
     /// Seed 001: relay every datagram to every address ever heard from.
     Relay,
-}
-
-/// The group, shared by the receive loop and the owner's console.
-type Shared = Arc<Mutex<dyn Group + Send>>;
-
-/// The server: bind one socket, let the owner type on another thread, and handle datagrams,
-/// one at a time, forever.
-fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
-    let socket = Arc::new(UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?);
-    let addr = socket.local_addr()?;
-    lab_common::print_ready("udp", addr);
-    lab_common::server::say_who_can_reach(addr);
-
-    // Two sources of input at once, the network and the owner's keyboard: a thread each (as
-    // the seed does). Both touch the same member list, so it sits behind a lock.
-    let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
-    eprintln!("{}", lock(&group).console_help());
-    thread::spawn(move || read_console(&console_socket, &console_group));
-
-    // One byte more than the limit: a datagram that fills the buffer is over the limit. The
-    // kernel has already thrown away whatever did not fit, so the only honest answer is ERR.
-    let mut buf = vec![0; max_datagram + 1];
-    loop {
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(received) => received,
-            // Whatever went wrong concerns one datagram, never the room: report it and go on.
-            Err(error) => {
-                eprintln!("receive failed: {error}");
-                continue;
-            }
-        };
-        let mut group = lock(&group);
-        let outcome = if len > max_datagram {
-            Outcome::refuse(from, format!("datagram over {max_datagram} bytes; nothing of it was read"))
-        } else {
-            group.receive(from, &buf[..len])
-        };
-        deliver(&socket, &*group, outcome);
-    }
-}
-
-/// The owner's console: each line of stdin becomes an action on the group. At end of input
-/// the console closes and the room goes on.
-fn read_console(socket: &UdpSocket, group: &Shared) {
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut group = lock(group);
-        let outcome = group.console(&line);
-        deliver(socket, &*group, outcome);
-    }
-    eprintln!("owner's console closed (end of input); the room goes on: Ctrl-C stops the server");
-}
-
-fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static> {
-    // Nothing panics while holding the lock; if something did, the member list is still whole.
-    group.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Log what happened and send the datagrams it calls for.
-fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
-    match outcome.log {
-        Some(Log::Event(line)) => println!("{line}"),
-        Some(Log::Rejected(line)) => eprintln!("rejected {line}"),
-        None => {}
-    }
-    for send in outcome.sends {
-        match send {
-            Delivery::To(to, bytes) => send_without_waiting(socket, to, &bytes),
-            Delivery::All(bytes) => broadcast(socket, group, None, &bytes),
-            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
-        }
-    }
-}
-
-/// "Send to everyone" is not something UDP can do on its own: it is a loop of `sendto`, one
-/// datagram per member.
-fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, bytes: &[u8]) {
-    for to in group.addresses() {
-        if Some(to) != but {
-            send_without_waiting(socket, to, bytes);
-        }
-    }
-}
-
-/// Send one datagram, and never wait for room to send it.
-///
-/// With a thousand members, a broadcast is a thousand sends from one loop. If one send could
-/// block (the kernel has no room for the datagram just now), every member after it would wait
-/// for that one, and so would every datagram behind it. MSG_DONTWAIT makes the send fail at
-/// once instead (EAGAIN, "would block"): that member loses its copy, which is what UDP promises
-/// anyway, and nobody else is delayed. On Linux over loopback the usual place for a datagram to
-/// be lost is further on: a member that does not read fills its receive buffer, and the kernel
-/// drops what arrives for it, again without holding up the sender or anyone else.
-fn send_without_waiting(socket: &UdpSocket, to: SocketAddr, bytes: &[u8]) {
-    match SockRef::from(socket).send_to_with_flags(bytes, &SockAddr::from(to), libc::MSG_DONTWAIT) {
-        Ok(_) => {}
-        Err(error) if error.kind() == ErrorKind::WouldBlock => {
-            eprintln!("dropped a datagram for {to}: no room to send it now")
-        }
-        Err(error) => eprintln!("sending to {to} failed: {error}"),
-    }
 }

@@ -310,7 +310,7 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a name has no spaces or control characters".to_string());
     }
-    if let Some(c) = name.chars().find(|&c| is_format(c)) {
+    if let Some(c) = name.chars().find(|&c| lab_common::is_format(c)) {
         return Err(format!(
             "a name has no invisible format characters (this one has U+{:04X}): they make one name \
              look like another",
@@ -318,28 +318,6 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Unicode's format characters (general category Cf): invisible themselves, they change how
-/// the text around them shows. U+202E RIGHT-TO-LEFT OVERRIDE makes `\u{202e}ecila` show as
-/// "alice"; a zero-width space (U+200B) or a byte-order mark (U+FEFF) makes a second "alice"
-/// that looks like the first. `char::is_control` covers only Cc (C0, DEL, C1), and std has no
-/// table of categories, so here is Cf as Unicode 15 and 16 list it.
-fn is_format(c: char) -> bool {
-    matches!(c,
-        '\u{AD}' // soft hyphen
-        | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}' | '\u{890}'..='\u{891}' | '\u{8E2}'
-        | '\u{180E}' // Mongolian vowel separator
-        | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
-        | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-        | '\u{2066}'..='\u{206F}' // bidi isolates, deprecated format characters
-        | '\u{FEFF}' // byte-order mark (zero-width no-break space)
-        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
-        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}' // tags
-    )
 }
 
 /// "1 member", "3 members".
