@@ -71,6 +71,11 @@ fn tcp(
     thread::spawn(move || {
         while !stopped.load(Ordering::SeqCst) {
             let Ok((client, _)) = listener.accept() else { continue };
+            // An accepted socket inherits the listener's receive timeout (Linux copies the
+            // listening socket); the copy below must wait as long as the client is silent.
+            if client.set_read_timeout(None).is_err() {
+                continue;
+            }
             let Ok(upstream) = TcpStream::connect(server) else { continue };
             let (Ok(client_copy), Ok(upstream_copy)) = (client.try_clone(), upstream.try_clone()) else {
                 continue;
@@ -99,6 +104,7 @@ fn copy(
         let mut buf = vec![0; 64 * 1024];
         loop {
             match from.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok(0) | Err(_) => break,
                 Ok(len) => {
                     transcript.record(Event::Wire {
@@ -158,4 +164,29 @@ fn udp(
     relay(front.clone(), back.clone(), who.to_string(), server_name.clone(), true);
     relay(back, front, server_name, who.to_string(), false);
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that stays silent longer than the tap's look-again interval is still relayed,
+    /// and what it sends is recorded.
+    #[test]
+    fn a_silent_client_is_relayed_when_it_speaks() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&server).set_read_timeout(Some(crate::WAIT)).unwrap();
+        let transcript = Transcript::new();
+        let tap = Tap::start(Proto::Tcp, server.local_addr().unwrap(), "client", &transcript).unwrap();
+        let mut client = TcpStream::connect(tap.addr()).unwrap();
+        let (mut upstream, _) = server.accept().unwrap();
+        upstream.set_read_timeout(Some(crate::WAIT)).unwrap();
+        // The silence is the test's stimulus: three times as long as the tap's look interval.
+        thread::sleep(LOOK * 3);
+        client.write_all(b"still here\n").unwrap();
+        let mut got = [0; 11];
+        upstream.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"still here\n");
+        assert!(transcript.render().contains("client → 127.0.0.1"), "{}", transcript.render());
+    }
 }
