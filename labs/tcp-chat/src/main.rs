@@ -37,6 +37,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use conversation::{Ending, FirstTurn, converse};
 use lab_common::framing::{self, DEFAULT_MAX, Decoder, Framing};
 use lab_common::keyboard::{QuitWords, Stuck, WhileAlone};
+use lab_common::server;
 
 /// The keyboard, as this lab uses it: its news comes from the threads that read the socket.
 type Keyboard = lab_common::keyboard::Keyboard<conversation::News>;
@@ -53,20 +54,17 @@ fn main() -> ExitCode {
 /// connected (the seed lesson's nested loop: accept outside, chat inside).
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
-    lab_common::print_ready("tcp", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    lab_common::print_ready("tcp", addr);
+    server::say_who_can_reach(addr);
     let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::DropLines);
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
     // ones and keeps them in the accept queue, with whatever they send. accept only takes the
-    // next one out: nothing they sent meanwhile is lost.
-    for (number, stream) in (1..).zip(listener.incoming()) {
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(error) => {
-                eprintln!("accept failed: {error}");
-                continue;
-            }
-        };
+    // next one out: nothing they sent meanwhile is lost. (`server::incoming` is std's
+    // `listener.incoming()`, except that a failed accept, such as running out of file
+    // descriptors, makes it pause, not spin.)
+    for (number, stream) in (1..).zip(server::incoming(&listener)) {
         let them = format!("client {number}");
         let from = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         println!("{them} connected from {from}");

@@ -281,6 +281,10 @@ fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DU
         server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
             line.contains("has not read what we sent")
         })?;
+        // Every typed line read from the server's stdin before alice leaves: a line still in the
+        // pipe when bob's conversation begins would be typed, as far as the server can tell,
+        // while bob is there. (A person types a line in a moment; these lines are 900 KB each.)
+        server.wait_idle(WAIT)?;
         alice.reset()?;
         server.expect_stderr_line("that it waits for the next client", WAIT, |line| {
             line.contains("waiting for the next client")
@@ -373,6 +377,42 @@ fn control_and_bidi_characters_from_a_client_are_shown_escaped() {
         server.expect_line("the line, escaped", WAIT, |line| {
             line == r#"client 1: "\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}ecila""#
         })?;
+        Ok(())
+    });
+}
+
+/// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
+#[test]
+fn binding_every_interface_is_said_on_stderr() {
+    assert_holds(&target(), |s| {
+        let mut server = s.role("server", "server", &["--bind", "0.0.0.0:0"])?;
+        let ready = server.wait_ready(harness::READY_WAIT)?;
+        ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
+        server.expect_stderr_line("that other machines can reach it", WAIT, |line| {
+            line.contains("other machines")
+        })?;
+        Ok(())
+    });
+}
+
+/// With no file descriptor left for a connection (`prlimit --nofile=4`: stdin, stdout, stderr
+/// and the listening socket), accept fails with "Too many open files". The server says so
+/// once and waits, rather than retry in a tight loop that logs every failure.
+#[test]
+fn out_of_file_descriptors_the_server_says_so_once() {
+    assert_holds(&target(), |s| {
+        let binary = env!("CARGO_BIN_EXE_tcp-chat");
+        let args = ["--nofile=4", "--", binary, "server", "--bind", "127.0.0.1:0"].map(String::from).to_vec();
+        let program = harness::process::Program::Exec { path: "prlimit".into(), args };
+        let mut server = harness::process::Role::spawn("server", program, s.transcript())?;
+        let at = server.wait_ready(harness::READY_WAIT)?.addr;
+        let _alice = s.tcp("alice", at)?;
+        server.expect_stderr_line("that accept failed", WAIT, |line| line.contains("Too many open files"))?;
+        if let Ok(line) = server.expect_stderr_line("a second accept failure", QUIET, |_| true) {
+            anyhow::bail!(
+                "the server printed {line:?} on stderr too: it must say it once, not for every try"
+            );
+        }
         Ok(())
     });
 }

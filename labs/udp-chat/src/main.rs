@@ -68,7 +68,9 @@ fn main() -> ExitCode {
 /// The server: bind, wait for the first datagram from anyone, then chat with its sender.
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
-    lab_common::print_ready("udp", socket.local_addr()?);
+    let addr = socket.local_addr()?;
+    lab_common::print_ready("udp", addr);
+    lab_common::server::say_who_can_reach(addr);
     // Lines typed before anyone speaks are kept for whoever does: this server has one peer.
     let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::KeepLines);
     eprintln!("(waiting for someone to speak first; {} ends the chat)", chat.quit.listed());
@@ -101,7 +103,9 @@ fn talk(bind: Option<SocketAddr>, peer: SocketAddr, chat: Chat) -> Result<()> {
     let (socket, them) = match bind {
         Some(bind) => {
             let socket = UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?;
-            lab_common::print_ready("udp", socket.local_addr()?);
+            let addr = socket.local_addr()?;
+            lab_common::print_ready("udp", addr);
+            lab_common::server::say_who_can_reach(addr);
             (socket, "peer")
         }
         None => {

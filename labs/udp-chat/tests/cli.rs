@@ -139,3 +139,23 @@ fn control_and_bidi_characters_from_the_other_side_are_shown_escaped() {
         Ok(())
     });
 }
+
+/// `--bind 0.0.0.0:0` works for the server and for a peer, and each says on stderr that other
+/// machines can reach it.
+#[test]
+fn binding_every_interface_is_said_on_stderr() {
+    assert_holds(&target(), |s| {
+        let elsewhere = format!("127.0.0.1:{}", ports::unused_port(harness::Proto::Udp)?);
+        let roles: [(&str, &[&str]); 2] =
+            [("server", &["--bind", "0.0.0.0:0"]), ("peer", &["--bind", "0.0.0.0:0", "--peer", &elsewhere])];
+        for (role, args) in roles {
+            let mut listening = s.role(role, role, args)?;
+            let ready = listening.wait_ready(harness::READY_WAIT)?;
+            ensure!(ready.addr.ip().is_unspecified(), "the {role}'s ready line names {}", ready.addr);
+            listening.expect_stderr_line("that other machines can reach it", WAIT, |line| {
+                line.contains("other machines")
+            })?;
+        }
+        Ok(())
+    });
+}

@@ -74,3 +74,40 @@ fn control_and_bidi_characters_in_a_datagram_are_shown_escaped() {
         Ok(())
     });
 }
+
+/// Upper case can be longer than the text: `ΐ` is 2 bytes in UTF-8 and its capital, `Ϊ́`
+/// (three characters: Ι and two combining accents), is 6. A 65,506-byte datagram of `ΐ`
+/// upper-cases to 196,518 bytes, three times what one IPv4 datagram carries (65,507). The
+/// reply is not silence: it carries the capitals of as many whole characters as fit, 10,917
+/// of them (65,502 bytes), and the server says on stderr what it left out.
+#[test]
+fn an_upper_case_reply_too_long_for_one_datagram_is_cut_and_said() {
+    let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
+    harness::testing::assert_holds(&target, |s| {
+        let mut server = s.server(&["--upper"])?;
+        let alice = s.udp("alice")?;
+        alice.send_to(server.addr(), "ΐ".repeat(65_506 / 2).as_bytes())?;
+        alice.expect_datagram("\u{399}\u{308}\u{301}".repeat(10_917).as_bytes())?;
+        server.expect_stderr_line("that the reply was cut", harness::WAIT, |line| {
+            line.contains("196518 bytes") && line.contains("65507")
+        })?;
+        alice.send_to(server.addr(), "ß".as_bytes())?;
+        alice.expect_datagram(b"SS")?;
+        Ok(())
+    });
+}
+
+/// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
+#[test]
+fn binding_every_interface_is_said_on_stderr() {
+    let target = Target::reference(&LAB, env!("CARGO_BIN_EXE_udp-echo"));
+    harness::testing::assert_holds(&target, |s| {
+        let mut server = s.role("server", "server", &["--bind", "0.0.0.0:0"])?;
+        let ready = server.wait_ready(harness::READY_WAIT)?;
+        anyhow::ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
+        server.expect_stderr_line("that other machines can reach it", harness::WAIT, |line| {
+            line.contains("other machines")
+        })?;
+        Ok(())
+    });
+}
