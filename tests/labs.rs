@@ -108,3 +108,28 @@ enum Squatter {
     Udp(UdpSocket),
     Tcp(TcpListener),
 }
+
+/// Every lab's server, bound to every interface (`--bind 0.0.0.0:0`, as a user who wants the
+/// LAN says), serves, and says on stderr that other machines can reach it.
+#[test]
+fn every_server_bound_beyond_loopback_says_so() {
+    for lab in ALL {
+        let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
+        let mut args = vec!["server".to_string(), "--bind".to_string(), "0.0.0.0:0".to_string()];
+        if lab.name == "backlog" {
+            args.extend(["--backlog".to_string(), "1".to_string()]);
+        }
+        let transcript = harness::transcript::Transcript::new();
+        let program = harness::process::Program::Exec { path: binary, args };
+        let mut server = harness::process::Role::spawn("server", program, &transcript).unwrap();
+        let check = server.wait_ready(harness::READY_WAIT).and_then(|ready| {
+            anyhow::ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
+            server.expect_stderr_line("that other machines can reach it", harness::WAIT, |line| {
+                line.contains("other machines")
+            })
+        });
+        if let Err(error) = check {
+            panic!("{}: {error:#}\n{}", lab.name, transcript.render());
+        }
+    }
+}

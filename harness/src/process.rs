@@ -411,6 +411,20 @@ impl Role {
         }
     }
 
+    /// How many lines the role prints on stderr within `within` (waited out in full): for
+    /// "it says so once, not for every try".
+    pub fn stderr_lines_within(&mut self, within: Duration) -> usize {
+        let deadline = Deadline::after(within);
+        let mut count = 0;
+        while let Some(left) = deadline.left() {
+            match self.err_lines.recv_timeout(left) {
+                Ok(_) => count += 1,
+                Err(_) => break,
+            }
+        }
+        count
+    }
+
     /// Fail if a stdout line that `matches` arrives within `within`.
     pub fn expect_no_line(
         &mut self,

@@ -58,10 +58,13 @@ fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
         server.expect_stderr_line("that accept failed", WAIT, |line| {
             line.starts_with("accept failed") && line.contains("Too many open files")
         })?;
-        let again =
-            server.expect_stderr_line("a second failure", QUIET, |line| line.contains("accept failed"));
-        if let Ok(line) = again {
-            bail!("the server printed {line:?} again: it must say it once, not for every try");
+        // A server that retries at once prints thousands of lines in this time; one that
+        // pauses, a few at most (a descriptor can be free for a moment, and a new episode start).
+        let more = server.stderr_lines_within(QUIET);
+        if more > 4 {
+            bail!(
+                "the server printed {more} more lines on stderr within {QUIET:?}: it retries without pausing"
+            );
         }
 
         clients[0].send(b"still there?\n")?;
@@ -129,21 +132,5 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
         clients[0].expect_bytes(b"HI\n")?;
         clients[3].send(b"me too\n")?;
         clients[3].expect_bytes(b"ME TOO\n")
-    });
-}
-
-/// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
-#[test]
-fn binding_every_interface_is_said_on_stderr() {
-    harness::testing::assert_holds(&target(), |s| {
-        let argv = ["server", "--bind", "0.0.0.0:0", "--backlog", "1"].map(String::from).to_vec();
-        let mut server =
-            Role::spawn("server", Program::Exec { path: BINARY.into(), args: argv }, s.transcript())?;
-        let ready = server.wait_ready(READY_WAIT)?;
-        ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
-        server.expect_stderr_line("that other machines can reach it", WAIT, |line| {
-            line.contains("other machines")
-        })?;
-        Ok(())
     });
 }

@@ -1,9 +1,6 @@
 //! tcp-chat as a user meets it on the command line: help that teaches, errors that say what to
 //! do next, and the lab's own client checked on the wire against a plain TCP listener.
 
-use std::net::TcpListener;
-use std::time::Duration;
-
 use anyhow::{Context, Result, ensure};
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::tcp_chat::LAB;
@@ -36,21 +33,6 @@ fn help_says_what_each_role_demonstrates() {
         .assert()
         .success()
         .stdout(predicate::str::contains("refused at once"));
-}
-
-/// A port another program listens on: one `error:` line naming it, a hint, status 1.
-#[test]
-fn a_taken_port_is_a_clear_error_with_a_hint() {
-    let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = squatter.local_addr().unwrap();
-    cargo_bin_cmd!("tcp-chat")
-        .args(["server", "--bind", &addr.to_string()])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::starts_with(format!("error: binding tcp://{addr}: ")))
-        .stderr(predicate::str::contains("hint: "));
 }
 
 /// Lockstep, the client's side: two lines typed at once; the second reaches the server only
@@ -381,20 +363,6 @@ fn control_and_bidi_characters_from_a_client_are_shown_escaped() {
     });
 }
 
-/// `--bind 0.0.0.0:0` works, and the server says on stderr that other machines can reach it.
-#[test]
-fn binding_every_interface_is_said_on_stderr() {
-    assert_holds(&target(), |s| {
-        let mut server = s.role("server", "server", &["--bind", "0.0.0.0:0"])?;
-        let ready = server.wait_ready(harness::READY_WAIT)?;
-        ensure!(ready.addr.ip().is_unspecified(), "the ready line names {}", ready.addr);
-        server.expect_stderr_line("that other machines can reach it", WAIT, |line| {
-            line.contains("other machines")
-        })?;
-        Ok(())
-    });
-}
-
 /// With no file descriptor left for a connection (`prlimit --nofile=4`: stdin, stdout, stderr
 /// and the listening socket), accept fails with "Too many open files". The server says so
 /// once and waits, rather than retry in a tight loop that logs every failure.
@@ -408,11 +376,13 @@ fn out_of_file_descriptors_the_server_says_so_once() {
         let at = server.wait_ready(harness::READY_WAIT)?.addr;
         let _alice = s.tcp("alice", at)?;
         server.expect_stderr_line("that accept failed", WAIT, |line| line.contains("Too many open files"))?;
-        if let Ok(line) = server.expect_stderr_line("a second accept failure", QUIET, |_| true) {
-            anyhow::bail!(
-                "the server printed {line:?} on stderr too: it must say it once, not for every try"
-            );
-        }
+        let more = server.stderr_lines_within(QUIET);
+        // A server that retries at once prints thousands of lines in this time; one that
+        // pauses, a few at most (a descriptor can be free for a moment, and a new episode start).
+        anyhow::ensure!(
+            more <= 4,
+            "the server printed {more} more lines on stderr within {QUIET:?}: it retries without pausing"
+        );
         Ok(())
     });
 }
