@@ -43,13 +43,33 @@ fn bind_outside_ephemeral<S>(bind: impl Fn(SocketAddr) -> std::io::Result<S>) ->
     let mut last_error = None;
     for _ in 0..64 {
         let port = (first + candidate) as u16;
+        candidate = (candidate + 7919) % span;
+        // Scenarios run side by side: this process hands a port to one of them at a time.
+        if !hand_out(port) {
+            continue;
+        }
         match bind(SocketAddr::from(([127, 0, 0, 1], port))) {
             Ok(socket) => return Ok(socket),
             Err(error) => last_error = Some(error),
         }
-        candidate = (candidate + 7919) % span;
     }
     Err(last_error.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
+}
+
+/// Mark `port` as handed out by this process; false if it was among the last 4096 handed out
+/// (long enough ago, a port is free to be handed out again).
+fn hand_out(port: u16) -> bool {
+    static HANDED: std::sync::Mutex<std::collections::VecDeque<u16>> =
+        std::sync::Mutex::new(std::collections::VecDeque::new());
+    let mut handed = HANDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if handed.contains(&port) {
+        return false;
+    }
+    if handed.len() == 4096 {
+        handed.pop_front();
+    }
+    handed.push_back(port);
+    true
 }
 
 /// A number that differs from call to call and from process to process: where to start

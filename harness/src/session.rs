@@ -128,7 +128,7 @@ impl Session {
     /// Start the server under test on a port the OS picks, with extra `args` for the reference
     /// server (a student's command gets them where it says `{args}`).
     pub fn server(&mut self, args: &[&str]) -> Result<Role> {
-        self.start_server(self.target.lab.proto, None, args)
+        self.server_on(self.target.lab.proto, args)
     }
 
     /// Start the server under test on a given loopback port.
@@ -139,7 +139,20 @@ impl Session {
     /// Start the server under test over the other protocol than the lab's own (sticky's
     /// `--transport udp`): its ready line must name `proto`.
     pub fn server_on(&mut self, proto: Proto, args: &[&str]) -> Result<Role> {
-        self.start_server(proto, None, args)
+        if matches!(self.target.server, Server::Reference) {
+            return self.start_server(proto, None, args);
+        }
+        // A server that must be told its port gets one we picked: another program may take it
+        // before the server binds it. Only when that is what went wrong is another tried.
+        for attempt in 1..=3 {
+            let port = ports::unused_port(proto)?;
+            match self.start_server(proto, Some(port), args) {
+                Err(error) if attempt < 3 && !error.is::<Skip>() && ports::is_bound(proto, port) => self
+                    .say(format!("(another program took port {port} meanwhile: {error:#}; trying another)")),
+                started => return started,
+            }
+        }
+        unreachable!("the third attempt returns")
     }
 
     /// Start the server under test on a port where nobody listened before: `before` runs
