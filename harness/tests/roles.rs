@@ -110,7 +110,9 @@ fn a_missing_line_is_named_when_the_wait_ends() {
 
 /// The transcript shows things in the order they happened: a line the program printed before
 /// it sent a datagram comes before the datagram, on stdout and on stderr alike, even when the
-/// line is long (100 KB) and the datagram arrives at once.
+/// line is long (100 KB) and the datagram arrives at once. (Between a program's own two
+/// streams, lines written within moments of each other may be shown either way round: two
+/// pipes carry no common order.)
 #[test]
 fn output_printed_before_a_datagram_is_recorded_before_it() {
     let transcript = Transcript::new();
@@ -133,5 +135,5 @@ fn output_printed_before_a_datagram_is_recorded_before_it() {
     let stdout = at(&|e| matches!(e, Event::Stdout { line, .. } if line.len() == 100_000));
     let stderr = at(&|e| matches!(e, Event::Stderr { line, .. } if line == "then stderr"));
     let wire = at(&|e| matches!(e, Event::Wire { .. }));
-    assert!(stdout < stderr && stderr < wire, "out of order:\n{}", transcript.render());
+    assert!(stdout < wire && stderr < wire, "out of order:\n{}", transcript.render());
 }
