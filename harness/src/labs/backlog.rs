@@ -2,15 +2,17 @@
 //! `--backlog N` and `--accept never|on-enter|after SECS`.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 
+use crate::kernel::{self, SynSchedule};
 use crate::peer::Attempt;
 use crate::process::Role;
 use crate::scenario::{Fixture, Lab};
 use crate::session::Session;
-use crate::transcript::Proto;
-use crate::{QUIET, WAIT};
+use crate::transcript::{Event, Proto};
+use crate::{QUIET, WAIT, secs};
 use crate::{ports, wait};
 
 pub const LAB: Lab = Lab {
@@ -32,6 +34,11 @@ friends are plain TCP sockets the harness drives.",
         scenario!(
             exactly_backlog_plus_one_connects_complete,
             claim: "With nobody accepting, backlog N lets N+1 connects complete; the next gets no answer, not a refusal",
+            bug: "fixed-backlog",
+        ),
+        scenario!(
+            a_connect_to_a_full_queue_sends_its_syn_again,
+            claim: "A connect to a full queue is not refused: on Linux its SYN goes again about 1 s later, and again",
             bug: "fixed-backlog",
         ),
         scenario!(
@@ -150,6 +157,89 @@ pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()>
     }
     Ok(())
 }
+
+/// Backlog 0, never accepting: alice fills the queue. bob connects without waiting (a
+/// non-blocking connect), and the kernel's table shows what becomes of his SYN: his socket stays
+/// in SYN-SENT, neither connected nor refused, and its retransmission count rises, the first
+/// time no sooner than 0.8 s after the connect. The retries of the first 3.5 s are watched
+/// (Linux 6.5 and later: about 1, 2 and 3 s; before: 1 and 3 s) and their times printed.
+pub fn a_connect_to_a_full_queue_sends_its_syn_again(s: &mut Session) -> Result<()> {
+    if !cfg!(target_os = "linux") {
+        s.say("This is not Linux: the table this scenario reads (/proc/net/tcp) is Linux's. Nothing is checked.");
+        return Ok(());
+    }
+    let server = s.server(&["--backlog", "0", "--accept", "never"])?;
+    let addr = server.addr();
+    let _alice = s.tcp("alice", addr)?;
+    queue_holds(addr, 1)?;
+    let schedule = SynSchedule::here();
+    let watched: Vec<u32> = (1..).take_while(|&n| schedule.retry(n) <= WATCH_RETRIES).collect();
+    let expected: Vec<String> = watched.iter().map(|&n| secs(schedule.retry(n))).collect();
+    let why = match schedule.linear {
+        Some(linear) => format!("{} is {linear} here", SynSchedule::SETTING),
+        None => format!("there is no {} here (Linux before 6.5)", SynSchedule::SETTING),
+    };
+    s.say("Backlog 0: alice's connection fills the queue. bob connects without waiting for the answer.");
+    s.say(format!(
+        "While no answer comes, his kernel should send the SYN again, about {} after the first ({why}).",
+        expected.join(", ")
+    ));
+
+    let started = Instant::now();
+    let bob = kernel::start_connect(addr).context("bob connecting without waiting")?;
+    let local = bob.local_addr()?.as_socket().context("bob's socket has no IP address")?;
+    s.transcript().name(local, "bob");
+    let conn = |what: String| Event::Conn { from: "bob".into(), to: "server".into(), what };
+    s.transcript().record(conn("SYN (a connect that does not wait)".into()));
+
+    let mut seen = Vec::new();
+    for &n in &watched {
+        // The kernel says nothing when it sends a SYN again: look at its table until it counts
+        // one more. Generous: only waited out in full when no retry comes.
+        let row = wait::until(schedule.retry(n) + WAIT, || match kernel::tcp_row(local, addr) {
+            Some(row) if row.state == kernel::SYN_SENT && row.retransmits < n => None,
+            other => Some(other),
+        });
+        let at = started.elapsed();
+        match row {
+            Some(Some(row)) if row.state == kernel::SYN_SENT => {
+                s.transcript()
+                    .record(conn(format!("SYN sent again (retry {}, from /proc/net/tcp)", row.retransmits)));
+                seen.push(at);
+            }
+            Some(Some(row)) if row.state == kernel::ESTABLISHED => bail!(
+                "bob's connect completed after {}: the queue had room, but with backlog 0 alice's \
+                 connection should have filled it",
+                secs(at)
+            ),
+            Some(Some(row)) => {
+                bail!("bob's socket went to state {:02X} (not SYN-SENT) after {}", row.state, secs(at))
+            }
+            Some(None) => bail!(
+                "bob's connect ended after {} ({}); it should go on waiting, not be refused",
+                secs(at),
+                bob.take_error()?.map_or("no error".to_string(), |error| error.to_string())
+            ),
+            None => bail!(
+                "bob's SYN was not sent again within {} (retry {n} is due at about {})",
+                secs(at),
+                secs(schedule.retry(n))
+            ),
+        }
+    }
+    let times: Vec<String> = seen.iter().map(|&at| format!("{:.2}s", at.as_secs_f64())).collect();
+    s.say(format!("Seen: bob's SYN went again at {}, still unanswered, not refused.", times.join(", ")));
+    // Timers never fire early, but a loaded machine may run them, and us, late: only lower bounds.
+    for (&n, &at) in watched.iter().zip(&seen) {
+        let earliest = schedule.retry(n).mul_f64(0.8);
+        ensure!(at >= earliest, "bob's retry {n} came after {}, sooner than {}", secs(at), secs(earliest));
+    }
+    s.say("bob gives up: his socket is closed, so his kernel sends the SYN no more.");
+    Ok(())
+}
+
+/// How long the scenario watches a connect's SYN retries: three of them on Linux 6.5 and later.
+const WATCH_RETRIES: Duration = Duration::from_millis(3500);
 
 /// "once", "twice", "6 times".
 fn times(n: u32) -> String {

@@ -1,11 +1,15 @@
 //! udp-echo's scenarios: what a UDP echo server must do on the wire, in any language.
 
-use anyhow::{Result, bail};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::kernel;
 use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
-use crate::transcript::Proto;
-use crate::{QUIET, WAIT};
+use crate::transcript::{Event, Proto, show};
+use crate::{QUIET, WAIT, secs};
 
 pub const LAB: Lab = Lab {
     name: "udp-echo",
@@ -44,6 +48,11 @@ and every datagram that crosses the wire is shown with its exact bytes.",
             a_datagram_sent_before_the_server_starts_is_lost,
             claim: "Sent before the server starts: lost, and (on Linux) the unconnected sender is not told",
             bug: "needs-hello",
+        ),
+        scenario!(
+            a_connected_sender_is_told_once_that_nobody_listens,
+            claim: "On Linux a connected sender is told that nobody listens: once, as \"connection refused\" on its next send or receive",
+            bug: "new-socket",
         ),
         scenario!(
             bad_input_does_not_stop_the_server,
@@ -171,6 +180,129 @@ pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Resu
     alice.expect_datagram(b"and now?")?;
     alice.expect_nothing(QUIET)?;
     Ok(())
+}
+
+/// bob connects his UDP socket to a port where nobody listens yet and sends. The kernel answers
+/// with an ICMP port-unreachable, and Linux keeps it as an error waiting on bob's socket (poll
+/// shows it). His next call, a send, fails with "connection refused" and sends nothing; the
+/// receive after it just waits: he was told once. Again, and this time a receive is told.
+/// carol, not connected but with IP_RECVERR set, is told too. Then the server starts on that
+/// port, and bob's next datagram is answered: the refusal did not break his socket. (A reply
+/// from any other port would never reach him: a connected socket takes datagrams only from the
+/// address it is connected to.)
+pub fn a_connected_sender_is_told_once_that_nobody_listens(s: &mut Session) -> Result<()> {
+    let (server, bob) = s.server_after(&[], |s, nowhere| {
+        let bob = UdpSocket::bind("127.0.0.1:0").context("binding bob's UDP socket")?;
+        s.transcript().name(bob.local_addr()?, "bob");
+        bob.connect(nowhere).context("connecting bob's UDP socket")?;
+        s.say("No server yet. bob connects his UDP socket to the port the server will use: that sends");
+        s.say("nothing, it only fixes the other end of his socket. Then he sends.");
+        sent(s, "bob", nowhere, b"anyone there?", bob.send(b"anyone there?"))?;
+        if !cfg!(target_os = "linux") {
+            s.say("(This is not Linux: what bob is told now is Linux's behaviour, not checked here.)");
+            let told = bob.take_error()?;
+            s.say(format!("(His socket's pending error: {told:?}.)"));
+            return Ok(bob);
+        }
+        s.say("The kernel answers with an ICMP port-unreachable, kept as an error on bob's socket (poll: POLLERR).");
+        ensure!(
+            kernel::error_waits(&bob, WAIT)?,
+            "no error reached bob's connected socket within {}, after he sent to a port where nobody listens",
+            secs(WAIT)
+        );
+        s.say("His next call is a send: it fails with \"connection refused\", and sends nothing.");
+        refused(s, "bob", nowhere, "send", bob.send(b"hello?").map(|_| ()))?;
+        s.say("He was told once: the error is gone, and a receive now waits for a datagram.");
+        bob.set_read_timeout(Some(QUIET))?;
+        match bob.recv(&mut [0; 64]) {
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(error) => bail!("bob's receive after the refused send should wait, but it failed: {error}"),
+            Ok(len) => bail!("bob's receive after the refused send should wait, but got {len} bytes"),
+        }
+        s.say("Again; this time his next call is a receive, and the receive is told.");
+        sent(s, "bob", nowhere, b"still nobody?", bob.send(b"still nobody?"))?;
+        bob.set_read_timeout(Some(WAIT))?;
+        refused(s, "bob", nowhere, "receive", bob.recv(&mut [0; 64]).map(|_| ()))?;
+
+        let carol = UdpSocket::bind("127.0.0.1:0").context("binding carol's UDP socket")?;
+        s.transcript().name(carol.local_addr()?, "carol");
+        kernel::set_recverr(&carol).context("setting IP_RECVERR on carol's socket")?;
+        s.say("carol's socket is not connected, but has IP_RECVERR set: Linux tells her too.");
+        sent(s, "carol", nowhere, b"me neither?", carol.send_to(b"me neither?", nowhere))?;
+        carol.set_read_timeout(Some(WAIT))?;
+        refused(s, "carol", nowhere, "receive", carol.recv_from(&mut [0; 64]).map(|_| ()))?;
+        Ok(bob)
+    })?;
+    s.say("Now the server runs on that port. bob's socket is not broken: his next datagram is answered.");
+    sent(s, "bob", server.addr(), b"and now?", bob.send(b"and now?"))?;
+    bob.set_read_timeout(Some(WAIT))?;
+    let mut buf = [0; 64];
+    match bob.recv(&mut buf) {
+        Ok(len) => {
+            s.transcript().record(Event::Wire {
+                from: "server".into(),
+                to: "bob".into(),
+                proto: Proto::Udp,
+                bytes: buf[..len].to_vec(),
+            });
+            ensure!(&buf[..len] == b"and now?", "bob expected \"and now?\" back, got {}", show(&buf[..len]));
+        }
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => bail!(
+            "bob expected \"and now?\" back within {}, but nothing came from the server's port \
+             (a connected socket drops datagrams from any other address)",
+            secs(WAIT)
+        ),
+        Err(error) => bail!("bob expected \"and now?\" back, but his receive failed: {error}"),
+    }
+    Ok(())
+}
+
+/// Record a datagram `who` sent (or tried to) to `to`; the send must have succeeded.
+fn sent(s: &Session, who: &str, to: SocketAddr, bytes: &[u8], sending: std::io::Result<usize>) -> Result<()> {
+    let to = s.transcript().who(to);
+    s.transcript().record(Event::Wire {
+        from: who.into(),
+        to: to.clone(),
+        proto: Proto::Udp,
+        bytes: bytes.to_vec(),
+    });
+    match sending {
+        Ok(len) if len == bytes.len() => Ok(()),
+        Ok(len) => bail!("{who} sent only {len} of {} bytes in one datagram", bytes.len()),
+        Err(error) => {
+            bail!("{who}'s send to {to} should succeed (UDP sends without asking), but failed: {error}")
+        }
+    }
+}
+
+/// `who`'s `call` (a send or a receive) must fail with "connection refused": the ICMP
+/// port-unreachable for an earlier datagram, reported now.
+fn refused(
+    s: &Session,
+    who: &str,
+    nowhere: SocketAddr,
+    call: &str,
+    result: std::io::Result<()>,
+) -> Result<()> {
+    match result {
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+            s.transcript().record(Event::Conn {
+                from: s.transcript().who(nowhere),
+                to: who.into(),
+                what: format!(
+                    "port unreachable (ICMP, from the kernel: nobody listens): {who}'s {call} fails: {error}"
+                ),
+            });
+            Ok(())
+        }
+        Err(error) => {
+            bail!("{who}'s {call} should fail with \"connection refused\", but failed with: {error}")
+        }
+        Ok(()) => bail!(
+            "{who}'s {call} should fail with \"connection refused\" (the ICMP port-unreachable for the \
+             datagram before), but it succeeded"
+        ),
+    }
 }
 
 /// Bytes that are not UTF-8, and the largest datagram IPv4 carries, are echoed (the big one
