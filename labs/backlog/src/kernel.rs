@@ -7,8 +7,11 @@
 //!   `wqueue` the queue's limit: `ss -lnt` prints them as Recv-Q and Send-Q.
 //! - /proc/net/tcp shows the same length in the `rx_queue` column of the LISTEN row, but not the
 //!   limit: its `tx_queue` column is 0 for a listening socket (seen on Linux 6.18).
-//! - The settings are files: /proc/sys/net/core/somaxconn and
-//!   /proc/sys/net/ipv4/tcp_abort_on_overflow. We only read them.
+//! - The settings are files: /proc/sys/net/core/somaxconn,
+//!   /proc/sys/net/ipv4/tcp_abort_on_overflow and /proc/sys/net/ipv4/tcp_syncookies. We only
+//!   read them.
+//! - One socket option the server may set, TCP_DEFER_ACCEPT (`--defer-accept`), which
+//!   socket2 has no setter for.
 
 use anyhow::{Context, Result};
 
@@ -23,11 +26,41 @@ pub struct Queue {
 
 pub const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
 pub const ABORT_ON_OVERFLOW: &str = "/proc/sys/net/ipv4/tcp_abort_on_overflow";
+pub const SYNCOOKIES: &str = "/proc/sys/net/ipv4/tcp_syncookies";
 
 /// A sysctl's value, read from its file under /proc/sys.
 pub fn setting(path: &str) -> Result<u32> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     text.trim().parse().with_context(|| format!("{path} holds {:?}, not a number", text.trim()))
+}
+
+/// Set TCP_DEFER_ACCEPT on a listening socket: a connection whose client has sent nothing
+/// stays half-open for up to `secs` seconds. socket2 has no setter for it.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn defer_accept(socket: &socket2::Socket, secs: u32) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt(2) reads size_of::<c_int>() bytes from `secs`, which outlives the
+    // call; the descriptor is the socket's own and stays open while `socket` is borrowed.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const secs).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn defer_accept(_socket: &socket2::Socket, _secs: u32) -> Result<()> {
+    anyhow::bail!("TCP_DEFER_ACCEPT is Linux's; this system has no such option")
 }
 
 #[cfg(not(target_os = "linux"))]
