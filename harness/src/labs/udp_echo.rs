@@ -161,7 +161,7 @@ pub fn an_empty_datagram_is_a_message(s: &mut Session) -> Result<()> {
 
 /// A datagram sent to a port nobody has bound yet: `sendto` succeeds, nothing comes back, and
 /// alice, whose socket is not connected, is told nothing (on Linux). bob's socket is connected
-/// to that port, and he is told, once (see [`a_connected_sender_is_told_once`]). Once the
+/// to that port, and he is told, once (see `a_connected_sender_is_told_once` below). Once the
 /// server starts, only the next datagrams are answered, bob's too: the refusal did not break
 /// his socket.
 pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Result<()> {

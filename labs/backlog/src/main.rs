@@ -258,8 +258,15 @@ fn explain_the_limits(backlog: u32, defer_accept: Option<u32>) {
 fn watch_the_queue(addr: SocketAddr) {
     let mut last = None;
     let mut failing = false;
+    // One netlink socket for all the asking, opened again only after a failure.
+    let mut diag = None;
     loop {
-        match kernel::accept_queue(addr) {
+        let asked = diag.take().map_or_else(kernel::Diag::open, Ok).and_then(|opened| {
+            let queue = opened.accept_queue(addr)?;
+            diag = Some(opened);
+            Ok(queue)
+        });
+        match asked {
             Ok(queue) => {
                 if failing {
                     eprintln!("accept queue's figures: readable again");
@@ -272,8 +279,9 @@ fn watch_the_queue(addr: SocketAddr) {
                     last = Some(queue);
                 }
             }
-            // Asking needs a socket of its own, so it fails too when the process is out of file
-            // descriptors. Said once; the server goes on, and so does the asking, more slowly.
+            // Asking needs a socket of its own, so opening one fails too when the process is out
+            // of file descriptors. Said once; the server goes on, and so does the asking, more
+            // slowly.
             Err(error) if !failing => {
                 eprintln!("accept queue's figures: {error:#}; trying again each second");
                 failing = true;
