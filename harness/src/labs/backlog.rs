@@ -1,16 +1,19 @@
-//! backlog's scenarios: what listen(n) bounds, shown on the wire against any server that takes
-//! `--backlog N` and `--accept never|on-enter|after SECS`.
+//! backlog's scenarios: what listen(n) bounds, shown on the wire and in the kernel's tables
+//! against any server that takes `--backlog N`, `--accept never|on-enter|after SECS` and
+//! `--defer-accept SECS` (TCP_DEFER_ACCEPT).
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 
+use crate::kernel::{self, SynSchedule};
 use crate::peer::Attempt;
 use crate::process::Role;
 use crate::scenario::{Fixture, Lab};
 use crate::session::Session;
-use crate::transcript::Proto;
-use crate::{QUIET, WAIT};
+use crate::transcript::{Event, Proto};
+use crate::{QUIET, WAIT, secs};
 use crate::{ports, wait};
 
 pub const LAB: Lab = Lab {
@@ -32,6 +35,16 @@ friends are plain TCP sockets the harness drives.",
         scenario!(
             exactly_backlog_plus_one_connects_complete,
             claim: "With nobody accepting, backlog N lets N+1 connects complete; the next gets no answer, not a refusal",
+            bug: "fixed-backlog",
+        ),
+        scenario!(
+            a_connect_to_a_full_queue_sends_its_syn_again,
+            claim: "A connect to a full queue is not refused: on Linux its SYN goes again about 1 s later, and again",
+            bug: "fixed-backlog",
+        ),
+        scenario!(
+            the_syn_queue_is_bounded_by_the_backlog_too,
+            claim: "Half-open connections are bounded by the backlog too: with backlog 2, the SYN queue stops at 2 or 3",
             bug: "fixed-backlog",
         ),
         scenario!(
@@ -150,6 +163,190 @@ pub fn exactly_backlog_plus_one_connects_complete(s: &mut Session) -> Result<()>
     }
     Ok(())
 }
+
+/// Backlog 0, never accepting: alice fills the queue. bob connects without waiting (a
+/// non-blocking connect), and the kernel's table shows what becomes of his SYN: his socket stays
+/// in SYN-SENT, neither connected nor refused, and its retransmission count rises, the first
+/// time no sooner than 0.8 s after the connect. The retries of the first 3.5 s are watched
+/// (Linux 6.5 and later: about 1, 2 and 3 s; before: 1 and 3 s) and their times printed.
+pub fn a_connect_to_a_full_queue_sends_its_syn_again(s: &mut Session) -> Result<()> {
+    if !cfg!(target_os = "linux") {
+        s.say("This is not Linux: the table this scenario reads (/proc/net/tcp) is Linux's. Nothing is checked.");
+        return Ok(());
+    }
+    let server = s.server(&["--backlog", "0", "--accept", "never"])?;
+    let addr = server.addr();
+    let _alice = s.tcp("alice", addr)?;
+    queue_holds(addr, 1)?;
+    let schedule = SynSchedule::here();
+    let watched: Vec<u32> = (1..).take_while(|&n| schedule.retry(n) <= WATCH_RETRIES).collect();
+    let expected: Vec<String> = watched.iter().map(|&n| secs(schedule.retry(n))).collect();
+    let why = match schedule.linear {
+        Some(linear) => format!("{} is {linear} here", SynSchedule::SETTING),
+        None => format!("there is no {} here (Linux before 6.5)", SynSchedule::SETTING),
+    };
+    s.say("Backlog 0: alice's connection fills the queue. bob connects without waiting for the answer.");
+    s.say(format!(
+        "While no answer comes, his kernel should send the SYN again, about {} after the first ({why}).",
+        expected.join(", ")
+    ));
+
+    let started = Instant::now();
+    let bob = kernel::start_connect(addr).context("bob connecting without waiting")?;
+    let local = bob.local_addr()?.as_socket().context("bob's socket has no IP address")?;
+    s.transcript().name(local, "bob");
+    let conn = |what: String| Event::Conn { from: "bob".into(), to: "server".into(), what };
+    s.transcript().record(conn("SYN (a connect that does not wait)".into()));
+
+    let mut seen = Vec::new();
+    for &n in &watched {
+        // The kernel says nothing when it sends a SYN again: look at its table until it counts
+        // one more. Generous: only waited out in full when no retry comes.
+        let row = wait::until(schedule.retry(n) + WAIT, || match kernel::tcp_row(local, addr) {
+            Some(row) if row.state == kernel::SYN_SENT && row.retransmits < n => None,
+            other => Some(other),
+        });
+        let at = started.elapsed();
+        match row {
+            Some(Some(row)) if row.state == kernel::SYN_SENT => {
+                s.transcript()
+                    .record(conn(format!("SYN sent again (retry {}, from /proc/net/tcp)", row.retransmits)));
+                seen.push(at);
+            }
+            Some(Some(row)) if row.state == kernel::ESTABLISHED => bail!(
+                "bob's connect completed after {}: the queue had room, but with backlog 0 alice's \
+                 connection should have filled it",
+                seconds(at)
+            ),
+            Some(Some(row)) => {
+                bail!("bob's socket went to state {:02X} (not SYN-SENT) after {}", row.state, seconds(at))
+            }
+            Some(None) => bail!(
+                "bob's connect ended after {} ({}); it should go on waiting, not be refused",
+                seconds(at),
+                bob.take_error()?.map_or("no error".to_string(), |error| error.to_string())
+            ),
+            None => bail!(
+                "bob's SYN was not sent again within {} (retry {n} is due at about {})",
+                seconds(at),
+                secs(schedule.retry(n))
+            ),
+        }
+    }
+    let times: Vec<String> = seen.iter().map(|&at| seconds(at)).collect();
+    s.say(format!("Seen: bob's SYN went again at {}, still unanswered, not refused.", times.join(", ")));
+    // Timers never fire early, but a loaded machine may run them, and us, late: only lower bounds.
+    for (&n, &at) in watched.iter().zip(&seen) {
+        let earliest = schedule.retry(n).mul_f64(0.8);
+        ensure!(at >= earliest, "bob's retry {n} came after {}, sooner than {}", seconds(at), secs(earliest));
+    }
+    s.say("bob gives up: his socket is closed, so his kernel sends the SYN no more.");
+    Ok(())
+}
+
+/// Backlog 2, never accepting, and TCP_DEFER_ACCEPT (`--defer-accept 30`): the server's kernel
+/// keeps each connection half-open (SYN-RECV, in the SYN queue) until its client sends
+/// something, and these clients send nothing, although each client's connect has returned.
+/// Two clients: two half-open. Three more: on Linux the SYN queue is checked against the same
+/// limit as the accept queue, so it stops at 2 (before 2025's kernels) or 3, far below
+/// net.ipv4.tcp_max_syn_backlog. With SYN cookies on (the default) the clients past it still
+/// connect, by cookie, which keeps no half-open entry: they go straight into the accept queue.
+/// With cookies off they get no answer. Checked once every connected client is counted in one
+/// queue or the other.
+pub fn the_syn_queue_is_bounded_by_the_backlog_too(s: &mut Session) -> Result<()> {
+    if !cfg!(target_os = "linux") {
+        s.say("This is not Linux: the table this scenario reads (/proc/net/tcp) is Linux's. Nothing is checked.");
+        return Ok(());
+    }
+    let cookies = std::fs::read_to_string(SYNCOOKIES).ok().and_then(|text| text.trim().parse::<u32>().ok());
+    if cookies == Some(2) {
+        s.say(format!("{SYNCOOKIES} is 2 here: every SYN is answered with a cookie, so no SYN queue fills. Nothing to show."));
+        return Ok(());
+    }
+    let backlog: usize = 2;
+    let server =
+        s.server(&["--backlog", &backlog.to_string(), "--accept", "never", "--defer-accept", "30"])?;
+    let addr = server.addr();
+    s.say("Backlog 2 and TCP_DEFER_ACCEPT: each connection stays half-open on the server until its client");
+    s.say("sends something, and these clients send nothing. Their connects return all the same.");
+    let mut clients = Vec::new();
+    for n in 1..=backlog {
+        clients.push(s.tcp(&format!("client{n}"), addr)?);
+        half_open_reaches(addr.port(), n)?;
+    }
+    s.say(format!(
+        "Two half-open. Three more clients; {SYNCOOKIES} is {}.",
+        cookies.map_or("unreadable".to_string(), |value| value.to_string())
+    ));
+    for n in backlog + 1..=backlog + 3 {
+        let who = format!("client{n}");
+        if cookies == Some(0) {
+            // Without cookies, a SYN past the SYN queue's limit is dropped: a short deadline.
+            if let Attempt::Connected(client) = s.tcp_attempt(&who, addr, QUIET)? {
+                clients.push(client);
+            }
+        } else {
+            clients.push(s.tcp(&who, addr)?);
+        }
+    }
+    let connected = clients.len();
+    // Look at the kernel's table until every connected client is counted, half-open or queued.
+    let mut last = (None, None);
+    let counted = wait::until(WAIT, || {
+        last = (kernel::half_open(addr.port()), ports::accept_queue(addr.port()));
+        match last {
+            (Some(half), Some(queued)) if half + queued as usize == connected => Some((half, queued)),
+            _ => None,
+        }
+    });
+    let Some((half, queued)) = counted else {
+        bail!(
+            "of {connected} connected clients, /proc/net/tcp should count each, half-open or in the accept \
+             queue, but shows (half-open, queued) = {last:?}"
+        );
+    };
+    s.say(format!(
+        "Seen: {connected} of {} connected; {half} half-open (SYN-RECV), {queued} in the accept queue.",
+        backlog + 3
+    ));
+    ensure!(
+        half <= backlog + 1,
+        "with backlog {backlog}, the SYN queue held {half} half-open connections; the backlog bounds it \
+         too, so it should stop at {backlog} or {}",
+        backlog + 1
+    );
+    if cookies != Some(0) {
+        s.say("The SYN queue stopped at the backlog's limit; the clients past it got in by SYN cookie.");
+    }
+    Ok(())
+}
+
+const SYNCOOKIES: &str = "/proc/sys/net/ipv4/tcp_syncookies";
+
+/// Wait until the kernel lists `n` half-open connections (SYN-RECV) on the listening `port`.
+fn half_open_reaches(port: u16, n: usize) -> Result<()> {
+    let mut seen = None;
+    if wait::until(WAIT, || {
+        seen = kernel::half_open(port);
+        (seen == Some(n)).then_some(())
+    })
+    .is_none()
+    {
+        bail!(
+            "the server's SYN queue should hold {n} half-open connections (its clients sent nothing, and \
+             --defer-accept should keep them half-open), but /proc/net/tcp shows {seen:?}"
+        );
+    }
+    Ok(())
+}
+
+/// "1.05s": a time measured, to the hundredth.
+fn seconds(at: Duration) -> String {
+    format!("{:.2}s", at.as_secs_f64())
+}
+
+/// How long the scenario watches a connect's SYN retries: three of them on Linux 6.5 and later.
+const WATCH_RETRIES: Duration = Duration::from_millis(3500);
 
 /// "once", "twice", "6 times".
 fn times(n: u32) -> String {

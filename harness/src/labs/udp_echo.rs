@@ -1,11 +1,15 @@
 //! udp-echo's scenarios: what a UDP echo server must do on the wire, in any language.
 
-use anyhow::{Result, bail};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::kernel;
 use crate::scenario::{Fixture, Lab, Report};
 use crate::session::Session;
-use crate::transcript::Proto;
-use crate::{QUIET, WAIT};
+use crate::transcript::{Event, Proto, show};
+use crate::{QUIET, WAIT, secs};
 
 pub const LAB: Lab = Lab {
     name: "udp-echo",
@@ -42,7 +46,7 @@ and every datagram that crosses the wire is shown with its exact bytes.",
         ),
         scenario!(
             a_datagram_sent_before_the_server_starts_is_lost,
-            claim: "Sent before the server starts: lost, and (on Linux) the unconnected sender is not told",
+            claim: "Sent before the server starts: lost; on Linux only a connected sender is told, once, on its next send or receive",
             bug: "needs-hello",
         ),
         scenario!(
@@ -156,21 +160,154 @@ pub fn an_empty_datagram_is_a_message(s: &mut Session) -> Result<()> {
 }
 
 /// A datagram sent to a port nobody has bound yet: `sendto` succeeds, nothing comes back, and
-/// once the server starts, only the next datagram is answered.
+/// alice, whose socket is not connected, is told nothing (on Linux). bob's socket is connected
+/// to that port, and he is told, once (see `a_connected_sender_is_told_once` below). Once the
+/// server starts, only the next datagrams are answered, bob's too: the refusal did not break
+/// his socket.
 pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Result<()> {
     let alice = s.udp("alice")?;
-    let (server, ()) = s.server_after(&[], |s, nowhere| {
+    let (server, bob) = s.server_after(&[], |s, nowhere| {
         s.say("No server yet. alice sends to the port the server will use: sendto reports success.");
         alice.send_to(nowhere, b"anyone there?")?;
         s.say("alice waits for a reply. Nothing comes, and no error either: on Linux an unconnected");
         s.say("socket is not told of the ICMP port-unreachable (on Windows its next recvfrom fails: WSAECONNRESET).");
-        alice.expect_nothing(QUIET)
+        alice.expect_nothing(QUIET)?;
+        a_connected_sender_is_told_once(s, nowhere)
     })?;
     s.say("Now the server runs. Its first datagram is the next one alice sends:");
     alice.send_to(server.addr(), b"and now?")?;
     alice.expect_datagram(b"and now?")?;
+    s.say("bob's socket was not broken by the refusal: his next datagram is answered too.");
+    expect_echo(s, &bob, server.addr(), b"and you?")?;
     alice.expect_nothing(QUIET)?;
     Ok(())
+}
+
+/// bob connects his UDP socket to `nowhere`, where nobody listens, and sends. The kernel answers
+/// with an ICMP port-unreachable, and Linux keeps it as an error waiting on bob's socket (poll
+/// shows it). His next call, a send, fails with "connection refused" and sends nothing; the
+/// receive after it just waits: he was told once. Again, and this time a receive is told.
+/// carol, not connected but with IP_RECVERR set, is told too. Returns bob's socket.
+fn a_connected_sender_is_told_once(s: &mut Session, nowhere: SocketAddr) -> Result<UdpSocket> {
+    let bob = UdpSocket::bind("127.0.0.1:0").context("binding bob's UDP socket")?;
+    s.transcript().name(bob.local_addr()?, "bob");
+    bob.connect(nowhere).context("connecting bob's UDP socket")?;
+    s.say("bob connects his UDP socket to the same port: that sends nothing, it only fixes the other");
+    s.say("end of his socket. Then he sends.");
+    sent(s, "bob", nowhere, b"anyone there?", bob.send(b"anyone there?"))?;
+    if !cfg!(target_os = "linux") {
+        s.say("(This is not Linux: what bob is told now is Linux's behaviour, not checked here.)");
+        let told = bob.take_error()?;
+        s.say(format!("(His socket's pending error: {told:?}.)"));
+        return Ok(bob);
+    }
+    s.say(
+        "The kernel answers with an ICMP port-unreachable, kept as an error on bob's socket (poll: POLLERR).",
+    );
+    ensure!(
+        kernel::error_waits(&bob, WAIT)?,
+        "no error reached bob's connected socket within {}, after he sent to a port where nobody listens",
+        secs(WAIT)
+    );
+    s.say("His next call is a send: it fails with \"connection refused\", and sends nothing.");
+    refused(s, "bob", nowhere, "send", bob.send(b"hello?").map(|_| ()))?;
+    s.say("He was told once: the error is gone, and a receive now waits for a datagram.");
+    bob.set_read_timeout(Some(QUIET))?;
+    match bob.recv(&mut [0; 64]) {
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(error) => bail!("bob's receive after the refused send should wait, but it failed: {error}"),
+        Ok(len) => bail!("bob's receive after the refused send should wait, but got {len} bytes"),
+    }
+    s.say("Again; this time his next call is a receive, and the receive is told.");
+    sent(s, "bob", nowhere, b"still nobody?", bob.send(b"still nobody?"))?;
+    bob.set_read_timeout(Some(WAIT))?;
+    refused(s, "bob", nowhere, "receive", bob.recv(&mut [0; 64]).map(|_| ()))?;
+
+    let carol = UdpSocket::bind("127.0.0.1:0").context("binding carol's UDP socket")?;
+    s.transcript().name(carol.local_addr()?, "carol");
+    kernel::set_recverr(&carol).context("setting IP_RECVERR on carol's socket")?;
+    s.say("carol's socket is not connected, but has IP_RECVERR set: Linux tells her too.");
+    sent(s, "carol", nowhere, b"me neither?", carol.send_to(b"me neither?", nowhere))?;
+    carol.set_read_timeout(Some(WAIT))?;
+    refused(s, "carol", nowhere, "receive", carol.recv_from(&mut [0; 64]).map(|_| ()))?;
+    Ok(bob)
+}
+
+/// bob, connected to the server's address, sends `bytes` and must get them back. Only a reply
+/// from that very address can reach him: a connected socket drops datagrams from any other.
+fn expect_echo(s: &Session, bob: &UdpSocket, server: SocketAddr, bytes: &[u8]) -> Result<()> {
+    sent(s, "bob", server, bytes, bob.send(bytes))?;
+    bob.set_read_timeout(Some(WAIT))?;
+    let mut buf = vec![0; bytes.len() + 64];
+    match bob.recv(&mut buf) {
+        Ok(len) => {
+            let got = &buf[..len];
+            let from = s.transcript().who(server);
+            s.transcript().record(Event::Wire {
+                from,
+                to: "bob".into(),
+                proto: Proto::Udp,
+                bytes: got.to_vec(),
+            });
+            ensure!(got == bytes, "bob expected {} back, got {}", show(bytes), show(got));
+            Ok(())
+        }
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => bail!(
+            "bob expected {} back within {}, but nothing came from the server's address (his socket is \
+             connected to it, so a reply from any other port never reaches him)",
+            show(bytes),
+            secs(WAIT)
+        ),
+        Err(error) => bail!("bob expected {} back, but his receive failed: {error}", show(bytes)),
+    }
+}
+
+/// Record a datagram `who` sent (or tried to) to `to`; the send must have succeeded.
+fn sent(s: &Session, who: &str, to: SocketAddr, bytes: &[u8], sending: std::io::Result<usize>) -> Result<()> {
+    let to = s.transcript().who(to);
+    s.transcript().record(Event::Wire {
+        from: who.into(),
+        to: to.clone(),
+        proto: Proto::Udp,
+        bytes: bytes.to_vec(),
+    });
+    match sending {
+        Ok(len) if len == bytes.len() => Ok(()),
+        Ok(len) => bail!("{who} sent only {len} of {} bytes in one datagram", bytes.len()),
+        Err(error) => {
+            bail!("{who}'s send to {to} should succeed (UDP sends without asking), but failed: {error}")
+        }
+    }
+}
+
+/// `who`'s `call` (a send or a receive) must fail with "connection refused": the ICMP
+/// port-unreachable for an earlier datagram, reported now.
+fn refused(
+    s: &Session,
+    who: &str,
+    nowhere: SocketAddr,
+    call: &str,
+    result: std::io::Result<()>,
+) -> Result<()> {
+    match result {
+        Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+            s.transcript().record(Event::Conn {
+                from: s.transcript().who(nowhere),
+                to: who.into(),
+                what: format!(
+                    "port unreachable (ICMP, from the kernel: nobody listens): {who}'s {call} fails: {error}"
+                ),
+            });
+            Ok(())
+        }
+        Err(error) => {
+            bail!("{who}'s {call} should fail with \"connection refused\", but failed with: {error}")
+        }
+        Ok(()) => bail!(
+            "{who}'s {call} should fail with \"connection refused\" (the ICMP port-unreachable for the \
+             datagram before), but it succeeded"
+        ),
+    }
 }
 
 /// Bytes that are not UTF-8, and the largest datagram IPv4 carries, are echoed (the big one

@@ -17,6 +17,14 @@
 //! cargo lab backlog probe --clients 3                    # then watch each reply arrive
 //! ```
 //!
+//! With `--defer-accept 30` a connection stays half-open until its client sends something, so
+//! clients that send nothing fill the SYN queue instead; `ss -tn state syn-recv` lists them:
+//!
+//! ```text
+//! cargo lab backlog server --backlog 2 --defer-accept 30
+//! python3 -c "import socket, time; c = [socket.create_connection(('127.0.0.1', 9200)) for _ in range(5)]; time.sleep(60)"
+//! ```
+//!
 //! `ss -lnt` shows the same figures as the server: Recv-Q is the queue's length, Send-Q its
 //! limit.
 
@@ -36,7 +44,9 @@ use socket2::{Domain, Socket, Type};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, backlog, accept } => serve(bind, backlog, parse_accept(&accept)),
+        Role::Server { bind, backlog, accept, defer_accept } => {
+            serve(bind, backlog, parse_accept(&accept), defer_accept)
+        }
         Role::Probe { server, clients, timeout } => probe(server, clients, Duration::from_millis(timeout)),
     };
     lab_common::exit(result)
@@ -69,6 +79,11 @@ enum Role {
         /// `after SECS` (then every client, as they come).
         #[arg(long, num_args = 1..=2, value_names = ["WHEN", "SECS"], default_value = "never")]
         accept: Vec<String>,
+        /// Set TCP_DEFER_ACCEPT (Linux): the kernel keeps each new connection half-open, in the
+        /// SYN queue, until its client sends something or SECS pass. Clients that send nothing
+        /// then show how many half-open connections the queue takes.
+        #[arg(long, value_name = "SECS")]
+        defer_accept: Option<u32>,
     },
     /// Open connections one after another, each with a deadline, send a line on each that
     /// connects, and print a table: which connected and how fast, which timed out (the
@@ -124,12 +139,12 @@ fn usage_error(message: &str) -> ! {
 
 /// The server: listen with the given backlog, say what the kernel will do with it, and accept
 /// only when told.
-fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
-    let listener = listen(bind, backlog)?;
+fn serve(bind: SocketAddr, backlog: u32, accept: Accept, defer_accept: Option<u32>) -> Result<()> {
+    let listener = listen(bind, backlog, defer_accept)?;
     let addr = listener.local_addr()?;
     lab_common::print_ready("tcp", addr);
     server::say_who_can_reach(addr);
-    explain_the_limits(backlog);
+    explain_the_limits(backlog, defer_accept);
     if let Err(error) = thread::Builder::new().spawn(move || watch_the_queue(addr)) {
         eprintln!("no thread to watch the accept queue ({error}); its figures will not be shown");
     }
@@ -171,10 +186,16 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept) -> Result<()> {
 }
 
 /// std's `TcpListener::bind` always asks for a backlog of 128; socket2 lets us choose.
-fn listen(bind: SocketAddr, backlog: u32) -> Result<TcpListener> {
+fn listen(bind: SocketAddr, backlog: u32, defer_accept: Option<u32>) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&bind.into()).with_context(|| format!("binding tcp://{bind}"))?;
+    // Normally the client's ACK, the handshake's last step, completes a connection at once.
+    // With TCP_DEFER_ACCEPT the kernel ignores a bare ACK and keeps the connection half-open,
+    // in the SYN queue, until data arrives: a way to see that queue fill up.
+    if let Some(secs) = defer_accept {
+        kernel::defer_accept(&socket, secs).context("setting TCP_DEFER_ACCEPT")?;
+    }
     // listen(2) takes an int; a larger number means "as many as allowed", which is somaxconn.
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     socket.listen(backlog).with_context(|| format!("listening on tcp://{bind}"))?;
@@ -182,7 +203,7 @@ fn listen(bind: SocketAddr, backlog: u32) -> Result<TcpListener> {
 }
 
 /// Say what the kernel makes of our backlog, from the settings it reads.
-fn explain_the_limits(backlog: u32) {
+fn explain_the_limits(backlog: u32, defer_accept: Option<u32>) {
     // The kernel quietly lowers a backlog above net.core.somaxconn to somaxconn. Linux's test
     // for "full" is "more than the limit wait", so one more than the limit fits; other systems
     // count differently.
@@ -217,14 +238,35 @@ fn explain_the_limits(backlog: u32) {
         ),
         Err(error) => println!("net.ipv4.tcp_abort_on_overflow: {error:#}"),
     }
+    if let Some(secs) = defer_accept {
+        // The SYN queue is checked against the same limit as the accept queue (Linux:
+        // `inet_csk_reqsk_queue_is_full`); past it, a SYN gets a SYN cookie, which keeps no
+        // half-open entry, or, with cookies off, no answer.
+        let cookies = match kernel::setting(kernel::SYNCOOKIES) {
+            Ok(0) => "off: a SYN past it gets no answer".to_string(),
+            Ok(value) => format!("{value}: a SYN past it is answered with a SYN cookie"),
+            Err(error) => format!("unknown ({error:#})"),
+        };
+        println!(
+            "TCP_DEFER_ACCEPT {secs} s: a connection stays half-open (SYN-RECV) until its client sends \
+             something; the half-open ones are limited by the backlog too; net.ipv4.tcp_syncookies is {cookies}"
+        );
+    }
 }
 
 /// Print the accept queue's figures each time they change.
 fn watch_the_queue(addr: SocketAddr) {
     let mut last = None;
     let mut failing = false;
+    // One netlink socket for all the asking, opened again only after a failure.
+    let mut diag = None;
     loop {
-        match kernel::accept_queue(addr) {
+        let asked = diag.take().map_or_else(kernel::Diag::open, Ok).and_then(|opened| {
+            let queue = opened.accept_queue(addr)?;
+            diag = Some(opened);
+            Ok(queue)
+        });
+        match asked {
             Ok(queue) => {
                 if failing {
                     eprintln!("accept queue's figures: readable again");
@@ -237,8 +279,9 @@ fn watch_the_queue(addr: SocketAddr) {
                     last = Some(queue);
                 }
             }
-            // Asking needs a socket of its own, so it fails too when the process is out of file
-            // descriptors. Said once; the server goes on, and so does the asking, more slowly.
+            // Asking needs a socket of its own, so opening one fails too when the process is out
+            // of file descriptors. Said once; the server goes on, and so does the asking, more
+            // slowly.
             Err(error) if !failing => {
                 eprintln!("accept queue's figures: {error:#}; trying again each second");
                 failing = true;

@@ -1,0 +1,213 @@
+//! What the kernel knows about one socket and no event tells: a TCP socket's row in
+//! /proc/net/tcp (its state and how often it sent its SYN again; the half-open requests on a
+//! listener's port), Linux's SYN retry schedule, whether a UDP socket has an error waiting, and
+//! IP_RECVERR. Linux only: elsewhere every answer is "not known".
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// TCP states as /proc/net/tcp numbers them (`include/net/tcp_states.h`).
+pub const ESTABLISHED: u8 = 1;
+pub const SYN_SENT: u8 = 2;
+pub const SYN_RECV: u8 = 3;
+
+/// One TCP socket as the kernel lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpRow {
+    pub state: u8,
+    /// The `retrnsmt` column: how many times the socket has sent its last segment again (a
+    /// connect: its SYN) without an answer. `ss` shows the same count.
+    pub retransmits: u32,
+}
+
+/// The row of the IPv4 TCP socket from `local` to `remote`, matched by both ports (the
+/// addresses are loopback's, and printed in the kernel's byte order). `None` when there is no
+/// such socket, or no table to read (not Linux).
+pub fn tcp_row(local: SocketAddr, remote: SocketAddr) -> Option<TcpRow> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    rows(&table).find_map(|row| (row.local == local.port() && row.remote == remote.port()).then_some(row.row))
+}
+
+/// How many half-open connections (SYN-RECV: the SYN answered, the final ACK not yet taken)
+/// wait on the listening port `port`: the SYN queue, as /proc/net/tcp lists it. `None` when
+/// there is no table to read.
+pub fn half_open(port: u16) -> Option<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    Some(rows(&table).filter(|row| row.local == port && row.row.state == SYN_RECV).count())
+}
+
+struct Listed {
+    local: u16,
+    remote: u16,
+    row: TcpRow,
+}
+
+/// Rows of /proc/net/tcp read `sl local_address rem_address st tx_queue:rx_queue tr:tm->when
+/// retrnsmt uid ...`, addresses as `0100007F:1F90` (hex address, hex port).
+fn rows(table: &str) -> impl Iterator<Item = Listed> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
+        Some(Listed {
+            local: port(fields.get(1)?)?,
+            remote: port(fields.get(2)?)?,
+            row: TcpRow {
+                state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+                retransmits: u32::from_str_radix(fields.get(6)?, 16).ok()?,
+            },
+        })
+    })
+}
+
+/// Start a TCP connect to `addr` and return at once, the handshake under way: the socket is
+/// non-blocking, and its connect's "in progress" is no error here.
+pub fn start_connect(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => Ok(socket),
+        #[cfg(unix)]
+        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(socket),
+        Err(error) => Err(error),
+    }
+}
+
+/// When a connect whose SYN gets no answer sends it again, as this kernel's settings say.
+#[derive(Clone, Copy, Debug)]
+pub struct SynSchedule {
+    /// net.ipv4.tcp_syn_linear_timeouts (Linux 6.5 and later): with L, the first L + 1
+    /// retries go 1 s apart, then the wait doubles (ip-sysctl.rst, for 4: "1, 1, 1, 1, 1, 2,
+    /// 4, ..."). `None`: no such setting here, and every wait doubles (retries 1, 3, 7 s after
+    /// the first SYN).
+    pub linear: Option<u32>,
+}
+
+impl SynSchedule {
+    pub const SETTING: &'static str = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts";
+
+    pub fn here() -> SynSchedule {
+        let setting = std::fs::read_to_string(Self::SETTING).ok();
+        SynSchedule { linear: setting.and_then(|text| text.trim().parse().ok()) }
+    }
+
+    /// How long after the first SYN the `n`th retry (1, 2, …) is due. The first wait is 1 s
+    /// (TCP_TIMEOUT_INIT); `tcp_retransmit_timer` doubles it after each retry, except, for a
+    /// connect, while no more than `linear` retries have gone (net/ipv4/tcp_timer.c).
+    pub fn retry(&self, n: u32) -> Duration {
+        let linear = self.linear.unwrap_or(0);
+        let mut wait = Duration::from_secs(1);
+        let mut at = Duration::ZERO;
+        for sent in 1..=n {
+            at += wait;
+            if sent > linear {
+                wait *= 2;
+            }
+        }
+        at
+    }
+}
+
+/// Wait up to `within` for an error to wait on `socket` (the ICMP error for a datagram it
+/// sent), without taking it: poll(2) reports POLLERR and leaves the error for the socket's
+/// next call. False if none came.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn error_waits(socket: &UdpSocket, within: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let deadline = crate::wait::Deadline::after(within);
+    loop {
+        let Some(left) = deadline.left() else { return Ok(false) };
+        // Asking for no events: poll reports errors (POLLERR) whatever is asked.
+        let mut wanted = libc::pollfd { fd: socket.as_raw_fd(), events: 0, revents: 0 };
+        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: poll(2) reads and writes the one pollfd we pass, which outlives the call; the
+        // descriptor is the socket's own and stays open while `socket` is borrowed.
+        let ready = unsafe { libc::poll(&mut wanted, 1, millis) };
+        match ready {
+            0 => continue,
+            1.. => return Ok(wanted.revents & libc::POLLERR != 0),
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn error_waits(_socket: &UdpSocket, _within: Duration) -> std::io::Result<bool> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Set IP_RECVERR on `socket`: Linux then reports ICMP errors to it although it is not
+/// connected, and keeps each in the socket's error queue (MSG_ERRQUEUE). socket2 has no setter.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn set_recverr(socket: &UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt(2) reads size_of::<c_int>() bytes from `on`, which outlives the call;
+    // the descriptor is the socket's own and stays open while `socket` is borrowed.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_RECVERR,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn set_recverr(_socket: &UdpSocket) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_connect_and_a_listeners_half_open_requests() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000\n\
+                     1: 0100007F:1F90 0100007F:A000 03 00000000:00000000 01:00000064 00000000  1000\n\
+                     2: 0100007F:A001 0100007F:1F90 02 00000001:00000000 01:00000063 00000002  1000\n";
+        let listed: Vec<Listed> = rows(table).collect();
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[2].row, TcpRow { state: SYN_SENT, retransmits: 2 });
+        assert_eq!((listed[2].local, listed[2].remote), (0xA001, 0x1F90));
+        assert_eq!(rows(table).filter(|row| row.local == 0x1F90 && row.row.state == SYN_RECV).count(), 1);
+    }
+
+    #[test]
+    fn syn_retries_wait_one_second_then_double() {
+        let seconds =
+            |schedule: SynSchedule| -> Vec<u64> { (1..=7).map(|n| schedule.retry(n).as_secs()).collect() };
+        assert_eq!(seconds(SynSchedule { linear: Some(4) }), [1, 2, 3, 4, 5, 7, 11]);
+        assert_eq!(seconds(SynSchedule { linear: None }), [1, 3, 7, 15, 31, 63, 127]);
+    }
+
+    /// A connected socket's datagram to a closed port: the error waits, and poll leaves it there.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn poll_shows_a_waiting_error_without_taking_it() {
+        let (_held, port) = crate::ports::closed_udp_port().unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(("127.0.0.1", port)).unwrap();
+        assert!(!error_waits(&socket, Duration::from_millis(10)).unwrap());
+        socket.send(b"anyone?").unwrap();
+        assert!(error_waits(&socket, crate::WAIT).unwrap());
+        assert!(error_waits(&socket, crate::WAIT).unwrap());
+        assert_eq!(
+            socket.take_error().unwrap().map(|e| e.kind()),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+    }
+}
