@@ -201,3 +201,33 @@ fn each_lab_binary_has_the_roles_it_lists() {
         }
     }
 }
+
+/// Every repository path the docs and the README quote in backticks (`labs/udp-echo/src/main.rs`,
+/// `harness/src/labs/`; in a chapter, also from its lab's folder) exists: a file that moved
+/// leaves no stale pointer behind.
+#[test]
+fn paths_quoted_in_the_docs_exist() {
+    let mut files: Vec<PathBuf> = vec![root().join("README.md")];
+    for entry in fs::read_dir(root().join("docs/src")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut seen = 0;
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for quoted in text.split('`').skip(1).step_by(2) {
+            let is_path =
+                ["labs/", "harness/", "runner/", "tests/", "docs/"].iter().any(|top| quoted.starts_with(top))
+                    && !quoted.contains(char::is_whitespace)
+                    && !quoted.contains(['*', '<', '{', '…']);
+            if is_path {
+                seen += 1;
+                let path = quoted.split(':').next().unwrap_or(quoted);
+                // A chapter may name a path from its own lab's folder (`tests/fixtures/...`).
+                let lab = root().join("labs").join(file.file_stem().unwrap_or_default());
+                let exists = root().join(path).exists() || lab.join(path).exists();
+                assert!(exists, "{}: `{quoted}` does not exist", file.display());
+            }
+        }
+    }
+    assert!(seen > 10, "found only {seen} paths: is the scan broken?");
+}
