@@ -2,8 +2,9 @@
 //!
 //! A UDP server accepts nobody. It binds a port and waits; each datagram arrives together with
 //! the address it came from (`recvfrom`), and the reply goes back to that address (`sendto`).
-//! Nothing else ties a reply to its request. Every datagram is one message: it arrives whole,
-//! never merged with another, never split, or not at all.
+//! Nothing else ties a reply to its request. Every datagram is one message: it arrives whole
+//! (cut only if the receiver's buffer is smaller than the datagram), never merged with
+//! another, never split, or not at all.
 //!
 //! Try it by hand, one terminal each:
 //!
@@ -156,15 +157,20 @@ fn chat(server: SocketAddr, timeout: Duration) -> Result<()> {
         let line = line.context("reading stdin")?;
         let sent_at = Instant::now();
         // No connection to open first: the first datagram simply goes. If nobody is listening,
-        // this still succeeds; UDP has no way to tell us.
+        // this still succeeds. The other machine's kernel may answer with an ICMP "port
+        // unreachable", but on Linux this unconnected socket is not told of it (a connected one
+        // would be: see udp-chat). So all we see is silence.
         socket.send_to(line.as_bytes(), server).with_context(|| format!("sending to {server}"))?;
+        // The first datagram from the server counts as the reply to this line: UDP ties no reply
+        // to its request. A reply that comes after the timeout is taken as the answer to the
+        // next line, with a wrong time: a real protocol numbers its requests.
         match wait_for_reply(&socket, server, timeout)? {
             Some(reply) => {
                 let rtt = sent_at.elapsed().as_secs_f64() * 1000.0;
                 println!("{} ({} bytes, {rtt:.3} ms)", show(&reply), reply.len());
             }
             None => println!(
-                "no reply within {} ms: UDP never says why (nothing listening at {server}, or a datagram was lost)",
+                "no reply within {} ms: this socket is not told why (nothing listening at {server}, or a datagram was lost)",
                 timeout.as_millis()
             ),
         }
@@ -225,7 +231,8 @@ enum Role {
         buf: u32,
     },
     /// Send each line you type as one datagram, and print each reply with its round-trip time.
-    /// Shows that UDP gives no error when nobody is listening: the reply just never comes.
+    /// Shows that an unconnected UDP socket gets no error when nobody is listening (on Linux):
+    /// the reply just never comes.
     Client {
         /// The server to send to.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
