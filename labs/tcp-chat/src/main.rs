@@ -57,6 +57,9 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let addr = listener.local_addr()?;
     lab_common::print_ready("tcp", addr);
     server::say_who_can_reach(addr);
+    // The operator types while the socket may have something to read: one thread cannot block
+    // on both. The keyboard reads stdin on a thread of its own and queues each line, marked
+    // with the conversation it was typed in, so a line never reaches another client.
     let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::DropLines);
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
@@ -69,27 +72,45 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
         let from = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         println!("{them} connected from {from}");
         eprintln!("{}", conversation::turn_hint(chat.mode, &them, FirstTurn::Theirs, &chat.quit));
-        keyboard.begin_conversation();
-        match converse(stream, &them, FirstTurn::Theirs, &chat, &keyboard) {
-            Ok(Ending::InputEnded) => {
-                println!("end of input: said goodbye to {them}");
-                return Ok(());
-            }
-            Ok(ending) => println!("{}", ending.describe(&them)),
-            // A conversation's failure is reported and ends there: the server goes on.
-            Err(error) => println!("{them}: the conversation ended with an error: {error:#}"),
-        }
-        let after = keyboard.end_conversation();
-        if after.unsent > 0 {
-            eprintln!("not sent: {} line(s) typed for {them}, whose conversation is over", after.unsent);
-        }
-        if after.input_ended {
-            println!("end of input: goodbye");
+        if let Stop::InputEnded = chat_with(stream, &them, &chat, &keyboard) {
+            // Returning closes the listening socket: clients still waiting in its accept queue
+            // are reset by the kernel, and see "connection reset".
             return Ok(());
         }
         eprintln!("waiting for the next client (any that connected meanwhile are first in the queue)");
     }
     unreachable!("incoming() never ends")
+}
+
+/// Whether the server goes on to the next client.
+enum Stop {
+    NextClient,
+    /// The operator's input has ended: the server stops.
+    InputEnded,
+}
+
+/// One conversation, from its first line to its end, which is reported; a failure ends only
+/// this conversation. Lines typed for it and not sent are dropped (and counted), never kept
+/// for the next client.
+fn chat_with(stream: TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) -> Stop {
+    keyboard.begin_conversation();
+    match converse(stream, them, FirstTurn::Theirs, chat, keyboard) {
+        Ok(Ending::InputEnded) => {
+            println!("end of input: said goodbye to {them}");
+            return Stop::InputEnded;
+        }
+        Ok(ending) => println!("{}", ending.describe(them)),
+        Err(error) => println!("{them}: the conversation ended with an error: {error:#}"),
+    }
+    let after = keyboard.end_conversation();
+    if after.unsent > 0 {
+        eprintln!("not sent: {} line(s) typed for {them}, whose conversation is over", after.unsent);
+    }
+    if after.input_ended {
+        println!("end of input: goodbye");
+        return Stop::InputEnded;
+    }
+    Stop::NextClient
 }
 
 /// The client: connect, then chat until either side quits.
