@@ -215,8 +215,9 @@ fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
         .stdout(predicate::str::contains("0 passed, 1 failed"));
 }
 
-/// A server that listens on another port than the one it was given fails with both ports
-/// named: with a ready line, and without one (seen in the kernel's table as its own socket).
+/// A server that listens on another port than the one it was given fails once, before any
+/// scenario, with both ports named: with a ready line, and without one (seen in the kernel's
+/// table as its own socket).
 #[test]
 fn check_names_the_port_a_server_used_instead_of_its_own() {
     for quiet in ["", "--quiet"] {
@@ -234,9 +235,12 @@ fn check_names_the_port_a_server_used_instead_of_its_own() {
             .assert()
             .code(1)
             .stdout(
-                predicate::str::is_match("listens on (udp )?port [0-9]+, but it was given port [0-9]+")
-                    .unwrap(),
-            );
+                predicate::str::is_match(
+                    r"FAIL before any scenario: the server listens on port [0-9]+ \([^)]*\), but it was given port [0-9]+",
+                )
+                .unwrap(),
+            )
+            .stdout(predicate::str::contains("every scenario would fail the same way, so none was run"));
     }
 }
 
@@ -271,8 +275,8 @@ fn check_runs_only_the_scenarios_asked_for() {
         .stderr(predicate::str::contains("datagrams_keep_their_boundaries"));
 }
 
-/// --fail-fast with one job: after the first failure no other scenario starts, and those are
-/// counted as skipped.
+/// --fail-fast runs one scenario at a time: after the first failure no other scenario starts,
+/// and those are counted as skipped.
 #[test]
 fn check_stops_at_the_first_failure_when_asked() {
     lab()
@@ -290,4 +294,16 @@ fn check_stops_at_the_first_failure_when_asked() {
         .stdout(predicate::str::contains("FAIL two_clients_get_only_their_own_replies"))
         .stdout(predicate::str::contains("not run (--fail-fast)"))
         .stdout(predicate::str::contains("0 passed, 1 failed, 6 skipped"));
+}
+
+/// A command the shell split into words is refused with exit 2 and the whole command, quoted,
+/// with {port} added when it was missing.
+#[test]
+fn check_says_to_quote_a_split_command() {
+    lab()
+        .args(["check", "udp-echo", "--server", "python3", "my_echo.py"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`my_echo.py` came after --server's command"))
+        .stderr(predicate::str::contains("--server 'python3 my_echo.py --port {port} {args}'"));
 }

@@ -152,31 +152,34 @@ impl UdpPeer {
     }
 }
 
-/// A weak handle on a peer's socket, to collect what it received but nobody read, once a
-/// scenario has failed: often that is exactly where the fault shows (a reply that went to the
-/// wrong client). Weak, so that dropping a peer still closes its socket.
+/// A handle on a peer's socket, to collect what it received but nobody read, once a scenario
+/// has failed: often that is exactly where the fault shows (a reply that went to the wrong
+/// client). A UDP socket is kept open until then (closing one tells nobody anything); a TCP
+/// handle is weak, so that dropping a peer still closes its connection as the scenario meant.
 pub(crate) enum Unread {
-    Udp { who: String, socket: Weak<UdpSocket> },
+    Udp { who: String, socket: Arc<UdpSocket> },
     Tcp { who: String, other: String, stream: Weak<TcpStream> },
 }
 
 impl Unread {
     pub(crate) fn of_udp(peer: &UdpPeer) -> Unread {
-        Unread::Udp { who: peer.who.clone(), socket: Arc::downgrade(&peer.socket) }
+        Unread::Udp { who: peer.who.clone(), socket: peer.socket.clone() }
     }
 
     pub(crate) fn of_tcp(peer: &TcpPeer) -> Unread {
         Unread::Tcp { who: peer.who.clone(), other: peer.other.clone(), stream: Arc::downgrade(&peer.stream) }
     }
 
-    /// Record everything waiting in a socket that is still open, without blocking.
-    pub(crate) fn collect(&self, transcript: &Transcript) {
+    /// Record everything waiting in a socket that is still open, without blocking; how many
+    /// datagrams or pieces of a stream that was.
+    pub(crate) fn collect(&self, transcript: &Transcript) -> usize {
         let mut buf = vec![0; MAX_DATAGRAM];
+        let mut count = 0;
         match self {
             Unread::Udp { who, socket } => {
-                let Some(socket) = socket.upgrade() else { return };
                 let _ = socket.set_nonblocking(true);
                 while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                    count += 1;
                     transcript.record(Event::Wire {
                         from: transcript.who(from),
                         to: format!("{who} (unread)"),
@@ -186,9 +189,10 @@ impl Unread {
                 }
             }
             Unread::Tcp { who, other, stream } => {
-                let Some(stream) = stream.upgrade() else { return };
+                let Some(stream) = stream.upgrade() else { return 0 };
                 let _ = stream.set_nonblocking(true);
                 while let Ok(len @ 1..) = (&*stream).read(&mut buf) {
+                    count += 1;
                     transcript.record(Event::Wire {
                         from: other.clone(),
                         to: format!("{who} (unread)"),
@@ -198,6 +202,7 @@ impl Unread {
                 }
             }
         }
+        count
     }
 }
 

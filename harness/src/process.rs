@@ -122,8 +122,8 @@ impl Spawn {
     }
 
     /// A role the scenario cannot go on without (the server under test): if it ends on its
-    /// own with any status but 0, every wait of the scenario gives up soon after, and the
-    /// failure says that the server ended and how.
+    /// own, every wait of the scenario gives up soon after, and a failure says first that the
+    /// server ended and how.
     pub fn vital(mut self) -> Spawn {
         self.vital = true;
         self
@@ -293,17 +293,12 @@ impl Role {
         match seen {
             Some(Ok(ready)) => Ok(ready),
             Some(Err(None)) => Err(self.exited_early("a ready line or a bound port")),
-            Some(Err(Some(held))) => {
-                let held: Vec<String> = held.iter().map(u16::to_string).collect();
-                bail!(
-                    "{} listens on {} port {}, but it was given port {}: use the port from the command \
-                     line ({{port}} or {{addr}} in your --server command) instead of a fixed one",
-                    self.who,
-                    ready.proto_name(),
-                    held.join(" and "),
-                    ready.addr.port()
-                )
+            Some(Err(Some(held))) => Err(ready::WrongPort {
+                said: "its sockets in the kernel's table say so",
+                listens_on: held,
+                given: ready.addr.port(),
             }
+            .into()),
             None => bail!(
                 "{} neither printed a ready line nor bound {} port {} within {}",
                 self.who,
@@ -525,8 +520,8 @@ fn watch(
         if !ours {
             let described = describe_status(status);
             transcript.record(Event::Exit { who: who.clone(), status: described.clone() });
-            if vital && !status.success() {
-                transcript.crashed(&who, &described);
+            if vital {
+                transcript.ended(&who, &described, status.success());
             }
         }
         let _ = sender.send(status);

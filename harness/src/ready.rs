@@ -20,6 +20,32 @@ impl Ready {
     }
 }
 
+/// A server that listens on another port than the one it was given (a port fixed in its
+/// code): every scenario would fail the same way, so the checker says it once.
+#[derive(Debug)]
+pub struct WrongPort {
+    /// How the server told us: "its ready line says", "it".
+    pub said: &'static str,
+    pub listens_on: Vec<u16>,
+    pub given: u16,
+}
+
+impl std::fmt::Display for WrongPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ports: Vec<String> = self.listens_on.iter().map(u16::to_string).collect();
+        write!(
+            f,
+            "the server listens on port {} ({}), but it was given port {}: use the port from the command \
+             line ({{port}} or {{addr}} in your --server command) instead of a fixed one",
+            ports.join(" and "),
+            self.said,
+            self.given
+        )
+    }
+}
+
+impl std::error::Error for WrongPort {}
+
 /// Parse a ready line: `listening on tcp://127.0.0.1:43117` or `listening on udp://[::1]:8888`.
 pub fn parse(line: &str) -> Option<Ready> {
     let rest = line.trim().strip_prefix("listening on ")?;

@@ -131,7 +131,13 @@ pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Out
         Err(error) => match error.downcast::<Skip>() {
             Ok(skip) => Outcome::Skipped(skip.0),
             Err(error) => {
-                session.collect_unread();
+                let error = match session.collect_unread() {
+                    0 => error,
+                    unread => anyhow::anyhow!(
+                        "{error:#}\n  note: {unread} more reached a peer that was not reading then: the \"(unread)\" \
+                         lines at the end of the transcript show what went where"
+                    ),
+                };
                 Outcome::Failed(after_a_crash(error, transcript))
             }
         },

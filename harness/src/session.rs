@@ -13,7 +13,7 @@ use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
 use crate::proxy::{Proxy, Rechunk};
-use crate::ready::Ready;
+use crate::ready::{Ready, WrongPort};
 use crate::scenario::Lab;
 use crate::tap::Tap;
 use crate::transcript::{Proto, Transcript};
@@ -189,7 +189,13 @@ impl Session {
     /// between them is recorded (see [`crate::tap`]). The client is to be pointed at
     /// `tap.addr()`.
     pub fn tap(&mut self, server: &Role, who: &str) -> Result<Tap> {
-        Tap::start(self.target.lab.proto, server.addr(), who, &self.transcript)
+        let tap = Tap::start(self.target.lab.proto, server.addr(), who, &self.transcript)?;
+        self.say(format!(
+            "({who} reaches the server through a relay at {} that records every byte between them: \
+             the server sees the relay's address, not {who}'s)",
+            tap.addr()
+        ));
+        Ok(tap)
     }
 
     /// A re-chunking proxy in front of `upstream` (see [`crate::proxy`]), cutting as `rechunk`
@@ -245,17 +251,15 @@ impl Session {
                 let line = command
                     .replace("{port}", &port.to_string())
                     .replace("{addr}", &format!("127.0.0.1:{port}"))
-                    .replace("{args}", &args.join(" "));
+                    .replace("{args}", &args.join(" "))
+                    .trim_end()
+                    .to_string();
                 let mut role = Spawn::new("server", Program::Shell(line)).vital().start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
                 if ready.addr.port() != port {
-                    bail!(
-                        "the server's ready line says it listens on port {}, but it was given port {port}: \
-                         use the port from the command line ({{port}} or {{addr}} in your --server command) \
-                         instead of a fixed one",
-                        ready.addr.port()
-                    );
+                    let said = "its ready line says so";
+                    return Err(WrongPort { said, listens_on: vec![ready.addr.port()], given: port }.into());
                 }
                 (role, ready)
             }
@@ -316,9 +320,7 @@ impl Session {
     }
 
     /// After a failure: record what reached our peers but was never read.
-    pub(crate) fn collect_unread(&self) {
-        for peer in &self.peers {
-            peer.collect(&self.transcript);
-        }
+    pub(crate) fn collect_unread(&self) -> usize {
+        self.peers.iter().map(|peer| peer.collect(&self.transcript)).sum()
     }
 }

@@ -59,8 +59,8 @@ struct Inner {
     crash: Option<Crash>,
 }
 
-/// A vital role (the server under test) ended, and not with status 0: every wait in the
-/// scenario gives up soon after, instead of waiting out its whole deadline.
+/// A vital role (the server under test) ended on its own: every wait in the scenario gives up
+/// soon after, instead of waiting out its whole deadline.
 #[derive(Clone, Debug)]
 pub struct Crash {
     pub who: String,
@@ -70,6 +70,8 @@ pub struct Crash {
     pub at: Duration,
     /// When, as an instant, for the waits.
     pub when: Instant,
+    /// With status 0: maybe on purpose (a quit word), so the waits give it longer.
+    pub clean: bool,
 }
 
 impl Transcript {
@@ -137,11 +139,12 @@ impl Transcript {
         inner.pipes.push(pipes);
     }
 
-    /// A vital role ended on its own, and not with status 0.
-    pub(crate) fn crashed(&self, who: &str, status: &str) {
+    /// A vital role ended on its own: `clean` when with status 0.
+    pub(crate) fn ended(&self, who: &str, status: &str, clean: bool) {
         let mut inner = self.lock();
         let at = inner.start.elapsed();
-        let crash = Crash { who: who.to_string(), status: status.to_string(), at, when: Instant::now() };
+        let crash =
+            Crash { who: who.to_string(), status: status.to_string(), at, when: Instant::now(), clean };
         inner.crash.get_or_insert(crash);
     }
 

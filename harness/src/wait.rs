@@ -14,6 +14,10 @@ pub const SLICE: Duration = Duration::from_millis(50);
 /// answer to the server's end. Then they give up, and the failure says the server crashed.
 pub const AFTER_A_CRASH: Duration = Duration::from_millis(500);
 
+/// The same after the server ended with status 0, which may be on purpose (a quit word ends
+/// the chat servers): the waits that follow such an end get longer.
+pub const AFTER_A_CLEAN_END: Duration = Duration::from_secs(2);
+
 /// A point in time by which something must have happened.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Instant);
@@ -37,7 +41,8 @@ impl Deadline {
     pub fn next_slice(&self, transcript: &Transcript) -> Option<Duration> {
         let mut left = self.left()?;
         if let Some(crash) = transcript.crash() {
-            let grace = (crash.when + AFTER_A_CRASH).checked_duration_since(Instant::now());
+            let after = if crash.clean { AFTER_A_CLEAN_END } else { AFTER_A_CRASH };
+            let grace = (crash.when + after).checked_duration_since(Instant::now());
             left = left.min(grace.filter(|grace| !grace.is_zero())?);
         }
         Some(left.min(SLICE))

@@ -8,10 +8,11 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use harness::ready::WrongPort;
 use harness::scenario::{self, Outcome, Scenario};
 use harness::style::Style;
 use harness::transcript::Transcript;
-use harness::{Target, out};
+use harness::{Session, Target, out};
 
 /// How `check` runs.
 #[derive(Clone, Debug)]
@@ -116,6 +117,11 @@ pub fn check(target: &Target, options: &Options) -> Result<bool> {
     let lab = target.lab;
     let scenarios = selected(target, options)?;
     let style = Style::for_stdout();
+    if let Some(wrong) = wrong_port(target) {
+        out!("{} before any scenario: {wrong}", style.paint("31", "FAIL"));
+        out!("\n{}: every scenario would fail the same way, so none was run", target.lab.name);
+        return Ok(false);
+    }
     let (mut passed, mut failed, mut skipped, mut not_run) = (0, 0, 0, 0);
     let started = Instant::now();
     run_all(target, &scenarios, options, |scenario, ran| {
@@ -150,6 +156,14 @@ pub fn check(target: &Target, options: &Options) -> Result<bool> {
         started.elapsed().as_secs_f64()
     );
     Ok(failed == 0)
+}
+
+/// A server that listens on a port of its own choosing, not the one it was given, fails every
+/// scenario the same way (and, run side by side, each start after the first finds the port
+/// taken, which only confuses): one start tells, before any scenario runs.
+fn wrong_port(target: &Target) -> Option<WrongPort> {
+    let error = Session::new(target, &Transcript::new()).server(&[]).err()?;
+    error.downcast::<WrongPort>().ok()
 }
 
 fn indent(text: &str) -> String {

@@ -45,8 +45,9 @@ enum Command {
         server: String,
         /// How many scenarios run at once (each has its own server and ports); 1 runs them one
         /// after another.
-        #[arg(long, short = 'j', value_name = "N", default_value_t = check::default_jobs())]
-        jobs: usize,
+        /// (Default: a few per core; with --fail-fast, 1, so that nothing runs past a failure.)
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
         /// Run only this scenario (repeat the flag for more).
         #[arg(long = "scenario", value_name = "NAME")]
         only: Vec<String>,
@@ -91,28 +92,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Check { lab, server, jobs, only, fail_fast, stray }) => {
-            if !stray.is_empty() {
-                bail!(
-                    "`{}` came after --server's command: put the whole command in quotes, as in\n  \
-                     cargo lab check {lab} --server '{server} {}'",
-                    stray.join(" "),
-                    stray.join(" ")
-                );
-            }
             let lab = find(&lab)?;
+            let mut whole = [server.as_str()]
+                .into_iter()
+                .chain(stray.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !whole.contains("{port}") && !whole.contains("{addr}") {
+                whole.push_str(" --port {port} {args}");
+            }
+            if !stray.is_empty() {
+                eprintln!(
+                    "error: `{}` came after --server's command: the shell split it into words\n\
+                     hint: put the whole command in quotes, as in\n  cargo lab check {} --server '{whole}'",
+                    stray.join(" "),
+                    lab.name
+                );
+                return Ok(ExitCode::from(2));
+            }
             if !server.contains("{port}") && !server.contains("{addr}") {
                 eprintln!(
                     "error: the --server command has neither {{port}} nor {{addr}} in it, so your server \
                      cannot know which port the checker gave it\n\
-                     hint: pass the port to your server, as in\n  \
-                     cargo lab check {} --server 'python3 my_server.py --port {{port}} {{args}}'",
+                     hint: pass the port to your server, as in\n  cargo lab check {} --server '{whole}'",
                     lab.name
                 );
                 return Ok(ExitCode::from(2));
             }
             let target = Target::command(lab, reference_binary(lab)?, &server);
+            let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let options = check::Options { jobs, only, fail_fast };
-            out!("checking `{server}` against {}'s scenarios, {jobs} at a time\n", lab.name);
+            let count = check::selected(&target, &options)?.len();
+            out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
             Ok(verdict(check::check(&target, &options)?))
         }
         Some(Command::Bench { lab }) => {
