@@ -316,7 +316,7 @@ pub fn the_syn_queue_is_bounded_by_the_backlog_too(s: &mut Session) -> Result<()
         backlog + 1
     );
     if cookies != Some(0) {
-        s.say("The SYN queue stopped at the backlog's limit; the clients past it got in by SYN cookie.");
+        s.say("The SYN queue stopped at the backlog's limit (on Linux, one more than n); the clients past it got in by SYN cookie.");
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ fn serve(bind: SocketAddr, backlog: u32, accept: Accept, defer_accept: Option<u3
     }
 }
 
-/// std's `TcpListener::bind` always asks for a backlog of 128; socket2 lets us choose.
+/// std's `TcpListener::bind` asks for a backlog of 128 (on Linux); socket2 lets us choose.
 fn listen(bind: SocketAddr, backlog: u32, defer_accept: Option<u32>) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -241,10 +241,11 @@ fn explain_the_limits(backlog: u32, defer_accept: Option<u32>) {
     if let Some(secs) = defer_accept {
         // The SYN queue is checked against the same limit as the accept queue (Linux:
         // `inet_csk_reqsk_queue_is_full`); past it, a SYN gets a SYN cookie, which keeps no
-        // half-open entry, or, with cookies off, no answer.
+        // half-open entry, or, with cookies off, no answer; and a SYN that finds the accept
+        // queue full gets no answer either way.
         let cookies = match kernel::setting(kernel::SYNCOOKIES) {
             Ok(0) => "off: a SYN past it gets no answer".to_string(),
-            Ok(value) => format!("{value}: a SYN past it is answered with a SYN cookie"),
+            Ok(value) => format!("{value}: a SYN past it is answered with a SYN cookie while the accept queue has room"),
             Err(error) => format!("unknown ({error:#})"),
         };
         println!(
