@@ -191,9 +191,8 @@ impl Session {
     pub fn tap(&mut self, server: &Role, who: &str) -> Result<Tap> {
         let tap = Tap::start(self.target.lab.proto, server.addr(), who, &self.transcript)?;
         self.say(format!(
-            "({who} reaches the server through a relay at {} that records every byte between them: \
-             the server sees the relay's address, not {who}'s)",
-            tap.addr()
+            "({who} reaches the server through a relay that records every byte between them: the \
+             server sees the relay's address, not {who}'s)"
         ));
         Ok(tap)
     }

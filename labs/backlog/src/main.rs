@@ -245,7 +245,9 @@ fn explain_the_limits(backlog: u32, defer_accept: Option<u32>) {
         // queue full gets no answer either way.
         let cookies = match kernel::setting(kernel::SYNCOOKIES) {
             Ok(0) => "off: a SYN past it gets no answer".to_string(),
-            Ok(value) => format!("{value}: a SYN past it is answered with a SYN cookie while the accept queue has room"),
+            Ok(value) => format!(
+                "{value}: a SYN past it is answered with a SYN cookie while the accept queue has room"
+            ),
             Err(error) => format!("unknown ({error:#})"),
         };
         println!(
