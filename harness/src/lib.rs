@@ -19,6 +19,7 @@ pub mod scenario;
 
 pub mod kernel;
 pub mod labs;
+pub mod limits;
 mod output;
 pub mod peer;
 pub mod ports;

@@ -7,8 +7,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, bail};
 use harness::labs::backlog::LAB;
+use harness::limits::ThreadLimit;
 use harness::peer::TcpPeer;
 use harness::process::{Program, Role};
 use harness::{QUIET, READY_WAIT, Session, Target, WAIT};
@@ -19,22 +20,22 @@ fn target() -> Target {
     Target::reference(&LAB, BINARY)
 }
 
-/// Start `backlog server --bind 127.0.0.1:0 ARGS` with `wrapper` in front of it (the command
-/// that sets its limits), and wait for its ready line.
-fn start_server(s: &Session, wrapper: &[String], args: &[&str]) -> Result<(Role, SocketAddr)> {
-    let mut argv: Vec<String> = wrapper[1..].to_vec();
-    argv.push(BINARY.into());
+/// Start `COMMAND server --bind 127.0.0.1:0 ARGS`, where the command is the binary with what
+/// sets its limits in front of it, and wait for its ready line.
+fn start_server(s: &Session, command: &[String], args: &[&str]) -> Result<(Role, SocketAddr)> {
+    let mut argv: Vec<String> = command[1..].to_vec();
     argv.extend(["server", "--bind", "127.0.0.1:0"].map(String::from));
     argv.extend(args.iter().map(|a| a.to_string()));
-    let program = Program::Exec { path: wrapper[0].clone().into(), args: argv };
+    let program = Program::Exec { path: command[0].clone().into(), args: argv };
     let mut server = Role::spawn("server", program, s.transcript())?;
     let addr = server.wait_ready(READY_WAIT)?.addr;
     s.transcript().name(addr, "server");
     Ok((server, addr))
 }
 
-fn words(line: &str) -> Vec<String> {
-    line.split(' ').map(String::from).collect()
+/// The binary, with `limits` (a command and its flags) in front of it.
+fn with_limits(limits: &str) -> Vec<String> {
+    limits.split(' ').map(String::from).chain([BINARY.to_string()]).collect()
 }
 
 /// Accept every client as it comes.
@@ -47,7 +48,7 @@ const ACCEPT_ALL: &[&str] = &["--backlog", "128", "--accept", "after", "0"];
 #[test]
 fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
     harness::testing::assert_holds(&target(), |s| {
-        let (mut server, at) = start_server(s, &words("prlimit --nofile=32 --"), ACCEPT_ALL)?;
+        let (mut server, at) = start_server(s, &with_limits("prlimit --nofile=32 --"), ACCEPT_ALL)?;
         let mut clients = Vec::new();
         {
             let _hush = s.transcript().hush();
@@ -81,46 +82,17 @@ fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
     });
 }
 
-/// The command in front of the server that lets it have `tasks` threads in all (main
-/// included), or None when this test cannot set such a limit.
-///
-/// Linux does not hold root to RLIMIT_NPROC (kernel/fork.c skips the check for the root user
-/// and for CAP_SYS_RESOURCE), so the server drops to a uid of its own with `setpriv`, one no
-/// other process uses (100000 + this test's pid): the kernel counts tasks per user, so that
-/// user's count is the server's threads and nothing else, however many tests run at once.
-/// As a plain user we cannot change uid, and a limit would count all of that user's
-/// processes: no way to make it deterministic, so the test is skipped (CI runs as root).
-fn thread_limit(tasks: u32) -> Result<Option<Vec<String>>> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let root = status.lines().any(|line| line.split_whitespace().take(3).eq(["Uid:", "0", "0"]));
-    if !root {
-        return Ok(None);
-    }
-    // The server runs as that uid: it must be able to enter every folder up to the binary.
-    use std::os::unix::fs::PermissionsExt;
-    let others_may_enter =
-        |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
-    ensure!(
-        Path::new(BINARY).ancestors().all(others_may_enter),
-        "{BINARY} must be executable by other users for this test, which runs it as a uid of its \
-         own: set CARGO_TARGET_DIR to a folder others may enter"
-    );
-    let uid = 100_000 + std::process::id();
-    let line = format!("setpriv --reuid={uid} --regid={uid} --clear-groups prlimit --nproc={tasks} --");
-    Ok(Some(words(&line)))
-}
-
 /// With room for 6 threads in all (`prlimit --nproc=6`: the main thread, the one watching the
 /// queue, and 4 clients'), the 5th client cannot get a thread. It is told why and closed; the clients already served go on,
 /// and so does the server.
 #[test]
 fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
-    let Some(wrapper) = thread_limit(6).unwrap() else {
-        eprintln!("skipped: RLIMIT_NPROC can be tested deterministically only as root (see thread_limit)");
+    let Some(limit) = ThreadLimit::new(Path::new(BINARY), 6).unwrap() else {
+        eprintln!("skipped: RLIMIT_NPROC can be tested deterministically only as root (see harness::limits)");
         return;
     };
     harness::testing::assert_holds(&target(), |s| {
-        let (mut server, at) = start_server(s, &wrapper, ACCEPT_ALL)?;
+        let (mut server, at) = start_server(s, &limit.command, ACCEPT_ALL)?;
         let mut clients: Vec<TcpPeer> = Vec::new();
         for number in 1..=7 {
             clients.push(s.tcp(&format!("client {number}"), at)?);
