@@ -31,6 +31,15 @@ fn chapter(lab: &Lab) -> String {
     read(format!("docs/src/{}.md", lab.name))
 }
 
+/// The README and every page of the book.
+fn doc_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = vec![root().join("README.md")];
+    for entry in fs::read_dir(root().join("docs/src")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    files
+}
+
 /// The text between a chapter's generated markers (`cargo lab docs` fills them from a run).
 fn generated<'a>(text: &'a str, name: &str) -> &'a str {
     let begin = format!("<!-- begin generated: {name} -->");
@@ -135,12 +144,8 @@ fn the_book_has_its_introduction_glossary_and_teachers_page() {
 /// and a role that lab has.
 #[test]
 fn commands_in_the_docs_name_real_labs_and_roles() {
-    let mut files: Vec<PathBuf> = vec![root().join("README.md")];
-    for entry in fs::read_dir(root().join("docs/src")).unwrap() {
-        files.push(entry.unwrap().path());
-    }
     let mut seen = 0;
-    for file in files {
+    for file in doc_files() {
         let text = fs::read_to_string(&file).unwrap();
         for (number, line) in text.lines().enumerate() {
             for words in quoted_commands(line) {
@@ -207,12 +212,8 @@ fn each_lab_binary_has_the_roles_it_lists() {
 /// leaves no stale pointer behind.
 #[test]
 fn paths_quoted_in_the_docs_exist() {
-    let mut files: Vec<PathBuf> = vec![root().join("README.md")];
-    for entry in fs::read_dir(root().join("docs/src")).unwrap() {
-        files.push(entry.unwrap().path());
-    }
     let mut seen = 0;
-    for file in files {
+    for file in doc_files() {
         let text = fs::read_to_string(&file).unwrap();
         for quoted in text.split('`').skip(1).step_by(2) {
             let is_path =

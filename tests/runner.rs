@@ -198,7 +198,10 @@ fn check_refuses_a_command_without_a_port() {
 /// its traceback, instead of the scenario's own "nothing arrived" after a 5 s wait.
 #[test]
 fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
-    let crash = format!("python3 '{}' --proto udp --port {{port}} {{args}}", fixture("crash.py").display());
+    let crash = format!(
+        "python3 '{}' --fault crash --proto udp --port {{port}} {{args}}",
+        fixture("misbehaving.py").display()
+    );
     lab()
         .args([
             "check",
