@@ -133,3 +133,21 @@ fn every_server_bound_beyond_loopback_says_so() {
         }
     }
 }
+
+/// Every lab's server takes `--port N` for `--bind 127.0.0.1:N`, as a student's own server
+/// does: `--port 0` listens on 127.0.0.1, on a port the OS picked.
+#[test]
+fn every_server_takes_a_port_alone() {
+    for lab in ALL {
+        let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
+        let mut args = vec!["server".to_string(), "--port".to_string(), "0".to_string()];
+        if lab.name == "backlog" {
+            args.extend(["--backlog".to_string(), "1".to_string()]);
+        }
+        let transcript = harness::transcript::Transcript::new();
+        let program = harness::process::Program::Exec { path: binary, args };
+        let mut server = harness::process::Role::spawn("server", program, &transcript).unwrap();
+        let ready = server.wait_ready(harness::READY_WAIT).unwrap_or_else(|e| panic!("{}: {e:#}", lab.name));
+        assert!(ready.addr.ip().is_loopback() && ready.addr.port() != 0, "{}: {}", lab.name, ready.addr);
+    }
+}

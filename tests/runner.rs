@@ -33,12 +33,25 @@ fn lists_every_lab() {
     }
 }
 
-/// An unknown lab name is an error that lists the real ones.
+/// An unknown lab name is an error that suggests the nearest one, or lists them all.
 #[test]
 fn an_unknown_lab_is_named_with_the_choices() {
-    lab().arg("udp-ecko").assert().code(1).stderr(
-        predicate::str::contains("no lab named \"udp-ecko\"").and(predicate::str::contains("udp-echo")),
+    lab()
+        .arg("udp-eco")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no lab named \"udp-eco\"; did you mean udp-echo?"));
+    lab().arg("ftp").assert().code(1).stderr(
+        predicate::str::contains("no lab named \"ftp\"").and(predicate::str::contains("udp-echo, upper")),
     );
+}
+
+/// A lab without a benchmark says so, and names the labs that have one.
+#[test]
+fn bench_names_the_labs_that_have_one() {
+    lab().args(["bench", "udp-echo"]).assert().code(1).stderr(predicate::str::contains(
+        "udp-echo has no benchmark; the labs with one are: upper, backlog, udp-group",
+    ));
 }
 
 /// The demo narrates every step, exits 0, and ends with the commands to try by hand.

@@ -128,6 +128,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;
+            let with_benches: Vec<&str> =
+                labs::ALL.iter().map(|lab| lab.name).filter(|name| has_bench(name)).collect();
+            if !has_bench(lab.name) {
+                bail!("{} has no benchmark; the labs with one are: {}", lab.name, with_benches.join(", "));
+            }
             let status = cargo::command("bench")
                 .args(["--quiet", "--package", lab.name, "--bench", lab.name])
                 .status()
@@ -179,9 +184,35 @@ fn find(name: &str) -> Result<&'static Lab> {
         Some(lab) => Ok(lab),
         None => {
             let names: Vec<&str> = labs::ALL.iter().map(|lab| lab.name).collect();
-            bail!("there is no lab named {name:?}; the labs are: {}", names.join(", "))
+            let near =
+                names.iter().min_by_key(|lab| distance(name, lab)).filter(|lab| distance(name, lab) <= 2);
+            match near {
+                Some(near) => bail!("there is no lab named {name:?}; did you mean {near}?"),
+                None => bail!("there is no lab named {name:?}; the labs are: {}", names.join(", ")),
+            }
         }
     }
+}
+
+/// How many single-character edits turn `a` into `b` (Levenshtein): for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Does the lab have a bench target (`labs/NAME/benches/`)?
+fn has_bench(lab: &str) -> bool {
+    cargo::workspace_root().join("labs").join(lab).join("benches").is_dir()
 }
 
 fn reference_binary(lab: &Lab) -> Result<std::path::PathBuf> {

@@ -44,8 +44,8 @@ use socket2::{Domain, Socket, Type};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, backlog, accept, defer_accept } => {
-            serve(bind, backlog, parse_accept(&accept), defer_accept)
+        Role::Server { bind, port, backlog, accept, defer_accept } => {
+            serve(lab_common::listen_addr(bind, port), backlog, parse_accept(&accept), defer_accept)
         }
         Role::Probe { server, clients, timeout } => probe(server, clients, Duration::from_millis(timeout)),
     };
@@ -72,6 +72,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9200")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         /// listen(2)'s backlog: how many finished handshakes may wait for accept.
         #[arg(long)]
         backlog: u32,

@@ -31,6 +31,12 @@ pub fn address(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// Where a listening role listens: `--port N` is `--bind 127.0.0.1:N`, as a student's own
+/// server takes it; without it, `--bind` (or its default).
+pub fn listen_addr(bind: SocketAddr, port: Option<u16>) -> SocketAddr {
+    port.map_or(bind, |port| SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 /// Print the ready line, `listening on udp://127.0.0.1:8888`: the first line on stdout,
 /// printed once the socket is bound (and, for TCP, listening), with the real port.
 pub fn print_ready(proto: &str, addr: SocketAddr) {

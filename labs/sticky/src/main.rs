@@ -44,8 +44,10 @@ use lab_common::server;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, receive } if receive.transport == Transport::Udp => serve_udp(bind, &receive),
-        Role::Server { bind, receive } => serve_tcp(bind, &receive),
+        Role::Server { bind, port, receive } if receive.transport == Transport::Udp => {
+            serve_udp(lab_common::listen_addr(bind, port), &receive)
+        }
+        Role::Server { bind, port, receive } => serve_tcp(lab_common::listen_addr(bind, port), &receive),
         Role::Client { server, framing, gap, count, transport, messages } => {
             let messages = messages_to_send(messages, count);
             let gap = Duration::from_millis(gap.unwrap_or(if framing == Choice::Gap { 100 } else { 0 }));
@@ -79,6 +81,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9100")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         #[command(flatten)]
         receive: Receive,
     },

@@ -44,7 +44,7 @@ type Keyboard = lab_common::keyboard::Keyboard<conversation::News>;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, chat } => serve(bind, Chat::new(chat)),
+        Role::Server { bind, port, chat } => serve(lab_common::listen_addr(bind, port), Chat::new(chat)),
         Role::Client { server, chat } => talk(server, Chat::new(chat)),
     };
     lab_common::exit(result)
@@ -267,6 +267,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9000")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         #[command(flatten)]
         chat: ChatArgs,
     },

@@ -56,7 +56,9 @@ const MAX_DATAGRAM: usize = 65_507;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, chat } => serve(bind, chat.or_mode(Mode::Lockstep)),
+        Role::Server { bind, port, chat } => {
+            serve(lab_common::listen_addr(bind, port), chat.or_mode(Mode::Lockstep))
+        }
         Role::Client { server, chat } => talk(None, server, chat.or_mode(Mode::Lockstep)),
         // Two peers in lockstep both start with their turn, so neither reads until it has
         // spoken, and their lines cross. Duplex lets each print what arrives at once.
@@ -336,6 +338,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8889")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         #[command(flatten)]
         chat: ChatArgs,
     },

@@ -27,7 +27,9 @@ use lab_common::udp::{self, Datagram};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, upper, buf } => serve(bind, upper, buf as usize),
+        Role::Server { bind, port, upper, buf } => {
+            serve(lab_common::listen_addr(bind, port), upper, buf as usize)
+        }
         Role::Client { server, timeout_ms } => chat(server, Duration::from_millis(timeout_ms)),
     };
     lab_common::exit(result)
@@ -220,6 +222,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:8888")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         /// Reply in upper case (as the seed lesson's server does). Upper case can be longer
         /// than the text (ß is SS): a reply too long for one datagram carries the capitals of
         /// the characters that fit, and stderr says what was left out.

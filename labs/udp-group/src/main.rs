@@ -42,12 +42,12 @@ use socket2::{SockAddr, SockRef};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, mode, max_members, max_datagram } => {
+        Role::Server { bind, port, mode, max_members, max_datagram } => {
             let group: Shared = match mode {
                 Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
                 Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
             };
-            serve(bind, group, max_datagram as usize)
+            serve(lab_common::listen_addr(bind, port), group, max_datagram as usize)
         }
         Role::Client { server, name } => client::chat(server, name),
         Role::Listen { server, name } => client::listen(server, name),
@@ -182,6 +182,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:10024")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         /// How the group works: names and a protocol (room), or none at all (relay).
         #[arg(long, value_enum, default_value_t = Mode::Room)]
         mode: Mode,

@@ -29,7 +29,9 @@ use socket2::{Domain, Socket, Type};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, mode, backlog } => serve(bind, mode, backlog),
+        Role::Server { bind, port, mode, backlog } => {
+            serve(lab_common::listen_addr(bind, port), mode, backlog)
+        }
         Role::Client { server } => talk(server),
     };
     lab_common::exit(result)
@@ -53,6 +55,9 @@ enum Role {
         /// Address to listen on; port 0 lets the OS pick a free one.
         #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9999")]
         bind: SocketAddr,
+        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+        #[arg(long, conflicts_with = "bind")]
+        port: Option<u16>,
         /// One client at a time, or a thread per client.
         #[arg(long, value_enum, default_value_t = Mode::Iterative)]
         mode: Mode,
@@ -111,7 +116,7 @@ fn serve_on_a_thread(number: u32, stream: TcpStream) {
     }
 }
 
-/// std's `TcpListener::bind` always asks for a backlog of 128; socket2 lets us choose.
+/// std's `TcpListener::bind` asks for a backlog of 128 (on Linux); socket2 lets us choose.
 fn listen(bind: SocketAddr, backlog: i32) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)?;
     // Lets a restarted server bind the port while old connections are still in TIME_WAIT.
