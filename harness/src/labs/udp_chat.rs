@@ -31,8 +31,9 @@ takes part too; its datagrams are not drawn, but what it prints is.",
         scenario!(
             either_side_may_start_first,
             claim: "TCP refuses a connect at once; a UDP line sent before the server runs is lost",
-            hint: "Send your lines from the socket the client's first line arrived on: the lab's client \
-                   connects its socket to your port, and its kernel drops datagrams from any other port.",
+            hint: "Send your lines from the socket the client's first line arrived \
+                   on: the lab's client connects its socket to the address it \
+                   sends to, and its kernel drops datagrams from any other.",
             bug: "new-socket",
         ),
         scenario!(

@@ -110,8 +110,8 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
             the_lab_client_chats_through_the_server,
             claim: "The lab's client joins, sends what is typed, prints what arrives, leaves at Ctrl-D",
             hint: "Send every reply, OK included, from the socket bound to your \
-                   server's port: the lab's client connects its socket to that \
-                   address, and its kernel drops datagrams from any other port.",
+                   server's port: the lab's client connects its socket to the address \
+                   it sends to, and its kernel drops datagrams from any other.",
             bug: "new-socket",
         ),
     ],
