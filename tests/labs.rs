@@ -1,6 +1,6 @@
 //! House rules every lab keeps, checked rather than remembered: its `//!` header with the
-//! commands to try it by hand, a fixture bug for each of its scenarios, unique scenario names,
-//! and the contract's rule for a port that is taken.
+//! commands to try it by hand, a fixture bug and a hint for each of its scenarios, unique
+//! scenario names, and the contract's rule for a port that is taken.
 
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
@@ -50,6 +50,36 @@ fn every_scenario_has_a_fixture_bug_it_catches() {
                 lab.fixture.script,
                 scenario.bug,
                 scenario.name
+            );
+        }
+    }
+}
+
+/// Every scenario has a hint for the student whose server fails it: where to look, in a
+/// sentence or two, not its claim said again. (That each failure report shows it is each lab's
+/// generated test `fails_against_its_bug::NAME`.)
+#[test]
+fn every_scenario_has_a_hint_that_is_not_its_claim() {
+    let words = |text: &str| {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for lab in ALL {
+        for scenario in lab.scenarios {
+            let (name, hint) = (scenario.name, scenario.hint.trim());
+            assert!(!hint.is_empty(), "{}: scenario {name} has no hint", lab.name);
+            assert!(
+                !words(hint).contains(&words(scenario.claim)),
+                "{}: the hint of scenario {name} repeats its claim; say where to look instead",
+                lab.name
+            );
+            assert!(
+                hint.ends_with('.') && hint.matches(". ").count() < 2,
+                "{}: the hint of scenario {name} should be one or two sentences: {hint:?}",
+                lab.name
             );
         }
     }

@@ -207,6 +207,33 @@ fn check_refuses_a_command_without_a_port() {
         .stderr(predicate::str::contains("--port {port}"));
 }
 
+/// A FAIL says where to look in your own server: the scenario's hint, under what failed.
+/// `--no-hints` (for an exam) leaves it out and keeps the rest of the report.
+#[test]
+fn check_shows_the_hint_under_a_failure_unless_told_not_to() {
+    let scenario = harness::labs::udp_echo::LAB.scenario("two_clients_get_only_their_own_replies");
+    let check = |extra: &[&str]| {
+        lab()
+            .args(["check", "udp-echo", "--server", &python_echo("--bug reply-to-first")])
+            .args(["--scenario", scenario.name])
+            .args(extra)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("FAIL two_clients_get_only_their_own_replies"))
+            .stdout(predicate::str::contains("what failed: "))
+    };
+    let hint = format!("  hint: {}\n", scenario.hint);
+    // Under what failed, before the transcript.
+    let in_its_place = |out: &str| {
+        let at = |text: &str| out.find(text).unwrap_or(usize::MAX);
+        at("what failed: ") < at(&hint) && at(&hint) < at("transcript (times")
+    };
+    check(&[]).stdout(predicate::function(in_its_place));
+    check(&["--no-hints"])
+        .stdout(predicate::str::contains("hint:").not())
+        .stdout(predicate::str::contains(scenario.hint).not());
+}
+
 /// A server that crashes at its first datagram fails each scenario headed by how it ended, with
 /// its traceback, instead of the scenario's own "nothing arrived" after a 5 s wait.
 #[test]

@@ -72,6 +72,9 @@ pub struct Scenario {
     pub name: &'static str,
     /// The claim in plain words.
     pub claim: &'static str,
+    /// Where a student whose server fails the scenario should look in their own code: the
+    /// usual cause, not the fix. Shown under a FAIL, unless hints are off (an exam).
+    pub hint: &'static str,
     /// The kind of server the scenario is for, when it is not for every kind ("iterative").
     pub mode: Option<&'static str>,
     /// The bug in the lab's fixture (`--bug NAME`) that this scenario exists to catch.
@@ -79,14 +82,16 @@ pub struct Scenario {
     pub run: fn(&mut Session) -> Result<()>,
 }
 
-/// `scenario!(proving_function, claim: "…", bug: "fixture-bug")`, with `mode: "threaded"`
-/// when the claim is about one kind of server only. The scenario is named after the function.
+/// `scenario!(proving_function, claim: "…", hint: "…", bug: "fixture-bug")`, with
+/// `mode: "threaded"` when the claim is about one kind of server only. The scenario is named
+/// after the function.
 #[macro_export]
 macro_rules! scenario {
-    ($run:ident, claim: $claim:expr, bug: $bug:expr $(, mode: $mode:expr)? $(,)?) => {
+    ($run:ident, claim: $claim:expr, hint: $hint:expr, bug: $bug:expr $(, mode: $mode:expr)? $(,)?) => {
         $crate::scenario::Scenario {
             name: stringify!($run),
             claim: $claim,
+            hint: $hint,
             mode: $crate::scenario::one_of(&[$($mode)?]),
             bug: $bug,
             run: $run,
@@ -161,13 +166,21 @@ fn after_a_crash(error: anyhow::Error, transcript: &Transcript) -> anyhow::Error
     anyhow::anyhow!("{heading}\n  and then: {error:#}")
 }
 
-/// What a student reads when a scenario fails: the claim, what failed, and everything that
-/// crossed the wire.
+/// Whether a failure report says where to look ([`Scenario::hint`]): off for an exam.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hints {
+    Shown,
+    Hidden,
+}
+
+/// What a student reads when a scenario fails: the claim, what failed, the hint (if `hints`
+/// says so), and everything that crossed the wire.
 pub fn failure_report(
     lab: &Lab,
     scenario: &Scenario,
     error: &anyhow::Error,
     transcript: &Transcript,
+    hints: Hints,
 ) -> String {
     let started: String = transcript
         .events()
@@ -179,8 +192,12 @@ pub fn failure_report(
             _ => None,
         })
         .collect();
+    let hint = match hints {
+        Hints::Shown => format!("\n  hint: {}", scenario.hint),
+        Hints::Hidden => String::new(),
+    };
     format!(
-        "{}: scenario `{}`{} failed\n  claim: {}{started}\n  what failed: {error:#}\n\ntranscript (times from the scenario's start):\n{}",
+        "{}: scenario `{}`{} failed\n  claim: {}{started}\n  what failed: {error:#}{hint}\n\ntranscript (times from the scenario's start):\n{}",
         lab.name,
         scenario.name,
         scenario.tag(),

@@ -12,7 +12,8 @@
 //!
 //! - `LAB::NAME` (or `LAB::NAME::MODE`, once per kind of server): it holds for the lab's own
 //!   server;
-//! - `LAB::fails_against_its_bug::NAME`: it fails against the fixture started with `--bug BUG`;
+//! - `LAB::fails_against_its_bug::NAME`: it fails against the fixture started with `--bug BUG`,
+//!   and the failure report shows the scenario's hint;
 //! - `LAB::a_correct_python_server_passes::NAME` (`::quiet`, `::threaded`, … for each way the
 //!   fixture starts): the correct fixture passes it, so it holds any language to the wire;
 //! - `LAB::REPORT`: a failure report shows the fault itself (see [`crate::scenario::Report`]).
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use crate::scenario::{self, Lab, Outcome, Scenario};
+use crate::scenario::{self, Hints, Lab, Outcome, Scenario};
 use crate::session::{Session, Target};
 use crate::transcript::Transcript;
 
@@ -77,7 +78,8 @@ pub fn lab_trials(lab: &'static Lab, lab_dir: &Path, binary: &Binary) -> Vec<Tri
         trials.push(trial(name(format!("fails_against_its_bug::{}", scenario.name)), move || {
             let target = fixture(lab, &binary(lab)?, &dir, &format!("--bug {}", scenario.bug));
             let report = expect_failure(scenario, &target)?;
-            for part in ["what failed:", "transcript"] {
+            let hint = format!("hint: {}", scenario.hint);
+            for part in ["what failed:", &hint, "transcript"] {
                 if !report.contains(part) {
                     return Err(anyhow!("the failure report has no `{part}`:\n{report}"));
                 }
@@ -136,9 +138,10 @@ pub fn passes(scenario: &Scenario, target: &Target) -> Result<()> {
     let transcript = Transcript::new();
     match scenario::run(scenario, target, &transcript) {
         Outcome::Passed => Ok(()),
-        Outcome::Failed(error) => {
-            Err(anyhow!("\n{}", scenario::failure_report(target.lab, scenario, &error, &transcript)))
-        }
+        Outcome::Failed(error) => Err(anyhow!(
+            "\n{}",
+            scenario::failure_report(target.lab, scenario, &error, &transcript, Hints::Shown)
+        )),
         Outcome::Skipped(why) => Err(anyhow!("{} was skipped: {why}", scenario.name)),
     }
 }
@@ -148,7 +151,9 @@ pub fn passes(scenario: &Scenario, target: &Target) -> Result<()> {
 pub fn expect_failure(scenario: &Scenario, target: &Target) -> Result<String> {
     let transcript = Transcript::new();
     match scenario::run(scenario, target, &transcript) {
-        Outcome::Failed(error) => Ok(scenario::failure_report(target.lab, scenario, &error, &transcript)),
+        Outcome::Failed(error) => {
+            Ok(scenario::failure_report(target.lab, scenario, &error, &transcript, Hints::Shown))
+        }
         Outcome::Passed => Err(anyhow!(
             "scenario {} passed against `{:?}`, which it should have caught:\n{}",
             scenario.name,

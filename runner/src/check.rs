@@ -1,7 +1,7 @@
 //! `cargo lab check NAME --server CMD`: a lab's scenarios against a student's server, in any
 //! language. The scenarios run side by side (each owns its server, ports and peers); their
-//! results are printed in the lab's order, a line each with its time, the failure report under
-//! each failure, and a closing count.
+//! results are printed in the lab's order, a line each with its time, the failure report (with
+//! the scenario's hint, unless `--no-hints`) under each failure, and a closing count.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use harness::ready::WrongPort;
-use harness::scenario::{self, Outcome, Scenario};
+use harness::scenario::{self, Hints, Outcome, Scenario};
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Session, Target, out};
@@ -23,6 +23,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Start no more scenarios once one has failed.
     pub fail_fast: bool,
+    /// Whether a failure says where to look (`--no-hints` hides it, for an exam).
+    pub hints: Hints,
 }
 
 /// Scenarios wait far more than they compute: a few run at once per core.
@@ -145,7 +147,10 @@ pub fn check(target: &Target, options: &Options) -> Result<bool> {
                 failed += 1;
                 let status = style.paint("31", "FAIL");
                 out!("{status} {}{} — {} {took}", scenario.name, scenario.tag(), scenario.claim);
-                out!("{}\n", indent(&scenario::failure_report(lab, scenario, &error, &ran.transcript)));
+                out!(
+                    "{}\n",
+                    indent(&scenario::failure_report(lab, scenario, &error, &ran.transcript, options.hints))
+                );
             }
         }
     });

@@ -2,7 +2,7 @@
 //! the same runs drawn as one Mermaid sequence diagram.
 
 use anyhow::{Result, bail};
-use harness::scenario::{self, Outcome};
+use harness::scenario::{self, Hints, Outcome};
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Target, out};
@@ -52,7 +52,7 @@ pub fn diagram(target: &Target) -> Result<String> {
         match scenario::run(scenario, target, &transcript) {
             Outcome::Passed => sections.push((scenario.claim, transcript.events())),
             Outcome::Failed(error) => {
-                bail!("{}", scenario::failure_report(target.lab, scenario, &error, &transcript))
+                bail!("{}", scenario::failure_report(target.lab, scenario, &error, &transcript, Hints::Shown))
             }
             Outcome::Skipped(why) => bail!("{} was skipped: {why}", scenario.name),
         }

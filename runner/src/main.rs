@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
 use runner::{cargo, check, demo, docs};
 
@@ -54,6 +55,9 @@ enum Command {
         /// Start no more scenarios once one has failed.
         #[arg(long)]
         fail_fast: bool,
+        /// Leave out the hint under each failure (where to look in your server): for an exam.
+        #[arg(long)]
+        no_hints: bool,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -91,7 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server, jobs, only, fail_fast, stray }) => {
+        Some(Command::Check { lab, server, jobs, only, fail_fast, no_hints, stray }) => {
             let lab = find(&lab)?;
             let mut whole = [server.as_str()]
                 .into_iter()
@@ -121,7 +125,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let target = Target::command(lab, reference_binary(lab)?, &server);
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
-            let options = check::Options { jobs, only, fail_fast };
+            let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
+            let options = check::Options { jobs, only, fail_fast, hints };
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
             Ok(verdict(check::check(&target, &options)?))

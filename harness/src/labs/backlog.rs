@@ -35,31 +35,46 @@ friends are plain TCP sockets the harness drives.",
         scenario!(
             exactly_backlog_plus_one_connects_complete,
             claim: "With nobody accepting, backlog N lets N+1 connects complete; the next gets no answer, not a refusal",
+            hint: "Look at the number you pass to listen(): it must be the \
+                   --backlog you were given, not a constant. With --accept never, \
+                   never call accept: the kernel alone completes these connects.",
             bug: "fixed-backlog",
         ),
         scenario!(
             a_connect_to_a_full_queue_sends_its_syn_again,
             claim: "A connect to a full queue is not refused: on Linux its SYN goes again about 1 s later, and again",
+            hint: "Pass listen() the --backlog you were given (here 0), and with --accept never, never \
+                   call accept: only a queue that is really full leaves the next connect waiting.",
             bug: "fixed-backlog",
         ),
         scenario!(
             the_syn_queue_is_bounded_by_the_backlog_too,
             claim: "Half-open connections are bounded by the backlog too: with backlog 2, the SYN queue stops at 2 or 3",
+            hint: "Pass listen() the --backlog you were given: on Linux it bounds \
+                   half-open connections too. --defer-accept must set TCP_DEFER_ACCEPT \
+                   on the listening socket, or no connection stays half-open.",
             bug: "fixed-backlog",
         ),
         scenario!(
             bytes_sent_while_queued_are_answered_once_accepted,
             claim: "A queued connection is not served: its bytes wait in the kernel, and are all answered once accepted",
+            hint: "Look at how you split a read into lines: a queued client's lines wait in the kernel, \
+                   so your first read after accept may hold several, and each must be answered.",
             bug: "one-line-per-read",
         ),
         scenario!(
             each_accept_frees_one_slot,
             claim: "Each accept takes one connection out of the queue, and lets exactly one more in",
+            hint: "With --accept on-enter, call accept exactly once for each line read from stdin: each \
+                   accept frees one place in the queue, and accepting more lets in clients that should wait.",
             bug: "enter-accepts-all",
         ),
         scenario!(
             backlog_one_serves_fifty_clients,
             claim: "The backlog is not a client limit: with backlog 1, fifty clients are served at once",
+            hint: "Serve each accepted client on a thread of its own and go straight \
+                   back to accept: these clients stay connected, so a server that \
+                   serves one to the end before the next never answers the second.",
             bug: "one-at-a-time",
         ),
     ],

@@ -37,46 +37,64 @@ each datagram is a message of its own.",
         scenario!(
             short_messages_stick_together_in_a_slow_reader,
             claim: "Raw: 100 writes reach a slow reader in a few reads, stuck together",
+            hint: "Read with the size --read-size gives you, and sleep --read-delay milliseconds \
+                   before each read: a slow reader finds many writes waiting together in the kernel.",
             bug: "tiny-reads",
         ),
         scenario!(
             a_long_message_arrives_in_pieces_cut_mid_character,
             claim: "Raw: one write longer than the read size arrives in pieces, a character cut in two",
+            hint: "Print each read's bytes in its [BYTES] box without decoding them as text \
+                   first: with --read-size 16 a read can end in the middle of a character.",
             bug: "decode-each-read",
         ),
         scenario!(
             a_pause_between_writes_is_not_a_framing,
             claim: "Gap: a pause keeps writes apart on an idle loopback, not for a slow reader or a proxy",
+            hint: "With --framing gap, read as raw does, and honour --read-delay there too: \
+                   wait that long before each read, so that writes can pile up in the kernel.",
             bug: "ignore-read-delay",
         ),
         scenario!(
             delimiter_framing_survives_any_rechunking,
             claim: "Delimiter: through a proxy that re-cuts the stream, every line arrives exactly, in order",
+            hint: "Keep the bytes after a read's last newline and put the next read behind them: \
+                   the proxy cuts the stream anywhere, so a read can end in the middle of a line.",
             bug: "split-each-read",
         ),
         scenario!(
             an_over_long_line_is_refused,
             claim: "Delimiter: a line longer than --max is refused and its connection closed; the next is served",
+            hint: "Look at how much you buffer while waiting for a newline: past --max bytes with \
+                   none, refuse on stderr and close that connection, then go on serving the next.",
             bug: "unbounded-line",
         ),
         scenario!(
             length_framing_survives_any_rechunking,
             claim: "Length prefix: through the proxy, every message (any bytes, empty too) arrives exactly",
+            hint: "A frame's 4-byte header and its body can arrive in separate reads, the header itself cut \
+                   too: take a message only when the buffer holds all of it, and keep the rest for the next.",
             bug: "length-one-read",
         ),
         scenario!(
             an_over_sized_length_is_refused_from_the_header,
             claim: "Length prefix: a header announcing more than --max is refused at once; the next is served",
+            hint: "Check the length in the header against --max as soon as its 4 bytes are in, before \
+                   waiting for the body or making room for it; refuse on stderr and close that connection.",
             bug: "trust-length",
         ),
         scenario!(
             a_frame_cut_off_by_the_peer_is_reported,
             claim: "Length prefix: a frame cut off by the peer's close is reported as truncated, not lost",
+            hint: "Look at what is left in your buffer when a read returns 0: an unfinished frame \
+                   there must be reported on stderr as `truncated: got X of Y bytes`, not dropped.",
             bug: "drop-truncated",
         ),
         scenario!(
             udp_keeps_every_datagram_whole,
             claim: "UDP: a burst of datagrams arrives as as many messages; one too big for the buffer is cut",
+            hint: "With --transport udp, pass --read-size to recvfrom: a datagram longer than \
+                   that is cut to it, and the rest is thrown away, not kept for the next read.",
             bug: "ignore-read-size",
         ),
     ],

@@ -28,33 +28,47 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
         scenario!(
             the_client_is_refused_until_the_server_runs,
             claim: "Start the server first: before it runs, the client is refused at once",
+            hint: "Print the ready line only after listen() has returned (a port that is \
+                   bound but not listening refuses connects), and end each line you send \
+                   with a newline: the client prints a line once its newline arrives.",
             bug: "ready-before-listen",
         ),
         scenario!(
             in_lockstep_the_client_speaks_first_then_they_take_turns,
             claim: "Lockstep: the client speaks first, and a second line waits for the reply",
+            hint: "With --mode lockstep, after sending one typed line wait for the client's \
+                   next line before you send another: lines typed meanwhile wait their turn.",
             bug: "always-duplex",
             mode: "lockstep",
         ),
         scenario!(
             in_duplex_either_side_types_at_any_time,
             claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
+            hint: "With --mode duplex, receive and send independently (a thread each, or select): \
+                   a typed line goes out at once, without waiting for the client's next line.",
             bug: "always-lockstep",
             mode: "duplex",
         ),
         scenario!(
             a_quit_word_from_either_side_ends_the_conversation,
             claim: "A quit word (q or 88, any case) from either side ends the conversation",
+            hint: "Look at how you compare a line with the quit words: compare text with text \
+                   (decoded, newline stripped, case ignored), for lines received and typed alike.",
             bug: "quit-never-matches",
         ),
         scenario!(
             the_next_client_is_served_after_a_quit_and_loses_nothing,
             claim: "A client that connected meanwhile is served next, and loses nothing it sent",
+            hint: "When a conversation ends, go back to accept instead of ending the server: \
+                   the next client has been waiting in the queue, its first line in the kernel.",
             bug: "serve-once",
         ),
         scenario!(
             a_long_line_arrives_whole_up_to_the_bound,
             claim: "A 100 KB line arrives whole both ways; one over 1 MiB ends only its conversation",
+            hint: "Gather reads into a buffer until a newline arrives, rather \
+                   than taking one recv as one line: a 100 KB line takes many \
+                   reads. At 1 MiB with no newline, end only that conversation.",
             bug: "recv-1024",
         ),
     ],

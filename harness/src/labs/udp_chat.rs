@@ -31,28 +31,39 @@ takes part too; its datagrams are not drawn, but what it prints is.",
         scenario!(
             either_side_may_start_first,
             claim: "TCP refuses a connect at once; a UDP line sent before the server runs is lost",
+            hint: "Send your lines from the socket the client's first line arrived \
+                   on: the lab's client connects its socket to the address it \
+                   sends to, and its kernel drops datagrams from any other.",
             bug: "new-socket",
         ),
         scenario!(
             a_stranger_cannot_cut_into_the_chat,
             claim: "The server chats with whoever spoke first, and ignores everyone else",
+            hint: "Keep the address of whoever spoke first and check every later datagram's sender against \
+                   it: connect() filters only datagrams that arrive after it, not one already queued.",
             bug: "reply-to-last",
         ),
         scenario!(
             in_lockstep_the_server_waits_for_its_turn,
             claim: "Lockstep: the server's second line waits until the client's line arrives",
+            hint: "With --mode lockstep, after sending one typed line wait for the peer's next \
+                   datagram before you send another: lines typed meanwhile wait their turn.",
             bug: "always-duplex",
             mode: "lockstep",
         ),
         scenario!(
             in_duplex_either_side_types_at_any_time,
             claim: "Duplex: the server sends two lines and the client shows both, typing nothing",
+            hint: "With --mode duplex, receive datagrams and send typed lines independently (a thread \
+                   each, or select): a typed line goes out at once, without waiting for the peer.",
             bug: "always-lockstep",
             mode: "duplex",
         ),
         scenario!(
             a_quit_word_from_either_side_ends_the_chat,
             claim: "A quit word (q or 88, any case) from either side ends the chat",
+            hint: "Compare a line with the quit words as text, ignoring case and surrounding \
+                   whitespace, for lines typed and received alike, and exit with status 0 after one.",
             bug: "case-sensitive",
         ),
     ],

@@ -27,36 +27,52 @@ and every datagram that crosses the wire is shown with its exact bytes.",
         scenario!(
             two_clients_get_only_their_own_replies,
             claim: "There is no connection: the server answers whoever sent each datagram",
+            hint: "Reply to the address recvfrom gave you for this \
+                   datagram, not to the first client you met.",
             bug: "reply-to-first",
         ),
         scenario!(
             datagrams_keep_their_boundaries,
             claim: "Three datagrams sent back to back arrive as three, never merged or split",
+            hint: "Echo each datagram on its own, one sendto for each recvfrom: a datagram \
+                   is already a whole message, so there is nothing to gather or join.",
             bug: "merge",
         ),
         scenario!(
             a_datagram_longer_than_the_buffer_is_cut,
             claim: "A datagram longer than the receive buffer is cut, and the rest is lost",
+            hint: "Look at the size you pass to recvfrom: it must be the --buf your server was \
+                   given. The part of a datagram that did not fit is gone; do not read again for it.",
             bug: "ignore-buf",
         ),
         scenario!(
             an_empty_datagram_is_a_message,
             claim: "An empty datagram is a message (on TCP, 0 bytes would mean the end)",
+            hint: "Look at what your server does when recvfrom returns 0 bytes: on \
+                   UDP that is an empty datagram to echo, not the end of anything.",
             bug: "skip-empty",
         ),
         scenario!(
             a_datagram_sent_before_the_server_starts_is_lost,
             claim: "Sent before the server starts: lost; on Linux only a connected sender is told, once, on its next send or receive",
+            hint: "Answer every datagram, the first from a new address too (UDP \
+                   has no hello to wait for), and from the socket it arrived on: a \
+                   connected client takes replies only from the port it sent to.",
             bug: "needs-hello",
         ),
         scenario!(
             bad_input_does_not_stop_the_server,
             claim: "Bytes that are not UTF-8 and a 65,507-byte datagram do not stop the server",
+            hint: "Echo the bytes as they came, without decoding them as text, and check that no datagram \
+                   (not UTF-8, or 65,507 bytes long) can raise an error that ends your receive loop.",
             bug: "decode-text",
         ),
         scenario!(
             the_client_prints_each_reply,
             claim: "The lab's client sends a typed line as one datagram and prints the reply",
+            hint: "Send each reply from the socket the datagram arrived on: from any \
+                   other socket it comes from another port, and the lab's client \
+                   passes over a datagram that is not from the server's address.",
             bug: "new-socket",
         ),
     ],

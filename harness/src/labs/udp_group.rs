@@ -30,61 +30,88 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
         scenario!(
             relay_mode_relays_to_every_known_address,
             claim: "Relay (seed 001): every datagram goes to every address ever heard from",
+            hint: "In --mode relay, send each datagram to every address you have heard from, the \
+                   sender's own included; an address is known from the first datagram it sends.",
             bug: "relay-skips-sender",
         ),
         scenario!(
             registering_gets_exactly_ok,
             claim: "Room (seed 004): N <name> is answered with exactly OK",
+            hint: "Look at the exact bytes you answer N with: the seed's client compares the \
+                   whole datagram with OK, so a newline or anything after it reads as a refusal.",
             bug: "ok-newline",
         ),
         scenario!(
             the_join_notice_reaches_the_others_not_the_newcomer,
             claim: "A join notice reaches the members already there, not the newcomer",
+            hint: "When you announce a join, leave the newcomer's own address \
+                   out of the loop: they know they are in from their OK.",
             bug: "notice-to-all",
         ),
         scenario!(
             a_taken_name_is_refused_and_its_owner_keeps_it,
             claim: "A name already taken is refused with ERR, and its owner keeps it",
+            hint: "Before you register a name, check whether another address holds it \
+                   already; if one does, answer ERR and change nothing in your member lists.",
             bug: "takeover",
         ),
         scenario!(
             a_message_arrives_byte_for_byte_at_every_member,
             claim: "A message with runs of spaces and 中文 arrives intact at every member, sender included",
+            hint: "Look at how you cut the text out of M <name> <text>: it is \
+                   everything after the space that ends the name, byte for byte. \
+                   Splitting it on spaces and joining the words loses runs of spaces.",
             bug: "eat-spaces",
         ),
         scenario!(
             the_owner_speaks_to_everyone,
             claim: "A line typed on the server's stdin (the owner) reaches every member",
+            hint: "Your server must read its stdin while it waits for datagrams (a thread of \
+                   its own, or select on both): each line typed there goes to every member.",
             bug: "deaf-owner",
         ),
         scenario!(
             impersonation_is_rejected_and_nothing_is_broadcast,
             claim: "M and Q in someone else's name get ERR, nothing is broadcast, the victim stays",
+            hint: "Do not believe the name written in M or Q: check it against the name \
+                   registered for the address recvfrom gave you, and answer ERR when they differ.",
             bug: "trust-names",
         ),
         scenario!(
             a_leave_notice_reaches_the_others,
             claim: "Q <name>: the others are told, and the leaver gets no more messages",
+            hint: "On Q, tell the remaining members who left, and remove the leaver's \
+                   address along with the name, so that nothing more is sent there.",
             bug: "silent-leave",
         ),
         scenario!(
             a_repeated_registration_is_idempotent,
             claim: "N <name> again from the same address (its OK was lost) gets OK, and no second notice",
+            hint: "Look at N from an address that is already a member: the same name again means its \
+                   OK was lost, so answer OK again with no second notice; another name from it is ERR.",
             bug: "refuse-retry",
         ),
         scenario!(
             bad_input_gets_err_and_the_room_goes_on,
             claim: "Empty, not UTF-8, unknown, bad names, too long: each gets ERR, and the room goes on",
+            hint: "Check every datagram before acting on it (empty, not UTF-8, unknown type, \
+                   bad name, over 1024 bytes) and answer each bad one with ERR. A 1024-byte \
+                   receive buffer cannot tell an over-long datagram from one that fits.",
             bug: "truncate-long",
         ),
         scenario!(
             a_full_room_refuses_newcomers,
             claim: "With --max-members 2, a third member is refused until someone leaves",
+            hint: "Before adding a member, compare the number of members with --max-members and \
+                   answer ERR when the room is full; a member who leaves frees the place again.",
             bug: "no-limit",
         ),
         scenario!(
             the_lab_client_chats_through_the_server,
             claim: "The lab's client joins, sends what is typed, prints what arrives, leaves at Ctrl-D",
+            hint: "Send every reply, OK included, from the socket bound to your \
+                   server's port: the lab's client connects its socket to the address \
+                   it sends to, and its kernel drops datagrams from any other.",
             bug: "new-socket",
         ),
     ],

@@ -26,38 +26,53 @@ chunk of bytes is shown as they read it, so its time is when they read it.",
         scenario!(
             bytes_come_back_upper_cased,
             claim: "Bytes come back upper-cased, and a 100 KB line comes back whole",
+            hint: "Keep reading until the client closes: one recv returns what has arrived \
+                   so far, at most the size you asked for, not the client's whole message.",
             bug: "one-read",
         ),
         scenario!(
             a_character_split_across_reads_is_upper_cased,
             claim: "A character whose bytes arrive in two reads is still upper-cased",
+            hint: "Look at where you decode the bytes you read: a read can end inside a UTF-8 \
+                   character, so its last bytes may be text only together with the next read's.",
             bug: "decode-each-read",
         ),
         scenario!(
             the_next_client_waits_until_the_first_leaves,
             claim: "Iterative: a second client connects at once, but is answered only when the first leaves",
+            hint: "With --mode iterative, serve one client until it leaves before you call accept \
+                   again: the next client is meant to wait, connected, in the kernel's queue.",
             bug: "always-threaded",
             mode: "iterative",
         ),
         scenario!(
             fifty_clients_are_answered_at_once,
             claim: "Threaded: fifty clients, all connected, are all answered",
+            hint: "With --mode threaded, hand each accepted connection to a thread of its own and go \
+                   straight back to accept: a client served inside the accept loop holds up all the others.",
             bug: "always-iterative",
             mode: "threaded",
         ),
         scenario!(
             a_vanished_client_does_not_stop_the_server,
             claim: "A client that resets or closes mid-request is logged, and the next one is served",
+            hint: "Look at what your server does when a read or write fails \
+                   with connection reset, or a client leaves in the middle of \
+                   a line: that ends one client, to be logged, not the server.",
             bug: "die-on-reset",
         ),
         scenario!(
             a_half_closed_client_still_gets_every_reply,
             claim: "A client that half-closes still gets the reply to everything it sent",
+            hint: "Look at the bytes you still hold when a read returns 0: the client has only stopped \
+                   sending (shutdown) and is still reading, so send everything you owe it before you close.",
             bug: "line-buffered",
         ),
         scenario!(
             an_empty_session_is_clean,
             claim: "Connecting and closing without a word is a clean session, not an error",
+            hint: "A read of 0 bytes, even before any data, ends that client's session, \
+                   not the server: after it, go back to accept the next client.",
             bug: "serve-once",
         ),
     ],
