@@ -29,7 +29,7 @@ pub struct Options {
 
 /// Scenarios wait far more than they compute: a few run at once per core.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 8
 }
 
 /// One scenario's result, with its transcript and how long it took.
