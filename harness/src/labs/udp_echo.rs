@@ -126,18 +126,24 @@ pub fn datagrams_keep_their_boundaries(s: &mut Session) -> Result<()> {
     for datagram in sent {
         alice.send_to(server.addr(), datagram)?;
     }
-    let mut got = Vec::new();
+    let expected: Vec<Vec<u8>> = sent.iter().map(|d| d.to_vec()).collect();
+    let mut got: Vec<Vec<u8>> = Vec::new();
     for _ in sent {
-        match alice.recv(WAIT)? {
-            Some((bytes, _)) => got.push(bytes),
-            None => bail!("alice expected 3 replies within {}, got {}", crate::secs(WAIT), got.len()),
+        let Some((bytes, _)) = alice.recv(WAIT)? else {
+            bail!("alice expected 3 replies within {}, got {}", crate::secs(WAIT), got.len())
+        };
+        got.push(bytes);
+        // Each reply must be one of the datagrams sent, once: a merged or cut one fails at once.
+        let mut left = expected.clone();
+        let whole =
+            got.iter().all(|reply| left.iter().position(|d| d == reply).map(|at| left.remove(at)).is_some());
+        if !whole {
+            bail!(
+                "alice expected the datagrams {} back, one each\n  but got {}",
+                list(&expected),
+                list(&got)
+            );
         }
-    }
-    let mut expected: Vec<Vec<u8>> = sent.iter().map(|d| d.to_vec()).collect();
-    expected.sort();
-    got.sort();
-    if got != expected {
-        bail!("alice expected the datagrams {} back, one each\n  but got {}", list(&expected), list(&got));
     }
     s.say("Three in, three out: a datagram is a message, whole.");
     alice.expect_nothing(QUIET)?;
