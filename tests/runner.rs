@@ -254,6 +254,7 @@ fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
         ])
         .assert()
         .code(1)
+        .stdout(predicate::str::contains("server started as: python3 "))
         .stdout(predicate::str::contains("what failed: the server exited with status 1 at "))
         .stdout(predicate::str::contains("RuntimeError: cannot handle b'hello from alice'"))
         .stdout(predicate::str::contains("0 passed, 1 failed"));
