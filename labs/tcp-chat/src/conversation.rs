@@ -147,8 +147,9 @@ fn take_turns(
 }
 
 /// Start a thread that reads and prints one line of theirs each time it is asked, and reports
-/// through the keyboard's queue. It reads no further ahead than lockstep allows: a client that
-/// sends out of turn is held back by TCP's flow control, not queued in our memory.
+/// through the keyboard's queue. It reads no further ahead than lockstep allows: what a client
+/// sends out of turn waits in our kernel's receive buffer, not in this program, and once that
+/// is full TCP's flow control holds the client back.
 fn read_on_request(mut lines: LineReader, them: &str, chat: &Chat, keyboard: &Keyboard) -> Sender<()> {
     let (ask, asked) = mpsc::channel();
     let (news, them, chat) = (keyboard.news(), them.to_string(), chat.clone());

@@ -1,7 +1,8 @@
 //! # tcp-chat: the "simple QQ" one-to-one chat, over TCP
 //!
 //! Two people type to each other: one runs the server, the other the client. TCP needs the
-//! server first: a client with nobody to connect to is refused at once. And TCP needs a
+//! server first: a client with nobody to connect to is refused (at once, on Linux, when the
+//! machine is there to answer). And TCP needs a
 //! connection per conversation: while the server talks to one client, the next ones wait,
 //! connected, in the kernel's accept queue, and are served in turn when the conversation ends.
 //!
@@ -13,7 +14,7 @@
 //! file is the TCP: connect, accept, lines in, lines out.
 //!
 //! On the wire every message is one line of UTF-8 ending in `\n`, up to 1 MiB however many
-//! reads it takes to arrive. A quit word (`q` or `88`, any case) is sent like any line, and
+//! reads it takes to arrive. A quit word (`q` in either case, or `88`) is sent like any line, and
 //! ends the conversation for both.
 //!
 //! Try it by hand, one terminal each:
@@ -59,11 +60,13 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     server::say_who_can_reach(addr);
     // The operator types while the socket may have something to read: one thread cannot block
     // on both. The keyboard reads stdin on a thread of its own and queues each line, marked
-    // with the conversation it was typed in, so a line never reaches another client.
+    // with the conversation it was typed in, so a line never reaches another client. (With
+    // nobody connected, the end of input or a quit word ends the server from that thread.)
     let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::DropLines);
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
-    // ones and keeps them in the accept queue, with whatever they send. accept only takes the
+    // ones and keeps them in the accept queue (up to its backlog, 128 from std: past that, new
+    // clients wait for their SYN to be sent again), with whatever they send. accept only takes the
     // next one out: nothing they sent meanwhile is lost. (`server::incoming` is std's
     // `listener.incoming()`, except that a failed accept, such as running out of file
     // descriptors, makes it pause, not spin.)
@@ -94,6 +97,8 @@ enum Stop {
 /// for the next client.
 fn chat_with(stream: TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) -> Stop {
     keyboard.begin_conversation();
+    // The chat itself: `converse` (conversation.rs) keeps the turns, and calls `send_line` and
+    // `print_next_line` below for each line out and in.
     match converse(stream, them, FirstTurn::Theirs, chat, keyboard) {
         Ok(Ending::InputEnded) => {
             println!("end of input: said goodbye to {them}");
@@ -116,7 +121,8 @@ fn chat_with(stream: TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) ->
 /// The client: connect, then chat until either side quits.
 fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     // connect() is the three-way handshake. With nobody listening on that port, the server's
-    // kernel answers our SYN with a reset, and connect fails at once: "connection refused".
+    // kernel answers our SYN with a reset, and connect fails at once (on Linux; a machine that
+    // does not answer at all, behind a firewall, makes it wait): "connection refused".
     // There is no waiting for a server that might start later; start it first.
     let stream = TcpStream::connect(server).with_context(|| format!("connecting to tcp://{server}"))?;
     // Connected means the server's kernel completed the handshake, not that the server has
@@ -132,6 +138,43 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     let ending = converse(stream, "server", FirstTurn::Ours, &chat, &keyboard)?;
     println!("{}", ending.describe("the server"));
     Ok(())
+}
+
+/// Lines from a TCP stream. TCP delivers bytes, not lines: one read may return half a line,
+/// or three lines and a bit. The decoder keeps bytes until their newline arrives, so a 100 KB
+/// line comes out whole; the seeds' `recv(1024)` cut it into a hundred "messages".
+struct LineReader {
+    stream: TcpStream,
+    decoder: Decoder,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    fn new(stream: TcpStream, framing: Framing) -> LineReader {
+        LineReader { stream, decoder: Decoder::new(framing), buf: vec![0; 64 * 1024] }
+    }
+
+    /// The next whole line, without its newline (nor a `\r` before it); `None` once they have
+    /// closed the connection. A line longer than the bound is an error: the decoder stops
+    /// there instead of buffering without end.
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(mut line) = self.decoder.next_message()? {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(line));
+            }
+            // A read of 0 bytes is TCP's end of stream: they closed their side. If half a line
+            // was left, say so rather than drop it silently.
+            let len = self.stream.read(&mut self.buf)?;
+            if len == 0 {
+                self.decoder.finish()?;
+                return Ok(None);
+            }
+            self.decoder.push(&self.buf[..len]);
+        }
+    }
 }
 
 /// What became of a typed line.
@@ -191,43 +234,6 @@ fn print_next_line(lines: &mut LineReader, them: &str, chat: &Chat) -> Result<Op
     };
     println!("{them}: {}", lab_common::as_text(&line));
     Ok(chat.quit.is_quit(&line).then_some(Ending::TheyQuit))
-}
-
-/// Lines from a TCP stream. TCP delivers bytes, not lines: one read may return half a line,
-/// or three lines and a bit. The decoder keeps bytes until their newline arrives, so a 100 KB
-/// line comes out whole; the seeds' `recv(1024)` cut it into a hundred "messages".
-struct LineReader {
-    stream: TcpStream,
-    decoder: Decoder,
-    buf: Vec<u8>,
-}
-
-impl LineReader {
-    fn new(stream: TcpStream, framing: Framing) -> LineReader {
-        LineReader { stream, decoder: Decoder::new(framing), buf: vec![0; 64 * 1024] }
-    }
-
-    /// The next whole line, without its newline (nor a `\r` before it); `None` once they have
-    /// closed the connection. A line longer than the bound is an error: the decoder stops
-    /// there instead of buffering without end.
-    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
-        loop {
-            if let Some(mut line) = self.decoder.next_message()? {
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(Some(line));
-            }
-            // A read of 0 bytes is TCP's end of stream: they closed their side. If half a line
-            // was left, say so rather than drop it silently.
-            let len = self.stream.read(&mut self.buf)?;
-            if len == 0 {
-                self.decoder.finish()?;
-                return Ok(None);
-            }
-            self.decoder.push(&self.buf[..len]);
-        }
-    }
 }
 
 /// How both sides chat: the settings each conversation needs.
