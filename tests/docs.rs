@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use harness::Lab;
 use harness::labs::ALL;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "## The question",
     "## Run it",
     "## On the wire",
     "## How it is proven",
     "## Spot the bug",
     "## Try it yourself",
+    "## Your turn",
     "## Further reading",
 ];
 
@@ -59,7 +60,7 @@ fn every_lab_has_a_chapter_in_the_summary() {
     }
 }
 
-/// Each chapter has the seven sections, in order.
+/// Each chapter has the eight sections, in order.
 #[test]
 fn every_chapter_has_every_section_in_order() {
     for lab in ALL {
@@ -102,6 +103,23 @@ fn every_chapter_has_a_diagram_with_role_names() {
         );
         assert!(diagram.contains("participant server"), "{}.md's diagram names no server", lab.name);
         assert!(!diagram.contains("127.0.0.1:"), "{}.md's diagram shows ports instead of names", lab.name);
+    }
+}
+
+/// "Your turn" is what `cargo lab spec` prints now, from the same definitions the checker runs:
+/// a flag, a protocol rule or a scenario changed in the code shows here, or this test fails.
+#[test]
+fn every_chapter_shows_the_spec_the_checker_runs() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let turn = &text[text.find("## Your turn").unwrap()..text.find("## Further reading").unwrap()];
+        assert!(
+            generated(turn, "spec") == format!("\n{}\n", runner::docs::spec_block(lab)),
+            "{}.md: \"Your turn\" is not what `cargo lab spec {}` prints; run `cargo lab docs {}`",
+            lab.name,
+            lab.name,
+            lab.name
+        );
     }
 }
 
@@ -174,10 +192,10 @@ fn quoted_commands(line: &str) -> Vec<Vec<&str>> {
 fn check_command(words: &[&str], place: &str) {
     let is_placeholder = |word: &str| word.chars().all(|c| c.is_ascii_uppercase() || c == '.');
     match words {
-        [] | ["list" | "docs" | "check"] => {}
+        [] | ["list" | "docs" | "check" | "spec"] => {}
         ["list" | "docs", ..] => {}
-        ["check" | "bench", name, ..] if is_placeholder(name) => {}
-        ["check" | "bench", name, ..] => {
+        ["check" | "bench" | "spec", name, ..] if is_placeholder(name) => {}
+        ["check" | "bench" | "spec", name, ..] => {
             assert!(harness::labs::find(name).is_some(), "{place}: no lab named {name}")
         }
         [name, ..] if is_placeholder(name) => {}

@@ -55,6 +55,29 @@ fn every_scenario_has_a_fixture_bug_it_catches() {
     }
 }
 
+/// Every flag a scenario starts the server with (`s.server(&["--buf", "16"])`, and the same
+/// through `server_on`, `server_at`, `server_after` or an `args` array) is in the lab's spec,
+/// so that `cargo lab spec` tells a student every flag their server must take.
+#[test]
+fn every_flag_the_scenarios_pass_is_in_the_spec() {
+    let starts = ["server(&[", "server_on(", "server_at(", "server_after(&[", "let args = ["];
+    for lab in ALL {
+        let source = read(&format!("harness/src/labs/{}.rs", lab.name.replace('-', "_")));
+        let mut passed: Vec<&str> = if lab.modes.is_empty() { Vec::new() } else { vec!["--mode"] };
+        for line in source.lines().filter(|line| starts.iter().any(|start| line.contains(start))) {
+            passed.extend(line.split('"').skip(1).step_by(2).filter(|word| word.starts_with("--")));
+        }
+        assert!(!passed.is_empty(), "{}: found no flag passed to the server: is the scan broken?", lab.name);
+        for flag in passed {
+            assert!(
+                lab.spec.flags.iter().any(|f| f.usage.split(' ').next() == Some(flag)),
+                "{}: a scenario passes {flag} to the server, but the lab's spec does not list it",
+                lab.name
+            );
+        }
+    }
+}
+
 /// Every scenario has a hint for the student whose server fails it: where to look, in a
 /// sentence or two, not its claim said again. (That each failure report shows it is each lab's
 /// generated test `fails_against_its_bug::NAME`.)

@@ -46,6 +46,33 @@ fn an_unknown_lab_is_named_with_the_choices() {
     );
 }
 
+/// `cargo lab spec udp-echo` is the student's page: every scenario by name, the `--buf` flag,
+/// the ready line, and the command that checks their server.
+#[test]
+fn spec_names_the_flags_the_scenarios_and_the_check_command() {
+    let mut assert = lab().args(["spec", "udp-echo"]).assert().success();
+    for scenario in harness::labs::udp_echo::LAB.scenarios {
+        assert = assert.stdout(predicate::str::contains(format!("{} — ", scenario.name)));
+    }
+    assert
+        .stdout(predicate::str::contains("\n  --buf N\n"))
+        .stdout(predicate::str::contains("listening on udp://127.0.0.1:PORT"))
+        .stdout(predicate::str::contains(
+            "cargo lab check udp-echo --server 'python3 my_server.py --port {port} {args}'",
+        ));
+}
+
+/// `cargo lab spec` of a lab that does not exist is the same error as for any other command.
+#[test]
+fn spec_of_an_unknown_lab_is_an_error() {
+    lab()
+        .args(["spec", "udp-eco"])
+        .assert()
+        .failure()
+        .stdout("")
+        .stderr(predicate::str::contains("no lab named \"udp-eco\"; did you mean udp-echo?"));
+}
+
 /// A lab without a benchmark says so, and names the labs that have one.
 #[test]
 fn bench_names_the_labs_that_have_one() {

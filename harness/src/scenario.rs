@@ -30,6 +30,8 @@ pub struct Lab {
     pub fixture: Fixture,
     /// Commands to try the lab by hand, one terminal each.
     pub by_hand: &'static [&'static str],
+    /// What a student's own server must do: `cargo lab spec` prints it, each chapter shows it.
+    pub spec: Spec,
 }
 
 impl Lab {
@@ -39,6 +41,28 @@ impl Lab {
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("{} has no scenario named {name}", self.name))
     }
+}
+
+/// What a student's own server must do, beyond binding `127.0.0.1:PORT` (`--port N`) and
+/// the ready line, which are the same for every lab: the rest of the page is the scenarios'
+/// claims, so that the page and the checker cannot disagree.
+#[derive(Debug)]
+pub struct Spec {
+    /// The server in a sentence or two.
+    pub task: &'static str,
+    /// Every flag the scenarios start the server with, besides `--port N`.
+    pub flags: &'static [Flag],
+    /// The wire protocol: what a datagram, line or frame holds and what the server answers,
+    /// one paragraph each.
+    pub protocol: &'static [&'static str],
+}
+
+/// One flag of a student's server, and what the server must do with it.
+#[derive(Debug)]
+pub struct Flag {
+    /// As the checker passes it, with its values: `--buf N`, `--mode iterative|threaded`.
+    pub usage: &'static str,
+    pub does: &'static str,
 }
 
 /// A server in another language (Python), kept beside the lab's tests: correct as it is, and

@@ -1,11 +1,11 @@
-//! The parts of each chapter that come from a real run, not from a hand: between
-//! `<!-- begin generated: NAME -->` and `<!-- end generated: NAME -->`.
+//! The parts of each chapter that come from a real run or from the lab's definition, not from a
+//! hand: between `<!-- begin generated: NAME -->` and `<!-- end generated: NAME -->`.
 
 use anyhow::{Context, Result, bail};
 use harness::Target;
 use harness::{Lab, out};
 
-use crate::{cargo, demo};
+use crate::{cargo, demo, spec};
 
 pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
     let chapters = cargo::workspace_root().join("docs/src");
@@ -18,10 +18,16 @@ pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
         let diagram = demo::diagram(&target)?;
         let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{output}```", lab.name))?;
         let text = replace(&text, "diagram", &format!("```mermaid\n{diagram}```"))?;
+        let text = replace(&text, "spec", &spec_block(lab))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         out!("regenerated {}", path.display());
     }
     Ok(())
+}
+
+/// The chapter's "Your turn": what `cargo lab spec` prints, as it prints it.
+pub fn spec_block(lab: &Lab) -> String {
+    format!("```text\n$ cargo lab spec {}\n{}```", lab.name, spec::render(lab))
 }
 
 /// The demo as a user sees it, without colour: this very program, run again.

@@ -6,3 +6,4 @@ pub mod check;
 pub mod demo;
 pub mod diagram;
 pub mod docs;
+pub mod spec;

@@ -7,6 +7,7 @@
 //! cargo lab NAME                     # narrated demo of NAME; exit 0 when every step held
 //! cargo lab NAME ROLE [ARGS...]      # one role, interactively (same as the lab's binary)
 //! cargo lab check NAME --server CMD  # NAME's scenarios against your own server
+//! cargo lab spec NAME                # what your own server must do
 //! ```
 
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
-use runner::{cargo, check, demo, docs};
+use runner::{cargo, check, demo, docs, spec};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,12 @@ enum Command {
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
+    },
+    /// What your own server must do for a lab: its flags, its ready line, the protocol, each
+    /// scenario that checks it, and the command that runs them.
+    Spec {
+        /// The lab whose server to describe.
+        lab: String,
     },
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
@@ -131,6 +138,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
             Ok(verdict(check::check(&target, &options)?))
         }
+        Some(Command::Spec { lab }) => {
+            out!("{}", spec::render(find(&lab)?).trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;
             let with_benches: Vec<&str> =
@@ -174,6 +185,7 @@ fn list() {
         out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
     }
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
+    out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab check NAME --server CMD` checks your own server.");
 }
 

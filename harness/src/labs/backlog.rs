@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::kernel::{self, SynSchedule};
 use crate::peer::Attempt;
 use crate::process::Role;
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Flag, Lab, Spec};
 use crate::session::Session;
 use crate::transcript::{Event, Proto};
 use crate::{QUIET, WAIT, secs};
@@ -83,6 +83,35 @@ friends are plain TCP sockets the harness drives.",
         "cargo lab backlog server --backlog 2    # terminal 1: never accepts; watch its queue figures",
         "cargo lab backlog probe --clients 5     # terminal 2: 3 connect, 2 time out; `ss -lnt` agrees",
     ],
+    spec: Spec {
+        task: "A TCP server that listens with the backlog it is given and accepts only when told to; each \
+               client it accepts gets every line it sends back in capitals, on a thread of its own.",
+        flags: &[
+            Flag {
+                usage: "--backlog N",
+                does: "Pass N to listen(): how many finished handshakes may wait for accept.",
+            },
+            Flag {
+                usage: "--accept never|on-enter|after SECS",
+                does: "When to call accept. never: not at all. on-enter: once for each line read on stdin, and \
+                       exit 0 when stdin ends. after SECS: wait SECS seconds, then accept every client as it \
+                       comes.",
+            },
+            Flag {
+                usage: "--defer-accept SECS",
+                does: "Set TCP_DEFER_ACCEPT to SECS before listening (Linux): the kernel keeps each new \
+                       connection half-open, in the SYN queue, until its client sends something.",
+            },
+        ],
+        protocol: &[
+            "The queue is the kernel's: listen with exactly the --backlog given, and accept only as --accept \
+             says. The scenarios count the connections that complete, wait, or get no answer.",
+            "Lines over TCP: answer each whole line (up to its \\n) with the same line in capitals and a \\n. A \
+             line may arrive in pieces, or several in one read: keep what is not yet a whole line for the next \
+             read. Bytes a client sent while it waited in the queue are answered once it is accepted. Serve \
+             each accepted client on its own thread, so that accepting goes on.",
+        ],
+    },
 };
 
 /// The probe's last table line, "3 connected, 2 timed out, 0 refused", as numbers.

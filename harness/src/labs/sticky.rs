@@ -14,7 +14,7 @@ use lab_common::{boxed, unbox};
 
 use crate::process::Role;
 use crate::proxy::Rechunk;
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Flag, Lab, Spec};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -103,6 +103,44 @@ each datagram is a message of its own.",
         "cargo lab sticky server --read-delay 1000     # terminal 1: a slow reader",
         "cargo lab sticky client hello world           # terminal 2: two writes, one read",
     ],
+    spec: Spec {
+        task: "A TCP server that reads each connection as it is told (how much per read, how slowly), and \
+               prints every read it made and every message it decoded from them, in the framing it is given.",
+        flags: &[
+            Flag {
+                usage: "--framing raw|gap|delimiter|length",
+                does: "How the bytes are cut into messages (raw when the flag is absent); see below.",
+            },
+            Flag { usage: "--read-size N", does: "Ask for at most N bytes per read (1024 when absent)." },
+            Flag {
+                usage: "--read-delay MS",
+                does: "Sleep MS milliseconds before each read (0 when absent): a slow reader.",
+            },
+            Flag {
+                usage: "--max N",
+                does: "The longest line (delimiter) or frame (length) accepted, in bytes (1 MiB when absent).",
+            },
+            Flag {
+                usage: "--transport tcp|udp",
+                does: "udp: bind a UDP socket instead (its ready line says udp://), and print each datagram \
+                       as one recv line and one message line; --read-size and --read-delay apply as on TCP.",
+            },
+        ],
+        protocol: &[
+            "The checker reads your stdout, one line per event: `recv N bytes [BYTES]` for every read, and \
+             `message [BYTES]` for every message decoded. In a box, bytes that are UTF-8 text show as text, \
+             with \\ [ ] written \\\\ \\[ \\], newline, CR and tab written \\n \\r \\t, and any other control \
+             byte or byte that is not UTF-8 written \\xNN.",
+            "raw: each read is taken as one message (the bug this lab shows). gap: the same, while the sender \
+             pauses between writes (a pause is no framing). delimiter: a message is the bytes before each \\n; \
+             keep the bytes after the last \\n for the next read. length: a message is a 4-byte big-endian \
+             length, then that many bytes; keep a partial header or body for the next read.",
+            "Refuse a line longer than --max that has no \\n yet, or a length header over --max (at once, \
+             from the header alone): a line on stderr saying why, and close that connection; the server goes \
+             on with the next. When a client closes in the middle of a line or frame, say so on stderr, as in \
+             `truncated: got 2 of 5 bytes` (of the bytes the header announced).",
+        ],
+    },
 };
 
 /// Re-cut rounds per framing; each round is one connection through a proxy with its own seed.

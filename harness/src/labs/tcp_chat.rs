@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 
 use crate::process::describe_status;
-use crate::scenario::{Fixture, Lab, Report};
+use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -99,6 +99,26 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
         "cargo lab tcp-chat server        # terminal 1: you type the server's side",
         "cargo lab tcp-chat client        # terminal 2: speak first; q or 88 ends the conversation",
     ],
+    spec: Spec {
+        task: "The server's end of a one-to-one TCP chat: its operator types on stdin, and what the client \
+               says shows on stdout. One client at a time; the next waits in the accept queue.",
+        flags: &[Flag {
+            usage: "--mode lockstep|duplex",
+            does: "lockstep (the default): take turns, the client first; a line typed on stdin waits until \
+                   the client's line has arrived. duplex: send each typed line at once, and show each line \
+                   that arrives at once, in any order.",
+        }],
+        protocol: &[
+            "Lines of UTF-8 text, each ending in \\n, both ways. A line may arrive in pieces, or with others \
+             in one read: keep a buffer across reads, and bound it. A line of 100 KB arrives whole; one over \
+             1 MiB ends that conversation, not the server.",
+            "Print each line from the client on stdout (the checks look for its text; `client 1: hello` in \
+             the reference). Send each line typed on stdin to the client, with its \\n.",
+            "A quit word, q or 88 in any case, from either side ends the conversation: close it, and serve \
+             the next client, who may have connected and sent lines meanwhile. At the end of stdin, send a \
+             quit word and exit 0.",
+        ],
+    },
 };
 
 /// Why a line the server sent may be missing from what the client printed.

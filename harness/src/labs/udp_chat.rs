@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use anyhow::{Result, bail};
 
 use crate::process::{Role, describe_status};
-use crate::scenario::{Fixture, Lab, Report};
+use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
 use crate::transcript::{Event, Proto};
 use crate::{QUIET, WAIT, ports};
@@ -91,6 +91,27 @@ takes part too; its datagrams are not drawn, but what it prints is.",
         "cargo lab udp-chat server        # terminal 1: you type the server's side",
         "cargo lab udp-chat client        # terminal 2: speak first (start it first, too: try it)",
     ],
+    spec: Spec {
+        task: "The waiting end of a UDP peer chat: it learns its peer from the first datagram and chats with \
+               that peer only; its operator types on stdin.",
+        flags: &[Flag {
+            usage: "--mode lockstep|duplex",
+            does: "lockstep (the default): take turns, the client first; after each datagram from the peer, \
+                   send one typed line, then wait for the peer's next. duplex: send each typed line at once, \
+                   and show each datagram at once.",
+        }],
+        protocol: &[
+            "Each datagram is one line of UTF-8 text, with no newline. Whoever sends the first datagram is the \
+             peer: from then on, answer only that address, from the socket it arrived on, and pass over \
+             datagrams from anyone else (check the address recvfrom gives: connect alone leaves a stranger's \
+             datagram that came before it in the queue).",
+            "Print each line from the peer on stdout (the checks look for its text; `client: hello` in the \
+             reference). Send each line typed on stdin to the peer as one datagram.",
+            "A quit word, q or 88 in any case, from either side ends the chat, and the server exits 0; so \
+             does the end of stdin, after sending a quit word. A send that comes back refused (nobody there \
+             any more) is no reason to exit: wait for the peer's next datagram.",
+        ],
+    },
 };
 
 /// TCP first, for contrast: a connect to a port where nobody listens is refused at once. Then

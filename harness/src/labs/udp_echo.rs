@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::kernel;
-use crate::scenario::{Fixture, Lab, Report};
+use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
 use crate::transcript::{Event, Proto, show};
 use crate::{QUIET, WAIT, secs};
@@ -95,6 +95,22 @@ and every datagram that crosses the wire is shown with its exact bytes.",
         "cargo lab udp-echo server        # terminal 1",
         "cargo lab udp-echo client        # terminal 2: type lines (or: nc -u 127.0.0.1 8888)",
     ],
+    spec: Spec {
+        task: "A UDP echo server: every datagram that arrives goes back, unchanged, to the address it came from.",
+        flags: &[Flag {
+            usage: "--buf N",
+            does: "Receive into a buffer of N bytes (65536 when the flag is absent). A longer datagram is cut \
+                   to its first N bytes: echo those. The rest is gone; do not read again for it.",
+        }],
+        protocol: &[
+            "A datagram is a whole message of any bytes, from 0 to 65,507 of them, not necessarily UTF-8. \
+             Answer each with one datagram holding the same bytes, sent from the socket it arrived on to the \
+             address recvfrom gave for it: one sendto for each recvfrom.",
+            "There is no connection, no hello and no goodbye: the first datagram from a new address is echoed \
+             like any other, and an empty datagram is a message to echo, not an end. Nothing a client sends \
+             may stop the server.",
+        ],
+    },
 };
 
 /// Two clients, interleaved: each gets exactly its own echoes, because the server replies to

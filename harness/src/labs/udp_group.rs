@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use anyhow::{Result, bail};
 
 use crate::peer::UdpPeer;
-use crate::scenario::{Fixture, Lab, Report};
+use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
 use crate::transcript::{Proto, show};
 use crate::{QUIET, WAIT, secs};
@@ -130,6 +130,41 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
         "cargo lab udp-group client --name alice   # terminal 2",
         "cargo lab udp-group client --name 张三     # terminal 3: /who, /quit",
     ],
+    spec: Spec {
+        task: "A UDP chat room: members register a nickname, each message goes to every member, and a line \
+               typed on the server's stdin (the owner) goes to everyone. With --mode relay, a plain relay \
+               instead.",
+        flags: &[
+            Flag {
+                usage: "--mode room|relay",
+                does: "room (the default): the room protocol below. relay: no protocol at all; every datagram \
+                       goes to every address ever heard from, its sender included.",
+            },
+            Flag {
+                usage: "--max-members N",
+                does: "At most N members (1000 when the flag is absent): N <name> to a full room gets ERR, \
+                       until someone leaves.",
+            },
+        ],
+        protocol: &[
+            "Every datagram is one message of UTF-8 text, at most 1024 bytes, with no newline; its first \
+             letter and a space say what it is. The server answers the sender with exactly OK, or with ERR, a \
+             space and the reason.",
+            "N <name>: register. A name is 1 to 32 characters with no spaces or control characters. Answer OK, \
+             and tell every other member (not the newcomer) that the name joined. A name already taken: ERR, \
+             and its owner keeps it. N with the same name again from the same address (its OK was lost): OK \
+             again and no second notice; a second name from a registered address: ERR.",
+            "M <name> <text>: send `<name>: <text>` to every member, the sender included, with the text byte \
+             for byte (runs of spaces, 中文). Q <name>: leave; the others are told that the name left, and the \
+             leaver gets nothing more. For M and Q the name must be the one registered from the address \
+             recvfrom gave; if it is not: ERR, nothing is broadcast, and the named member stays. W: answer the \
+             sender alone with the members' names, comma-separated, in one datagram.",
+            "Each of these gets ERR, and the room goes on: an empty datagram, bytes that are not UTF-8, an \
+             unknown first letter, a bad name, a datagram over 1024 bytes. Notices (joined, left, the owner's \
+             lines, `[owner] <line>` in the reference) may be worded freely: the checks look for the name or \
+             the text in them. Only OK and the ERR prefix are exact.",
+        ],
+    },
 };
 
 /// Register `name` from a new peer: exactly `OK` must come back.

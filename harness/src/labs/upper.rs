@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::scenario::{Fixture, Lab};
+use crate::scenario::{Fixture, Flag, Lab, Spec};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -85,6 +85,26 @@ chunk of bytes is shown as they read it, so its time is when they read it.",
         "cargo lab upper server        # terminal 1 (iterative; add --mode threaded for the other)",
         "cargo lab upper client        # terminal 2, and again in terminal 3 (or: nc 127.0.0.1 9999)",
     ],
+    spec: Spec {
+        task: "A TCP server that sends back, upper-cased, every byte each client sends, until that client \
+               closes.",
+        flags: &[Flag {
+            usage: "--mode iterative|threaded",
+            does: "iterative (the default): serve one client at a time, from accept to its close, while the \
+                   next waits in the accept queue. threaded: serve each accepted client on a thread of its \
+                   own, so that all are answered at once. The scenarios marked [iterative only] and \
+                   [threaded only] pass it; the others start your server without it.",
+        }],
+        protocol: &[
+            "A byte stream with no framing: there are no lines to wait for. Send back what each read brought, \
+             upper-cased as UTF-8 text; bytes that are not UTF-8 go back as they came. A character whose bytes \
+             are cut between two reads is upper-cased once its rest arrives, so keep its first bytes for the \
+             next read.",
+            "A read of 0 bytes is the client's close, or half-close (it still reads every reply): send what is \
+             left and close the connection. A client that resets or vanishes mid-request is logged on stderr \
+             and ends only its own connection; the server goes on to the next.",
+        ],
+    },
 };
 
 /// A short line comes back in capitals; a 100 KB line, which TCP delivers in many pieces,

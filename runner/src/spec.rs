@@ -1,0 +1,104 @@
+//! `cargo lab spec NAME`: what a student's own server must do, rendered from the lab's one
+//! definition (its [`Spec`](harness::scenario::Spec) and its scenarios' claims). Each chapter's
+//! "Your turn" section is this same text, so the page and the checker cannot disagree.
+
+use harness::{Lab, Proto};
+
+/// How wide the text is wrapped: it reads in a terminal and in the book's code block.
+const WIDTH: usize = 96;
+
+/// The student's page for `lab`, ending with the command that checks their server.
+pub fn render(lab: &Lab) -> String {
+    let spec = &lab.spec;
+    let (proto, ready_after) = match lab.proto {
+        Proto::Udp => ("udp", "the socket is bound"),
+        Proto::Tcp => ("tcp", "the socket is bound and listening"),
+    };
+    let mut page = format!("{}: what your server must do\n\n", lab.name);
+    page += &wrap(spec.task, "", "");
+    page += "\nFlags (the checker passes them; your server must take each one):\n";
+    page += "  --port N\n";
+    page +=
+        &wrap(&format!("Bind 127.0.0.1:N ({}). Always passed.", proto.to_uppercase()), "      ", "      ");
+    for flag in spec.flags {
+        page += &format!("  {}\n", flag.usage);
+        page += &wrap(flag.does, "      ", "      ");
+    }
+    page += "\nReady:\n";
+    page += &wrap(
+        &format!(
+            "Once {ready_after}, print `listening on {proto}://127.0.0.1:PORT` (the real port) as your \
+             first line on stdout, and flush it. Or print nothing: the checker then waits until the port is \
+             bound."
+        ),
+        "  ",
+        "  ",
+    );
+    page += "\nOn the wire:\n";
+    for (number, paragraph) in spec.protocol.iter().enumerate() {
+        if number > 0 {
+            page.push('\n');
+        }
+        page += &wrap(paragraph, "  ", "  ");
+    }
+    page += "\n";
+    page += &wrap(
+        &format!(
+            "Scenarios (each starts a server of its own; `cargo lab {}` runs them, narrated, against the \
+             lab's own server):",
+            lab.name
+        ),
+        "",
+        "",
+    );
+    for scenario in lab.scenarios {
+        page += &wrap(&format!("{} — {}{}", scenario.name, scenario.claim, scenario.tag()), "  ", "      ");
+    }
+    page += "\nCheck your server (the checker fills in {port}, and each scenario's flags for {args}):\n";
+    page += &format!("  {}\n", check_command(lab));
+    page
+}
+
+/// `cargo lab check LAB --server 'python3 my_server.py --port {port} {args}'`.
+pub fn check_command(lab: &Lab) -> String {
+    format!("cargo lab check {} --server 'python3 my_server.py --port {{port}} {{args}}'", lab.name)
+}
+
+/// `text` in lines of at most [`WIDTH`] columns (a longer word has a line of its own), the
+/// first line after `first`, the others after `rest`; each line ends with a newline.
+fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let mut lines = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+            lines += &line;
+            lines.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line += word;
+        empty = false;
+    }
+    lines += &line;
+    lines.push('\n');
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    /// Words are never split, and no line is longer than the width unless one word is.
+    #[test]
+    fn wrap_keeps_words_whole_and_lines_short() {
+        let text = "word ".repeat(60);
+        let wrapped = wrap(&text, "  ", "    ");
+        assert!(wrapped.lines().all(|line| line.chars().count() <= super::WIDTH));
+        assert!(wrapped.lines().skip(1).all(|line| line.starts_with("    word")));
+        assert_eq!(wrapped.split_whitespace().count(), 60);
+    }
+}
