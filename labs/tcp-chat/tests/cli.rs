@@ -4,8 +4,10 @@
 use anyhow::{Context, Result, ensure};
 use assert_cmd::cargo::cargo_bin_cmd;
 use harness::labs::tcp_chat::LAB;
+use harness::peer::TcpPeer;
+use harness::process::Role;
 use harness::testing::assert_holds;
-use harness::{QUIET, Target, WAIT};
+use harness::{QUIET, Session, Target, WAIT};
 use predicates::prelude::*;
 use rstest::rstest;
 
@@ -195,11 +197,7 @@ fn a_silent_client_cannot_hold_the_lockstep_server() {
         alice.expect_bytes(b"88\n")?;
         alice.expect_closed()?;
 
-        let mut bob = s.tcp("bob", server.addr())?;
-        bob.send(b"hello, it is bob\n")?;
-        server.expect_line_containing("hello, it is bob")?;
-        server.send_line("hi, bob")?;
-        bob.expect_bytes(b"hi, bob\n")?;
+        let mut bob = bob_is_served(s, &mut server)?;
         server.close_stdin();
         bob.expect_bytes(b"q\n")?;
         bob.expect_closed()?;
@@ -243,6 +241,36 @@ fn lines_past_the_kernels_buffers() -> Result<usize> {
     Ok((most("tcp_wmem")? + most("tcp_rmem")?) / LONG_LINE + 3)
 }
 
+/// A server in `mode` whose first client, alice, sends lines but never reads, and whose operator
+/// has typed more long lines than the kernel will hold for her: the server is stuck sending,
+/// and has said so.
+fn stuck_sending_to_alice(s: &mut Session, mode: &[&str]) -> Result<(Role, TcpPeer)> {
+    let lines = lines_past_the_kernels_buffers()?;
+    let mut server = s.server(mode)?;
+    let mut alice = s.tcp("alice", server.addr())?;
+    // In lockstep, each of her lines gives the server a turn to send one of its own.
+    alice.send(&b"hello\n".repeat(lines + 1))?;
+    server.expect_line_containing("hello")?;
+    let long = "x".repeat(LONG_LINE);
+    for _ in 0..lines {
+        server.send_line(&long)?;
+    }
+    server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
+        line.contains("has not read what we sent")
+    })?;
+    Ok((server, alice))
+}
+
+/// bob connects next, says hello, and gets the line the operator types for him, first.
+fn bob_is_served(s: &mut Session, server: &mut Role) -> Result<TcpPeer> {
+    let mut bob = s.tcp("bob", server.addr())?;
+    bob.send(b"hello, it is bob\n")?;
+    server.expect_line_containing("hello, it is bob")?;
+    server.send_line("hi, bob")?;
+    bob.expect_bytes(b"hi, bob\n")?;
+    Ok(bob)
+}
+
 /// alice sends lines but never reads; the server's operator types more long lines than the
 /// kernel will hold for her, so the server is stuck sending (it says so), with typed lines
 /// waiting. alice then resets. bob, served next, gets only what is typed for him: the first bytes he receives
@@ -250,19 +278,7 @@ fn lines_past_the_kernels_buffers() -> Result<usize> {
 #[rstest]
 fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
     assert_holds(&target(), |s| {
-        let lines = lines_past_the_kernels_buffers()?;
-        let mut server = s.server(mode)?;
-        let mut alice = s.tcp("alice", server.addr())?;
-        // In lockstep, each of her lines gives the server a turn to send one of its own.
-        alice.send(&b"hello\n".repeat(lines + 1))?;
-        server.expect_line_containing("hello")?;
-        let long = "x".repeat(LONG_LINE);
-        for _ in 0..lines {
-            server.send_line(&long)?;
-        }
-        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
-            line.contains("has not read what we sent")
-        })?;
+        let (mut server, alice) = stuck_sending_to_alice(s, mode)?;
         // Every typed line read from the server's stdin before alice leaves: a line still in the
         // pipe when bob's conversation begins would be typed, as far as the server can tell,
         // while bob is there. (A person types a line in a moment; these lines are 900 KB each.)
@@ -271,11 +287,7 @@ fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DU
         server.expect_stderr_line("that it waits for the next client", WAIT, |line| {
             line.contains("waiting for the next client")
         })?;
-        let mut bob = s.tcp("bob", server.addr())?;
-        bob.send(b"hello, it is bob\n")?;
-        server.expect_line_containing("hello, it is bob")?;
-        server.send_line("hi, bob")?;
-        bob.expect_bytes(b"hi, bob\n")?;
+        let _bob = bob_is_served(s, &mut server)?;
         Ok(())
     });
 }
@@ -286,25 +298,10 @@ fn lines_typed_for_a_client_that_left_never_reach_the_next(#[values(LOCKSTEP, DU
 #[rstest]
 fn a_quit_word_hangs_up_on_a_client_that_does_not_read(#[values(LOCKSTEP, DUPLEX)] mode: &[&str]) {
     assert_holds(&target(), |s| {
-        let lines = lines_past_the_kernels_buffers()?;
-        let mut server = s.server(mode)?;
-        let mut alice = s.tcp("alice", server.addr())?;
-        alice.send(&b"hello\n".repeat(lines + 1))?;
-        server.expect_line_containing("hello")?;
-        let long = "x".repeat(LONG_LINE);
-        for _ in 0..lines {
-            server.send_line(&long)?;
-        }
-        server.expect_stderr_line("that it is stuck sending to alice", WAIT, |line| {
-            line.contains("has not read what we sent")
-        })?;
+        let (mut server, _alice) = stuck_sending_to_alice(s, mode)?;
         server.send_line("88")?;
         server.expect_line("that it hung up on alice", WAIT, |line| line.contains("hung up on client 1"))?;
-        let mut bob = s.tcp("bob", server.addr())?;
-        bob.send(b"hello, it is bob\n")?;
-        server.expect_line_containing("hello, it is bob")?;
-        server.send_line("hi, bob")?;
-        bob.expect_bytes(b"hi, bob\n")?;
+        let mut bob = bob_is_served(s, &mut server)?;
         bob.expect_nothing(QUIET)?;
         Ok(())
     });
