@@ -372,3 +372,41 @@ fn check_says_to_quote_a_split_command() {
         .stderr(predicate::str::contains("`my_echo.py` came after --server's command"))
         .stderr(predicate::str::contains("--server 'python3 my_echo.py --port {port} {args}'"));
 }
+
+/// `cargo lab new` writes a starter and its README into a new folder, refuses a folder that is
+/// not empty (touching nothing in it), and the starter is what the checker expects: found ready
+/// on the port it was given, every flag a scenario passes taken, and each FAIL with its hint.
+#[test]
+fn new_writes_a_starter_the_checker_can_run() {
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my-udp-echo");
+    lab()
+        .args(["new", "udp-echo"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cargo lab check udp-echo"));
+    assert!(dir.join("server.py").is_file() && dir.join("README.md").is_file());
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(readme.contains("cargo lab check udp-echo --server 'python3 "), "{readme}");
+
+    std::fs::write(dir.join("server.py"), "mine").unwrap();
+    lab()
+        .args(["new", "udp-echo"])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not empty"));
+    assert_eq!(std::fs::read_to_string(dir.join("server.py")).unwrap(), "mine");
+
+    let fresh = place.path().join("again");
+    lab().args(["new", "udp-echo"]).arg(&fresh).assert().success();
+    let command = format!("python3 '{}' --port {{port}} {{args}}", fresh.join("server.py").display());
+    let output = lab().args(["check", "udp-echo", "--server", &command]).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    for wrong in ["unrecognized arguments", "printed no ready line", "neither printed a ready line", "SKIP "]
+    {
+        assert!(!report.contains(wrong), "the starter's check says {wrong:?}:\n{report}");
+    }
+    assert!(report.contains("FAIL ") && report.contains("  hint: "), "{report}");
+}

@@ -6,4 +6,5 @@ pub mod check;
 pub mod demo;
 pub mod diagram;
 pub mod docs;
+pub mod new;
 pub mod spec;

@@ -8,6 +8,7 @@
 //! cargo lab NAME ROLE [ARGS...]      # one role, interactively (same as the lab's binary)
 //! cargo lab check NAME --server CMD  # NAME's scenarios against your own server
 //! cargo lab spec NAME                # what your own server must do
+//! cargo lab new NAME [DIR]           # a starter for your own server, in Python
 //! ```
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
-use runner::{cargo, check, demo, docs, spec};
+use runner::{cargo, check, demo, docs, new, spec};
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +69,15 @@ enum Command {
     Spec {
         /// The lab whose server to describe.
         lab: String,
+    },
+    /// A starter for your own server (Python, standard library only): it takes the flags,
+    /// binds the port and prints the ready line; the lesson's decisions are TODOs, each naming
+    /// the scenario that checks it. Never overwrites anything.
+    New {
+        /// The lab whose server to start.
+        lab: String,
+        /// The folder to write it into, new or empty (default: my-LAB).
+        dir: Option<std::path::PathBuf>,
     },
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
@@ -138,6 +148,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
             Ok(verdict(check::check(&target, &options)?))
         }
+        Some(Command::New { lab, dir }) => {
+            let lab = find(&lab)?;
+            new::write(lab, &dir.unwrap_or_else(|| new::default_dir(lab)))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Spec { lab }) => {
             out!("{}", spec::render(find(&lab)?).trim_end());
             Ok(ExitCode::SUCCESS)
@@ -186,6 +201,7 @@ fn list() {
     }
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab spec NAME` says what your own server must do,");
+    out!("      `cargo lab new NAME` writes a starter for it,");
     out!("      `cargo lab check NAME --server CMD` checks your own server.");
 }
 
