@@ -177,7 +177,7 @@ pub(crate) fn drain(pipes: Pipes) {
 
 /// Our end of a pipe reads "nothing yet" instead of waiting; the child's end is unchanged.
 #[allow(unsafe_code)]
-fn set_nonblocking(fd: std::os::fd::RawFd) {
+pub(crate) fn set_nonblocking(fd: std::os::fd::RawFd) {
     // SAFETY: fcntl(2) on a descriptor we own (the pipe stays open as long as `Pipe` holds it),
     // with integer arguments only.
     unsafe {

@@ -215,7 +215,11 @@ impl Role {
 
         Ok(Role {
             who: who.to_string(),
-            stdin: child.stdin.take(),
+            stdin: child.stdin.take().inspect(|stdin| {
+                // Our end of the pipe only: a write that finds it full says so at once, and
+                // `send_line` waits for room with a deadline (the child's end is unchanged).
+                output::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(stdin));
+            }),
             child,
             lines,
             err_lines,
@@ -352,11 +356,39 @@ impl Role {
 
     /// Type a line into the role's stdin.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.send_line_within(line, WAIT)
+    }
+
+    /// Type a line into the role's stdin, giving up after `within` if the role does not read
+    /// it: a program that never reads its stdin fills the pipe (64 KiB on Linux), and a write
+    /// without a deadline would then wait for ever.
+    pub fn send_line_within(&mut self, line: &str, within: Duration) -> Result<()> {
         self.transcript.record(Event::Stdin { who: self.who.clone(), line: line.to_string() });
         let stdin = self.stdin.as_mut().ok_or_else(|| anyhow!("{}'s stdin is already closed", self.who))?;
-        writeln!(stdin, "{line}")
-            .and_then(|_| stdin.flush())
-            .with_context(|| format!("writing a line to {}'s stdin", self.who))
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        let deadline = Deadline::after(within);
+        let mut written = 0;
+        while written < bytes.len() {
+            match stdin.write(&bytes[written..]) {
+                Ok(len) => written += len,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let Some(slice) = deadline.next_slice(&self.transcript) else {
+                        bail!(
+                            "{} did not read its stdin: {written} of the {} bytes of this line went into the \
+                             pipe within {}, and the rest found it full",
+                            self.who,
+                            bytes.len(),
+                            secs(within)
+                        );
+                    };
+                    wait_writable(&*stdin, slice);
+                }
+                Err(e) => return Err(e).with_context(|| format!("writing a line to {}'s stdin", self.who)),
+            }
+        }
+        Ok(())
     }
 
     /// Close the role's stdin: for an interactive role, the user has quit.
@@ -527,6 +559,15 @@ fn watch(
         let _ = sender.send(status);
     });
     exit
+}
+
+/// Wait, at most `within`, until the pipe has room for a write.
+#[allow(unsafe_code)]
+fn wait_writable(pipe: &impl std::os::fd::AsRawFd, within: Duration) {
+    let mut polled = libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    let millis = within.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    // SAFETY: poll(2) reads and writes only the one pollfd we pass, with a count of 1.
+    unsafe { libc::poll(&mut polled, 1, millis) };
 }
 
 /// The next line from one of a role's streams that `matches`, within `within`; other lines

@@ -137,3 +137,14 @@ fn output_printed_before_a_datagram_is_recorded_before_it() {
     let wire = at(&|e| matches!(e, Event::Wire { .. }));
     assert!(stdout < wire && stderr < wire, "out of order:\n{}", transcript.render());
 }
+
+/// Typing a long line into a program that never reads its stdin fails after the deadline,
+/// saying so, instead of waiting for ever on the full pipe.
+#[test]
+fn a_line_for_a_program_that_does_not_read_gives_up_at_the_deadline() {
+    let transcript = Transcript::new();
+    let mut role = Role::spawn("server", Program::Shell("sleep 30".into()), &transcript).unwrap();
+    let long = "x".repeat(200_000);
+    let error = role.send_line_within(&long, Duration::from_millis(300)).unwrap_err();
+    assert!(format!("{error:#}").contains("did not read its stdin"), "{error:#}");
+}

@@ -39,10 +39,10 @@ pub fn write(lab: &Lab, dir: &Path) -> Result<()> {
         let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
         if entries.next().is_some() {
             bail!(
-                "{} is not empty, and nothing in it was touched: name a new folder, as in\n  cargo lab new {} my-{}-2",
+                "{} is not empty, and nothing in it was touched: name a new folder, as in\n  cargo lab new {} {}-2",
                 dir.display(),
                 lab.name,
-                lab.name
+                dir.display()
             );
         }
     }
