@@ -1,4 +1,5 @@
-//! A server under test that runs out of threads, with the limit set on it alone.
+//! A lab's server started with a limit of the machine set on it alone: out of file
+//! descriptors (`prlimit`), out of threads ([`ThreadLimit`]).
 //!
 //! Linux does not hold root to RLIMIT_NPROC (kernel/fork.c skips the check for the root user
 //! and for CAP_SYS_RESOURCE), so the server runs as a uid of its own (`setpriv`), one no other
@@ -7,9 +8,13 @@
 //! must be able to reach the binary, so it runs a copy in a fresh folder anyone may enter (the
 //! build's own folder may be under one that is root's alone, /root say).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use crate::process::{Program, Role};
+use crate::session::Session;
 
 /// A binary's command line with a thread limit in front of it; the copy it runs is removed
 /// when this is dropped.
@@ -55,4 +60,24 @@ impl Drop for ThreadLimit {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.folder);
     }
+}
+
+/// `binary`, with `limits` (a command and its flags, such as `prlimit --nofile=32 --`) in
+/// front of it.
+pub fn with_limits(limits: &str, binary: &str) -> Vec<String> {
+    limits.split(' ').map(String::from).chain([binary.to_string()]).collect()
+}
+
+/// Start `COMMAND server --bind 127.0.0.1:0 ARGS`, where the command is a lab's binary with
+/// what sets its limits in front of it ([`with_limits`], [`ThreadLimit::command`]), and wait
+/// for its ready line.
+pub fn start_server(s: &Session, command: &[String], args: &[&str]) -> Result<(Role, SocketAddr)> {
+    let mut argv: Vec<String> = command[1..].to_vec();
+    argv.extend(["server", "--bind", "127.0.0.1:0"].map(String::from));
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let program = Program::Exec { path: command[0].clone().into(), args: argv };
+    let mut server = Role::spawn("server", program, s.transcript())?;
+    let addr = server.wait_ready(crate::READY_WAIT)?.addr;
+    s.transcript().name(addr, "server");
+    Ok((server, addr))
 }

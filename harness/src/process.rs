@@ -452,6 +452,20 @@ impl Role {
         count
     }
 
+    /// The role prints at most `most` more lines on stderr within `within`: it says a trouble
+    /// once, instead of once per try in a tight loop (which prints thousands in that time).
+    pub fn expect_few_stderr_lines(&mut self, within: Duration, most: usize) -> Result<()> {
+        let more = self.stderr_lines_within(within);
+        if more > most {
+            bail!(
+                "{} printed {more} more lines on stderr within {}: it retries without pausing",
+                self.who,
+                secs(within)
+            );
+        }
+        Ok(())
+    }
+
     /// Fail if a stdout line that `matches` arrives within `within`.
     pub fn expect_no_line(
         &mut self,
