@@ -2,9 +2,10 @@
 
 Listen with the backlog given, accept only when told to, and answer each accepted
 client's lines in capitals, on a thread of its own.
-Read the full spec with `cargo lab spec backlog`, then check your server with:
+Read the full spec with `cargo lab spec backlog`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check backlog --server 'python3 server.py --port {port} {args}'
+    cargo lab check backlog --server 'python3 my-backlog/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

@@ -4,7 +4,7 @@ Its operator types on stdin, and what the client says shows on stdout. One clien
 time; the next waits in the accept queue. Read the full spec with `cargo lab spec
 tcp-chat`, then check your server with:
 
-    cargo lab check tcp-chat --server 'python3 server.py --port {port} {args}'
+    cargo lab check tcp-chat --server 'python3 my-tcp-chat/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

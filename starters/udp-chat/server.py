@@ -3,7 +3,7 @@
 It learns its peer from the first datagram and chats with that peer only; its operator
 types on stdin. Read the full spec with `cargo lab spec udp-chat`, then check it with:
 
-    cargo lab check udp-chat --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-chat --server 'python3 my-udp-chat/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

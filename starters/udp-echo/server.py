@@ -1,9 +1,10 @@
 """udp-echo starter: a UDP echo server.
 
 Every datagram that arrives goes back, unchanged, to the address it came from.
-Read the full spec with `cargo lab spec udp-echo`, then check your server with:
+Read the full spec with `cargo lab spec udp-echo`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check udp-echo --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

@@ -2,9 +2,10 @@
 
 Members register a nickname, each message goes to every member, and a line typed on
 the server's stdin (the owner) goes to everyone. The full room protocol (N, M, Q, W,
-OK and ERR) is in `cargo lab spec udp-group`. Check your server with:
+OK and ERR) is in `cargo lab spec udp-group`. Check your server, from the repository's
+folder (README.md beside this file has the exact commands):
 
-    cargo lab check udp-group --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-group --server 'python3 my-udp-group/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
