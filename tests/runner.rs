@@ -496,3 +496,31 @@ fn watch_checks_again_on_every_save_until_done() {
     let gone = until(Duration::from_secs(5), || servers().is_none().then_some(()));
     assert!(gone.is_some(), "servers left after Ctrl-C: {:?}", servers());
 }
+
+/// With `--build`, a compile error is shown as the compiler said it, and no scenario runs.
+#[test]
+fn a_build_that_fails_is_shown_as_a_compile_error() {
+    let place = tempfile::tempdir().unwrap();
+    let project = place.path().join("my-udp-echo");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"my-udp-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/main.rs"), "fn main() {\n    let port: u16 = \"8888\";\n}\n").unwrap();
+    let build = format!(
+        "cargo build --quiet --manifest-path '{0}/Cargo.toml' --target-dir '{0}/target'",
+        project.display()
+    );
+    let server = format!("'{}/target/debug/my-udp-echo' --port {{port}} {{args}}", project.display());
+    lab()
+        .args(["check", "udp-echo", "--build", &build, "--server", &server])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error[E0308]: mismatched types"))
+        .stderr(predicate::str::contains("build failed (exit status 101)"))
+        .stderr(predicate::str::contains("no scenario was run"))
+        .stdout(predicate::str::contains("PASS").not())
+        .stdout(predicate::str::contains("FAIL").not());
+}
