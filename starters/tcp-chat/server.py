@@ -47,8 +47,9 @@ port = sock.getsockname()[1]
 print(f"listening on tcp://127.0.0.1:{port}", flush=True)
 
 while True:
-    # TODO (the_client_is_refused_until_the_server_runs): nothing to write; run the
-    #   scenario and read what it shows.
+    # TODO (the_client_is_refused_until_the_server_runs): nothing more to write: it
+    #   passes once your server prints the client's line and sends the line typed on
+    #   its stdin, newline included; read what its transcript shows.
     conn, addr = sock.accept()
     with conn:
         # TODO (the_next_client_is_served_after_a_quit_and_loses_nothing): serve one

@@ -31,5 +31,5 @@ while True:
     #   answer with one sendto per recvfrom, to the address recvfrom gave you.
     # TODO (bad_input_does_not_stop_the_server): any bytes, any size up to 65,507;
     #   nothing a client sends may stop this loop (do not decode the bytes).
-    # TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing to write; run
-    #   the scenario and read what it shows.
+    # TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing more to write:
+    #   it passes once your server echoes every datagram; read what its transcript shows.
