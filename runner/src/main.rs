@@ -265,8 +265,10 @@ fn list() {
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
-    out!("      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
-      `cargo lab progress` shows the labs you have done.");
+    out!(
+        "      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
+      `cargo lab progress` shows the labs you have done."
+    );
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {

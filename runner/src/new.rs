@@ -24,7 +24,43 @@ const STARTERS: &[(&str, &str)] = &[
 ];
 
 /// Each lab's Rust starter, as the repository has it: its Cargo.toml and src/main.rs.
-const RUST_STARTERS: &[(&str, &str, &str)] = &[];
+const RUST_STARTERS: &[(&str, &str, &str)] = &[
+    (
+        "udp-echo",
+        include_str!("../../starters/udp-echo/rust/Cargo.toml"),
+        include_str!("../../starters/udp-echo/rust/src/main.rs"),
+    ),
+    (
+        "upper",
+        include_str!("../../starters/upper/rust/Cargo.toml"),
+        include_str!("../../starters/upper/rust/src/main.rs"),
+    ),
+    (
+        "backlog",
+        include_str!("../../starters/backlog/rust/Cargo.toml"),
+        include_str!("../../starters/backlog/rust/src/main.rs"),
+    ),
+    (
+        "udp-group",
+        include_str!("../../starters/udp-group/rust/Cargo.toml"),
+        include_str!("../../starters/udp-group/rust/src/main.rs"),
+    ),
+    (
+        "sticky",
+        include_str!("../../starters/sticky/rust/Cargo.toml"),
+        include_str!("../../starters/sticky/rust/src/main.rs"),
+    ),
+    (
+        "tcp-chat",
+        include_str!("../../starters/tcp-chat/rust/Cargo.toml"),
+        include_str!("../../starters/tcp-chat/rust/src/main.rs"),
+    ),
+    (
+        "udp-chat",
+        include_str!("../../starters/udp-chat/rust/Cargo.toml"),
+        include_str!("../../starters/udp-chat/rust/src/main.rs"),
+    ),
+];
 
 /// The languages a starter comes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -6,7 +6,7 @@
 //! that holds my-backlog, with:
 //!
 //! ```text
-//! cargo lab check backlog --build 'cargo build --quiet --manifest-path my-backlog/Cargo.toml' \
+//! cargo lab check backlog --build 'cargo build --quiet --manifest-path my-backlog/Cargo.toml --target-dir my-backlog/target' \
 //!     --server 'my-backlog/target/debug/my-backlog --port {port} {args}'
 //! ```
 //!

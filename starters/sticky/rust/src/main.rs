@@ -6,7 +6,7 @@
 //! my-sticky, with:
 //!
 //! ```text
-//! cargo lab check sticky --build 'cargo build --quiet --manifest-path my-sticky/Cargo.toml' \
+//! cargo lab check sticky --build 'cargo build --quiet --manifest-path my-sticky/Cargo.toml --target-dir my-sticky/target' \
 //!     --server 'my-sticky/target/debug/my-sticky --port {port} {args}'
 //! ```
 //!

@@ -5,7 +5,7 @@
 //! tcp-chat`, then check your server, from the folder that holds my-tcp-chat, with:
 //!
 //! ```text
-//! cargo lab check tcp-chat --build 'cargo build --quiet --manifest-path my-tcp-chat/Cargo.toml' \
+//! cargo lab check tcp-chat --build 'cargo build --quiet --manifest-path my-tcp-chat/Cargo.toml --target-dir my-tcp-chat/target' \
 //!     --server 'my-tcp-chat/target/debug/my-tcp-chat --port {port} {args}'
 //! ```
 //!
@@ -71,8 +71,9 @@ fn main() {
     let _ = io::stdout().flush();
 
     loop {
-        // TODO (the_client_is_refused_until_the_server_runs): nothing to write; run the
-        //   scenario and read what it shows.
+        // TODO (the_client_is_refused_until_the_server_runs): nothing more to write: it
+        //   passes once your server prints the client's line and sends the line typed on
+        //   its stdin, newline included; read what its transcript shows.
         let (stream, from) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(error) => {

@@ -5,7 +5,7 @@
 //! folder that holds my-udp-chat, with:
 //!
 //! ```text
-//! cargo lab check udp-chat --build 'cargo build --quiet --manifest-path my-udp-chat/Cargo.toml' \
+//! cargo lab check udp-chat --build 'cargo build --quiet --manifest-path my-udp-chat/Cargo.toml --target-dir my-udp-chat/target' \
 //!     --server 'my-udp-chat/target/debug/my-udp-chat --port {port} {args}'
 //! ```
 //!

@@ -5,7 +5,7 @@
 //! that holds my-udp-echo, with:
 //!
 //! ```text
-//! cargo lab check udp-echo --build 'cargo build --quiet --manifest-path my-udp-echo/Cargo.toml' \
+//! cargo lab check udp-echo --build 'cargo build --quiet --manifest-path my-udp-echo/Cargo.toml --target-dir my-udp-echo/target' \
 //!     --server 'my-udp-echo/target/debug/my-udp-echo --port {port} {args}'
 //! ```
 //!
@@ -58,8 +58,8 @@ fn main() {
         // TODO (bad_input_does_not_stop_the_server): any bytes, any size up to 65,507;
         //   nothing a client sends may stop this loop (do not decode the bytes, and a failed
         //   send_to is one datagram's problem: say so on stderr and go on, no unwrap, no ?).
-        // TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing to write; run
-        //   the scenario and read what it shows.
+        // TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing more to write:
+        //   it passes once your server echoes every datagram; read what its transcript shows.
     }
 }
 

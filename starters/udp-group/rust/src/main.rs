@@ -6,7 +6,7 @@
 //! my-udp-group, with:
 //!
 //! ```text
-//! cargo lab check udp-group --build 'cargo build --quiet --manifest-path my-udp-group/Cargo.toml' \
+//! cargo lab check udp-group --build 'cargo build --quiet --manifest-path my-udp-group/Cargo.toml --target-dir my-udp-group/target' \
 //!     --server 'my-udp-group/target/debug/my-udp-group --port {port} {args}'
 //! ```
 //!

@@ -5,7 +5,7 @@
 //! that holds my-upper, with:
 //!
 //! ```text
-//! cargo lab check upper --build 'cargo build --quiet --manifest-path my-upper/Cargo.toml' \
+//! cargo lab check upper --build 'cargo build --quiet --manifest-path my-upper/Cargo.toml --target-dir my-upper/target' \
 //!     --server 'my-upper/target/debug/my-upper --port {port} {args}'
 //! ```
 //!
