@@ -22,6 +22,8 @@ parser.add_argument("--accept", nargs="+", default=["never"],
                     help="never | on-enter | after SECS")
 parser.add_argument("--defer-accept", type=int, help="TCP_DEFER_ACCEPT in seconds (Linux)")
 args = parser.parse_args()
+if not (args.accept in (["never"], ["on-enter"]) or (args.accept[0] == "after" and len(args.accept) == 2)):
+    parser.error("--accept takes never, on-enter or after SECS")
 
 
 def serve(conn):

@@ -67,7 +67,11 @@ while True:
     conn, addr = server.accept()
     with conn:
         while True:
-            data = read(conn)
+            try:
+                data = read(conn)
+            except ConnectionError as error:  # a reset ends this connection, not the server
+                print(f"connection from {addr} ended: {error}", file=sys.stderr, flush=True)
+                break
             if not data:
                 # TODO (a_frame_cut_off_by_the_peer_is_reported): if a line or frame is
                 #   unfinished, say so on stderr, e.g. "truncated: got 2 of 5 bytes".

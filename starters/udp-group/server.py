@@ -27,13 +27,16 @@ print(f"listening on udp://127.0.0.1:{port}", flush=True)
 
 heard = []     # relay mode: every address ever heard from
 members = {}   # room mode: name -> address (you may want address -> name too)
+# The owner's thread reads `members` while the main loop changes it: hold this lock for
+# both, or the owner's loop can fail with "dictionary changed size during iteration".
+room = threading.Lock()
 
 
 def owner():
     """Read the owner's lines from stdin."""
     for line in sys.stdin:
         # TODO (the_owner_speaks_to_everyone): send the line (e.g. "[owner] " + line,
-        #   without its newline) to every member.
+        #   without its newline) to every member, holding `room` while you go through them.
         pass
 
 
