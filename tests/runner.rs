@@ -524,3 +524,31 @@ fn a_build_that_fails_is_shown_as_a_compile_error() {
         .stdout(predicate::str::contains("PASS").not())
         .stdout(predicate::str::contains("FAIL").not());
 }
+
+/// A server that sent nothing in a scenario (a starter, as written) is told so before the
+/// hint, which names the usual cause for a server that answers; one that answered wrongly
+/// gets the hint alone.
+#[test]
+fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my-udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let starter = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let scenario = "two_clients_get_only_their_own_replies";
+    lab()
+        .args(["check", "udp-echo", "--scenario", scenario, "--server", &starter])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
+             if it is still a starter, begin with the TODO that names {scenario}"
+        )))
+        .stdout(predicate::str::contains("  hint: Reply to the address recvfrom gave you"));
+    lab()
+        .args(["check", "udp-echo", "--scenario", "datagrams_keep_their_boundaries"])
+        .args(["--server", &python_echo("--bug merge")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("  hint: Echo each datagram on its own"))
+        .stdout(predicate::str::contains("note: your server sent nothing").not());
+}

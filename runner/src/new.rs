@@ -183,7 +183,7 @@ pub fn create(lab: &Lab, dir: &Path, lang: Lang) -> Result<Commands> {
 fn readme(lab: &Lab, lang: Lang, commands: &Commands) -> String {
     let (file, what) = match lang {
         Lang::Python => ("server.py", "Python 3, standard library only"),
-        Lang::Rust => ("src/main.rs", "Rust, std only (no crates: the point is the socket code)"),
+        Lang::Rust => ("src/main.rs", "Rust, std only: no crates, the point is the socket code"),
     };
     format!(
         "# Your {name} server\n\n`{file}` ({what}) already takes its flags, binds 127.0.0.1 and prints the \

@@ -1,6 +1,7 @@
 //! `cargo lab progress`: each lab, not started, n of m scenarios, or done, from the student's
-//! own check runs only. `cargo lab check` (and each run of `--watch`) writes the lab's line
-//! into `lab-progress.txt` in the folder it was run from, a plain file a student can read.
+//! own check runs only. `cargo lab check` (and each run of `--watch`) writes a line for the lab
+//! and the command it checked into `lab-progress.txt` in the folder it was run from, a plain
+//! file a student can read; each lab shows its best.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use harness::{Lab, labs, out};
 pub const FILE: &str = "lab-progress.txt";
 
 const HEADER: &str =
-    "# cargo lab progress: the last whole check of each lab (lab, passed/total, the command)";
+    "# cargo lab progress: the last whole check of each lab with each command (lab, passed/total, command)";
 
 /// One lab's last whole check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,11 +58,23 @@ fn parse(line: &str) -> Option<Entry> {
     Some(Entry { lab, passed: passed.parse().ok()?, total: total.parse().ok()?, command })
 }
 
-/// Record a whole check of a lab (every scenario run), replacing that lab's line.
+/// Record a whole check of a lab (every scenario run), replacing the line of the same lab
+/// checked with the same command: a check of a scratch copy does not undo the real one's done.
 pub fn record(file: &Path, entry: Entry) -> Result<()> {
     let mut entries = read(file)?;
-    entries.retain(|old| old.lab != entry.lab);
+    entries.retain(|old| !(old.lab == entry.lab && old.command == entry.command));
     entries.push(entry);
+    // A few commands a lab at most: the oldest go.
+    const KEPT: usize = 5;
+    let mut count = std::collections::HashMap::new();
+    for entry in entries.iter().rev() {
+        *count.entry(entry.lab.clone()).or_insert(0) += 1;
+    }
+    entries.retain(|entry| {
+        let left = count.get_mut(&entry.lab).expect("counted");
+        *left -= 1;
+        *left < KEPT
+    });
     let order = |name: &str| labs::ALL.iter().position(|lab| lab.name == name).unwrap_or(usize::MAX);
     entries.sort_by_key(|entry| order(&entry.lab));
     let mut text = format!("{HEADER}\n");
@@ -104,11 +117,12 @@ pub fn show(file: &Path) -> Result<()> {
         out!("Start with `cargo lab new {0}`, then check it as its README says.", labs::ALL[0].name);
         return Ok(());
     }
-    out!("Your labs, from the last whole check of each (kept in {}):\n", file.display());
+    out!("Your labs, from the best of your whole checks of each (kept in {}):\n", file.display());
     let mut done = 0;
     let mut next = None;
     for lab in labs::ALL {
-        let entry = entries.iter().find(|entry| entry.lab == lab.name);
+        // The best check of the lab; of equals, the latest.
+        let entry = entries.iter().filter(|entry| entry.lab == lab.name).max_by_key(|entry| entry.passed);
         let status = match entry {
             Some(entry) if entry.done(lab) => {
                 done += 1;

@@ -216,6 +216,7 @@ pub fn matters(path: &Path, progress: &Path) -> bool {
         || name.ends_with(".swx")
         || name.ends_with(".pyc")
         || name.starts_with(".#")
+        || name == "Cargo.lock" // written by the first build
         || name == "4913"; // vim's probe that a folder is writable
     !in_output && !backup
 }
