@@ -44,7 +44,14 @@ fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
     {
         return Err(anyhow!("the starter does not build:\n{}", failed.report()));
     }
-    let target = Target::command(lab, binary(lab)?, &commands.server);
+    // The interpreter itself, not a version manager's shim on PATH: a shim's shell script
+    // costs each start more than the starter does.
+    let python = harness::process::quote(harness::session::python3());
+    let server = match commands.server.strip_prefix("python3 ") {
+        Some(rest) => format!("{python} {rest}"),
+        None => commands.server.clone(),
+    };
+    let target = Target::command(lab, binary(lab)?, &server);
     let scenarios: Vec<_> = lab.scenarios.iter().collect();
     let options = check::Options { jobs: 4, only: Vec::new(), fail_fast: false, hints: Hints::Shown };
     let mut ran: Vec<Ran> = Vec::new();
