@@ -253,7 +253,10 @@ impl Session {
                     .replace("{args}", &args.join(" "))
                     .trim_end()
                     .to_string();
-                let mut role = Spawn::new("server", Program::Shell(line)).vital().start(&self.transcript)?;
+                let mut role = Spawn::new("server", Program::Shell(line))
+                    .vital()
+                    .output_cap(crate::process::STRANGER_OUTPUT_CAP)
+                    .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
                 if ready.addr.port() != port {

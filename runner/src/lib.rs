@@ -6,5 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod diagram;
 pub mod docs;
+pub mod grade;
 pub mod new;
+pub mod report;
 pub mod spec;
