@@ -14,7 +14,9 @@ use super::{Status, Submission};
 pub enum Visibility {
     Visible,
     Hidden,
+    #[value(name = "after_due_date")]
     AfterDueDate,
+    #[value(name = "after_published")]
     AfterPublished,
 }
 

@@ -13,8 +13,8 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -265,17 +265,14 @@ pub fn run(
     })
 }
 
+/// How a scenario ended, what it recorded, and how long it took.
+type Ran = (Outcome, Transcript, Duration);
+
 /// Each scenario run on a thread of its own, `jobs` at a time, and waited for at most
 /// `limit`: one past it is failed, left behind, and its roles killed once all are done (a
 /// thread cannot be stopped from outside; its processes can).
-fn run_limited(
-    target: &Target,
-    scenarios: &[&'static Scenario],
-    jobs: usize,
-    limit: Duration,
-) -> Vec<(Outcome, Transcript, Duration)> {
-    let slots: Arc<Mutex<Vec<Option<(Outcome, Transcript, Duration)>>>> =
-        Arc::new(Mutex::new(scenarios.iter().map(|_| None).collect()));
+fn run_limited(target: &Target, scenarios: &[&'static Scenario], jobs: usize, limit: Duration) -> Vec<Ran> {
+    let slots: Mutex<Vec<Option<Ran>>> = Mutex::new(scenarios.iter().map(|_| None).collect());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let overran = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {

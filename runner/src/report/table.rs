@@ -34,7 +34,7 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
         text.push_str(&format!("  {points}"));
         if let Some(problem) = &submission.problem {
             let headline = problem.lines().next().unwrap_or_default();
-            text.push_str(&format!("  {}", paint("31", &shorten(headline, 100))));
+            text.push_str(&format!("  {}", paint("31", &shorten(headline, 60))));
         }
         text.push('\n');
     }
