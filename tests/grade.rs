@@ -30,6 +30,31 @@ const SCENARIOS: [&str; 7] = [
 
 const TEMPLATE: &str = "python3 {submission} --port {port} {args}";
 
+/// A folder whose `python3` is the interpreter itself, put first on the PATH of every command
+/// here: `python3` on PATH may be a version manager's shim (pyenv's is a shell script), which
+/// would double the cost of every server's start. The commands stay as a teacher writes them.
+fn python_first_on_path() -> std::ffi::OsString {
+    static PATH: std::sync::OnceLock<std::ffi::OsString> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let asked =
+            std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output();
+        let Some(output) = asked.ok().filter(|output| output.status.success()) else { return path };
+        let python = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-bin");
+        // Made beside and renamed into place: another run of these tests may be doing the same.
+        let ours = bin.join(format!("python3.{}", std::process::id()));
+        let made = std::fs::create_dir_all(&bin)
+            .and_then(|()| std::os::unix::fs::symlink(&python, &ours))
+            .and_then(|()| std::fs::rename(&ours, bin.join("python3")));
+        if made.is_err() {
+            return path;
+        }
+        std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap_or(path)
+    })
+    .clone()
+}
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let isolation =
@@ -50,6 +75,7 @@ fn main() -> ExitCode {
         test("the_teachers_chapter_commands_run_as_written", teachers_commands_run),
         test("templates_and_out_folders_that_cannot_work_are_refused", bad_templates_are_refused),
         test("step_without_a_terminal_is_refused_with_a_hint", step_needs_a_terminal),
+        test("without_namespaces_grading_says_so_once_and_goes_on", without_namespaces),
         test("namespaces_let_two_submissions_bind_the_same_fixed_port", two_submissions_one_fixed_port)
             .with_ignored_flag(isolation.is_err()),
         test("by_hand::the_whole_fixture_class", the_whole_fixture_class).with_ignored_flag(true),
@@ -68,7 +94,7 @@ fn lab_binary() -> PathBuf {
 
 fn lab() -> Command {
     let mut command = Command::new(lab_binary());
-    command.env("NO_COLOR", "1").timeout(Duration::from_secs(180));
+    command.env("NO_COLOR", "1").env("PATH", python_first_on_path()).timeout(Duration::from_secs(180));
     command
 }
 
@@ -457,6 +483,7 @@ fn teachers_commands_run() -> Result<()> {
             .current_dir(here)
             .env("LAB", lab_binary())
             .env("NO_COLOR", "1")
+            .env("PATH", python_first_on_path())
             .output()?)
     };
     // A copy of the student's repository whose server is wrong: the classroom step must fail it
@@ -478,12 +505,17 @@ fn teachers_commands_run() -> Result<()> {
     });
     for (command, output) in commands.iter().zip(outputs) {
         let output = output?;
+        // What went into a file (`> results.json`) is the report to read on a failure.
+        let written = command.rsplit_once("> ").map(|(_, file)| {
+            std::fs::read_to_string(file.replace("/autograder/", &autograder)).unwrap_or_default()
+        });
         ensure!(
             output.status.success(),
-            "`{command}` failed ({}):\n{}\n{}",
+            "`{command}` failed ({}):\n{}\n{}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+            String::from_utf8_lossy(&output.stderr),
+            written.unwrap_or_default()
         );
     }
     ensure!(wrong_output?.status.code() == Some(1), "the classroom step passed a wrong server");
@@ -570,6 +602,50 @@ fn step_needs_a_terminal() -> Result<()> {
     Ok(())
 }
 
+/// Where namespaces cannot be made (here: no `unshare` on the PATH), grading says so once, on
+/// stderr, and grades all the same, each submission on the machine's own loopback.
+fn without_namespaces() -> Result<()> {
+    let (dir, submissions) = copy_class(&["correct.py", "forks.py"])?;
+    // A PATH with a shell, Python and the Rust tools (the runner builds the lab's binary), and
+    // nothing else.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin)?;
+    for program in ["sh", "python3", "cargo", "rustc"] {
+        let found = std::env::split_paths(&python_first_on_path())
+            .map(|folder| folder.join(program))
+            .find(|path| path.exists())
+            .with_context(|| format!("no {program} on the PATH"))?;
+        std::os::unix::fs::symlink(found, bin.join(program))?;
+    }
+    let mark = mark();
+    let (key, value) = mark.split_once('=').expect("KEY=VALUE");
+    let output = lab()
+        .args(["grade", "udp-echo", "--submissions"])
+        .arg(&submissions)
+        .args(["--server", TEMPLATE, "--scenario", SCENARIOS[0], "--out"])
+        .arg(dir.path().join("grades"))
+        .env("PATH", &bin)
+        .env(key, value)
+        .output()?;
+    nothing_left(&mark)?;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    ensure!(output.status.success(), "{stdout}\n{stderr}");
+    ensure!(
+        stderr.matches("note: grading without isolation: unshare(1) could not be started").count() == 1,
+        "{stderr}"
+    );
+    let graded =
+        Graded { stdout: stdout.into_owned(), stderr: stderr.into_owned(), out: dir.path().join("grades") };
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(graded.out.join("summary.json"))?)?;
+    ensure!(summary["isolated"] == false, "{summary}");
+    let expected = BTreeMap::from([
+        ("correct.py".to_string(), row("pass", "1/1")),
+        ("forks.py".to_string(), row("pass", "1/1")),
+    ]);
+    reports_agree(&graded, &expected, &SCENARIOS[..1])
+}
+
 /// Two submissions that each also listen on the fixed TCP port 47999, graded at once while this
 /// test holds (or someone else holds) that port on the machine's own loopback: both pass only
 /// because each has a network of its own.
@@ -624,13 +700,16 @@ fn the_whole_fixture_class() -> Result<()> {
     reports_agree(&graded, &expected, &SCENARIOS)
 }
 
-/// By hand: ten correct udp-echo submissions, every scenario; prints how long it took.
+/// By hand: ten correct udp-echo submissions, every scenario; prints how long it took (the
+/// issue asks for under 15 s on a 2-core machine; measured, not asserted: see the report).
 fn ten_submissions() -> Result<()> {
     let dir = tempfile::Builder::new().prefix("grade-").tempdir_in(root().join("tests/fixtures/grade"))?;
     let submissions = dir.path().join("submissions");
     std::fs::create_dir(&submissions)?;
+    // The fixture itself, not the class's wrapper around it: one Python start per server.
+    let echo = root().join("labs/udp-echo/tests/fixtures/echo.py");
     for n in 1..=10 {
-        std::fs::copy(class().join("correct.py"), submissions.join(format!("student{n:02}.py")))?;
+        std::fs::copy(&echo, submissions.join(format!("student{n:02}.py")))?;
     }
     let mark = mark();
     let started = Instant::now();

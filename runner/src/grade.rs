@@ -215,7 +215,14 @@ fn grade_one(options: &Options, points: &Points, isolated: bool, name: &str, pat
         }
         false => Command::new(&options.runner),
     };
-    command.args(["check", options.lab.name, "--server", &server, "--format", "json", "--name", name]);
+    // `--flag=VALUE`: a name or command that starts with `-` is still a value.
+    command.args([
+        "check",
+        options.lab.name,
+        &format!("--server={server}"),
+        "--format=json",
+        &format!("--name={name}"),
+    ]);
     command.arg("--reference").arg(&options.reference);
     command.args(["--jobs", &options.scenario_jobs.to_string()]);
     command.args(["--scenario-time-limit", &options.scenario_time_limit.as_secs_f64().to_string()]);

@@ -334,7 +334,8 @@ fn list() {
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
-    out!("      `cargo lab check NAME --server CMD` checks your own server.");
+    out!("      `cargo lab check NAME --server CMD` checks your own server,");
+    out!("      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class.");
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {

@@ -200,7 +200,8 @@ pub struct Limits {
     pub scenario: Duration,
 }
 
-/// Run `target`'s scenarios (those `options` select; `fail_fast` is the text format's alone),
+/// Run `target`'s scenarios (those `options` select; `fail_fast` is refused: it is the text
+/// format's alone),
 /// `options.jobs` at a time, each within
 /// `limits.scenario`, into a [`Submission`] named `name`. A server that never starts is found
 /// by one start before the scenarios, and reported once.
@@ -212,6 +213,9 @@ pub fn run(
     limits: &Limits,
 ) -> Result<Submission> {
     let lab = target.lab;
+    if options.fail_fast {
+        bail!("--fail-fast goes with the text format: a report for a tool holds every scenario");
+    }
     let scenarios = check::selected(target, options)?;
     let server = match &target.server {
         harness::session::Server::Command(command) => command.clone(),
