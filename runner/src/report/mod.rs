@@ -30,7 +30,7 @@ use crate::check::{self, Options};
 pub enum Format {
     /// A line per scenario, the failure report under each failure (the default).
     Text,
-    /// The [`Submission`] as JSON.
+    /// Every scenario's result, with its points and report, as JSON.
     Json,
     /// JUnit XML, for CI systems.
     Junit,
