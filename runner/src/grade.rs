@@ -282,6 +282,7 @@ fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
     use std::os::unix::process::CommandExt;
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     command.env("NO_COLOR", "1");
+    die_with_us(&mut command);
     let mut child = command.spawn().context("starting the checker")?;
     let pid = child.id();
     harness::process::interrupt::register(pid);
@@ -315,6 +316,28 @@ fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
     let stderr = stderr.join().unwrap_or_default();
     Ok(Checked { stdout, stderr, finished })
 }
+
+/// The checker is killed if we die before it ends (even by SIGKILL, which no handler sees):
+/// the kernel sends it SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG), and
+/// that thread waits for it. In namespaces, its end ends everything in them.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_us(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls are
+    // allowed: prctl(2) is a plain system call, and nothing here allocates or locks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_us(_command: &mut Command) {}
 
 /// Kill the checker `pid` (not yet reaped: its waiter holds it), its process group, and every
 /// process below it: in namespaces, the first kill ends them all (unshare's `--kill-child`,
