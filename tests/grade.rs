@@ -452,7 +452,9 @@ fn teachers_commands_run() -> Result<()> {
     // Inside the repository, where the class's wrappers find the fixture they start.
     let dir = tempfile::Builder::new().prefix("grade-").tempdir_in(root().join("tests/fixtures/grade"))?;
     let here = dir.path();
-    let correct = class().join("correct.py");
+    // The fixture itself where it can be (one Python start per server, not the class's
+    // wrapper and then the fixture): these commands run side by side, each starting many.
+    let correct = root().join("labs/udp-echo/tests/fixtures/echo.py");
     let merge = class().join("张 三 (merge).py");
     let upper = root().join("labs/upper/tests/fixtures/upper.py");
     for folder in [
