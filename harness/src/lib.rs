@@ -7,6 +7,7 @@
 //! - [`tap`]: a relay that records what reaches the lab's own client from the server.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
 //! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting).
+//! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
@@ -17,6 +18,7 @@
 #[macro_use]
 pub mod scenario;
 
+pub mod isolate;
 pub mod kernel;
 pub mod labs;
 pub mod limits;

@@ -147,8 +147,12 @@ impl Session {
         for attempt in 1..=3 {
             let port = ports::unused_port(proto)?;
             match self.start_server(proto, Some(port), args) {
-                Err(error) if attempt < 3 && !error.is::<Skip>() && ports::is_bound(proto, port) => self
-                    .say(format!("(another program took port {port} meanwhile: {error:#}; trying another)")),
+                Err(error) if attempt < 3 && !error.is::<Skip>() && ports::is_bound(proto, port) => {
+                    self.say(format!(
+                        "(another program took port {port} meanwhile: {error:#}; trying another)"
+                    ));
+                    self.transcript.forget_crash();
+                }
                 started => return started,
             }
         }
@@ -177,7 +181,8 @@ impl Session {
             match self.server_at(addr.port(), args) {
                 Ok(server) => return Ok((server, value)),
                 Err(error) if attempt < 3 && ports::is_bound(proto, addr.port()) => {
-                    self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"))
+                    self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"));
+                    self.transcript.forget_crash();
                 }
                 Err(error) => return Err(error),
             }
@@ -253,7 +258,10 @@ impl Session {
                     .replace("{args}", &args.join(" "))
                     .trim_end()
                     .to_string();
-                let mut role = Spawn::new("server", Program::Shell(line)).vital().start(&self.transcript)?;
+                let mut role = Spawn::new("server", Program::Shell(line))
+                    .vital()
+                    .output_cap(crate::process::STRANGER_OUTPUT_CAP)
+                    .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
                 if ready.addr.port() != port {

@@ -148,6 +148,12 @@ impl Transcript {
         inner.crash.get_or_insert(crash);
     }
 
+    /// Forget a vital role's end: it was a start that is being tried again on another port
+    /// (another program took the first), and the waits of the retry must not give up for it.
+    pub(crate) fn forget_crash(&self) {
+        self.lock().crash = None;
+    }
+
     /// The crash of a vital role during this scenario, if there was one.
     pub fn crash(&self) -> Option<Crash> {
         self.lock().crash.clone()

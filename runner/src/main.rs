@@ -10,6 +10,7 @@
 //! cargo lab spec NAME                # what your own server must do
 //! cargo lab new NAME [--lang L] [DIR] # a starter for your own server, Python or Rust
 //! cargo lab progress                 # which labs you have done
+//! cargo lab grade NAME --submissions DIR --server TEMPLATE   # a whole class
 //! ```
 
 use std::process::ExitCode;
@@ -19,7 +20,8 @@ use clap::{Parser, Subcommand};
 use harness::process::quote;
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
-use runner::{cargo, check, demo, docs, new, progress, spec, watch};
+use runner::report::{Format, gradescope::Visibility};
+use runner::{cargo, check, demo, docs, grade, new, progress, report, spec, watch};
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +76,25 @@ enum Command {
         /// file events (for network file systems and VMs where saves go unnoticed).
         #[arg(long, requires = "watch")]
         poll: bool,
+        /// How to report: text for a person; for a tool, json, junit (XML, for CI) or
+        /// gradescope (its results.json). The exit status is 0 only when nothing failed.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// The submission's name in a json, junit or gradescope report (default: the command).
+        #[arg(long)]
+        name: Option<String>,
+        /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
+        #[arg(long, value_name = "FILE")]
+        points: Option<std::path::PathBuf>,
+        /// With --format gradescope: who sees each test's result.
+        #[arg(long, value_enum, default_value = "visible")]
+        visibility: Visibility,
+        /// With a format for a tool: a scenario still running after this many seconds fails.
+        #[arg(long, value_name = "SECS", default_value = "60")]
+        scenario_time_limit: f64,
+        /// The lab's own binary, already built (grade passes it to each submission's checker).
+        #[arg(long, hide = true)]
+        reference: Option<std::path::PathBuf>,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -100,6 +121,51 @@ enum Command {
     /// Each lab: not started, n of m scenarios, or done, from your own checks run in this
     /// folder (kept in lab-progress.txt).
     Progress,
+    /// Grade a class: every entry (file or folder) of DIR is a submission, checked against a
+    /// lab's scenarios, several at once and each (on Linux) in network and process namespaces
+    /// of its own. Prints a table; writes a report per submission, results.csv, junit.xml and
+    /// summary.json into --out.
+    Grade {
+        /// The lab whose scenarios to run.
+        lab: String,
+        /// The folder of submissions, one entry each (names with spaces and any script work).
+        #[arg(long, value_name = "DIR")]
+        submissions: std::path::PathBuf,
+        /// The server command: `{submission}` is the entry's path (quoted for you: do not quote
+        /// it), `{port}` and `{args}` as for `check`.
+        #[arg(long, value_name = "TEMPLATE")]
+        server: String,
+        /// Where the reports go, never inside the submissions (default: grades-LAB).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// How many submissions are checked at once (default: two per core).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
+        #[arg(long, value_name = "FILE")]
+        points: Option<std::path::PathBuf>,
+        /// A submission still running after this many seconds is stopped; what did not finish fails.
+        #[arg(long, value_name = "SECS", default_value = "300")]
+        time_limit: f64,
+        /// A scenario still running after this many seconds fails.
+        #[arg(long, value_name = "SECS", default_value = "60")]
+        scenario_time_limit: f64,
+        /// Leave out the hints in the reports (where to look): for an exam.
+        #[arg(long)]
+        no_hints: bool,
+        /// Check submissions side by side on this machine's network, without namespaces.
+        #[arg(long)]
+        no_isolation: bool,
+        /// Run only this scenario (repeat the flag for more).
+        #[arg(long = "scenario", value_name = "NAME")]
+        only: Vec<String>,
+    },
+    /// (Inside `grade`'s namespaces: bring up the loopback, then run the rest as `cargo lab ...`.)
+    #[command(hide = true)]
+    Isolated {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
         /// The lab to measure.
@@ -137,7 +203,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server, jobs, only, fail_fast, no_hints, build, watch, poll, stray }) => {
+        Some(Command::Check {
+            lab,
+            server,
+            jobs,
+            only,
+            fail_fast,
+            no_hints,
+            format,
+            name,
+            points,
+            visibility,
+            scenario_time_limit,
+            reference,
+            build,
+            watch,
+            poll,
+            stray,
+        }) => {
             let lab = find(&lab)?;
             let mut whole = [server.as_str()]
                 .into_iter()
@@ -165,7 +248,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let target = Target::command(lab, reference_binary(lab)?, &server);
+            let reference = match reference {
+                Some(path) => path,
+                None => reference_binary(lab)?,
+            };
+            let target = Target::command(lab, reference, &server);
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             let options = check::Options { jobs, only, fail_fast, hints };
@@ -190,6 +277,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("{}", failed.report());
                 return Ok(ExitCode::FAILURE);
             }
+            if format != Format::Text {
+                let points =
+                    points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
+                let limits = report::Limits { scenario: seconds(scenario_time_limit)? };
+                let name = name.unwrap_or_else(|| server.clone());
+                let checked = report::run(&name, &target, &options, &points, &limits)?;
+                report::print(&checked, format, visibility);
+                return Ok(verdict(checked.all_passed()));
+            }
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
             let tally = check::check(&target, &options)?;
@@ -206,6 +302,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(verdict(tally.failed == 0))
+        }
+        Some(Command::Grade {
+            lab,
+            submissions,
+            server,
+            out,
+            jobs,
+            points,
+            time_limit,
+            scenario_time_limit,
+            no_hints,
+            no_isolation,
+            only,
+        }) => {
+            let lab = find(&lab)?;
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let options = grade::Options {
+                lab,
+                submissions,
+                template: server,
+                out: out.unwrap_or_else(|| format!("grades-{}", lab.name).into()),
+                jobs: jobs.unwrap_or(2 * cores),
+                scenario_jobs: check::default_jobs(),
+                only,
+                points,
+                time_limit: seconds(time_limit)?,
+                scenario_time_limit: seconds(scenario_time_limit)?,
+                no_hints,
+                isolate: !no_isolation,
+                runner: std::env::current_exe().context("finding the lab runner itself")?,
+                reference: reference_binary(lab)?,
+            };
+            grade::grade(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Isolated { args }) => {
+            harness::isolate::loopback_up().context("bringing up the loopback in a new network namespace")?;
+            run(Cli::try_parse_from(std::iter::once("cargo lab".to_string()).chain(args))?)
         }
         Some(Command::New { lab, lang, dir }) => {
             let lab = find(&lab)?;
@@ -246,6 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let binary = reference_binary(lab)?;
             match args.get(1).map(String::as_str) {
                 None => Ok(verdict(demo::demo(&Target::reference(lab, binary)))),
+                Some("--step") => Ok(verdict(demo::demo_stepped(&Target::reference(lab, binary))?)),
                 Some("--diagram") => {
                     out!("{}", demo::diagram(&Target::reference(lab, binary))?);
                     Ok(ExitCode::SUCCESS)
@@ -267,6 +402,7 @@ fn list() {
     out!("      `cargo lab new NAME` writes a starter for it,");
     out!(
         "      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
+      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class,
       `cargo lab progress` shows the labs you have done."
     );
 }
@@ -316,6 +452,14 @@ fn has_bench(lab: &str) -> bool {
 
 fn reference_binary(lab: &Lab) -> Result<std::path::PathBuf> {
     cargo::binary(lab.name, lab.name)
+}
+
+/// A number of seconds from the command line, as a duration.
+fn seconds(secs: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|limit| !limit.is_zero())
+        .with_context(|| format!("{secs} is not a time limit: give a number of seconds above 0"))
 }
 
 fn verdict(all_held: bool) -> ExitCode {

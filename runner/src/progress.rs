@@ -32,8 +32,13 @@ impl Entry {
     }
 }
 
+/// The progress file: `LAB_PROGRESS` if set (the suite's tests point it away from the
+/// repository), or lab-progress.txt in `dir`.
 pub fn path_in(dir: &Path) -> PathBuf {
-    dir.join(FILE)
+    match std::env::var_os("LAB_PROGRESS") {
+        Some(file) => PathBuf::from(file),
+        None => dir.join(FILE),
+    }
 }
 
 /// The entries in `file` (none when it does not exist yet). A line that does not parse is

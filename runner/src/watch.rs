@@ -87,9 +87,13 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Resu
             return Ok(());
         }
     }
-    // A server on a port of its own fails every scenario the same way: say it once.
-    if let Some(wrong) = check::wrong_port(target) {
-        out!("\n{} before any scenario: {wrong}", style.paint("31", "FAIL"));
+    // A server that does not start, or listens on a port of its own, fails every scenario the
+    // same way: say it once.
+    if let Some(problem) = check::start_problem(target) {
+        out!("\n{} before any scenario: {}", style.paint("31", "FAIL"), problem.headline);
+        if let Some(transcript) = &problem.transcript {
+            out!("{}", indent(&format!("\ntranscript (times from the start):\n{transcript}")));
+        }
         return Ok(());
     }
     let scenarios = check::selected(target, options)?;
