@@ -555,3 +555,16 @@ fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
         .stdout(predicate::str::contains("  hint: Echo each datagram on its own"))
         .stdout(predicate::str::contains("note: your server sent nothing").not());
 }
+
+/// A server that cannot start without a flag every scenario passes (backlog's `--backlog`)
+/// stops with a usage error in the start-up check: that is no reason to run no scenario.
+#[test]
+fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
+    let fixture = runner::cargo::workspace_root().join("labs/backlog/tests/fixtures/backlog.py");
+    let server = format!("python3 '{}' --port {{port}} {{args}}", fixture.display());
+    lab()
+        .args(["check", "backlog", "--scenario", "exactly_backlog_plus_one_connects_complete", "--server", &server])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS exactly_backlog_plus_one_connects_complete"));
+}
