@@ -163,7 +163,8 @@ fn blast_tcp(args: &Args) -> Result<()> {
         pace(args.rate, started, seq * size as u64);
         let record = protocol::data_record(seq, size, true);
         // write_all returns once every byte is in our kernel's send buffer. When that is full,
-        // because the receiver's window is closed, it waits: that wait is flow control.
+        // because the receiver's window is closed, it waits: that wait is flow control. The
+        // time counted here is both: the copying, and the waiting.
         let writing = Instant::now();
         stream.write_all(&record).context("sending to the sink")?;
         blocked += writing.elapsed();
@@ -195,7 +196,7 @@ fn blast_tcp(args: &Args) -> Result<()> {
     let limited =
         info.window_limited.map_or("not known here".to_string(), |d| format!("{:.3} s", d.as_secs_f64()));
     println!(
-        "blocked   writes waited {:.3} s of {:.3} s ({:.0}%); held back by the sink's window (TCP_INFO tcpi_rwnd_limited): {limited}",
+        "writing   write calls took {:.3} s of {:.3} s ({:.0}%: copying, and waiting for room); held back by the sink's window (TCP_INFO tcpi_rwnd_limited): {limited}",
         blocked.as_secs_f64(),
         elapsed.as_secs_f64(),
         100.0 * blocked.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
@@ -208,7 +209,7 @@ fn blast_tcp(args: &Args) -> Result<()> {
         None => println!("window    not known here (TCP_INFO tcpi_snd_wnd is Linux's, 5.4 and later)"),
     }
     println!(
-        "summary proto=tcp sent={count} bytes={sent_bytes} seconds={:.6} received={} total={total} gaps={} blocked_s={:.6} window_limited_s={:.6} zero_window_samples={}",
+        "summary proto=tcp sent={count} bytes={sent_bytes} seconds={:.6} received={} total={total} gaps={} writing_s={:.6} window_limited_s={:.6} zero_window_samples={}",
         elapsed.as_secs_f64(),
         report.received,
         report.gaps,
