@@ -19,7 +19,7 @@ pub const LAB: Lab = Lab {
     teaches: "the lessons' TCP-vs-UDP table measured: loss vs flow control, connection cost",
     proto: Proto::Udp,
     default_port: 9500,
-    roles: &["server", "blast", "requests"],
+    roles: &["server", "sink", "blast", "requests"],
     modes: &["iterative", "threaded"],
     story: "
 The lessons end with a table: TCP is a reliable stream, UDP sends and does not care; a new

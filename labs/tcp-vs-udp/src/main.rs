@@ -48,10 +48,14 @@ use protocol::{HEAD, Message, Tally};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, port, proto, mode, read_delay, rcvbuf } => {
-            let server = Server { mode, read_delay: Duration::from_millis(read_delay), rcvbuf };
-            let bind = lab_common::listen_addr(bind, port);
-            match proto {
+        Role::Server(args) | Role::Sink(args) => {
+            let server = Server {
+                mode: args.mode,
+                read_delay: Duration::from_millis(args.read_delay),
+                rcvbuf: args.rcvbuf,
+            };
+            let bind = lab_common::listen_addr(args.bind, args.port);
+            match args.proto {
                 Proto::Udp => server.serve_udp(bind),
                 Proto::Tcp => server.serve_tcp(bind),
             }
@@ -79,26 +83,12 @@ enum Role {
     /// makes it nap before each read, a receiver that cannot keep up. It answers `work MS TAG`
     /// after MS milliseconds: iterative, one request at a time, so that everyone waits behind
     /// a long one; threaded, a thread per request (UDP) or per connection (TCP).
-    #[command(visible_alias = "sink")]
-    Server {
-        /// Address to listen on; port 0 lets the OS pick a free one.
-        #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9500")]
-        bind: SocketAddr,
-        /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
-        #[arg(long, conflicts_with = "bind")]
-        port: Option<u16>,
-        #[arg(long, value_enum, default_value_t = Proto::Udp)]
-        proto: Proto,
-        /// One request at a time, or a thread per request (UDP) or per connection (TCP).
-        #[arg(long, value_enum, default_value_t = Mode::Iterative)]
-        mode: Mode,
-        /// Milliseconds to nap before each read: a receiver slower than its sender.
-        #[arg(long, default_value_t = 0, value_name = "MS")]
-        read_delay: u64,
-        /// The socket's receive buffer (SO_RCVBUF) in bytes; Linux doubles what it is given.
-        #[arg(long, value_name = "BYTES")]
-        rcvbuf: Option<usize>,
-    },
+    Server(ServerArgs),
+    /// The server, named for what it is in the blast: it counts the numbered records a blast
+    /// sends and reports what it received, the gaps in the numbering and, over UDP, the
+    /// kernel's count of datagrams it dropped for want of room. With `--read-delay` it naps
+    /// before each read: a receiver that cannot keep up.
+    Sink(ServerArgs),
     /// Send a sink numbered records as fast as the socket takes them, then ask for its report.
     /// Over UDP the sender never waits and what the sink had no room for is lost: the sink's
     /// gaps and the kernel's drop count say how many. Over TCP nothing is lost: the sender is
@@ -108,6 +98,27 @@ enum Role {
     /// (tcp-new), one kept connection (tcp-keep), or one datagram each (udp). Prints
     /// requests per second, latency percentiles, and how many connections the kernel opened.
     Requests(requests::Args),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Address to listen on; port 0 lets the OS pick a free one.
+    #[arg(long, value_parser = lab_common::address, default_value = "127.0.0.1:9500")]
+    bind: SocketAddr,
+    /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
+    #[arg(long, conflicts_with = "bind")]
+    port: Option<u16>,
+    #[arg(long, value_enum, default_value_t = Proto::Udp)]
+    proto: Proto,
+    /// One request at a time, or a thread per request (UDP) or per connection (TCP).
+    #[arg(long, value_enum, default_value_t = Mode::Iterative)]
+    mode: Mode,
+    /// Milliseconds to nap before each read: a receiver slower than its sender.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    read_delay: u64,
+    /// The socket's receive buffer (SO_RCVBUF) in bytes; Linux doubles what it is given.
+    #[arg(long, value_name = "BYTES")]
+    rcvbuf: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
