@@ -209,10 +209,10 @@ impl Server {
                     Some(error)
                 }
             };
-            if let Some(answer) = answer {
-                if let Err(error) = socket.send_to(answer.as_bytes(), received.from) {
-                    eprintln!("answering {}: {error}", received.from);
-                }
+            if let Some(answer) = answer
+                && let Err(error) = socket.send_to(answer.as_bytes(), received.from)
+            {
+                eprintln!("answering {}: {error}", received.from);
             }
         }
     }
