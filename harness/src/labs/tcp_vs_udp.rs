@@ -195,7 +195,7 @@ pub fn udp_into_a_napping_sink_loses_what_the_kernel_drops(s: &mut Session) -> R
         ensure!(sent == RECORD_SIZE, "the blaster sent only {sent} of {RECORD_SIZE} bytes");
     }
     s.say(format!(
-        "(blaster → server: {RECORDS} datagrams, each sendto returned at once: UDP never makes a sender wait)"
+        "(blaster → server: {RECORDS} datagrams, each sendto returned at once: UDP has no flow control, nothing holds a sender back for its receiver)"
     ));
     // Polling the kernel's table: nothing tells us when the sink has read its backlog. Once
     // it has, the report finds room in the buffer.
@@ -352,7 +352,7 @@ pub fn tcp_into_a_napping_sink_loses_nothing_and_holds_the_sender(s: &mut Sessio
     if let Some(limited) = info.window_limited {
         s.say(format!(
             "Our kernel (TCP_INFO tcpi_rwnd_limited) counts {} ms in which it had data to send and the sink's \
-             window was closed; the smallest window seen while waiting was {} bytes.",
+             window had no room for it; the smallest window seen while waiting was {} bytes.",
             limited.as_millis(),
             smallest_window.map_or("not known".to_string(), |w| w.to_string())
         ));

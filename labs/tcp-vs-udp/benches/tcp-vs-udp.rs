@@ -41,7 +41,7 @@ fn bench(binary: &Path) -> Result<()> {
     let napping = ["--read-delay", "1"];
     let udp = blast(binary, Proto::Udp, &napping, &["--count", "20000", "--size", "1400"])?;
     harness::out!(
-        "   UDP  sent {} datagrams in {:.3} s, never waiting; lost {}/{} ({:.1}%); the kernel dropped {} (SO_RXQ_OVFL), gaps {}",
+        "   UDP  sent {} datagrams in {:.3} s, never held back; lost {}/{} ({:.1}%); the kernel dropped {} (SO_RXQ_OVFL), gaps {}",
         udp["sent"],
         udp["seconds"],
         udp["lost"],

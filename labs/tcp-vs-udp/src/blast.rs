@@ -90,7 +90,7 @@ fn blast_udp(args: &Args) -> Result<()> {
     let total = report.received + report.gaps;
     let sent_bytes = count * size as u64;
     println!(
-        "sent      {count} datagrams of {size} bytes ({}) in {:.3} s: {}; the sender never waited",
+        "sent      {count} datagrams of {size} bytes ({}) in {:.3} s: {}; UDP has no flow control: nothing held the sender back for the sink",
         bytes(sent_bytes),
         sending.as_secs_f64(),
         bitrate(sent_bytes, sending)

@@ -90,7 +90,7 @@ enum Role {
     /// before each read: a receiver that cannot keep up.
     Sink(ServerArgs),
     /// Send a sink numbered records as fast as the socket takes them, then ask for its report.
-    /// Over UDP the sender never waits and what the sink had no room for is lost: the sink's
+    /// Over UDP nothing holds the sender back and what the sink had no room for is lost: the sink's
     /// gaps and the kernel's drop count say how many. Over TCP nothing is lost: the sender is
     /// held back instead, and the window the receiver advertised shows why.
     Blast(blast::Args),

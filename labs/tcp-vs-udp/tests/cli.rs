@@ -23,7 +23,7 @@ fn help_says_what_each_role_demonstrates() {
         .args(["blast", "--help"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("the sender never waits"))
+        .stdout(predicate::str::contains("nothing holds the sender back"))
         .stdout(predicate::str::contains("held back"));
     cargo_bin_cmd!("tcp-vs-udp")
         .args(["requests", "--help"])
