@@ -203,13 +203,26 @@ pub fn udp_queued(port: u16) -> Option<u64> {
 }
 
 /// What TCP_INFO says about a sending socket: the window its peer advertised last
-/// (`tcpi_snd_wnd`, Linux 5.4 and later) and how long it had data it could not send because
-/// that window was closed (`tcpi_rwnd_limited`, Linux 4.10 and later), read at their offsets in
+/// (`tcpi_snd_wnd`, Linux 5.4 and later), the bytes sent and not yet acknowledged
+/// (`tcpi_bytes_sent` less `tcpi_bytes_retrans` and `tcpi_bytes_acked`, Linux 4.19 and later),
+/// and how long it had data it could not send because that window had no room for it
+/// (`tcpi_rwnd_limited`, Linux 4.10 and later), read at their offsets in
 /// include/uapi/linux/tcp.h. `None` for what this kernel does not fill in (or not Linux).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SenderInfo {
     pub peer_window: Option<u32>,
+    pub in_flight: Option<u64>,
+    /// Bytes the peer has acknowledged (`tcpi_bytes_acked`, Linux 4.1 and later).
+    pub acked: Option<u64>,
     pub window_limited: Option<Duration>,
+}
+
+impl SenderInfo {
+    /// The room the window leaves: what the peer advertised, less what is already on its way.
+    /// 0 while the sender must wait.
+    pub fn room(&self) -> Option<u64> {
+        Some(u64::from(self.peer_window?).saturating_sub(self.in_flight?))
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -233,11 +246,17 @@ pub fn sender_info(stream: &std::net::TcpStream) -> std::io::Result<SenderInfo> 
         return Err(std::io::Error::last_os_error());
     }
     let filled = &raw[..len as usize];
-    let bytes = |at: usize, n: usize| filled.get(at..at + n);
+    let u64_at =
+        |at: usize| filled.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()));
+    let (sent, retransmitted, acked) = (u64_at(200), u64_at(208), u64_at(120));
     Ok(SenderInfo {
-        peer_window: bytes(228, 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap_or_default())),
-        window_limited: bytes(176, 8)
-            .map(|b| Duration::from_micros(u64::from_ne_bytes(b.try_into().unwrap_or_default()))),
+        peer_window: filled.get(228..232).map(|b| u32::from_ne_bytes(b.try_into().unwrap_or_default())),
+        in_flight: sent
+            .zip(retransmitted)
+            .zip(acked)
+            .map(|((s, r), a)| s.saturating_sub(r).saturating_sub(a)),
+        acked,
+        window_limited: u64_at(176).map(Duration::from_micros),
     })
 }
 

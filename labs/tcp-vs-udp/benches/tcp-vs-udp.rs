@@ -156,6 +156,202 @@ fn bench(binary: &Path) -> Result<()> {
             waits[waits.len() - 1].as_secs_f64() * 1e3
         );
     }
+
+    harness::out!(
+        "\n5. The chapter's chart: a sink napping 10 ms before each read, with a 64 KiB buffer, looked at every 2 ms"
+    );
+    let udp = udp_series(binary)?;
+    let tcp = tcp_series(binary)?;
+    let chart = runner_root().join("docs/src/tcp-vs-udp-slow-receiver.svg");
+    draw(&chart, &udp, &tcp)?;
+    harness::out!(
+        "   UDP  {} sent, {} dropped by the kernel; TCP {:.0} MB written, write calls took {:.2} s of the run's 1 s (copying, and waiting for room)",
+        udp.last().map_or(0, |s| s.sent),
+        udp.last().map_or(0, |s| s.dropped),
+        tcp.last().map_or(0.0, |s| s.written as f64 / 1e6),
+        tcp.last().map_or(0.0, |s| s.waited.as_secs_f64())
+    );
+    harness::out!("   drawn into {}", chart.display());
+    Ok(())
+}
+
+/// One look at the UDP blast: datagrams sent so far, and dropped so far by the sink's kernel.
+struct UdpSample {
+    at: Duration,
+    sent: u64,
+    dropped: u64,
+}
+
+/// One look at the TCP blast: bytes written so far, the time writes spent so far, and the
+/// window the sink advertised last.
+struct TcpSample {
+    at: Duration,
+    written: u64,
+    acked: Option<u64>,
+    waited: Duration,
+    window: Option<u32>,
+    room: Option<u64>,
+}
+
+/// How long each run of the chart lasts, and how often it is looked at.
+const CHART_RUN: Duration = Duration::from_secs(1);
+const LOOK: Duration = Duration::from_millis(2);
+/// The chart's sink, the same for UDP and TCP: 10 ms naps, a 64 KiB receive buffer (Linux makes it 128).
+const CHART_SINK: [&str; 4] = ["--read-delay", "10", "--rcvbuf", "65536"];
+
+/// 1,400-byte datagrams at 100 Mbit/s for a second into the chart's sink; every 2 ms, how many were sent and how many the kernel dropped on the sink's socket
+/// (the `drops` column of /proc/net/udp, Linux's).
+fn udp_series(binary: &Path) -> Result<Vec<UdpSample>> {
+    let sink = server(binary, Proto::Udp, &CHART_SINK)?;
+    let port = sink.addr().port();
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.connect(sink.addr())?;
+    let per_datagram = Duration::from_secs_f64(UDP_SIZE as f64 * 8.0 / 100e6);
+    let started = Instant::now();
+    let (mut samples, mut sent, mut next_look) = (Vec::new(), 0u64, Duration::ZERO);
+    while started.elapsed() < CHART_RUN {
+        let at = started.elapsed();
+        if at >= next_look {
+            let dropped = harness::kernel::udp_drops(port).unwrap_or(0);
+            samples.push(UdpSample { at, sent, dropped });
+            next_look += LOOK;
+        }
+        // Paced as iperf3's -b paces: the next datagram when it is due.
+        if let Some(ahead) = (per_datagram * sent as u32).checked_sub(at) {
+            std::thread::sleep(ahead.min(LOOK));
+            continue;
+        }
+        socket.send(&vec![b'.'; UDP_SIZE as usize]).ok();
+        sent += 1;
+    }
+    let dropped = harness::kernel::udp_drops(port).unwrap_or(0);
+    samples.push(UdpSample { at: started.elapsed(), sent, dropped });
+    Ok(samples)
+}
+
+/// 64 KiB writes for a second into the chart's sink; every 2 ms, the bytes written, the time spent in writes, and the window the
+/// sink advertised (TCP_INFO, Linux's), read on another thread.
+fn tcp_series(binary: &Path) -> Result<Vec<TcpSample>> {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let sink = server(binary, Proto::Tcp, &CHART_SINK)?;
+    let stream = std::net::TcpStream::connect(sink.addr())?;
+    let (written, waited, done) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let looker = {
+        let (stream, written, waited, done) =
+            (stream.try_clone()?, written.clone(), waited.clone(), done.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let info = harness::kernel::sender_info(&stream).unwrap_or_default();
+                samples.push(TcpSample {
+                    at: started.elapsed(),
+                    written: written.load(Ordering::SeqCst),
+                    acked: info.acked,
+                    waited: Duration::from_nanos(waited.load(Ordering::SeqCst)),
+                    window: info.peer_window,
+                    room: info.room(),
+                });
+                std::thread::sleep(LOOK);
+            }
+            samples
+        })
+    };
+    let started = Instant::now();
+    let chunk = vec![b'.'; 64 * 1024];
+    while started.elapsed() < CHART_RUN {
+        let writing = Instant::now();
+        (&stream).write_all(&chunk)?;
+        waited.fetch_add(writing.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+    }
+    done.store(true, Ordering::SeqCst);
+    looker.join().map_err(|_| anyhow::anyhow!("the sampling thread panicked"))
+}
+
+/// Three panels side by side: UDP sent and dropped; TCP bytes written (and, in the caption,
+/// the time writes waited); the window the TCP sink advertised.
+fn draw(path: &Path, udp: &[UdpSample], tcp: &[TcpSample]) -> Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1200, 380)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((1, 3));
+    let secs = |d: Duration| d.as_secs_f64();
+    let end = CHART_RUN.as_secs_f64() * 1.05;
+
+    let most = udp.iter().map(|s| s.sent).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&panels[0])
+        .caption("UDP into a sink that naps 10 ms per read", ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..end, 0.0..most * 1.05)?;
+    chart.configure_mesh().x_desc("seconds").y_desc("datagrams").draw()?;
+    let lines: [(&str, RGBColor, fn(&UdpSample) -> f64); 3] = [
+        ("sent", BLUE, |s| s.sent as f64),
+        ("dropped by the kernel", RED, |s| s.dropped as f64),
+        ("sent - dropped: received or queued", GREEN, |s| s.sent.saturating_sub(s.dropped) as f64),
+    ];
+    for (label, colour, value) in lines {
+        chart
+            .draw_series(LineSeries::new(udp.iter().map(|s| (secs(s.at), value(s))), colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).border_style(BLACK).draw()?;
+
+    let megabytes = tcp.iter().map(|s| s.written).max().unwrap_or(1) as f64 / 1e6;
+    let waited = tcp.last().map_or(0.0, |s| secs(s.waited));
+    let mut chart = ChartBuilder::on(&panels[1])
+        .caption(format!("TCP, same sink: nothing lost; write calls took {waited:.2} s"), ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..end, 0.0..megabytes * 1.05)?;
+    chart.configure_mesh().x_desc("seconds").y_desc("MB").draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            tcp.iter().map(|s| (secs(s.at), s.written as f64 / 1e6)),
+            BLUE.stroke_width(2),
+        ))?
+        .label("written by the sender")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            tcp.iter().filter_map(|s| Some((secs(s.at), s.acked? as f64 / 1e6))),
+            GREEN.stroke_width(2),
+        ))?
+        .label("acknowledged by the sink (tcpi_bytes_acked)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).border_style(BLACK).draw()?;
+
+    let widest = tcp.iter().filter_map(|s| s.window).max().unwrap_or(1) as f64 / 1024.0;
+    let mut chart = ChartBuilder::on(&panels[2])
+        .caption("The TCP sink's window, as the sender sees it", ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..end, 0.0..widest * 1.05)?;
+    chart.configure_mesh().x_desc("seconds").y_desc("KiB").draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            tcp.iter().filter_map(|s| Some((secs(s.at), s.window? as f64 / 1024.0))),
+            BLUE.stroke_width(1),
+        ))?
+        .label("advertised (tcpi_snd_wnd)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            tcp.iter().filter_map(|s| Some((secs(s.at), s.room? as f64 / 1024.0))),
+            RED.stroke_width(1),
+        ))?
+        .label("room left: advertised - in flight")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).border_style(BLACK).draw()?;
+    root.present()?;
     Ok(())
 }
 
@@ -267,6 +463,12 @@ fn iperf3_udp(iperf3: &Path) -> Result<(f64, f64, f64)> {
         sum["packets"].as_f64().unwrap_or(f64::NAN),
         sum["jitter_ms"].as_f64().unwrap_or(f64::NAN),
     ))
+}
+
+/// The workspace: the chart goes into its docs.
+fn runner_root() -> PathBuf {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR"));
+    lab.parent().and_then(Path::parent).unwrap_or(lab).to_path_buf()
 }
 
 fn median(figures: &[f64]) -> f64 {
