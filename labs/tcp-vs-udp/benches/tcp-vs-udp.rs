@@ -175,6 +175,9 @@ fn bench(binary: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Which figure of a UDP sample a line of the chart shows.
+type Figure = fn(&UdpSample) -> f64;
+
 /// One look at the UDP blast: datagrams sent so far, and dropped so far by the sink's kernel.
 struct UdpSample {
     at: Duration,
@@ -290,7 +293,7 @@ fn draw(path: &Path, udp: &[UdpSample], tcp: &[TcpSample]) -> Result<()> {
         .y_label_area_size(55)
         .build_cartesian_2d(0.0..end, 0.0..most * 1.05)?;
     chart.configure_mesh().x_desc("seconds").y_desc("datagrams").draw()?;
-    let lines: [(&str, RGBColor, fn(&UdpSample) -> f64); 3] = [
+    let lines: [(&str, RGBColor, Figure); 3] = [
         ("sent", BLUE, |s| s.sent as f64),
         ("dropped by the kernel", RED, |s| s.dropped as f64),
         ("sent - dropped: received or queued", GREEN, |s| s.sent.saturating_sub(s.dropped) as f64),
