@@ -1,17 +1,23 @@
-//! tcp-vs-udp starter: a sink and a request server, over UDP or TCP.
+//! my-tcp-vs-udp: a sink and a request server, over UDP or TCP.
 //!
 //! Count numbered `data` records, answer `report` with what you received, the gaps in the
 //! numbering and the kernel's drop count, and answer `work MS TAG` after MS milliseconds.
-//! Read the full spec with `cargo lab spec tcp-vs-udp`, then check your server with:
+//! Read the full spec with `cargo lab spec tcp-vs-udp`, then check your server, from the
+//! folder that holds my-tcp-vs-udp, with:
 //!
 //! ```text
-//! cargo lab check tcp-vs-udp --server 'cargo run --quiet --manifest-path PATH/TO/Cargo.toml -- --port {port} {args}'
+//! cargo lab check tcp-vs-udp --build 'cargo build --quiet --manifest-path my-tcp-vs-udp/Cargo.toml --target-dir my-tcp-vs-udp/target' \
+//!     --server 'my-tcp-vs-udp/target/debug/my-tcp-vs-udp --port {port} {args}'
 //! ```
 //!
-//! Standard library only. Fill in the TODOs; each names the scenario that checks it. Two
-//! socket options are not in std: SO_RCVBUF and SO_RXQ_OVFL (Linux's, option 40 at
-//! SOL_SOCKET). For those add the `socket2` crate (`set_recv_buffer_size`, `recvmsg`) or
+//! Rust, standard library only. Fill in the TODOs; each names the scenario that checks it.
+//! Two socket options are not in std: SO_RCVBUF and SO_RXQ_OVFL (Linux's, option 40 at
+//! SOL_SOCKET). For those, add the `socket2` crate (`set_recv_buffer_size`, `recvmsg`) or
 //! `libc` to Cargo.toml yourself.
+
+// While TODOs are open, some names are not used yet and rustc would warn about each. Delete
+// this line once you are done: any warning left then points at something you forgot.
+#![allow(unused_variables, unused_mut)]
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -75,7 +81,6 @@ fn main() -> ExitCode {
 /// The answer to one message, or `None` for a data record. `drops` is the kernel's count of
 /// datagrams dropped on the socket so far (0 over TCP).
 fn answer_to(message: &[u8], drops: u32) -> Option<Vec<u8>> {
-    let _ = (message, drops);
     // TODO (udp_into_a_napping_sink_loses_what_the_kernel_drops): `data SEQ ...` is counted:
     //   how many arrived since record 0, the highest SEQ seen, the drops when record 0 came.
     //   `report [SEQ]` (a SEQ makes it a record too) is answered
@@ -121,7 +126,6 @@ fn serve_tcp(args: &Args) -> std::io::Result<()> {
 }
 
 fn serve_connection(stream: TcpStream, args: &Args) {
-    let _ = (stream, args.read_delay_ms, &args.mode, args.rcvbuf);
     // TODO (tcp_into_a_napping_sink_loses_nothing_and_holds_the_sender): sleep --read-delay ms
     //   before each read; a read returns any piece of the stream, so keep what follows the last
     //   newline for the next read, and answer each line in turn.
