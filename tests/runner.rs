@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use harness::wait::until;
 use predicates::prelude::*;
 
 fn lab() -> Command {
@@ -58,7 +59,7 @@ fn spec_names_the_flags_the_scenarios_and_the_check_command() {
         .stdout(predicate::str::contains("\n  --buf N\n"))
         .stdout(predicate::str::contains("listening on udp://127.0.0.1:PORT"))
         .stdout(predicate::str::contains(
-            "cargo lab check udp-echo --server 'python3 my_server.py --port {port} {args}'",
+            "cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo",
         ));
 }
 
@@ -409,4 +410,145 @@ fn new_writes_a_starter_the_checker_can_run() {
         assert!(!report.contains(wrong), "the starter's check says {wrong:?}:\n{report}");
     }
     assert!(report.contains("FAIL ") && report.contains("  hint: "), "{report}");
+}
+
+/// `check --watch` runs the check at once, again on every save, and says "done ✓" with the next
+/// lab once everything passes; the progress file and `cargo lab progress` agree; Ctrl-C (a
+/// SIGINT to the runner alone, in the middle of a run) leaves none of its servers behind.
+#[test]
+fn watch_checks_again_on_every_save_until_done() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let starter = std::fs::read_to_string(dir.join("server.py")).unwrap();
+    let command = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let binary = runner::cargo::binary("runner", "lab").unwrap();
+    let mut watch = std::process::Command::new(binary)
+        .args(["check", "udp-echo", "--server", &command, "--watch"])
+        .arg(&dir)
+        .current_dir(place.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |wanted: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut shown = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match seen.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return shown,
+                Ok(line) => shown.push(line),
+                Err(_) => {
+                    panic!("no line with {wanted:?} within 60s; the watch printed:\n{}", shown.join("\n"))
+                }
+            }
+        }
+    };
+    let first = wait_for("Watching");
+    assert!(first.iter().any(|line| line.contains("0/7 scenarios pass")), "{}", first.join("\n"));
+    assert!(first.iter().any(|line| line.contains("  hint: ")), "{}", first.join("\n"));
+
+    std::fs::copy(echo_fixture(), dir.join("server.py")).unwrap();
+    let second = wait_for("done ✓ udp-echo: every scenario passes.");
+    assert!(second.iter().any(|line| line.contains("7/7 scenarios pass")), "{}", second.join("\n"));
+    assert!(wait_for("Watching").iter().any(|line| line.contains("Next: upper")));
+    let progress = std::fs::read_to_string(place.path().join("lab-progress.txt")).unwrap();
+    assert!(progress.contains("\nudp-echo 7/7 cargo lab check udp-echo --server "), "{progress}");
+    lab()
+        .arg("progress")
+        .current_dir(place.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("  udp-echo    done ✓"))
+        .stdout(predicate::str::contains("  upper       not started"))
+        .stdout(predicate::str::contains("1 of "));
+
+    // Back to the starter, and Ctrl-C while its scenarios wait on its servers.
+    std::fs::write(dir.join("server.py"), starter).unwrap();
+    wait_for("udp-echo · run 3");
+    // The servers' command lines name the folder (the runner's own names it too: leave it out).
+    let runner = watch.id();
+    let servers = || {
+        let mut found =
+            harness::procs::with_command_line_containing(&dir.join("server.py").display().to_string());
+        found.retain(|&pid| pid != runner);
+        Some(found).filter(|found| !found.is_empty())
+    };
+    assert!(until(Duration::from_secs(30), servers).is_some(), "run 3 started no server within 30s");
+    let interrupt = std::process::Command::new("kill").args(["-INT", &runner.to_string()]).status();
+    assert!(interrupt.unwrap().success());
+    let status = watch.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let gone = until(Duration::from_secs(5), || servers().is_none().then_some(()));
+    assert!(gone.is_some(), "servers left after Ctrl-C: {:?}", servers());
+}
+
+/// With `--build`, a compile error is shown as the compiler said it, and no scenario runs.
+#[test]
+fn a_build_that_fails_is_shown_as_a_compile_error() {
+    let place = tempfile::tempdir().unwrap();
+    let project = place.path().join("my-udp-echo");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"my-udp-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/main.rs"), "fn main() {\n    let port: u16 = \"8888\";\n}\n").unwrap();
+    let build = format!(
+        "cargo build --quiet --manifest-path '{0}/Cargo.toml' --target-dir '{0}/target'",
+        project.display()
+    );
+    let server = format!("'{}/target/debug/my-udp-echo' --port {{port}} {{args}}", project.display());
+    lab()
+        .args(["check", "udp-echo", "--build", &build, "--server", &server])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error[E0308]: mismatched types"))
+        .stderr(predicate::str::contains("build failed (exit status 101)"))
+        .stderr(predicate::str::contains("no scenario was run"))
+        .stdout(predicate::str::contains("PASS").not())
+        .stdout(predicate::str::contains("FAIL").not());
+}
+
+/// A server that sent nothing in a scenario (a starter, as written) is told so before the
+/// hint, which names the usual cause for a server that answers; one that answered wrongly
+/// gets the hint alone.
+#[test]
+fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my-udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let starter = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let scenario = "two_clients_get_only_their_own_replies";
+    lab()
+        .args(["check", "udp-echo", "--scenario", scenario, "--server", &starter])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
+             if it is still a starter, begin with the TODO that names {scenario}"
+        )))
+        .stdout(predicate::str::contains("  hint: Reply to the address recvfrom gave you"));
+    lab()
+        .args(["check", "udp-echo", "--scenario", "datagrams_keep_their_boundaries"])
+        .args(["--server", &python_echo("--bug merge")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("  hint: Echo each datagram on its own"))
+        .stdout(predicate::str::contains("note: your server sent nothing").not());
 }

@@ -684,7 +684,8 @@ pub mod interrupt {
     /// may not lock or allocate: hence a fixed array.
     static ROLES: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
 
-    pub(super) fn register(pid: u32) {
+    /// Kill the process group `pid` leads on Ctrl-C too (a role, or a build the runner started).
+    pub fn register(pid: u32) {
         // With more than 64 roles alive at once, the rest are still killed on drop, only not
         // on Ctrl-C.
         let _ = ROLES
@@ -692,7 +693,8 @@ pub mod interrupt {
             .find(|slot| slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok());
     }
 
-    pub(super) fn unregister(pid: u32) {
+    /// `pid` has ended: forget it.
+    pub fn unregister(pid: u32) {
         let _ = ROLES
             .iter()
             .find(|slot| slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok());

@@ -69,7 +69,7 @@ impl Target {
 
 /// The Python interpreter itself, asked once: `python3` on PATH may be a version manager's
 /// shim (pyenv's is a shell script), which would double the cost of every fixture's start.
-fn python3() -> &'static str {
+pub fn python3() -> &'static str {
     static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PYTHON.get_or_init(|| {
         let asked = std::process::Command::new("python3")

@@ -113,16 +113,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How a check went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
 /// `cargo lab check`: the scenarios against the target, a line each in the lab's order, the
-/// failure report under each failure. True when none failed.
-pub fn check(target: &Target, options: &Options) -> Result<bool> {
+/// failure report under each failure, and how many passed.
+pub fn check(target: &Target, options: &Options) -> Result<Tally> {
     let lab = target.lab;
     let scenarios = selected(target, options)?;
     let style = Style::for_stdout();
     if let Some(wrong) = wrong_port(target) {
         out!("{} before any scenario: {wrong}", style.paint("31", "FAIL"));
         out!("\n{}: every scenario would fail the same way, so none was run", target.lab.name);
-        return Ok(false);
+        return Ok(Tally { failed: scenarios.len(), ..Tally::default() });
     }
     let (mut passed, mut failed, mut skipped, mut not_run) = (0, 0, 0, 0);
     let started = Instant::now();
@@ -160,13 +168,13 @@ pub fn check(target: &Target, options: &Options) -> Result<bool> {
         lab.name,
         started.elapsed().as_secs_f64()
     );
-    Ok(failed == 0)
+    Ok(Tally { passed, failed, skipped })
 }
 
 /// A server that listens on a port of its own choosing, not the one it was given, fails every
 /// scenario the same way (and, run side by side, each start after the first finds the port
 /// taken, which only confuses): one start tells, before any scenario runs.
-fn wrong_port(target: &Target) -> Option<WrongPort> {
+pub fn wrong_port(target: &Target) -> Option<WrongPort> {
     let error = Session::new(target, &Transcript::new()).server(&[]).err()?;
     error.downcast::<WrongPort>().ok()
 }

@@ -8,23 +8,25 @@
 //! cargo lab NAME ROLE [ARGS...]      # one role, interactively (same as the lab's binary)
 //! cargo lab check NAME --server CMD  # NAME's scenarios against your own server
 //! cargo lab spec NAME                # what your own server must do
-//! cargo lab new NAME [DIR]           # a starter for your own server, in Python
+//! cargo lab new NAME [--lang L] [DIR] # a starter for your own server, Python or Rust
+//! cargo lab progress                 # which labs you have done
 //! ```
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use harness::process::quote;
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
-use runner::{cargo, check, demo, docs, new, spec};
+use runner::{cargo, check, demo, docs, new, progress, spec, watch};
 
 #[derive(Parser)]
 #[command(
     name = "cargo lab",
     bin_name = "cargo lab",
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
-    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab check udp-echo --server 'python3 my_echo.py --port {port} {args}'"
+    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab new udp-echo             a starter for your own server, in my-udp-echo/\n  cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +62,18 @@ enum Command {
         /// Leave out the hint under each failure (where to look in your server): for an exam.
         #[arg(long)]
         no_hints: bool,
+        /// A build to run first, for a compiled language (`cargo build …`, `make`): a compile
+        /// error is shown as one, and no scenario runs.
+        #[arg(long, value_name = "CMD")]
+        build: Option<String>,
+        /// Check again on every save under PATH (default: this folder), until Ctrl-C. Each run
+        /// shows how many scenarios pass and the first failure, with its hint.
+        #[arg(long, value_name = "PATH", num_args = 0..)]
+        watch: Option<Vec<std::path::PathBuf>>,
+        /// With --watch: look at the files twice a second instead of waiting for the system's
+        /// file events (for network file systems and VMs where saves go unnoticed).
+        #[arg(long, requires = "watch")]
+        poll: bool,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -70,15 +84,22 @@ enum Command {
         /// The lab whose server to describe.
         lab: String,
     },
-    /// A starter for your own server (Python, standard library only): it takes the flags,
-    /// binds the port and prints the ready line; the lesson's decisions are TODOs, each naming
-    /// the scenario that checks it. Never overwrites anything.
+    /// A starter for your own server (Python or Rust, standard library only): it takes the
+    /// flags, binds the port and prints the ready line; the lesson's decisions are TODOs, each
+    /// naming the scenario that checks it. Beside it a README with the commands to check it.
+    /// Never overwrites anything.
     New {
         /// The lab whose server to start.
         lab: String,
+        /// The starter's language.
+        #[arg(long, value_enum, default_value = "python")]
+        lang: new::Lang,
         /// The folder to write it into, new or empty (default: my-LAB).
         dir: Option<std::path::PathBuf>,
     },
+    /// Each lab: not started, n of m scenarios, or done, from your own checks run in this
+    /// folder (kept in lab-progress.txt).
+    Progress,
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
         /// The lab to measure.
@@ -88,6 +109,10 @@ enum Command {
     Docs {
         /// Only these labs' chapters (all of them when none is named).
         labs: Vec<String>,
+        /// Only the "Your turn" spec, which comes from the lab's definition (the demo and
+        /// the diagram come from a run, and their ports and times change each time).
+        #[arg(long)]
+        spec_only: bool,
     },
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
@@ -112,7 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server, jobs, only, fail_fast, no_hints, stray }) => {
+        Some(Command::Check { lab, server, jobs, only, fail_fast, no_hints, build, watch, poll, stray }) => {
             let lab = find(&lab)?;
             let mut whole = [server.as_str()]
                 .into_iter()
@@ -144,13 +169,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             let options = check::Options { jobs, only, fail_fast, hints };
+            let mut command = format!("cargo lab check {} --server {}", lab.name, quote(&server));
+            if let Some(build) = &build {
+                command.push_str(&format!(" --build {}", quote(build)));
+            }
+            if let Some(paths) = watch {
+                let paths = if paths.is_empty() { vec![std::path::PathBuf::from(".")] } else { paths };
+                command.push_str(&format!(
+                    " --watch {}",
+                    paths.iter().map(|p| quote(&p.display().to_string())).collect::<Vec<_>>().join(" ")
+                ));
+                let progress = progress::path_in(&std::env::current_dir()?);
+                let watch = watch::Watch { paths, poll, build, command, progress };
+                watch::watch(&target, &options, &watch)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(build) = &build
+                && let Some(failed) = runner::build::run(build)?
+            {
+                eprintln!("{}", failed.report());
+                return Ok(ExitCode::FAILURE);
+            }
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
-            Ok(verdict(check::check(&target, &options)?))
+            let tally = check::check(&target, &options)?;
+            if options.only.is_empty() {
+                let entry = progress::Entry {
+                    lab: lab.name.to_string(),
+                    passed: tally.passed,
+                    total: count,
+                    command,
+                };
+                progress::keep(&progress::path_in(&std::env::current_dir()?), entry);
+                if tally.passed == count {
+                    out!("\ndone ✓ {}. {}", lab.name, progress::next_step(lab));
+                }
+            }
+            Ok(verdict(tally.failed == 0))
         }
-        Some(Command::New { lab, dir }) => {
+        Some(Command::New { lab, lang, dir }) => {
             let lab = find(&lab)?;
-            new::write(lab, &dir.unwrap_or_else(|| new::default_dir(lab)))?;
+            new::write(lab, &dir.unwrap_or_else(|| new::default_dir(lab)), lang)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Progress) => {
+            progress::show(&progress::path_in(&std::env::current_dir()?))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Spec { lab }) => {
@@ -170,12 +233,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("running cargo bench")?;
             Ok(verdict(status.success()))
         }
-        Some(Command::Docs { labs }) => {
+        Some(Command::Docs { labs, spec_only }) => {
             let labs = match labs.is_empty() {
                 true => labs::ALL.to_vec(),
                 false => labs.iter().map(|name| find(name)).collect::<Result<_>>()?,
             };
-            docs::regenerate(&labs)?;
+            docs::regenerate(&labs, spec_only)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lab(args)) => {
@@ -202,7 +265,10 @@ fn list() {
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
-    out!("      `cargo lab check NAME --server CMD` checks your own server.");
+    out!(
+        "      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
+      `cargo lab progress` shows the labs you have done."
+    );
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {
