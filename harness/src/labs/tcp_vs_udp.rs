@@ -431,17 +431,16 @@ fn requests_through_a_tap(s: &mut Session, mode: &str) -> Result<(Tap, Option<u6
     let hush = s.transcript().hush();
     let mut role =
         s.role("requests", "requests", &["--server", &relay, "--mode", mode, "--count", &count])?;
-    let answered = role.expect_line("how many were answered", WAIT, |line| line.starts_with("requests"));
-    let kernel_line = role.expect_line("the kernel's count", WAIT, |line| line.starts_with("kernel"));
-    let status = role.wait_exit(WAIT)?;
+    let status = role.wait_exit(WAIT);
     drop(hush);
-    let answered = answered?;
+    let status = status?;
+    if !status.success() {
+        let said = s.transcript().last_stderr("requests", 2).join(" / ");
+        bail!("the requests role {}: {said}", crate::process::describe_status(status));
+    }
+    let answered = role.expect_line("how many were answered", WAIT, |line| line.starts_with("requests"))?;
+    let kernel_line = role.expect_line("the kernel's count", WAIT, |line| line.starts_with("kernel"));
     s.say(format!("requests printed: {answered}"));
-    ensure!(
-        status.success(),
-        "the requests role failed ({}); its stderr says why",
-        crate::process::describe_status(status)
-    );
     ensure!(
         answered.contains(&format!("{REQUESTS} of {REQUESTS} answered")),
         "expected all {REQUESTS} requests answered, but the role printed {answered:?}"
