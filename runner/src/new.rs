@@ -21,6 +21,7 @@ const STARTERS: &[(&str, &str)] = &[
     ("sticky", include_str!("../../starters/sticky/server.py")),
     ("tcp-chat", include_str!("../../starters/tcp-chat/server.py")),
     ("udp-chat", include_str!("../../starters/udp-chat/server.py")),
+    ("tcp-vs-udp", include_str!("../../starters/tcp-vs-udp/server.py")),
 ];
 
 /// Each lab's Rust starter, as the repository has it: its Cargo.toml and src/main.rs.
@@ -59,6 +60,11 @@ const RUST_STARTERS: &[(&str, &str, &str)] = &[
         "udp-chat",
         include_str!("../../starters/udp-chat/rust/Cargo.toml"),
         include_str!("../../starters/udp-chat/rust/src/main.rs"),
+    ),
+    (
+        "tcp-vs-udp",
+        include_str!("../../starters/tcp-vs-udp/rust/Cargo.toml"),
+        include_str!("../../starters/tcp-vs-udp/rust/src/main.rs"),
     ),
 ];
 
