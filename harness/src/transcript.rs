@@ -29,6 +29,9 @@ pub enum Event {
     Wire { from: String, to: String, proto: Proto, bytes: Vec<u8> },
     /// A TCP event with no bytes: connected, closed, reset, half-closed.
     Conn { from: String, to: String, what: String },
+    /// What a lossy link ([`crate::link`]) did to a datagram from `from` to `to`, other than
+    /// pass it: "dropped datagram 3". What it passes on is recorded as [`Event::Wire`].
+    Link { from: String, to: String, what: String, bytes: Vec<u8> },
     /// A process ended.
     Exit { who: String, status: String },
     /// The start (true) or end (false) of a part recorded but not shown live, nor drawn.
@@ -236,6 +239,11 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         }
         Event::Conn { from, to, what } => {
             format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
+        }
+        Event::Link { from, to, what, bytes } => {
+            let arrow = style.paint("35", &format!("{from} → {to}"));
+            let what = style.paint("31", &format!("link {what}"));
+            format!("{time}  {arrow}  {what} ({}): {}", size(bytes.len()), show(bytes))
         }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
         Event::Hush(true) => {

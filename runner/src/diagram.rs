@@ -36,6 +36,17 @@ pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
                     let _ = writeln!(body, "    {from}-->>{to}: {}", clean(what));
                     remember(&mut participants, &[from, to]);
                 }
+                // A datagram a lossy link dropped is an arrow that ends in a cross; what else
+                // it did (a copy, a flipped bit, a delay) is a note, before what it passed on.
+                Event::Link { from, to, what, bytes } if what.starts_with("dropped") => {
+                    let text = format!("{} ({} B), dropped by the link", short(bytes), bytes.len());
+                    let _ = writeln!(body, "    {from}-x{to}: {}", clean(&text));
+                    remember(&mut participants, &[from, to]);
+                }
+                Event::Link { from, to, what, .. } => {
+                    let _ = writeln!(body, "    Note over {from},{to}: link {}", clean(what));
+                    remember(&mut participants, &[from, to]);
+                }
                 Event::Stdin { who, line } => {
                     let _ = writeln!(body, "    Note over {who}: stdin: {}", clean(&show(line.as_bytes())));
                     remember(&mut participants, &[who]);
@@ -60,7 +71,9 @@ pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
 /// Where a section's notes go: across its first exchange, or over its first role.
 fn notes_over(events: &[(Duration, Event)]) -> String {
     let first = events.iter().find_map(|(_, event)| match event {
-        Event::Wire { from, to, .. } | Event::Conn { from, to, .. } => Some(format!("{from},{to}")),
+        Event::Wire { from, to, .. } | Event::Conn { from, to, .. } | Event::Link { from, to, .. } => {
+            Some(format!("{from},{to}"))
+        }
         Event::Stdin { who, .. } => Some(who.clone()),
         Event::Stdout { who, .. } if who != "server" => Some(who.clone()),
         _ => None,

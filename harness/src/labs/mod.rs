@@ -1,6 +1,7 @@
 //! Each lab's scenarios, one module per lab, and the list the runner shows.
 
 pub mod backlog;
+pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;
 pub mod udp_chat;
@@ -19,6 +20,7 @@ pub const ALL: &[&Lab] = &[
     &sticky::LAB,
     &tcp_chat::LAB,
     &udp_chat::LAB,
+    &reliable::LAB,
 ];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
