@@ -27,7 +27,7 @@ pub enum Packet {
 pub enum Damage {
     /// Shorter than a checksum and a kind, or without the space after the checksum.
     TooShort,
-    /// The checksum field is not four hex digits.
+    /// The checksum field is not four lowercase hex digits.
     NoChecksum,
     /// The checksum does not add up: bits changed on the way.
     Checksum { said: u16, computed: u16 },
@@ -39,7 +39,7 @@ impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Damage::TooShort => f.write_str("too short to carry a checksum"),
-            Damage::NoChecksum => f.write_str("no checksum (4 hex digits and a space) in front"),
+            Damage::NoChecksum => f.write_str("no checksum (4 lowercase hex digits and a space) in front"),
             Damage::Checksum { said, computed } => {
                 write!(f, "its checksum says {said:04x}, its bytes add up to {computed:04x}: damaged on the way")
             }
@@ -69,7 +69,9 @@ impl Packet {
         let (sum, body) = datagram.split_at(5);
         let said = std::str::from_utf8(&sum[..4])
             .ok()
-            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            // Lowercase only: the checksum does not cover its own digits, and `A` is `a` with
+            // one bit flipped.
+            .filter(|hex| hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .and_then(|hex| u16::from_str_radix(hex, 16).ok())
             .filter(|_| sum[4] == b' ')
             .ok_or(Damage::NoChecksum)?;
