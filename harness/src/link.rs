@@ -31,7 +31,12 @@ impl Link {
             Report::Decided { fate: Fate::Pass, .. } => {}
             Report::Decided { way, number, fate, bytes } => {
                 let (from, to) = names(way);
-                transcript.record(Event::Link { from, to, what: fate.describe(number), bytes: bytes.to_vec() });
+                transcript.record(Event::Link {
+                    from,
+                    to,
+                    what: fate.describe(number),
+                    bytes: bytes.to_vec(),
+                });
             }
             Report::Sent { way, bytes } => {
                 let (from, to) = names(way);
@@ -39,7 +44,12 @@ impl Link {
             }
             Report::Unsent { way, why } => {
                 let (from, to) = names(way);
-                transcript.record(Event::Link { from, to, what: format!("could not send on: {why}"), bytes: Vec::new() });
+                transcript.record(Event::Link {
+                    from,
+                    to,
+                    what: format!("could not send on: {why}"),
+                    bytes: Vec::new(),
+                });
             }
         };
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::READY_WAIT;
+use crate::link::{Link, Plan};
 use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
-use crate::link::{Link, Plan};
 use crate::proxy::{Proxy, Rechunk};
 use crate::ready::{Ready, WrongPort};
 use crate::scenario::Lab;

@@ -161,7 +161,8 @@ pub fn without_acknowledgements_lost_lines_stay_lost(s: &mut Session) -> Result<
         bail!("the link saw fewer than {} datagrams from the sender", lines.len());
     }
     let dropped = link::dropped(s.transcript(), "sender", "server");
-    let arrived: Vec<String> = lines.iter().filter(|line| !dropped.contains(&line.as_bytes().to_vec())).cloned().collect();
+    let arrived: Vec<String> =
+        lines.iter().filter(|line| !dropped.contains(&line.as_bytes().to_vec())).cloned().collect();
     s.say(format!(
         "The link dropped {} of the {} lines. The receiver can print only the others, and nobody tells the sender.",
         dropped.len(),
@@ -180,7 +181,7 @@ pub fn the_pinger_counts_exactly_the_pings_the_link_dropped(s: &mut Session) -> 
     for number in 1..=6 {
         let ping = format!("ping {number}");
         let said = pinger.expect_line(&format!("what became of {ping}"), WAIT, |line| {
-            line.contains(&format!("{ping},")) || line.contains(&format!("{ping}:"))
+            line.contains(&format!("{ping}:"))
         })?;
         let there = link::dropped(s.transcript(), "pinger", "server").contains(&ping.as_bytes().to_vec());
         let back = link::dropped(s.transcript(), "server", "pinger").contains(&ping.as_bytes().to_vec());
@@ -212,7 +213,8 @@ pub fn stop_and_wait_delivers_every_line_once_in_order(s: &mut Session) -> Resul
     let plan = Plan { loss: 0.3, dup: 0.1, reorder: 0.1, seed: STOP_AND_WAIT_SEED, ..Plan::default() };
     let link = s.link("sender", server.addr(), plan)?;
     s.say("The sender sends line N as DATA N, and sends it again until ACK N+1 comes back.");
-    let mut sender = start_sender(s, link.addr(), &["--window", "1", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
+    let mut sender =
+        start_sender(s, link.addr(), &["--window", "1", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
     let lines = numbered(6);
     type_lines(&mut sender, &lines)?;
     expect_success(&mut sender, "the sender, every line acknowledged,")?;
@@ -232,7 +234,8 @@ pub fn a_lost_ack_brings_a_copy_that_is_acknowledged_again(s: &mut Session) -> R
     let acks = |datagrams: Vec<Vec<u8>>| datagrams.iter().filter(|d| body(d) == "ACK 1").count();
     let answered = acks(link::dropped(s.transcript(), "server", "sender"))
         + acks(link::passed(s.transcript(), "server", "sender"));
-    let copies = link::passed(s.transcript(), "sender", "server").iter().filter(|d| body(d) == "DATA 0 first").count();
+    let copies =
+        link::passed(s.transcript(), "sender", "server").iter().filter(|d| body(d) == "DATA 0 first").count();
     if copies >= 2 && answered < 2 {
         bail!(
             "the receiver got DATA 0 {copies} times (its first ACK was dropped by the link) but answered ACK 1 only \
@@ -266,8 +269,11 @@ pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()
     let mut server = s.server(&[])?;
     let plan = Plan { loss: 0.1, dup: 0.05, seed: GO_BACK_N_SEED, ..Plan::default() };
     let link = s.link("sender", server.addr(), plan)?;
-    s.say("Up to 8 lines go out before the first is acknowledged; a timeout sends all those in flight again.");
-    let mut sender = start_sender(s, link.addr(), &["--window", "8", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
+    s.say(
+        "Up to 8 lines go out before the first is acknowledged; a timeout sends all those in flight again.",
+    );
+    let mut sender =
+        start_sender(s, link.addr(), &["--window", "8", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
     let lines = numbered(16);
     type_lines(&mut sender, &lines)?;
     expect_success(&mut sender, "the sender, every line acknowledged,")?;
@@ -345,13 +351,18 @@ fn expect_printed(server: &mut Role, lines: &[String]) -> Result<()> {
         }
         let earlier = lines[..at].iter().position(|earlier| *earlier == got);
         match earlier {
-            Some(_) => bail!("the receiver printed {got:?} again, after printing it already; {line:?} was next"),
-            None if lines.contains(&got) => bail!("the receiver printed {got:?} before {line:?}: out of order"),
+            Some(_) => {
+                bail!("the receiver printed {got:?} again, after printing it already; {line:?} was next")
+            }
+            None if lines.contains(&got) => {
+                bail!("the receiver printed {got:?} before {line:?}: out of order")
+            }
             None => bail!("the receiver printed {got:?} where {line:?} was next: a line never sent"),
         }
     }
     let after = lines.last().map(String::as_str).unwrap_or("anything");
-    server.expect_no_line(&format!("anything after {after:?}"), QUIET, |got| crate::ready::parse(got).is_none())
+    server
+        .expect_no_line(&format!("anything after {after:?}"), QUIET, |got| crate::ready::parse(got).is_none())
 }
 
 /// A datagram's body: what follows its checksum and space (`DATA 0 hello`, `ACK 1`).

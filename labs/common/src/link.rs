@@ -12,9 +12,9 @@
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,10 @@ pub enum Fate {
     Duplicate,
     /// Sent with one bit flipped: bit `bit` (0 the lowest) of the byte `from_end` bytes before
     /// the end (0 the last byte), so that it lands in the payload, which comes last.
-    Corrupt { from_end: usize, bit: u8 },
+    Corrupt {
+        from_end: usize,
+        bit: u8,
+    },
     /// Held back until the next datagram that goes the same way has been sent, then sent
     /// after it: the two arrive in the wrong order.
     HoldBack,
@@ -60,9 +63,12 @@ impl Fate {
                 format!("corrupted datagram {number} (bit {bit} of its last byte flipped)")
             }
             Fate::Corrupt { from_end, bit } => {
-                format!("corrupted datagram {number} (bit {bit} of its byte {} from the end flipped)", from_end + 1)
+                format!(
+                    "corrupted datagram {number} (bit {bit} of its byte {} from the end flipped)",
+                    from_end + 1
+                )
             }
-            Fate::HoldBack => format!("held back datagram {number} (to send it after the next one)"),
+            Fate::HoldBack => format!("held back datagram {number}, to send it after the next one"),
         }
     }
 }
@@ -91,14 +97,18 @@ pub struct Plan {
 impl Plan {
     /// Checks that each chance is between 0 and 1 and that together they are at most 1.
     pub fn check(&self) -> Result<(), String> {
-        let chances = [("loss", self.loss), ("dup", self.dup), ("reorder", self.reorder), ("corrupt", self.corrupt)];
+        let chances =
+            [("loss", self.loss), ("dup", self.dup), ("reorder", self.reorder), ("corrupt", self.corrupt)];
         for (name, chance) in chances {
             if !(0.0..=1.0).contains(&chance) {
                 return Err(format!("--{name} {chance} is not a chance between 0 and 1"));
             }
         }
         if self.loss + self.dup + self.reorder + self.corrupt > 1.0 + 1e-9 {
-            return Err("--loss, --dup, --reorder and --corrupt add up to more than 1: each datagram gets one fate".into());
+            return Err(
+                "--loss, --dup, --reorder and --corrupt add up to more than 1: each datagram gets one fate"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -142,7 +152,8 @@ impl Plan {
         if let Some(rule) = self.rules.iter().find(|rule| rule.way == way && rule.number == number) {
             return rule.fate;
         }
-        let draw = |k: u64| mix(self.seed ^ mix(number.wrapping_mul(4) + k + if way == Way::Back { 2 } else { 0 }));
+        let draw =
+            |k: u64| mix(self.seed ^ mix(number.wrapping_mul(4) + k + if way == Way::Back { 2 } else { 0 }));
         // The top 53 bits as a fraction in [0, 1), as a f64 holds them exactly.
         let chance = (draw(0) >> 11) as f64 / (1u64 << 53) as f64;
         let mut edge = self.loss;
@@ -152,7 +163,10 @@ impl Plan {
         edge += self.corrupt;
         if chance < edge && len > 0 {
             let where_ = draw(1);
-            return Fate::Corrupt { from_end: (where_ % len as u64) as usize, bit: ((where_ >> 32) % 8) as u8 };
+            return Fate::Corrupt {
+                from_end: (where_ % len as u64) as usize,
+                bit: ((where_ >> 32) % 8) as u8,
+            };
         }
         edge += self.dup;
         if chance < edge {
@@ -193,7 +207,8 @@ pub fn chance(text: &str) -> Result<f64, String> {
         Some(percent) => (percent, 100.0),
         None => (text, 1.0),
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("expected a chance like 0.3 or 30%, not {text:?}"))?;
+    let value: f64 =
+        number.trim().parse().map_err(|_| format!("expected a chance like 0.3 or 30%, not {text:?}"))?;
     let value = value / scale;
     if !(0.0..=1.0).contains(&value) {
         return Err(format!("{text} is not a chance between 0 and 1 (or 0% and 100%)"));
@@ -206,7 +221,8 @@ pub fn chance(text: &str) -> Result<f64, String> {
 pub enum Report<'a> {
     /// The fate of the `number`th datagram going `way`, as it arrived.
     Decided { way: Way, number: u64, fate: Fate, bytes: &'a [u8] },
-    /// A datagram left the link (its corrupted bytes, if it was corrupted).
+    /// A datagram leaves the link (its corrupted bytes, if it was corrupted); if the send
+    /// then fails, [`Report::Unsent`] follows.
     Sent { way: Way, bytes: &'a [u8] },
     /// A datagram could not be sent on (nobody at the far end yet, say).
     Unsent { way: Way, why: String },
@@ -244,7 +260,8 @@ impl Link {
         };
         let forward = Outbox::new(Way::Forward, near.clone(), &shared);
         let back = Outbox::new(Way::Back, near.clone(), &shared);
-        let relay = Forward { near, to, shared, forward, back, senders: Vec::new(), number: 0, held: Vec::new() };
+        let relay =
+            Forward { near, to, shared, forward, back, senders: Vec::new(), number: 0, held: Vec::new() };
         thread::spawn(move || relay.run());
         Ok(Link { addr, stopped })
     }
@@ -342,12 +359,21 @@ impl Forward {
         let far = match far_socket(self.to) {
             Ok(far) => Arc::new(far),
             Err(error) => {
-                (self.shared.watch)(Report::Unsent { way: Way::Forward, why: format!("no socket for {sender}: {error}") });
+                (self.shared.watch)(Report::Unsent {
+                    way: Way::Forward,
+                    why: format!("no socket for {sender}: {error}"),
+                });
                 return None;
             }
         };
         let gone = Arc::new(AtomicBool::new(false));
-        let back = Back { far: far.clone(), sender, shared: self.shared.clone(), outbox: self.back.clone(), gone: gone.clone() };
+        let back = Back {
+            far: far.clone(),
+            sender,
+            shared: self.shared.clone(),
+            outbox: self.back.clone(),
+            gone: gone.clone(),
+        };
         thread::spawn(move || back.run());
         self.senders.push(Sender { addr: sender, far: far.clone(), gone });
         Some(far)
@@ -464,7 +490,12 @@ impl Outbox {
 
     /// The delay is the lesson's stand-in for a long wire: each datagram waits it out here,
     /// and they leave in the order they came.
-    fn send_when_due(&self, waiting: Receiver<(Instant, Dest, Vec<u8>)>, delay: Duration, stopped: &AtomicBool) {
+    fn send_when_due(
+        &self,
+        waiting: Receiver<(Instant, Dest, Vec<u8>)>,
+        delay: Duration,
+        stopped: &AtomicBool,
+    ) {
         while !stopped.load(Ordering::SeqCst) {
             let (arrived, dest, bytes) = match waiting.recv_timeout(LOOK) {
                 Ok(item) => item,
@@ -481,12 +512,14 @@ impl Outbox {
     }
 
     fn send_now(&self, dest: &Dest, bytes: &[u8]) {
+        // Told before it is sent, so that a watcher records it before the far end's answer.
+        (self.watch)(Report::Sent { way: self.way, bytes });
         let sent = match dest {
             Dest::Far(far) => far.send(bytes),
             Dest::Near(sender) => self.near.send_to(bytes, sender),
         };
         match sent {
-            Ok(_) => (self.watch)(Report::Sent { way: self.way, bytes }),
+            Ok(_) => {}
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => (self.watch)(Report::Unsent {
                 way: self.way,
                 why: "an earlier datagram was refused: nobody listens at the far end".into(),

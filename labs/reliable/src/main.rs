@@ -53,7 +53,9 @@ const MAX_SENDERS: usize = 1024;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server(args) | Role::Recv(args) => receive(lab_common::listen_addr(args.bind, args.port), args.naive),
+        Role::Server(args) | Role::Recv(args) => {
+            receive(lab_common::listen_addr(args.bind, args.port), args.naive)
+        }
         Role::Client(args) | Role::Send(args) => send::send(&args.into()),
         Role::Link(args) => relay(args),
         Role::Ping { server, count, timeout } => ping::ping(server, count, Duration::from_millis(timeout)),
@@ -70,7 +72,9 @@ fn receive(bind: SocketAddr, naive: bool) -> Result<()> {
     lab_common::server::say_who_can_reach(addr);
     quit_at_end_of_input();
     if naive {
-        eprintln!("(naive: each datagram is a line; nothing is acknowledged, so a sender never learns of a loss)");
+        eprintln!(
+            "(naive: each datagram is a line; nothing is acknowledged, so a sender never learns of a loss)"
+        );
     }
 
     // What we expect next from each sender: a sender that starts again from a new port is a
@@ -124,11 +128,17 @@ fn receive(bind: SocketAddr, naive: bool) -> Result<()> {
             // A copy: our ACK was lost (so the sender sent it again), or the link duplicated
             // it. Printed once already; but acknowledged again, or a sender whose ACK was lost
             // would send it for ever.
-            eprintln!("DATA {seq} from {from} again: delivered already, not printed; ACK {} again", stream.next);
+            eprintln!(
+                "DATA {seq} from {from} again: delivered already, not printed; ACK {} again",
+                stream.next
+            );
         } else {
             // A gap: a line before it was lost. Go-Back-N keeps nothing out of order: the
             // sender will send this one again after the missing one.
-            eprintln!("DATA {seq} from {from}: expected {} first; discarded; ACK {}", stream.next, stream.next);
+            eprintln!(
+                "DATA {seq} from {from}: expected {} first; discarded; ACK {}",
+                stream.next, stream.next
+            );
         }
         answer(&socket, &Packet::Ack { next: stream.next }.encode(), from);
     }

@@ -14,6 +14,11 @@ pub fn ping(server: SocketAddr, count: u64, timeout: Duration) -> Result<()> {
     let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
     // Connected, so that a "port unreachable" from the server's machine is reported to us.
     socket.connect(server).with_context(|| format!("connecting the socket to udp://{server}"))?;
+    eprintln!(
+        "pinging udp://{server} from {}: {count} pings, {} ms each",
+        socket.local_addr()?,
+        timeout.as_millis()
+    );
     let mut times: Vec<Duration> = Vec::new();
     let mut buf = vec![0; 65_536];
     for number in 1..=count {
@@ -24,22 +29,25 @@ pub fn ping(server: SocketAddr, count: u64, timeout: Duration) -> Result<()> {
             Echo::Came => {
                 let took = sent_at.elapsed();
                 times.push(took);
-                println!("reply from {server}: {ping}, time {:.3} ms", millis(took));
+                println!("reply to {ping}: time {:.3} ms", millis(took));
             }
             Echo::TimedOut => println!("{ping}: timed out after {} ms", timeout.as_millis()),
-            Echo::Refused => println!("{ping}: refused: nothing listens on udp://{server}"),
+            Echo::Refused => println!("{ping}: refused: nothing listens there"),
         }
     }
     let lost = count - times.len() as u64;
     println!(
-        "--- udp://{server}: {count} pings, {} replies, {lost} lost ({:.0}% loss)",
+        "--- {count} pings, {} replies, {lost} lost ({:.0}% loss)",
         times.len(),
         lost as f64 * 100.0 / count as f64
     );
     if times.is_empty() {
-        bail!("no reply to any of {count} pings: is an echo server (or a receiver) running at udp://{server}?");
+        bail!(
+            "no reply to any of {count} pings: is an echo server (or a receiver) running at udp://{server}?"
+        );
     }
-    let (min, max) = (times.iter().min().copied().unwrap_or_default(), times.iter().max().copied().unwrap_or_default());
+    let (min, max) =
+        (times.iter().min().copied().unwrap_or_default(), times.iter().max().copied().unwrap_or_default());
     let avg = times.iter().sum::<Duration>() / times.len() as u32;
     println!("rtt min/avg/max = {:.3}/{:.3}/{:.3} ms", millis(min), millis(avg), millis(max));
     Ok(())
@@ -63,7 +71,11 @@ fn wait_for_echo(socket: &UdpSocket, ping: &[u8], due: Instant, buf: &mut [u8]) 
         match socket.recv(buf) {
             Ok(len) if &buf[..len] == ping => return Ok(Echo::Came),
             Ok(len) => eprintln!("passed over {}: not the echo of this ping", show(&buf[..len])),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(Echo::Refused),
             Err(e) => return Err(e).context("receiving an echo"),
         }

@@ -186,7 +186,10 @@ fn read_lines(events: Sender<Event>) {
             }
             number += 1;
             if line.len() > MAX_LINE {
-                eprintln!("line {number} is {} bytes: cut to {MAX_LINE}, what one datagram carries here", line.len());
+                eprintln!(
+                    "line {number} is {} bytes: cut to {MAX_LINE}, what one datagram carries here",
+                    line.len()
+                );
                 line.truncate(MAX_LINE);
             }
             if events.send(Event::Line(line)).is_err() {

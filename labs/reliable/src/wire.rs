@@ -41,7 +41,10 @@ impl fmt::Display for Damage {
             Damage::TooShort => f.write_str("too short to carry a checksum"),
             Damage::NoChecksum => f.write_str("no checksum (4 lowercase hex digits and a space) in front"),
             Damage::Checksum { said, computed } => {
-                write!(f, "its checksum says {said:04x}, its bytes add up to {computed:04x}: damaged on the way")
+                write!(
+                    f,
+                    "its checksum says {said:04x}, its bytes add up to {computed:04x}: damaged on the way"
+                )
             }
             Damage::Unknown => f.write_str("neither DATA SEQ LINE nor ACK NEXT"),
         }

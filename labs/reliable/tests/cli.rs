@@ -16,7 +16,11 @@ fn help_says_what_each_role_demonstrates() {
         ("link", "what UDP is allowed to do"),
         ("ping", "a timeout is UDP's only news of a loss"),
     ] {
-        cargo_bin_cmd!("reliable").args([role, "--help"]).assert().success().stdout(predicate::str::contains(says));
+        cargo_bin_cmd!("reliable")
+            .args([role, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(says));
     }
 }
 
@@ -28,7 +32,9 @@ fn the_link_refuses_chances_that_cannot_be() {
         .args(["link", "--port", "0", "--loss", "60%", "--dup", "0.6"])
         .assert()
         .code(1)
-        .stderr(predicate::str::starts_with("error: --loss, --dup, --reorder and --corrupt add up to more than 1"));
+        .stderr(predicate::str::starts_with(
+            "error: --loss, --dup, --reorder and --corrupt add up to more than 1",
+        ));
     cargo_bin_cmd!("reliable").args(["link", "--loss", "1.5"]).assert().code(2);
 }
 

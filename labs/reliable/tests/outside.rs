@@ -43,7 +43,8 @@ fn two_hundred_lines_through_the_relay(window: &str) {
     holds(|transcript| {
         let mut receiver = reliable("receiver", &["recv", "--port", "0"], transcript)?;
         let ready = receiver.wait_ready(READY_WAIT)?;
-        let chances = ["--loss", "0.05", "--dup", "0.03", "--reorder", "0.03", "--corrupt", "0.03", "--seed", "3"];
+        let chances =
+            ["--loss", "0.05", "--dup", "0.03", "--reorder", "0.03", "--corrupt", "0.03", "--seed", "3"];
         let (_relay, to) = relay(&ready.addr.to_string(), &chances, transcript)?;
         let args = ["send", "--to", &to, "--window", window, "--timeout", "10", "--retries", "200"];
         let mut sender = reliable("sender", &args, transcript)?;
@@ -86,7 +87,8 @@ fn ping_reports_the_loss_a_foreign_relay_caused() {
         let mut receiver = reliable("receiver", &["recv", "--port", "0"], transcript)?;
         let ready = receiver.wait_ready(READY_WAIT)?;
         let (mut relay, to) = relay(&ready.addr.to_string(), &["--loss", "0.2", "--seed", "5"], transcript)?;
-        let mut pinger = reliable("pinger", &["ping", "--server", &to, "--count", "8", "--timeout", "200"], transcript)?;
+        let mut pinger =
+            reliable("pinger", &["ping", "--server", &to, "--count", "8", "--timeout", "200"], transcript)?;
         let summary = pinger.expect_line("the summary", WAIT * 2, |line| line.starts_with("---"))?;
         pinger.wait_exit(WAIT)?;
         let mut dropped = std::collections::BTreeSet::new();
@@ -99,7 +101,10 @@ fn ping_reports_the_loss_a_foreign_relay_caused() {
             bail!("the relay dropped nothing: the test shows nothing (pick another seed)");
         }
         if !summary.contains(&format!("{} lost", dropped.len())) {
-            bail!("the relay dropped {} pings or echoes ({dropped:?}); the pinger says {summary:?}", dropped.len());
+            bail!(
+                "the relay dropped {} pings or echoes ({dropped:?}); the pinger says {summary:?}",
+                dropped.len()
+            );
         }
         Ok(())
     });
