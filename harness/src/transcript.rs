@@ -304,4 +304,18 @@ mod tests {
         let wire = text.find("alice → server  datagram (1 byte): \"x\"").unwrap();
         assert!(first < wire, "{text}");
     }
+
+    /// A lossy link's decision reads as what it did, to which datagram, with its bytes.
+    #[test]
+    fn a_links_decision_names_the_datagram() {
+        let transcript = Transcript::new();
+        transcript.record(Event::Link {
+            from: "sender".into(),
+            to: "server".into(),
+            what: "dropped datagram 3".into(),
+            bytes: b"ping 3".to_vec(),
+        });
+        let text = transcript.render();
+        assert!(text.contains("sender → server  link dropped datagram 3 (6 bytes): \"ping 3\""), "{text}");
+    }
 }

@@ -132,4 +132,26 @@ mod tests {
              alice->>server: \"hi#59;#35;\" (4 B)\n"
         );
     }
+
+    /// What a lossy link dropped is an arrow ending in a cross; its other decisions are notes.
+    #[test]
+    fn draws_the_links_drops_as_crossed_arrows() {
+        let link = |what: &str| Event::Link {
+            from: "sender".into(),
+            to: "server".into(),
+            what: what.into(),
+            bytes: b"5509 DATA 0 hello".to_vec(),
+        };
+        let events = vec![
+            (Duration::ZERO, link("dropped datagram 1")),
+            (Duration::ZERO, link("duplicated datagram 2")),
+        ];
+        let diagram = sequence(&[("Loss", events)]);
+        assert!(
+            diagram.contains("    sender-xserver: \"5509 DATA 0 hello\" (17 B), dropped by the link\n"),
+            "{diagram}"
+        );
+        assert!(diagram.contains("    Note over sender,server: link duplicated datagram 2\n"), "{diagram}");
+        assert!(diagram.contains("participant sender\n    participant server\n"), "{diagram}");
+    }
 }

@@ -49,7 +49,8 @@ while True:
     # TODO (a_corrupted_datagram_is_discarded_not_delivered): split off the first five
     #   bytes (four hex digits and a space); if they do not match checksum(body), the
     #   datagram was damaged: discard it, print nothing, answer nothing.
-    # TODO (stop_and_wait_delivers_every_line_once_in_order): the body is b"DATA N LINE".
+    # TODO (stop_and_wait_delivers_every_line_once_in_order,
+    #   each_sender_is_a_stream_of_its_own): the body is b"DATA N LINE".
     #   Keep the next number you expect per sender address (0 at first); print LINE only
     #   when N is that number (then expect N + 1), with print(..., flush=True).
     # TODO (a_lost_ack_brings_a_copy_that_is_acknowledged_again): answer every DATA that

@@ -74,6 +74,13 @@ flight.",
             bug: "acks-what-it-got",
         ),
         scenario!(
+            each_sender_is_a_stream_of_its_own,
+            claim: "Two senders, each numbering its lines from 0: the receiver prints the lines of both",
+            hint: "Keep the next number you expect per sender address (a dict keyed by the address recvfrom \
+                   gives), not one counter for everyone.",
+            bug: "one-counter",
+        ),
+        scenario!(
             the_sender_gives_up_once_the_receiver_has_quit,
             claim: "Once the receiver has quit (end of its input), the sender gives up after its retries: exit 1, a clear error",
             hint: "Read stdin beside the socket (a thread, or select) and exit with status 0 when it ends: \
@@ -284,6 +291,31 @@ pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()
     }
     s.say(format!("At one moment {most} lines were in flight, sent and not yet acknowledged."));
     Ok(())
+}
+
+/// alice's sender sends two lines; then bob's, from another port, sends two of its own,
+/// numbered from 0 again. The receiver prints all four: bob's `DATA 0` is not a copy of
+/// alice's.
+pub fn each_sender_is_a_stream_of_its_own(s: &mut Session) -> Result<()> {
+    let mut server = s.server(&[])?;
+    let mut printed = Vec::new();
+    for who in ["alice", "bob"] {
+        let link = s.link(who, server.addr(), Plan::default())?;
+        let address = link.addr().to_string();
+        let args = ["--to", address.as_str(), "--timeout", TIMEOUT_MS, "--retries", "5"];
+        let mut sender = s.role(who, "send", &args)?;
+        let lines = vec![format!("{who}'s first line"), format!("{who}'s second line")];
+        type_lines(&mut sender, &lines)?;
+        let status = sender.wait_exit(WAIT)?;
+        if !status.success() {
+            bail!(
+                "{who}'s sender {}: its lines, numbered from 0, were taken for copies of another sender's",
+                describe_status(status)
+            );
+        }
+        printed.extend(lines);
+    }
+    expect_printed(&mut server, &printed)
 }
 
 /// The receiver prints one line; then its user quits (its stdin ends) and it exits 0. The

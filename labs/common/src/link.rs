@@ -567,4 +567,72 @@ mod tests {
         let plan = Plan { loss: 0.6, dup: 0.6, ..Plan::default() };
         assert!(plan.check().is_err());
     }
+
+    /// A far end on 127.0.0.1 that the tests read with a deadline.
+    fn far_end() -> UdpSocket {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        socket
+    }
+
+    fn next(socket: &UdpSocket) -> Vec<u8> {
+        let mut buf = [0; 100];
+        let (len, _) = socket.recv_from(&mut buf).expect("a datagram within 5 s");
+        buf[..len].to_vec()
+    }
+
+    /// Through a real link: a held-back datagram arrives after the next one, a duplicate
+    /// twice, a dropped one never, a corrupted one with its bit flipped; and a reply goes back
+    /// to the sender.
+    #[test]
+    fn each_fate_happens_on_the_wire() {
+        let rule = |number, fate| Rule { way: Way::Forward, number, fate };
+        let rules = vec![
+            rule(1, Fate::HoldBack),
+            rule(3, Fate::Duplicate),
+            rule(4, Fate::Drop),
+            rule(5, Fate::Corrupt { from_end: 0, bit: 0 }),
+        ];
+        let far = far_end();
+        let link = Link::start(
+            "127.0.0.1:0".parse().unwrap(),
+            far.local_addr().unwrap(),
+            Plan { rules, ..Plan::default() },
+            Arc::new(|_| {}),
+        )
+        .unwrap();
+        let sender = far_end();
+        for datagram in ["one", "two", "three", "four", "five", "six"] {
+            sender.send_to(datagram.as_bytes(), link.addr()).unwrap();
+        }
+        let arrived: Vec<Vec<u8>> = (0..6).map(|_| next(&far)).collect();
+        let expected: [&[u8]; 6] = [b"two", b"one", b"three", b"three", b"fivd", b"six"];
+        assert_eq!(arrived, expected.map(|d| d.to_vec()));
+        // Had "four" arrived late, it would come before "seven".
+        sender.send_to(b"seven", link.addr()).unwrap();
+        let mut buf = [0; 10];
+        let (len, from) = far.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"seven");
+        far.send_to(b"reply", from).unwrap();
+        assert_eq!(next(&sender), b"reply");
+    }
+
+    /// A delay holds every datagram that long, and keeps their order.
+    #[test]
+    fn a_delay_keeps_the_order() {
+        let far = far_end();
+        let delay = Duration::from_millis(30);
+        let plan = Plan { delay, ..Plan::default() };
+        let link =
+            Link::start("127.0.0.1:0".parse().unwrap(), far.local_addr().unwrap(), plan, Arc::new(|_| {}))
+                .unwrap();
+        let sender = far_end();
+        let started = Instant::now();
+        for number in 0..5u8 {
+            sender.send_to(&[number], link.addr()).unwrap();
+        }
+        let arrived: Vec<Vec<u8>> = (0..5).map(|_| next(&far)).collect();
+        assert!(started.elapsed() >= delay);
+        assert_eq!(arrived, (0..5u8).map(|n| vec![n]).collect::<Vec<_>>());
+    }
 }

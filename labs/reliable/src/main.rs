@@ -23,12 +23,13 @@
 //!
 //! ```text
 //! cargo lab reliable server                        # the receiver: listening on udp://127.0.0.1:9300
-//! cargo lab reliable link --loss 30% --seed 7      # listening on udp://127.0.0.1:9301, each decision printed
+//! cargo lab reliable link --loss 30% --seed 7      # a link on udp://127.0.0.1:9301, each decision printed
 //! cargo lab reliable send --to 127.0.0.1:9301      # type lines: each arrives once, in order
 //! cargo lab reliable ping --server 127.0.0.1:9301  # round trips through the link, and the loss
-//! cargo lab reliable recv --port 9302 --naive      # then send --naive --to 127.0.0.1:9303 through
-//! cargo lab reliable link --port 9303 --to 127.0.0.1:9302 --loss 30%   # a link: lines go missing
 //! ```
+//!
+//! And UDP alone: start the receiver with `--naive` and the sender with `--naive`, through
+//! the same link. Lines go missing, and nobody is told.
 
 mod ping;
 mod send;
