@@ -302,8 +302,8 @@ pub fn each_sender_is_a_stream_of_its_own(s: &mut Session) -> Result<()> {
     for who in ["alice", "bob"] {
         let link = s.link(who, server.addr(), Plan::default())?;
         let address = link.addr().to_string();
-        let args = ["--to", address.as_str(), "--timeout", TIMEOUT_MS, "--retries", "5"];
-        let mut sender = s.role(who, "send", &args)?;
+        let flags = ["--to", address.as_str(), "--timeout", TIMEOUT_MS, "--retries", "5"];
+        let mut sender = s.role(who, "send", &flags)?;
         let lines = vec![format!("{who}'s first line"), format!("{who}'s second line")];
         type_lines(&mut sender, &lines)?;
         let status = sender.wait_exit(WAIT)?;
