@@ -3,7 +3,6 @@
 //! role) and the link (see [`crate::link`]), whose every decision is in the transcript; the
 //! server under test is the receiver.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use anyhow::{Result, bail};
@@ -179,34 +178,43 @@ pub fn without_acknowledgements_lost_lines_stay_lost(s: &mut Session) -> Result<
 }
 
 /// Six pings through a link that drops 30% each way, one at a time, 500 ms each: the pinger
-/// says "timed out" for exactly those whose ping or echo the link dropped.
+/// says "timed out" for exactly those whose ping or echo the link dropped (or, on a machine
+/// too busy to answer in 500 ms, whose echo came after that), and counts them in its summary.
 pub fn the_pinger_counts_exactly_the_pings_the_link_dropped(s: &mut Session) -> Result<()> {
     let server = s.server(&[])?;
     let link = s.link("pinger", server.addr(), Plan { loss: 0.3, seed: PING_SEED, ..Plan::default() })?;
     let address = link.addr().to_string();
     let mut pinger = s.role("pinger", "ping", &["--server", &address, "--count", "6", "--timeout", "500"])?;
+    let mut lost = 0;
     for number in 1..=6 {
         let ping = format!("ping {number}");
         let said = pinger.expect_line(&format!("what became of {ping}"), WAIT, |line| {
             line.contains(&format!("{ping}:"))
         })?;
-        let there = link::dropped(s.transcript(), "pinger", "server").contains(&ping.as_bytes().to_vec());
-        let back = link::dropped(s.transcript(), "server", "pinger").contains(&ping.as_bytes().to_vec());
+        let is_ping = |datagram: &Vec<u8>| datagram == ping.as_bytes();
+        let there = link::dropped(s.transcript(), "pinger", "server").iter().any(is_ping);
+        let back = link::dropped(s.transcript(), "server", "pinger").iter().any(is_ping);
         let timed_out = said.contains("timed out");
+        lost += usize::from(timed_out);
         match (timed_out, there, back) {
-            (true, false, false) => bail!(
-                "{ping} timed out, but the link dropped neither it nor an echo: the receiver never answered it"
-            ),
+            (true, false, false) => {
+                // Neither was dropped: the echo must come, late (a busy machine), or the
+                // receiver never answered.
+                let echoed = wait::until(WAIT, || {
+                    link::passed(s.transcript(), "server", "pinger").iter().any(is_ping).then_some(())
+                });
+                if echoed.is_none() {
+                    bail!(
+                        "{ping} timed out, but the link dropped neither it nor an echo: the receiver never answered it"
+                    );
+                }
+                s.say(format!("(the echo of {ping} came after the pinger's timeout, from a busy machine: lost to the pinger)"));
+            }
             (false, true, _) => bail!("the pinger got a reply to {ping}, which the link dropped"),
             (false, _, true) => bail!("the pinger got a reply to {ping}, whose echo the link dropped"),
             _ => {}
         }
     }
-    let lost = [("pinger", "server"), ("server", "pinger")]
-        .iter()
-        .flat_map(|(from, to)| link::dropped(s.transcript(), from, to))
-        .collect::<BTreeSet<_>>()
-        .len();
     pinger.expect_line(&format!("a summary with {lost} lost"), WAIT, |line| {
         line.contains(&format!("{lost} lost"))
     })?;
@@ -214,10 +222,13 @@ pub fn the_pinger_counts_exactly_the_pings_the_link_dropped(s: &mut Session) -> 
 }
 
 /// Stop-and-wait (window 1) through a link that drops 30%, copies 10% and holds back 10%
-/// (each way): six lines, each printed once, in order.
+/// (each way), and copies the first datagram: six lines, each printed once, in order.
 pub fn stop_and_wait_delivers_every_line_once_in_order(s: &mut Session) -> Result<()> {
     let mut server = s.server(&[])?;
-    let plan = Plan { loss: 0.3, dup: 0.1, reorder: 0.1, seed: STOP_AND_WAIT_SEED, ..Plan::default() };
+    // The first datagram (DATA 0, sent first) is copied, so there is always a copy to see,
+    // whatever the chances do.
+    let rules = vec![Rule { way: Way::Forward, number: 1, fate: Fate::Duplicate }];
+    let plan = Plan { loss: 0.3, dup: 0.1, reorder: 0.1, seed: STOP_AND_WAIT_SEED, rules, ..Plan::default() };
     let link = s.link("sender", server.addr(), plan)?;
     s.say("The sender sends line N as DATA N, and sends it again until ACK N+1 comes back.");
     let mut sender =
@@ -270,11 +281,15 @@ pub fn a_corrupted_datagram_is_discarded_not_delivered(s: &mut Session) -> Resul
     expect_printed(&mut server, &lines)
 }
 
-/// Go-Back-N with a window of 8, through 10% loss and 5% copies each way: sixteen lines, each
-/// printed once, in order; and at some moment more than one line was in flight.
+/// Go-Back-N with a window of 8, through 10% loss and 5% copies each way, and the third
+/// datagram dropped: sixteen lines, each printed once, in order; and at some moment more than
+/// one line was in flight.
 pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()> {
     let mut server = s.server(&[])?;
-    let plan = Plan { loss: 0.1, dup: 0.05, seed: GO_BACK_N_SEED, ..Plan::default() };
+    // The third datagram (DATA 2, sent first, the window open) is dropped, so there is
+    // always a gap, whatever the chances do.
+    let rules = vec![Rule { way: Way::Forward, number: 3, fate: Fate::Drop }];
+    let plan = Plan { loss: 0.1, dup: 0.05, seed: GO_BACK_N_SEED, rules, ..Plan::default() };
     let link = s.link("sender", server.addr(), plan)?;
     s.say(
         "Up to 8 lines go out before the first is acknowledged; a timeout sends all those in flight again.",
