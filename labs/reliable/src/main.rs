@@ -213,7 +213,8 @@ fn relay(args: LinkArgs) -> Result<()> {
             println!("{} {arrow}: {}{note}", fate.describe(number), show(bytes));
         }
         Report::Sent { .. } => {}
-        Report::Unsent { way, why } => println!("could not send a datagram {way:?}: {why}"),
+        Report::Unsent { way: Way::Forward, why } => println!("could not send a datagram on to {to}: {why}"),
+        Report::Unsent { way: Way::Back, why } => println!("could not send a reply back: {why}"),
     };
     let link = Link::start(bind, to, plan.clone(), std::sync::Arc::new(watch))
         .with_context(|| format!("binding udp://{bind}"))?;
