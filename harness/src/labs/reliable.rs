@@ -156,7 +156,7 @@ pub fn without_acknowledgements_lost_lines_stay_lost(s: &mut Session) -> Result<
     let mut sender = start_sender(s, link.addr(), &["--naive"])?;
     let lines = numbered(8);
     type_lines(&mut sender, &lines)?;
-    expect_success(&mut sender, "the naive sender, whose every send succeeded,")?;
+    expect_success(s, &mut sender, "the naive sender, whose every send succeeded,")?;
     // Every datagram has its fate as soon as it reaches the link.
     let decided = wait::until(WAIT, || {
         let count = link::dropped(s.transcript(), "sender", "server").len()
@@ -235,7 +235,7 @@ pub fn stop_and_wait_delivers_every_line_once_in_order(s: &mut Session) -> Resul
         start_sender(s, link.addr(), &["--window", "1", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
     let lines = numbered(6);
     type_lines(&mut sender, &lines)?;
-    expect_success(&mut sender, "the sender, every line acknowledged,")?;
+    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
     expect_printed(&mut server, &lines)
 }
 
@@ -277,7 +277,7 @@ pub fn a_corrupted_datagram_is_discarded_not_delivered(s: &mut Session) -> Resul
     let mut sender = start_sender(s, link.addr(), &["--timeout", TIMEOUT_MS, "--retries", "5"])?;
     let lines = vec!["hello".to_string()];
     type_lines(&mut sender, &lines)?;
-    expect_success(&mut sender, "the sender")?;
+    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
     expect_printed(&mut server, &lines)
 }
 
@@ -298,7 +298,7 @@ pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()
         start_sender(s, link.addr(), &["--window", "8", "--timeout", TIMEOUT_MS, "--retries", "30"])?;
     let lines = numbered(16);
     type_lines(&mut sender, &lines)?;
-    expect_success(&mut sender, "the sender, every line acknowledged,")?;
+    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
     expect_printed(&mut server, &lines)?;
     let most = most_in_flight(s);
     if most < 2 {
@@ -380,10 +380,13 @@ fn type_lines(sender: &mut Role, lines: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn expect_success(role: &mut Role, who: &str) -> Result<()> {
-    let status = role.wait_exit(WAIT)?;
+/// The lab's sender (named "sender") exits 0; if not, the failure quotes its last words,
+/// which say what was never acknowledged.
+fn expect_success(s: &Session, sender: &mut Role, who: &str) -> Result<()> {
+    let status = sender.wait_exit(WAIT)?;
     if !status.success() {
-        bail!("expected {who} to exit 0; it {}", describe_status(status));
+        let said = s.transcript().last_stderr("sender", 1).join("");
+        bail!("expected {who} to exit 0; it {}: {said}", describe_status(status));
     }
     Ok(())
 }
