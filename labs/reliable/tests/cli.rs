@@ -65,3 +65,41 @@ fn a_sender_with_nothing_to_send_exits_at_once() {
         .assert()
         .success();
 }
+
+/// Whatever a stranger sends (bytes that are no packet, a damaged one, an ACK, an empty
+/// datagram, a number too big for 64 bits, the largest datagram there is) costs the receiver
+/// nothing: no answer to any of it, and the next real line is printed and acknowledged.
+#[test]
+fn bad_datagrams_cost_the_receiver_nothing() {
+    let target = harness::Target::reference(&harness::labs::reliable::LAB, env!("CARGO_BIN_EXE_reliable"));
+    harness::testing::assert_holds(&target, |s| {
+        let mut server = s.server(&[])?;
+        let mallory = s.udp("mallory")?;
+        let too_big = format!("DATA {} x", u128::from(u64::MAX) + 1);
+        for bad in [
+            b"\xff\xfe not a packet".to_vec(),
+            b"0000 DATA 0 forged checksum".to_vec(),
+            b"429c ACK 1".to_vec(),
+            Vec::new(),
+            [format!("{:04x} ", checksum(too_big.as_bytes())).as_bytes(), too_big.as_bytes()].concat(),
+            vec![b'x'; 65_507],
+        ] {
+            mallory.send_to(server.addr(), &bad)?;
+        }
+        mallory.expect_nothing(harness::QUIET)?;
+        mallory.send_to(server.addr(), b"5509 DATA 0 hello")?;
+        server.expect_line("the line", harness::WAIT, |line| line == "hello")?;
+        mallory.expect_datagram(b"429c ACK 1")?;
+        Ok(())
+    });
+}
+
+/// The Internet checksum, written again here from RFC 1071 to forge a datagram.
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
