@@ -242,9 +242,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// The receiver, under the name every lab's server has: the same as `recv`.
+    /// The receiver, the same as `recv` under the name every lab's server has: prints each line
+    /// once, in order, and acknowledges every datagram. Shows that reliability is built by
+    /// both ends.
     Server(RecvArgs),
-    /// The sender, under the name every lab's client has: the same as `send`.
+    /// The sender, the same as `send` under the name every lab's client has: sends each line
+    /// again until it is acknowledged. Shows what a timeout and retransmission buy.
     Client(SendArgs),
     /// Receive lines and print each one once, in order: checks each datagram's checksum,
     /// delivers only the next line in sequence, and acknowledges every datagram (a copy
