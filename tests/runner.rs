@@ -563,8 +563,87 @@ fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
     let fixture = runner::cargo::workspace_root().join("labs/backlog/tests/fixtures/backlog.py");
     let server = format!("python3 '{}' --port {{port}} {{args}}", fixture.display());
     lab()
-        .args(["check", "backlog", "--scenario", "exactly_backlog_plus_one_connects_complete", "--server", &server])
+        .args([
+            "check",
+            "backlog",
+            "--scenario",
+            "exactly_backlog_plus_one_connects_complete",
+            "--server",
+            &server,
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("PASS exactly_backlog_plus_one_connects_complete"));
+}
+
+/// One lab's role against another lab's server, as a user runs them: `cargo lab reliable
+/// ping`, through `cargo lab reliable link --loss 30%` (seed 33: ping 5 there, ping 3's echo
+/// back) to `cargo lab udp-echo server`, six pings: the pinger times out on each ping the link
+/// says it dropped, one way or the other, and on no other unless the link passed its echo back
+/// late (a busy machine); its summary counts them.
+#[test]
+fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
+    let transcript = harness::transcript::Transcript::new();
+    let check = || -> anyhow::Result<()> {
+        let mut echo = lab_role("server", &["udp-echo", "server", "--port", "0"], &transcript)?;
+        let echo_addr = echo.wait_ready(harness::READY_WAIT)?.addr.to_string();
+        let chances = ["--loss", "30%", "--seed", "33"];
+        let mut args = vec!["reliable", "link", "--listen", "127.0.0.1:0", "--to", &echo_addr];
+        args.extend(chances);
+        let mut link = lab_role("link", &args, &transcript)?;
+        let link_addr = link.wait_ready(harness::READY_WAIT)?.addr.to_string();
+        let ping = ["reliable", "ping", "--server", &link_addr, "--count", "6", "--timeout", "300"];
+        let mut pinger = lab_role("pinger", &ping, &transcript)?;
+        let mut timed_out = Vec::new();
+        for number in 1..=6 {
+            let ping = format!("ping {number}");
+            let said = pinger
+                .expect_line("a ping's fate", harness::WAIT, |line| line.contains(&format!("{ping}:")))?;
+            if said.contains("timed out") {
+                timed_out.push(ping);
+            }
+        }
+        let summary = pinger.expect_line("the summary", harness::WAIT, |line| line.starts_with("---"))?;
+        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5"  <<`, `passed datagram 3 ← ... "ping 4"`.
+        let (mut dropped, mut echoed) = (Vec::new(), Vec::new());
+        while let Ok(line) = link.expect_line("the link's decisions", harness::QUIET, |_| true) {
+            let Some(ping) = line.split('"').nth(1).map(str::to_string) else { continue };
+            if line.starts_with("dropped") {
+                dropped.push(ping);
+            } else if line.contains("(a reply)") {
+                echoed.push(ping);
+            }
+        }
+        if dropped.is_empty() {
+            anyhow::bail!("the link dropped nothing: the test shows nothing (pick another seed)");
+        }
+        for ping in &dropped {
+            if !timed_out.contains(ping) {
+                anyhow::bail!("the link dropped {ping} (or its echo), but the pinger got a reply");
+            }
+        }
+        for ping in &timed_out {
+            if !dropped.contains(ping) && !echoed.contains(ping) {
+                anyhow::bail!("{ping} timed out, but the link neither dropped it nor passed an echo back");
+            }
+        }
+        if !summary.contains(&format!("{} lost", timed_out.len())) {
+            anyhow::bail!("the pinger timed out {timed_out:?}, and says {summary:?}");
+        }
+        Ok(())
+    };
+    if let Err(error) = check() {
+        panic!("{error:#}\n\ntranscript:\n{}", transcript.render());
+    }
+}
+
+/// `cargo lab ARGS...` as a role of a scenario, with its output in `transcript`.
+fn lab_role(
+    who: &str,
+    args: &[&str],
+    transcript: &harness::transcript::Transcript,
+) -> anyhow::Result<harness::process::Role> {
+    let path = runner::cargo::binary("runner", "lab")?;
+    let args = args.iter().map(|a| a.to_string()).collect();
+    harness::process::Role::spawn(who, harness::process::Program::Exec { path, args }, transcript)
 }

@@ -5,6 +5,7 @@
 //! - [`peer`]: raw UDP and TCP sockets the harness drives by hand.
 //! - [`proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
 //! - [`tap`]: a relay that records what reaches the lab's own client from the server.
+//! - [`link`]: a lossy relay (drops, copies, reorders, delays, corrupts), each decision recorded.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
 //! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting).
 //! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
@@ -22,6 +23,7 @@ pub mod isolate;
 pub mod kernel;
 pub mod labs;
 pub mod limits;
+pub mod link;
 mod output;
 pub mod peer;
 pub mod ports;

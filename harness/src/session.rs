@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::READY_WAIT;
+use crate::link::{Link, Plan};
 use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
@@ -216,6 +217,14 @@ impl Session {
             rechunk.seed
         ));
         Proxy::start(upstream, rechunk, &self.transcript)
+    }
+
+    /// A lossy link in front of `to`, for `near` (who is to send to `link.addr()`): see
+    /// [`crate::link`]. What it does is said in the transcript, with its seed.
+    pub fn link(&mut self, near: &str, to: SocketAddr, plan: Plan) -> Result<Link> {
+        let far = self.transcript.who(to);
+        self.say(format!("A lossy link between {near} and {far}: {}.", plan.describe()));
+        Link::start(to, near, &far, plan, &self.transcript)
     }
 
     fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {

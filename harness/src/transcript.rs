@@ -29,6 +29,9 @@ pub enum Event {
     Wire { from: String, to: String, proto: Proto, bytes: Vec<u8> },
     /// A TCP event with no bytes: connected, closed, reset, half-closed.
     Conn { from: String, to: String, what: String },
+    /// What a lossy link ([`crate::link`]) did to a datagram from `from` to `to`, other than
+    /// pass it: "dropped datagram 3". What it passes on is recorded as [`Event::Wire`].
+    Link { from: String, to: String, what: String, bytes: Vec<u8> },
     /// A process ended.
     Exit { who: String, status: String },
     /// The start (true) or end (false) of a part recorded but not shown live, nor drawn.
@@ -243,6 +246,11 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         Event::Conn { from, to, what } => {
             format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
         }
+        Event::Link { from, to, what, bytes } => {
+            let arrow = style.paint("35", &format!("{from} → {to}"));
+            let what = style.paint("31", &format!("link {what}"));
+            format!("{time}  {arrow}  {what} ({}): {}", size(bytes.len()), show(bytes))
+        }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
         Event::Hush(true) => {
             format!("{time}  {}", style.paint("2", "(quiet part: recorded, not shown live)"))
@@ -301,5 +309,19 @@ mod tests {
         let first = text.find("first").unwrap();
         let wire = text.find("alice → server  datagram (1 byte): \"x\"").unwrap();
         assert!(first < wire, "{text}");
+    }
+
+    /// A lossy link's decision reads as what it did, to which datagram, with its bytes.
+    #[test]
+    fn a_links_decision_names_the_datagram() {
+        let transcript = Transcript::new();
+        transcript.record(Event::Link {
+            from: "sender".into(),
+            to: "server".into(),
+            what: "dropped datagram 3".into(),
+            bytes: b"ping 3".to_vec(),
+        });
+        let text = transcript.render();
+        assert!(text.contains("sender → server  link dropped datagram 3 (6 bytes): \"ping 3\""), "{text}");
     }
 }

@@ -21,6 +21,7 @@ const STARTERS: &[(&str, &str)] = &[
     ("sticky", include_str!("../../starters/sticky/server.py")),
     ("tcp-chat", include_str!("../../starters/tcp-chat/server.py")),
     ("udp-chat", include_str!("../../starters/udp-chat/server.py")),
+    ("reliable", include_str!("../../starters/reliable/server.py")),
     ("tcp-vs-udp", include_str!("../../starters/tcp-vs-udp/server.py")),
 ];
 
@@ -60,6 +61,11 @@ const RUST_STARTERS: &[(&str, &str, &str)] = &[
         "udp-chat",
         include_str!("../../starters/udp-chat/rust/Cargo.toml"),
         include_str!("../../starters/udp-chat/rust/src/main.rs"),
+    ),
+    (
+        "reliable",
+        include_str!("../../starters/reliable/rust/Cargo.toml"),
+        include_str!("../../starters/reliable/rust/src/main.rs"),
     ),
     (
         "tcp-vs-udp",

@@ -1,6 +1,7 @@
 //! Each lab's scenarios, one module per lab, and the list the runner shows.
 
 pub mod backlog;
+pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;
 pub mod tcp_vs_udp;
@@ -20,6 +21,7 @@ pub const ALL: &[&Lab] = &[
     &sticky::LAB,
     &tcp_chat::LAB,
     &udp_chat::LAB,
+    &reliable::LAB,
     &tcp_vs_udp::LAB,
 ];
 
