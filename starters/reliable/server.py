@@ -3,9 +3,10 @@
 A sender numbers each line (`SSSS DATA N LINE`, SSSS a checksum); a lossy link between you
 loses, copies, reorders and corrupts datagrams. Print each line exactly once, in order, and
 acknowledge every datagram (`SSSS ACK M`) so that the sender knows what to send again.
-Read the full spec with `cargo lab spec reliable`, then check your receiver with:
+Read the full spec with `cargo lab spec reliable`, then check your receiver, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check reliable --server 'python3 server.py --port {port} {args}'
+    cargo lab check reliable --server 'python3 my-reliable/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

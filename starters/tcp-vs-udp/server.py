@@ -2,9 +2,10 @@
 
 Count numbered `data` records, answer `report` with what you received, the gaps in the
 numbering and the kernel's drop count, and answer `work MS TAG` after MS milliseconds.
-Read the full spec with `cargo lab spec tcp-vs-udp`, then check your server with:
+Read the full spec with `cargo lab spec tcp-vs-udp`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check tcp-vs-udp --server 'python3 server.py --port {port} {args}'
+    cargo lab check tcp-vs-udp --server 'python3 my-tcp-vs-udp/server.py --port {port} {args}'
 
 Python 3, standard library only, Linux for SO_RXQ_OVFL. Fill in the TODOs; each names the
 scenario that checks it.
