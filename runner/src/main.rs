@@ -9,6 +9,7 @@
 //! cargo lab check NAME --server CMD  # NAME's scenarios against your own server
 //! cargo lab spec NAME                # what your own server must do
 //! cargo lab new NAME [DIR]           # a starter for your own server, in Python
+//! cargo lab book [--open]            # the lessons as a book, served on 127.0.0.1
 //! ```
 
 use std::process::ExitCode;
@@ -88,6 +89,17 @@ enum Command {
     Docs {
         /// Only these labs' chapters (all of them when none is named).
         labs: Vec<String>,
+    },
+    /// Serve the lessons as a book (mdBook) on 127.0.0.1, with their diagrams drawn; it is
+    /// rebuilt whenever a chapter changes.
+    Book {
+        /// Open it in your web browser too.
+        #[arg(long)]
+        open: bool,
+        /// The port to serve it on (default: 3000, or any free port if 3000 is taken; 0: any
+        /// free port).
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
     },
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
@@ -178,6 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             docs::regenerate(&labs)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Book { open, port }) => runner::book::serve(port, open),
         Some(Command::Lab(args)) => {
             let lab = find(&args[0])?;
             let binary = reference_binary(lab)?;
