@@ -5,6 +5,9 @@
 // Mermaid draws the elements of class "mermaid", from their text. A light theme of the book
 // gets Mermaid's default colours, a dark one (navy, coal, ayu) its dark theme: switching
 // between the two reloads the page so the diagrams are drawn again.
+// The longest line of a note or a message, in characters (see breakLongText, below).
+const LINE = 40;
+
 (() => {
     const darkThemes = ['navy', 'coal', 'ayu'];
     const isDark = () => darkThemes.some((theme) => document.documentElement.classList.contains(theme));
@@ -39,25 +42,47 @@
     }).observe(document.documentElement, { attributes: true, attributeFilter: ['class'] });
 })();
 
-// A note or a message on one line as long as a sentence widens the whole diagram, which the
-// page then shrinks until nothing is legible. So the text of a long one is broken into lines
-// (Mermaid's <br>) at its spaces. Mermaid's own wrapping (sequence.wrap) would also cut a long
-// word, such as the bytes "1;2;3;…", with hyphens that never crossed the wire, and it garbles
-// the #59; that stands for a ';'.
+// A note or a message on one line as long as a sentence widens the whole diagram: too wide to
+// read without scrolling sideways, or, shrunk to the page, too small to read. So the text of a
+// long one is broken into lines (Mermaid's <br>) at its spaces, and a word too long for a line
+// (the bytes "1;2;3;…") after a ';', ',' or ']', or else where the line is full. Nothing is
+// added to the text: Mermaid's own wrapping (sequence.wrap) would cut words with hyphens that
+// never crossed the wire, and it garbles the #59; that stands for a ';'.
 function breakLongText(line) {
     const statement = line.match(/^(\s*(?:Note [^:]+|[\w-]+\s*-[-\w>)]*\s*[\w-]+)): (.*)$/);
-    const [, head, text] = statement ?? [];
-    if (!statement || text.length <= 40) {
+    if (!statement) {
         return line;
     }
-    const lines = [''];
+    const [, head, text] = statement;
+    // A character, or one of Mermaid's codes (#59; is ';'), which must stay whole.
+    const units = (word) => word.match(/#\w+;|./gsu) ?? [];
+    if (units(text).length <= LINE) {
+        return line;
+    }
+    const lines = [];
+    let current = [];
+    const endLine = () => {
+        if (current.length > 0) {
+            lines.push(current.join(''));
+            current = [];
+        }
+    };
     for (const word of text.split(' ')) {
-        const last = lines.length - 1;
-        if (lines[last] !== '' && lines[last].length + 1 + word.length > 40) {
-            lines.push(word);
-        } else {
-            lines[last] = lines[last] === '' ? word : `${lines[last]} ${word}`;
+        const parts = units(word);
+        if (current.length > 0 && current.length + 1 + parts.length > LINE) {
+            endLine();
+        }
+        if (current.length > 0) {
+            current.push(' ');
+        }
+        for (const unit of parts) {
+            current.push(unit);
+            const breakable = /^(#59;|[;,\]])$/.test(unit);
+            if ((current.length >= LINE && breakable) || current.length >= LINE + 10) {
+                endLine();
+            }
         }
     }
+    endLine();
     return `${head}: ${lines.join('<br>')}`;
 }

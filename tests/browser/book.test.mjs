@@ -3,7 +3,8 @@
 // every Mermaid block has become a drawing (an SVG, not an error), nothing was logged as an
 // error and every file the page asked for arrived. Every link on those pages leads to a page
 // that exists and, when it names a heading, to a heading that is there. Search finds 粘包.
-// Screenshots of two chapters go to tests/browser/screenshots/, for a person to look at.
+// Screenshots of the sticky chapter (its title, its diagram, Chinese in the diagram) and the
+// glossary go to tests/browser/screenshots/, for a person to look at.
 //
 // Run: `just book-test`, which installs what it needs first, as CI does (.ci/run).
 // CHROMIUM names the browser (default: Debian's /usr/bin/chromium).
@@ -24,6 +25,8 @@ const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // to be drawn.
 const SERVER_DEADLINE_MS = 180_000;
 const PAGE_DEADLINE_MS = 30_000;
+// No test waits longer than this, whatever it waits for.
+const TEST_DEADLINE_MS = 120_000;
 
 /** The pages SUMMARY.md lists, in its order: { file: 'udp-echo.html', diagrams: N } each. */
 function chapters() {
@@ -53,25 +56,26 @@ before(async () => {
         existsSync(browserPath),
         `no browser at ${browserPath}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`,
     );
-    ({ server, base } = await startBook());
+    base = await startBook();
     browser = await chromium.launch({ executablePath: browserPath });
-});
+}, { timeout: SERVER_DEADLINE_MS + TEST_DEADLINE_MS });
 
 after(async () => {
     await browser?.close();
-    if (server?.exitCode === null) {
-        process.kill(-server.pid, 'SIGTERM'); // the whole group: cargo and mdbook
+    if (server && server.exitCode === null) {
+        process.kill(-server.pid, 'SIGTERM'); // the whole group: cargo, then mdbook in its place
     }
 });
 
-/** `cargo lab book --port 0`, up and answering: the child and the address it printed. */
+/** `cargo lab book --port 0`, up and answering: the address it printed. */
 async function startBook() {
-    const child = spawn('cargo', ['lab', 'book', '--port', '0'], {
+    server = spawn('cargo', ['lab', 'book', '--port', '0'], {
         cwd: root,
         detached: true, // its own process group, ended as one in after()
         stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
+    const deadline = Date.now() + SERVER_DEADLINE_MS;
     const address = await new Promise((resolve, reject) => {
         const timer = setTimeout(
             () => reject(new Error(`cargo lab book printed no address in ${SERVER_DEADLINE_MS} ms:\n${output}`)),
@@ -80,22 +84,33 @@ async function startBook() {
         const read = (chunk) => {
             output += chunk;
             const found = output.match(/serving the book at (http:\/\/127\.0\.0\.1:\d+\/)/);
-            const served = /Serving on:/.test(output);
-            if (found && served) {
+            if (found) {
                 clearTimeout(timer);
                 resolve(found[1]);
             }
         };
-        child.stdout.on('data', read);
-        child.stderr.on('data', read);
-        child.on('exit', (code) => {
+        server.stdout.on('data', read);
+        server.stderr.on('data', read);
+        server.on('exit', (code) => {
             clearTimeout(timer);
             reject(new Error(`cargo lab book exited (${code}) before serving:\n${output}`));
         });
     });
-    const response = await fetch(address);
-    assert.equal(response.status, 200, `${address} answered ${response.status}`);
-    return { server: child, base: address };
+    // mdBook builds the book, then listens: until it does, a connection is refused.
+    for (;;) {
+        let response;
+        try {
+            response = await fetch(address, { signal: AbortSignal.timeout(PAGE_DEADLINE_MS) });
+        } catch (error) {
+            if (Date.now() > deadline || server.exitCode !== null) {
+                throw new Error(`the book at ${address} did not answer (${error.cause?.code ?? error.message}):\n${output}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 100)); // refused: ask again shortly
+            continue;
+        }
+        assert.equal(response.status, 200, `${address} answered ${response.status}`);
+        return address;
+    }
 }
 
 /**
@@ -164,7 +179,7 @@ const pages = chapters();
 const allDiagrams = pages.reduce((sum, chapter) => sum + chapter.diagrams, 0);
 
 for (const { file, diagrams } of [...pages, { file: 'print.html', diagrams: allDiagrams }]) {
-    test(`${file}: ${diagrams} diagrams drawn, no errors`, async () => {
+    test(`${file}: ${diagrams} diagrams drawn, no errors`, { timeout: TEST_DEADLINE_MS }, async () => {
         const { page, problems } = await open(file);
         try {
             await expectDiagrams(page, file, diagrams);
@@ -176,7 +191,7 @@ for (const { file, diagrams } of [...pages, { file: 'print.html', diagrams: allD
     });
 }
 
-test('search finds 粘包, in the sticky chapter', async () => {
+test('search finds 粘包, in the sticky chapter', { timeout: TEST_DEADLINE_MS }, async () => {
     const { page, problems } = await open('index.html');
     try {
         await page.click('#mdbook-search-toggle');
@@ -203,17 +218,28 @@ test('search finds 粘包, in the sticky chapter', async () => {
     }
 });
 
-test('screenshots of the sticky chapter and the glossary', async () => {
+test('screenshots: the sticky chapter, its diagram, and the glossary', { timeout: TEST_DEADLINE_MS }, async () => {
     mkdirSync(screenshots, { recursive: true });
+    const shot = (page, name) => page.screenshot({ path: path.join(screenshots, `${name}.png`) });
     for (const name of ['sticky', 'glossary']) {
         const { file, diagrams } = pages.find((chapter) => chapter.file === `${name}.html`);
         const { page } = await open(file);
         try {
             await expectDiagrams(page, file, diagrams);
-            await page.screenshot({ path: path.join(screenshots, `${name}.png`) });
+            await shot(page, name); // the top: the title, with its 中文
             if (diagrams > 0) {
                 const diagram = page.locator('pre.mermaid').first();
-                await diagram.screenshot({ path: path.join(screenshots, `${name}-diagram.png`) });
+                await diagram.evaluate((element) => {
+                    element.scrollIntoView({ block: 'start' });
+                    window.scrollBy(0, -60); // from under the menu bar
+                });
+                await shot(page, `${name}-diagram`); // the start of the first diagram
+                // Chinese in a diagram: the first note or message with a Han character.
+                const chinese = page.locator('pre.mermaid svg text').filter({ hasText: /\p{Script=Han}/u });
+                if ((await chinese.count()) > 0) {
+                    await chinese.first().scrollIntoViewIfNeeded();
+                    await shot(page, `${name}-diagram-chinese`);
+                }
             }
         } finally {
             await page.close();
@@ -222,7 +248,7 @@ test('screenshots of the sticky chapter and the glossary', async () => {
 });
 
 // Runs last (node's test runner keeps the file's order): the pages above have been opened.
-test('every link leads to a page that exists, and to a heading that is on it', async () => {
+test('every link leads to a page that exists, and to a heading that is on it', { timeout: TEST_DEADLINE_MS }, async () => {
     assert.ok(links.length > 100, `only ${links.length} links were seen: did the pages open?`);
     const broken = [];
     const status = new Map(); // page address -> HTTP status, for pages not opened above
@@ -232,7 +258,10 @@ test('every link leads to a page that exists, and to a heading that is on it', a
         const target = withoutHash(href);
         let ids = idsByPage.get(target);
         if (!ids) {
-            if (!status.has(target)) status.set(target, (await fetch(target)).status);
+            if (!status.has(target)) {
+                const response = await fetch(target, { signal: AbortSignal.timeout(PAGE_DEADLINE_MS) });
+                status.set(target, response.status);
+            }
             if (status.get(target) !== 200) {
                 broken.push(`${from}: ${href} answers ${status.get(target)}`);
                 continue;
