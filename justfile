@@ -23,3 +23,12 @@ check:
 # Regenerate each chapter's demo output and sequence diagram from a real run (all labs, or the ones named).
 docs *labs:
     cargo lab docs "$@"
+
+# Serve the book (docs/) on 127.0.0.1, as `cargo lab book` does; `just book --open` opens it too.
+book *args:
+    @cargo lab book "$@"
+
+# Open every page of the book in headless Chromium, as CI does (needs mdbook, chromium, npm).
+book-test:
+    npm ci --prefix tests/browser --no-audit --no-fund
+    cd tests/browser && node --test

@@ -1,6 +1,7 @@
 //! The runner behind `cargo lab`, as a library: its commands, and how it finds the labs' binaries.
 //! `main.rs` is the command line.
 
+pub mod book;
 pub mod build;
 pub mod cargo;
 pub mod check;

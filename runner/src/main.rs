@@ -11,6 +11,7 @@
 //! cargo lab new NAME [--lang L] [DIR] # a starter for your own server, Python or Rust
 //! cargo lab progress                 # which labs you have done
 //! cargo lab grade NAME --submissions DIR --server TEMPLATE   # a whole class
+//! cargo lab book [--open]            # the lessons as a book, served on 127.0.0.1
 //! ```
 
 use std::process::ExitCode;
@@ -179,6 +180,17 @@ enum Command {
         /// the diagram come from a run, and their ports and times change each time).
         #[arg(long)]
         spec_only: bool,
+    },
+    /// Serve the lessons as a book (mdBook) on 127.0.0.1, with their diagrams drawn; it is
+    /// rebuilt whenever a chapter changes.
+    Book {
+        /// Open it in your web browser too.
+        #[arg(long)]
+        open: bool,
+        /// The port to serve it on (default: 3000, or any free port if 3000 is taken; 0: any
+        /// free port).
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
     },
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
@@ -375,6 +387,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             docs::regenerate(&labs, spec_only)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Book { open, port }) => runner::book::serve(port, open),
         Some(Command::Lab(args)) => {
             let lab = find(&args[0])?;
             let binary = reference_binary(lab)?;

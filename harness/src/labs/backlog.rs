@@ -18,13 +18,13 @@ use crate::{ports, wait};
 
 pub const LAB: Lab = Lab {
     name: "backlog",
-    teaches: "TCP listen backlog (\"half-open pool\"): the accept queue, not a client limit",
+    teaches: "TCP listen backlog: the accept queue, not a client limit",
     proto: Proto::Tcp,
     default_port: 9200,
     roles: &["server", "probe"],
     modes: &[],
     story: "
-The seed lesson writes listen(5) and warns: 5 is not the maximum number of connections. What is
+Original lesson 001 writes listen(5) and warns: 5 is not the maximum number of connections. What is
 it, then? The kernel completes each client's handshake on its own, before the program calls
 accept, and parks the finished connection in the listening socket's accept queue; listen's
 backlog bounds that queue. The server below listens with the backlog it is given and accepts

@@ -30,7 +30,7 @@ pub const LAB: Lab = Lab {
 TCP delivers bytes in order and nothing else: the boundaries between a sender's writes are not
 on the wire. Below, the server prints every read it made, its bytes in a box, [hel][lowor][ld],
 and then the messages it found in them. Raw first (each read taken as a message: the bug), then
-a pause between writes (the seeds' third cure, which is none), then a newline after each message
+a pause between writes (original lesson 004's third cure, which is none), then a newline after each message
 and a length before each, through a proxy that re-cuts the stream at random; last, UDP, where
 each datagram is a message of its own.",
     scenarios: &[
@@ -175,7 +175,7 @@ pub fn short_messages_stick_together_in_a_slow_reader(s: &mut Session) -> Result
     }
     s.say(format!("100 writes, {}: {}", count(reads.len(), "read"), boxes(&reads)));
     ensure!(reads.concat() == writes.concat(), "the reads do not add up to the bytes alice wrote");
-    s.say("Taken as messages, as the seeds' servers take each recv: 100 messages sent, far fewer received.");
+    s.say("Taken as messages, as the original lessons' servers take each recv: 100 messages sent, far fewer received.");
     Ok(())
 }
 
@@ -186,7 +186,7 @@ pub fn a_long_message_arrives_in_pieces_cut_mid_character(s: &mut Session) -> Re
     let mut alice = s.tcp("alice", server.addr())?;
     let message = "张三李四王五赵六钱七孙八".as_bytes();
     s.say("alice writes 12 Chinese characters, 3 bytes each in UTF-8: 36 bytes, one write.");
-    s.say("The server reads into a 16-byte buffer, as the seeds read into recv(1024).");
+    s.say("The server reads into a 16-byte buffer, as the original lessons read into recv(1024).");
     alice.send(message)?;
     let reads = read_bytes(&mut server, message.len())?;
     s.say(format!("One write, {}: {}", count(reads.len(), "read"), boxes(&reads)));
@@ -197,7 +197,7 @@ pub fn a_long_message_arrives_in_pieces_cut_mid_character(s: &mut Session) -> Re
     let Some(cut) = cut else { bail!("expected a read that ends inside a character; none did") };
     s.say(format!(
         "{} is not text on its own: a character's bytes were cut between two reads. \
-         decode(\"utf-8\") on each read, as in the seeds, raises here.",
+         decode(\"utf-8\") on each read, as in the original lessons, raises here.",
         boxed(cut)
     ));
     Ok(())

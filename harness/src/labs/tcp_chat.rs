@@ -19,7 +19,7 @@ pub const LAB: Lab = Lab {
     modes: &["lockstep", "duplex"],
     story: "
 Two people chat over TCP: one types into the server, the other into the client. The server
-must run first; then the client speaks first and they take turns (lockstep, as the seed
+must run first; then the client speaks first and they take turns (lockstep, as the original
 lessons chat), or, in duplex mode, type whenever they like. A quit word (q or 88) ends the
 conversation for both, and the server goes on to the next client in its queue. Below, the
 server's operator is its stdin (\"server stdin <\"), what it shows is its stdout; alice and
@@ -257,7 +257,7 @@ pub fn a_long_line_arrives_whole_up_to_the_bound(s: &mut Session) -> Result<()> 
     let mut server = s.server(&[])?;
     let mut alice = s.tcp("alice", server.addr())?;
     let long = "abcdefghij".repeat(10 * 1024);
-    s.say("alice sends one line of 100 KB. The seed's recv(1024) would cut it into a hundred messages.");
+    s.say("alice sends one line of 100 KB. The original lesson's recv(1024) would cut it into a hundred messages.");
     alice.send(format!("{long}\n").as_bytes())?;
     server.expect_line_containing(&long)?;
     s.say("The server's operator answers with 100 KB too.");

@@ -1,4 +1,4 @@
-//! udp-chat's scenarios: what the waiting end of a UDP chat (the seeds' "server") must do on
+//! udp-chat's scenarios: what the waiting end of a UDP chat (the original lessons' "server") must do on
 //! the wire, in any language. Its operator is its stdin; every datagram it accepts must show
 //! on its stdout (in any wording that contains the line), and a quit word ends it.
 
@@ -23,7 +23,7 @@ pub const LAB: Lab = Lab {
     story: "
 The same chat as tcp-chat, over UDP. There is no connection, so either end may start first:
 a line sent before the other end exists is simply lost, and the sender's send still succeeds.
-The end that waits (the seeds' server) learns its peer from the first datagram. Below, the
+The end that waits (original lesson 000's server) learns its peer from the first datagram. Below, the
 server's operator is its stdin (\"server stdin <\"); alice and mallory are plain UDP sockets
 the harness drives, and every datagram is shown with its exact bytes. The lab's own client
 takes part too; its datagrams are not drawn, but what it prints is.",

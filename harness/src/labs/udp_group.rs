@@ -22,22 +22,23 @@ pub const LAB: Lab = Lab {
     story: "
 A group chat on UDP has one server socket and no connections. The server knows a member only
 as an address its datagrams came from, and \"send to everyone\" is a loop: one sendto per
-member. First the relay of seed 001, which remembers every address that ever sent it anything;
-then the room of seed 004: nicknames (N), messages (M), leaving (Q), and the owner typing on
+member. The original lessons (the Chinese tutorials these labs follow) build it twice. First the
+relay of lesson 001, which remembers every address that ever sent it anything; then the room of
+lesson 004, a homework: nicknames (N), messages (M), leaving (Q), and the owner typing on
 the server's stdin. Below, alice, bob, 张三 and mallory are plain UDP sockets the harness
 drives, and every datagram that crosses the wire is shown with its exact bytes.",
     scenarios: &[
         scenario!(
             relay_mode_relays_to_every_known_address,
-            claim: "Relay (seed 001): every datagram goes to every address ever heard from",
+            claim: "Relay (original lesson 001): every datagram goes to every address ever heard from",
             hint: "In --mode relay, send each datagram to every address you have heard from, the \
                    sender's own included; an address is known from the first datagram it sends.",
             bug: "relay-skips-sender",
         ),
         scenario!(
             registering_gets_exactly_ok,
-            claim: "Room (seed 004): N <name> is answered with exactly OK",
-            hint: "Look at the exact bytes you answer N with: the seed's client compares the \
+            claim: "Room (original lesson 004): N <name> is answered with exactly OK",
+            hint: "Look at the exact bytes you answer N with: original lesson 004's client compares the \
                    whole datagram with OK, so a newline or anything after it reads as a refusal.",
             bug: "ok-newline",
         ),
@@ -265,7 +266,7 @@ pub fn relay_mode_relays_to_every_known_address(s: &mut Session) -> Result<()> {
     Ok(())
 }
 
-/// Seed 004's client compares the whole reply with `OK`: anything more ("OK\n", "OK alice")
+/// Original lesson 004's client compares the whole reply with `OK`: anything more ("OK\n", "OK alice")
 /// and it thinks the name was refused.
 pub fn registering_gets_exactly_ok(s: &mut Session) -> Result<()> {
     let server = s.server(&[])?;
@@ -309,7 +310,7 @@ pub fn a_taken_name_is_refused_and_its_owner_keeps_it(s: &mut Session) -> Result
 }
 
 /// The text after the name's space goes to every member byte for byte: runs of spaces, a
-/// trailing space, Chinese. (Seed 004's server split on spaces and joined without them.)
+/// trailing space, Chinese. (Original lesson 004's server split on spaces and joined without them.)
 pub fn a_message_arrives_byte_for_byte_at_every_member(s: &mut Session) -> Result<()> {
     let server = s.server(&[])?;
     let at = server.addr();
@@ -353,7 +354,7 @@ pub fn impersonation_is_rejected_and_nothing_is_broadcast(s: &mut Session) -> Re
     s.say("mallory never registered. She sends a message in alice's name.");
     mallory.send_to(at, b"M alice send me your password")?;
     expect_err(&mallory, at, "M alice from an address that is not alice's")?;
-    s.say("bob tries the seed's attack: Q alice, to throw alice out.");
+    s.say("bob tries the original lesson's attack: Q alice, to throw alice out.");
     bob.send_to(at, b"Q alice")?;
     expect_err(bob, at, "Q alice from bob's address")?;
     s.say("The server checked each datagram's source address against the name: nothing was broadcast.");

@@ -18,7 +18,7 @@ pub const LAB: Lab = Lab {
     modes: &["iterative", "threaded"],
     story: "
 A TCP server needs a connection per client: the client connects, the kernel completes the
-handshake, and accept hands the server a socket for that one client. The seed lesson's server
+handshake, and accept hands the server a socket for that one client. Original lesson 001's server
 is iterative: it serves one client at a time, and the next ones wait, connected, in the
 kernel's queue. Below, alice, bob and friends are plain TCP sockets the harness drives; every
 chunk of bytes is shown as they read it, so its time is when they read it.",
@@ -114,7 +114,7 @@ pub fn bytes_come_back_upper_cased(s: &mut Session) -> Result<()> {
     let mut alice = s.tcp("alice", server.addr())?;
     alice.send(b"hello, world\n")?;
     alice.expect_bytes(b"HELLO, WORLD\n")?;
-    s.say("Now one line of 100 KB. The seed's client reads 1024 bytes and stops; TCP has no such limit.");
+    s.say("Now one line of 100 KB. The original lesson's client reads 1024 bytes and stops; TCP has no such limit.");
     let long = "abcdefghij".repeat(10 * 1024) + "\n";
     alice.send(long.as_bytes())?;
     alice.expect_bytes(long.to_uppercase().as_bytes())?;

@@ -1,6 +1,6 @@
 //! # backlog: what `listen(n)` really bounds
 //!
-//! The seed lesson calls `listen(5)` "the half-open pool" and warns that 5 is not the maximum
+//! The original lesson calls `listen(5)` "the half-open pool" and warns that 5 is not the maximum
 //! number of connections. This lab shows what it is. The kernel completes each client's
 //! handshake on its own, before the program calls accept, and parks the finished connection
 //! in the listening socket's accept queue. `n` bounds that queue: on Linux a new connection

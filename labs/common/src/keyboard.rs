@@ -36,7 +36,7 @@ impl QuitWords {
 
     /// A quit word, whatever its case: `Q` and `q` both end the conversation.
     ///
-    /// The seed's server compared the bytes it received with the string 'q'; in Python 3
+    /// The original lesson's server compared the bytes it received with the string 'q'; in Python 3
     /// bytes never equal a string, so its server never noticed a quit. Compare like with like.
     pub fn is_quit(&self, line: &[u8]) -> bool {
         let text = String::from_utf8_lossy(line);

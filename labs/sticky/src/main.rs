@@ -1,7 +1,7 @@
 //! # sticky: TCP has no message boundaries (粘包), and how to put them back
 //!
 //! A client makes two writes, "hello" and "world". TCP delivers bytes, in order, and nothing
-//! else: the server may read "helloworld" in one read, or "hel", "lowor", "ld". The seed
+//! else: the server may read "helloworld" in one read, or "hel", "lowor", "ld". The original
 //! lessons call this 粘包, "sticky packets" (the split half is usually called 拆包), and give
 //! three cures: end each message with a
 //! delimiter, send each message's length first, or pause between sends. This lab shows each
@@ -115,7 +115,7 @@ struct Receive {
     /// How the receiver finds the messages in the stream.
     #[arg(long, value_enum, default_value_t = Choice::Raw)]
     framing: Choice,
-    /// The buffer given to each read: no read returns more (the seeds' recv(1024)).
+    /// The buffer given to each read: no read returns more (the original lessons' recv(1024)).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     read_size: u32,
     /// Milliseconds to wait before each read: a slow reader.

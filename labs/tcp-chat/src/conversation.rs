@@ -87,9 +87,9 @@ pub fn converse(
     }
 }
 
-/// Lockstep, as the seeds chat: send a line, wait for theirs, send the next.
+/// Lockstep, as the original lessons chat: send a line, wait for theirs, send the next.
 ///
-/// The seeds wait for their line in a blocking read. Then nobody looks at the keyboard until
+/// The original lessons wait for their line in a blocking read. Then nobody looks at the keyboard until
 /// it arrives: a silent partner holds us forever, and even a quit word or the end of input
 /// waits for them. So here a thread reads their lines, one each time it is their turn, and
 /// passes each on through the keyboard's queue: the conversation waits in one place for
@@ -112,7 +112,7 @@ fn take_turns(
     let ending = loop {
         let kept = if our_turn { typed_early.pop_front() } else { None };
         match kept.map_or_else(|| keyboard.next(), Input::Typed) {
-            // Enter alone sends nothing, as in the seeds.
+            // Enter alone sends nothing, as in the original lessons.
             Input::Typed(line) if line.is_empty() => {}
             // A quit word cannot wait for the turn: it is how the user leaves a silent partner.
             Input::Typed(line) if our_turn || chat.quit.is_quit(&line) => {
@@ -214,7 +214,7 @@ fn send_typed_line(
 ) -> Result<Option<Ending>> {
     loop {
         match keyboard.next() {
-            // Enter alone sends nothing, as in the seeds.
+            // Enter alone sends nothing, as in the original lessons.
             Input::Typed(line) if line.is_empty() => continue,
             Input::Typed(line) => match send_line(stream, &line, them, chat, keyboard)? {
                 Sent::Whole => return Ok(chat.quit.is_quit(&line).then_some(Ending::WeQuit)),

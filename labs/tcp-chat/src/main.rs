@@ -6,10 +6,10 @@
 //! connection per conversation: while the server talks to one client, the next ones wait,
 //! connected, in the kernel's accept queue, and are served in turn when the conversation ends.
 //!
-//! Lockstep (the seed lessons' form, the default): the client speaks first, then they take
+//! Lockstep (the original lessons' form, the default): the client speaks first, then they take
 //! turns; a line typed out of turn waits until the other side's line has arrived, but a quit
 //! word or the end of input ends the conversation at once, even with a silent partner. Duplex
-//! (the seeds' "next step"): one thread sends what you type while another prints what arrives,
+//! (the original lessons' "next step"): one thread sends what you type while another prints what arrives,
 //! so either side may type at any time. How the turns are kept is in `conversation.rs`; this
 //! file is the TCP: connect, accept, lines in, lines out.
 //!
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 /// The server: listen, then serve one conversation after another, in the order the clients
-/// connected (the seed lesson's nested loop: accept outside, chat inside).
+/// connected (the original lesson's nested loop: accept outside, chat inside).
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
     let addr = listener.local_addr()?;
@@ -142,7 +142,7 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
 
 /// Lines from a TCP stream. TCP delivers bytes, not lines: one read may return half a line,
 /// or three lines and a bit. The decoder keeps bytes until their newline arrives, so a 100 KB
-/// line comes out whole; the seeds' `recv(1024)` cut it into a hundred "messages".
+/// line comes out whole; the original lessons' `recv(1024)` cut it into a hundred "messages".
 struct LineReader {
     stream: TcpStream,
     decoder: Decoder,

@@ -5,7 +5,7 @@
 //! before it starts is lost, and `send` still reports success; once both run, lines flow both
 //! ways. Start them in either order.
 //!
-//! The seed lessons call the end that waits "the server": it learns its peer from the first
+//! The original lessons call the end that waits "the server": it learns its peer from the first
 //! datagram, as `recvfrom` says who sent it. The other end, "the client", speaks first. `peer`
 //! is either end, with both addresses given.
 //!
@@ -85,7 +85,7 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
     // datagrams from any other address as they arrive. But connect does not empty the queue: a
     // stranger's datagram that arrived before it is still there, so every receive checks the
-    // sender as well (see receive). The seed's server replied to whoever sent last, so anyone
+    // sender as well (see receive). The original lesson's server replied to whoever sent last, so anyone
     // could cut into the conversation.
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
     println!("{peer} spoke first; chatting with it, and ignoring anyone else");
@@ -250,7 +250,7 @@ fn receive(socket: &UdpSocket, buf: &mut [u8]) -> Result<Heard> {
             // When a datagram of ours reaches a port with no socket, that machine's kernel
             // answers with an ICMP "port unreachable". Our kernel matches it to this connected
             // socket and hands it to us once, as an error on our next call, send or receive;
-            // here that is usually this receive. On Linux an unconnected socket (the seeds') is
+            // here that is usually this receive. On Linux an unconnected socket (the original lessons') is
             // not told unless it sets IP_RECVERR; on Windows its next recvfrom fails with
             // WSAECONNRESET.
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Ok(Heard::Refused),
@@ -280,7 +280,7 @@ fn report_refused() {
 fn send_typed_line(socket: &UdpSocket, chat: &Chat, keyboard: &Keyboard) -> Result<Option<Ending>> {
     loop {
         match keyboard.next() {
-            // Enter alone sends nothing, as in the seeds: your turn stays yours.
+            // Enter alone sends nothing, as in the original lessons: your turn stays yours.
             Input::Typed(line) if line.is_empty() => continue,
             // One datagram carries the line whole, or not at all: there is no "rest" to follow.
             Input::Typed(line) if line.len() > MAX_DATAGRAM => {
@@ -369,7 +369,7 @@ enum Role {
 
 #[derive(clap::Args)]
 struct ChatArgs {
-    /// Take turns (lockstep: the default for server and client, as the seeds chat), or type at
+    /// Take turns (lockstep: the default for server and client, as the original lessons chat), or type at
     /// any time (duplex: the default for peer, whose two ends may both speak first).
     #[arg(long, value_enum)]
     mode: Option<Mode>,

@@ -225,7 +225,7 @@ enum Role {
         /// Port on 127.0.0.1 to listen on: the same as `--bind 127.0.0.1:PORT`.
         #[arg(long, conflicts_with = "bind")]
         port: Option<u16>,
-        /// Reply in upper case (as the seed lesson's server does). Upper case can be longer
+        /// Reply in upper case (as the original lesson's server does). Upper case can be longer
         /// than the text (ß is SS): a reply too long for one datagram carries the capitals of
         /// the characters that fit, and stderr says what was left out.
         #[arg(long)]

@@ -1,8 +1,8 @@
 //! The members' side: `client` (type and read at the same time) and `listen` (read only).
 //!
-//! Both speak only what seed 004's client speaks (`N`, `M`, `Q`; `W` for /who) and treat a
+//! Both speak only what original lesson 004's client speaks (`N`, `M`, `Q`; `W` for /who) and treat a
 //! reply of exactly `OK` as "you are in" and any other reply as a refusal to show the user, so
-//! they also work with the seed's own server, which refuses a name in plain words.
+//! they also work with the original lesson's own server, which refuses a name in plain words.
 
 use std::io::{BufRead, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
@@ -68,7 +68,7 @@ pub fn listen(server: SocketAddr, name: Option<String>) -> Result<()> {
                 bail!("udp://{server} did not accept the name {wanted}");
             }
         }
-        // Seed 001's receiver: one datagram, so that the relay learns our address.
+        // Original lesson 001's receiver: one datagram, so that the relay learns our address.
         None => send(&socket, server, "hello")?,
     }
     let receiver = socket.try_clone().context("cloning the socket for the receive thread")?;
@@ -130,7 +130,7 @@ fn join(
                 "udp://{server} sent our `N {wanted}` back: it is a relay (--mode relay), which has \
                  no names; use `listen` without --name there"
             ),
-            // `ERR <why>` from this lab's server; plain words from the seed's. Either way: no.
+            // `ERR <why>` from this lab's server; plain words from the original lesson's. Either way: no.
             refusal => println!("{}", lab_common::as_text(&refusal)),
         }
     }

@@ -6,10 +6,10 @@
 //!
 //! Two modes, two lessons:
 //!
-//! - `--mode relay` (seed 001): every address that ever sent a datagram is remembered, and every
+//! - `--mode relay` (original lesson 001): every address that ever sent a datagram is remembered, and every
 //!   datagram is passed on to all of them. A receive-only member joins by sending one hello.
 //!   No names, no way to leave, and anyone who sends once is in.
-//! - `--mode room` (seed 004, the default): members register a nickname (`N alice`, answered
+//! - `--mode room` (original lesson 004, the default): members register a nickname (`N alice`, answered
 //!   exactly `OK`), speak (`M alice hello`), leave (`Q alice`), ask who is here (`W`). Each name
 //!   is bound to the address that registered it, so nobody else can speak or leave as alice.
 //!   The server's stdin is the owner's console: a line goes to everyone, `/who`, `/kick NAME`.
@@ -67,7 +67,7 @@ fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
     lab_common::server::say_who_can_reach(addr);
 
     // Two sources of input at once, the network and the owner's keyboard: a thread each (as
-    // the seed does). Both touch the same member list, so it sits behind a lock.
+    // the original lesson does). Both touch the same member list, so it sits behind a lock.
     let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
     eprintln!("{}", lock(&group).console_help());
     thread::spawn(move || read_console(&console_socket, &console_group));
@@ -172,7 +172,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// Run the group: a relay (seed 001) or a chat room (seed 004), on one UDP socket.
+    /// Run the group: a relay (original lesson 001) or a chat room (original lesson 004), on one UDP socket.
     ///
     /// Relay mode passes every datagram to every address it has heard from; room mode (the
     /// default) has nicknames bound to addresses, join and leave notices, and
@@ -226,8 +226,8 @@ enum Role {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
-    /// Seed 004: nicknames, join and leave notices, the owner.
+    /// Original lesson 004: nicknames, join and leave notices, the owner.
     Room,
-    /// Seed 001: relay every datagram to every address ever heard from.
+    /// Original lesson 001: relay every datagram to every address ever heard from.
     Relay,
 }

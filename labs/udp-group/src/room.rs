@@ -2,9 +2,9 @@
 //! an owner's console line) goes in, the datagrams to send come out. No sockets here, so every
 //! rule of the protocol can be read, and tested, without a network.
 //!
-//! - [`Relay`] (seed 001): remember every address that ever sent a datagram, and pass each
+//! - [`Relay`] (original lesson 001): remember every address that ever sent a datagram, and pass each
 //!   datagram on to all of them.
-//! - [`Room`] (seed 004): members register a name (`N`), speak (`M`), leave (`Q`), ask who is
+//! - [`Room`] (original lesson 004): members register a name (`N`), speak (`M`), leave (`Q`), ask who is
 //!   here (`W`); each name is bound to the address that registered it.
 
 use std::collections::HashMap;
@@ -62,7 +62,7 @@ impl Outcome {
     }
 }
 
-/// Seed 001's group chat: no names, no leaving. Whoever sends a datagram is remembered, and
+/// Original lesson 001's group chat: no names, no leaving. Whoever sends a datagram is remembered, and
 /// every datagram goes to everyone remembered, sender included.
 pub struct Relay {
     known: Vec<SocketAddr>,
@@ -77,8 +77,8 @@ impl Relay {
 
 impl Group for Relay {
     fn receive(&mut self, from: SocketAddr, bytes: &[u8]) -> Outcome {
-        // The whole membership protocol of seed 001: "I have heard from you, so you are in".
-        // The seed keys its dict by port alone (`clients[addr[1]]`), so two machines using the
+        // The whole membership protocol of original lesson 001: "I have heard from you, so you are in".
+        // The original lesson keys its dict by port alone (`clients[addr[1]]`), so two machines using the
         // same port overwrite each other; the full address (IP and port) is the identity.
         if !self.known.contains(&from) {
             if self.known.len() >= self.max_members {
@@ -103,7 +103,7 @@ impl Group for Relay {
     }
 }
 
-/// Seed 004's chat room, with each name bound to the address that registered it.
+/// Original lesson 004's chat room, with each name bound to the address that registered it.
 pub struct Room {
     /// name → address, and the reverse, kept in step: a name has one address, an address one
     /// name.
@@ -144,16 +144,16 @@ impl Room {
         }
         self.by_name.insert(name.to_string(), from);
         self.by_addr.insert(from, name.to_string());
-        // The newcomer gets exactly `OK` (seed 004's client compares the whole reply with it);
+        // The newcomer gets exactly `OK` (original lesson 004's client compares the whole reply with it);
         // the others learn who came. The newcomer is already on the member list, so the notice
-        // goes to everyone but them: as in the seed, nobody is told of their own arrival.
+        // goes to everyone but them: as in the original lesson, nobody is told of their own arrival.
         let notice = format!("* {name} joined").into_bytes();
         let log = format!("{name} joined from {from} ({})", members(self.by_name.len()));
         Outcome::event(log, vec![ok(from), Delivery::AllBut(from, notice)])
     }
 
     /// `M <name> <text>` and `Q <name>` are accepted only from the address that registered
-    /// `name`. On a LAN this stops the seed's attack (anyone could send `Q alice` and throw
+    /// `name`. On a LAN this stops the original lesson's attack (anyone could send `Q alice` and throw
     /// alice out). It does not stop someone who can forge source addresses: UDP has no
     /// handshake, so nothing proves that a datagram came from the address it carries.
     fn check_sender(&self, from: SocketAddr, name: &str) -> Result<(), String> {
@@ -171,7 +171,7 @@ impl Room {
         if let Err(why) = self.check_sender(from, name) {
             return Outcome::refuse(from, why);
         }
-        // The text goes out as it came, every space kept (seed 004 split the datagram on
+        // The text goes out as it came, every space kept (original lesson 004 split the datagram on
         // spaces and joined the words back without them). The sender gets a copy too: it is
         // the sender's proof that the message went round. The owner's log shows it escaped:
         // an ESC in it is the start of a terminal command (clear the screen, retitle the
@@ -277,7 +277,7 @@ enum Request<'a> {
 
 /// A datagram typed into netcat or socat ends with the Enter that sent it. One line ending,
 /// `\n` or `\r\n`, is taken as the end of the message, not part of it; the replies stay
-/// exact (`OK`, no newline), since seed 004's client compares `OK` byte for byte.
+/// exact (`OK`, no newline), since original lesson 004's client compares `OK` byte for byte.
 fn without_line_ending(text: &str) -> &str {
     text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n')).unwrap_or(text)
 }

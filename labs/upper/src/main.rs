@@ -3,7 +3,7 @@
 //! The server reads bytes, upper-cases them and sends them back. On TCP that needs a
 //! connection: the client connects, the kernel completes the three-way handshake, and the
 //! server's `accept` hands it a socket of its own for that one client. An iterative server
-//! (the seed lesson's) serves those sockets one after another: while it talks to one client,
+//! (the original lesson's) serves those sockets one after another: while it talks to one client,
 //! the next ones are connected but wait in the kernel's queue. A threaded server gives each
 //! client a thread.
 //!
@@ -183,7 +183,7 @@ fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<Served> {
 /// How many leading bytes can be upper-cased now: all of them, except a character cut off at
 /// the very end, whose remaining bytes have not arrived yet.
 ///
-/// The seed's Python server decodes each read on its own; when a read ends in the middle of a
+/// The original lesson's Python server decodes each read on its own; when a read ends in the middle of a
 /// character, `decode("utf-8")` raises, and the client is dropped for sending valid text.
 fn complete_utf8_len(bytes: &[u8]) -> usize {
     match std::str::from_utf8(bytes) {
