@@ -479,6 +479,39 @@ impl Role {
         }
     }
 
+    /// Stop the role's processes where they are (SIGSTOP to its process group), as Ctrl-Z stops
+    /// a program in a terminal: it runs no more code, but its sockets stay open, and the kernel
+    /// goes on doing TCP for them (handshakes, acknowledgements, a peer's FIN) without it.
+    /// [`Role::resume`] lets it go on; dropping the role kills it, paused or not.
+    pub fn pause(&mut self) -> Result<()> {
+        self.transcript.say(format!("({} paused: SIGSTOP)", self.who));
+        signal_group(&self.child, Signal::Stop).with_context(|| format!("pausing {}", self.who))?;
+        // The signal is taken on each thread's way out of the kernel: a call under way (an
+        // accept that a connection has just woken) completes first. Paused means every thread
+        // has stopped. (Where /proc cannot tell, not Linux, the signal alone has to do.)
+        let stopped = wait::until(WAIT, || procs::all_stopped(self.child.id()).is_none_or(|all| all).then_some(()));
+        if stopped.is_none() {
+            bail!("{} did not stop within {} of SIGSTOP", self.who, secs(WAIT));
+        }
+        Ok(())
+    }
+
+    /// Let a paused role run again (SIGCONT).
+    pub fn resume(&mut self) -> Result<()> {
+        self.transcript.say(format!("({} resumed: SIGCONT)", self.who));
+        signal_group(&self.child, Signal::Continue).with_context(|| format!("resuming {}", self.who))
+    }
+
+    /// Stop the role for good (SIGKILL, then reap it): as a server is stopped to be restarted.
+    /// The kernel closes whatever sockets it held, as it closes any: a FIN on each connection
+    /// (a reset where bytes it never read are thrown away), and its port is let go.
+    pub fn kill(mut self) {
+        self.transcript.record(Event::Exit { who: self.who.clone(), status: "stopped (SIGKILL)".into() });
+        // Not a role on its way out of its own accord, to be given a moment: see Drop. Once
+        // dropped, it is dead and reaped, and its sockets are closed.
+        self.ready = None;
+    }
+
     /// Wait for the process to end on its own.
     pub fn wait_exit(&mut self, within: Duration) -> Result<ExitStatus> {
         if let Some(status) = self.exited {
@@ -667,6 +700,30 @@ fn kill_process_group(child: &mut Child) {
     unsafe {
         libc::kill(-group, libc::SIGKILL);
     }
+}
+
+enum Signal {
+    Stop,
+    Continue,
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn signal_group(child: &Child, signal: Signal) -> std::io::Result<()> {
+    let group = child.id() as libc::pid_t;
+    let signal = match signal {
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Continue => libc::SIGCONT,
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
+    // child's own (process_group(0) above), and the child is not yet reaped.
+    let done = unsafe { libc::kill(-group, signal) };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(unix))]
+fn signal_group(_child: &Child, _signal: Signal) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 #[cfg(not(unix))]

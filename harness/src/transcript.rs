@@ -31,6 +31,9 @@ pub enum Event {
     Conn { from: String, to: String, what: String },
     /// A process ended.
     Exit { who: String, status: String },
+    /// What the kernel's table of TCP sockets showed of a connection's ends at that moment:
+    /// each end's name and its state (`FIN_WAIT2`), or `gone` where it lists none.
+    States(Vec<(String, String)>),
     /// The start (true) or end (false) of a part recorded but not shown live, nor drawn.
     Hush(bool),
 }
@@ -238,6 +241,10 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
             format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
         }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
+        Event::States(ends) => {
+            let states: Vec<String> = ends.iter().map(|(who, state)| format!("{who} {state}")).collect();
+            format!("{time}  {} {}", style.paint("34", "kernel:"), states.join(" · "))
+        }
         Event::Hush(true) => {
             format!("{time}  {}", style.paint("2", "(quiet part: recorded, not shown live)"))
         }

@@ -3,6 +3,7 @@
 pub mod backlog;
 pub mod sticky;
 pub mod tcp_chat;
+pub mod tcp_states;
 pub mod udp_chat;
 pub mod udp_echo;
 pub mod udp_group;
@@ -19,6 +20,7 @@ pub const ALL: &[&Lab] = &[
     &sticky::LAB,
     &tcp_chat::LAB,
     &udp_chat::LAB,
+    &tcp_states::LAB,
 ];
 
 pub fn find(name: &str) -> Option<&'static Lab> {
