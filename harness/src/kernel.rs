@@ -109,20 +109,23 @@ pub fn wait_for_states(
     });
     record_states(transcript, ends, &last);
     if seen.is_none() {
-        let show = |states: &[Option<State>]| -> String {
-            ends.iter().zip(states).map(|(end, state)| format!("{} {}", end.who, state_name(*state))).collect::<Vec<_>>().join(", ")
-        };
         if last.is_empty() {
             bail!("no kernel table to read (/proc/net/tcp is Linux's)");
         }
         bail!(
             "expected the kernel's table to show {} within {}; it still shows {}",
-            show(wanted),
+            describe_states(ends, wanted),
             secs(within),
-            show(&last)
+            describe_states(ends, &last)
         );
     }
     Ok(())
+}
+
+/// "alice FIN_WAIT2, server CLOSE_WAIT".
+pub fn describe_states(ends: &[End], states: &[Option<State>]) -> String {
+    let each = ends.iter().zip(states).map(|(end, state)| format!("{} {}", end.who, state_name(*state)));
+    each.collect::<Vec<_>>().join(", ")
 }
 
 /// Record in `transcript` what the table shows of each end now; the states, in order.
@@ -281,11 +284,16 @@ mod tests {
         wait_for_states(&transcript, &ends, &both(ESTABLISHED, ESTABLISHED), crate::WAIT).unwrap();
         drop(client);
         wait_for_states(&transcript, &ends, &both(State::FIN_WAIT2, State::CLOSE_WAIT), crate::WAIT).unwrap();
-        let error = wait_for_states(&transcript, &ends, &[Some(State::TIME_WAIT), None], Duration::from_millis(30));
+        let error =
+            wait_for_states(&transcript, &ends, &[Some(State::TIME_WAIT), None], Duration::from_millis(30));
         assert!(format!("{:#}", error.unwrap_err()).contains("server CLOSE_WAIT"));
         drop(server);
         wait_for_states(&transcript, &ends, &[Some(State::TIME_WAIT), None], crate::WAIT).unwrap();
-        assert!(transcript.render().contains("kernel: alice TIME_WAIT · server gone"), "{}", transcript.render());
+        assert!(
+            transcript.render().contains("kernel: alice TIME_WAIT · server gone"),
+            "{}",
+            transcript.render()
+        );
     }
 
     #[test]

@@ -489,7 +489,8 @@ impl Role {
         // The signal is taken on each thread's way out of the kernel: a call under way (an
         // accept that a connection has just woken) completes first. Paused means every thread
         // has stopped. (Where /proc cannot tell, not Linux, the signal alone has to do.)
-        let stopped = wait::until(WAIT, || procs::all_stopped(self.child.id()).is_none_or(|all| all).then_some(()));
+        let stopped =
+            wait::until(WAIT, || procs::all_stopped(self.child.id()).is_none_or(|all| all).then_some(()));
         if stopped.is_none() {
             bail!("{} did not stop within {} of SIGSTOP", self.who, secs(WAIT));
         }

@@ -67,7 +67,9 @@ pub fn all_stopped(group: u32) -> Option<bool> {
         let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
         for task in tasks.filter_map(|task| task.ok()) {
             let path = task.path().join("stat");
-            if stat_field(&path.to_string_lossy(), 0).is_some_and(|state| !matches!(state.as_str(), "T" | "Z" | "X")) {
+            if stat_field(&path.to_string_lossy(), 0)
+                .is_some_and(|state| !matches!(state.as_str(), "T" | "Z" | "X"))
+            {
                 return Some(false);
             }
         }

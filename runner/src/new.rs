@@ -19,6 +19,7 @@ const STARTERS: &[(&str, &str)] = &[
     ("sticky", include_str!("../../starters/sticky/server.py")),
     ("tcp-chat", include_str!("../../starters/tcp-chat/server.py")),
     ("udp-chat", include_str!("../../starters/udp-chat/server.py")),
+    ("tcp-states", include_str!("../../starters/tcp-states/server.py")),
 ];
 
 /// The starter of `lab`.

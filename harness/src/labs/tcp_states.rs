@@ -8,10 +8,11 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use socket2::{Domain, Socket, Type};
 
 use crate::kernel::{self, End, State, wait_for_states};
+use crate::peer::TcpPeer;
 use crate::scenario::{Fixture, Lab, Report, Spec};
 use crate::session::{Session, Skip};
 use crate::transcript::Proto;
@@ -134,6 +135,18 @@ fn ends(who: &str, local: SocketAddr, server: SocketAddr) -> [End; 2] {
     [client, server]
 }
 
+/// `who` must read the end of the stream: the server closed its side. If it does not, the
+/// failure says what the kernel's table shows of both ends (CLOSE_WAIT at the server's: its
+/// program has not closed the socket).
+fn expect_server_closed(s: &Session, who: &mut TcpPeer, ends: &[End]) -> Result<()> {
+    who.expect_eof().map_err(|error| match kernel::show_states(s.transcript(), ends) {
+        Some(states) => {
+            anyhow!("{error:#}; the kernel's table shows {}", kernel::describe_states(ends, &states))
+        }
+        None => error,
+    })
+}
+
 fn both(client: State, server: State) -> [Option<State>; 2] {
     [Some(client), Some(server)]
 }
@@ -175,7 +188,9 @@ pub fn the_handshake_completes_before_accept(s: &mut Session) -> Result<()> {
     );
     alice.send(b"hello\n")?;
     wait_unread(&ends[1], 6)?;
-    s.say("alice's line is acknowledged by the server's kernel too: 6 bytes wait, unread, at the server's end.");
+    s.say(
+        "alice's line is acknowledged by the server's kernel too: 6 bytes wait, unread, at the server's end.",
+    );
     server.resume()?;
     alice.expect_bytes(b"hello\n")?;
     Ok(())
@@ -189,11 +204,12 @@ pub fn the_side_that_closes_first_waits_in_time_wait(s: &mut Session) -> Result<
     let server = s.server(&[])?;
     let mut alice = s.tcp("alice", server.addr())?;
     let ends = ends("alice", alice.local_addr()?, server.addr());
+    wait_for_states(s.transcript(), &ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     alice.send(b"hello\n")?;
     alice.expect_bytes(b"hello\n")?;
     s.say("alice sends q, and the server closes first: its kernel sends a FIN, and alice reads the end of the stream.");
     alice.send(b"q\n")?;
-    alice.expect_eof()?;
+    expect_server_closed(s, &mut alice, &ends)?;
     wait_for_states(s.transcript(), &ends, &both(State::CLOSE_WAIT, State::FIN_WAIT2), WAIT)?;
     s.say(
         "alice's kernel acknowledged the FIN: the server's end waits in FIN_WAIT2 for alice's FIN, and \
@@ -216,6 +232,7 @@ pub fn a_half_closed_client_still_gets_its_answer(s: &mut Session) -> Result<()>
     let mut server = s.server(&[])?;
     let mut alice = s.tcp("alice", server.addr())?;
     let ends = ends("alice", alice.local_addr()?, server.addr());
+    wait_for_states(s.transcript(), &ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     alice.send(b"ping\n")?;
     alice.expect_bytes(b"ping\n")?;
     server.pause()?;
@@ -232,7 +249,7 @@ pub fn a_half_closed_client_still_gets_its_answer(s: &mut Session) -> Result<()>
     );
     server.resume()?;
     alice.expect_bytes(b"one more")?;
-    alice.expect_eof()?;
+    expect_server_closed(s, &mut alice, &ends)?;
     wait_for_states(s.transcript(), &ends, &[Some(State::TIME_WAIT), None], WAIT)?;
     s.say(
         "The server sent from CLOSE_WAIT, then closed. alice's end took its FIN and went to TIME_WAIT \
@@ -251,16 +268,20 @@ pub fn a_closed_client_leaves_no_close_wait(s: &mut Session) -> Result<()> {
     let mut alice = s.tcp("alice", addr)?;
     let alice_ends = ends("alice", alice.local_addr()?, addr);
     let alice_ends = [alice_ends[0].clone(), alice_ends[0].peer("server (alice)")];
+    wait_for_states(s.transcript(), &alice_ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     alice.send(b"hello\n")?;
     alice.expect_bytes(b"hello\n")?;
     server.pause()?;
     s.say("The server is paused. alice closes, and bob connects and closes without a word.");
     alice.close();
     let bob = s.tcp("bob", addr)?;
-    let bob_end = End::new("bob", bob.local_addr()?, addr);
+    let bob_ends =
+        [End::new("bob", bob.local_addr()?, addr), End::new("server (bob)", addr, bob.local_addr()?)];
+    wait_for_states(s.transcript(), &bob_ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     bob.close();
-    let all = [alice_ends[0].clone(), alice_ends[1].clone(), bob_end.clone(), bob_end.peer("server (bob)")];
-    let closing = [Some(State::FIN_WAIT2), Some(State::CLOSE_WAIT), Some(State::FIN_WAIT2), Some(State::CLOSE_WAIT)];
+    let all = [alice_ends[0].clone(), alice_ends[1].clone(), bob_ends[0].clone(), bob_ends[1].clone()];
+    let closing =
+        [Some(State::FIN_WAIT2), Some(State::CLOSE_WAIT), Some(State::FIN_WAIT2), Some(State::CLOSE_WAIT)];
     wait_for_states(s.transcript(), &all, &closing, WAIT)?;
     s.say(
         "The server's kernel acknowledged both FINs on its own: the server's ends wait in CLOSE_WAIT, for the \
@@ -283,6 +304,7 @@ pub fn a_reset_leaves_no_time_wait_and_the_server_goes_on(s: &mut Session) -> Re
     let addr = server.addr();
     let mut alice = s.tcp("alice", addr)?;
     let ends = ends("alice", alice.local_addr()?, addr);
+    wait_for_states(s.transcript(), &ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     alice.send(b"hello\n")?;
     wait_unread(&ends[0], 6)?;
     s.say("The server's answer waits in alice's socket, 6 bytes unread. alice closes without reading it.");
@@ -290,10 +312,11 @@ pub fn a_reset_leaves_no_time_wait_and_the_server_goes_on(s: &mut Session) -> Re
     wait_for_states(s.transcript(), &ends, &[None, None], WAIT)?;
     s.say(
         "Closed with unread bytes, alice's socket sent a reset, not a FIN: both ends are gone at once, and \
-         neither waits in TIME_WAIT. The server's next read fails with \"connection reset\".",
+         neither waits in TIME_WAIT.",
     );
     if s.is_reference() {
         server.expect_line("that alice's connection was reset", WAIT, |line| line.contains("reset"))?;
+        s.say("The server's read failed with \"connection reset\", as its log says.");
     }
     s.say("The server goes on: bob is served.");
     let mut bob = s.tcp("bob", addr)?;
@@ -311,11 +334,18 @@ pub fn the_server_restarts_at_once_on_its_port(s: &mut Session) -> Result<()> {
     let addr = server.addr();
     let mut alice = s.tcp("alice", addr)?;
     let ends = ends("alice", alice.local_addr()?, addr);
+    wait_for_states(s.transcript(), &ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
     alice.send(b"hello\n")?;
     alice.expect_bytes(b"hello\n")?;
-    s.say("The server is stopped (killed) with alice connected. The kernel closes its sockets: a FIN to alice.");
+    s.say(
+        "The server is stopped (killed) with alice connected. The kernel closes its sockets: a FIN to alice.",
+    );
     server.kill();
-    alice.expect_eof()?;
+    expect_server_closed(s, &mut alice, &ends)?;
+    wait_for_states(s.transcript(), &ends, &both(State::CLOSE_WAIT, State::FIN_WAIT2), WAIT)?;
+    s.say(
+        "No program holds the server's end any more, yet it waits in FIN_WAIT2 for alice's FIN. She closes.",
+    );
     alice.close();
     wait_for_states(s.transcript(), &ends, &[None, Some(State::TIME_WAIT)], WAIT)?;
     s.say(format!(
@@ -324,13 +354,13 @@ pub fn the_server_restarts_at_once_on_its_port(s: &mut Session) -> Result<()> {
     ));
     match bind(addr, false) {
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-            s.say(format!("A socket without SO_REUSEADDR: bind({addr}) fails: {error}."))
+            s.say(format!("A socket without SO_REUSEADDR: binding the server's port fails: {error}."))
         }
         Err(error) => return Err(error).context(format!("binding {addr} without SO_REUSEADDR")),
         Ok(()) => bail!("a socket without SO_REUSEADDR could bind {addr}, with TIME_WAIT on it"),
     }
     match bind(addr, true) {
-        Ok(()) => s.say(format!("A socket with SO_REUSEADDR: bind({addr}) succeeds, TIME_WAIT and all.")),
+        Ok(()) => s.say("A socket with SO_REUSEADDR: binding the server's port succeeds, TIME_WAIT and all."),
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
             "even a socket with SO_REUSEADDR cannot bind {addr} ({error}): the TIME_WAIT there lets a socket \
              bind only if it had SO_REUSEADDR too, so the server's listening socket did not set it"

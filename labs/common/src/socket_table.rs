@@ -164,7 +164,10 @@ mod tests {
                      3: 0100007F:A001 0100007F:1F90 06 00000000:00000000 03:00000F9F 00000000     0\n";
         let rows: Vec<Row> = parse(table).collect();
         assert_eq!(rows.len(), 4);
-        assert_eq!((rows[0].local, rows[0].state, rows[0].rx_queue), (addr("127.0.0.1:8080"), State::LISTEN, 1));
+        assert_eq!(
+            (rows[0].local, rows[0].state, rows[0].rx_queue),
+            (addr("127.0.0.1:8080"), State::LISTEN, 1)
+        );
         assert_eq!(rows[1].rx_queue, 6);
         assert_eq!(rows[2].retransmits, 2);
         assert_eq!(state_of(&rows, addr("127.0.0.1:40960"), addr("127.0.0.1:8080")), Some(State::FIN_WAIT2));

@@ -185,7 +185,8 @@ impl Ends {
         // read is looked for in a second.
         let again = || socket_table::read().unwrap_or_default();
         let state = |local, remote| {
-            socket_table::state_of(&rows, local, remote).or_else(|| socket_table::state_of(&again(), local, remote))
+            socket_table::state_of(&rows, local, remote)
+                .or_else(|| socket_table::state_of(&again(), local, remote))
         };
         let client = state(self.client, self.server);
         let server = state(self.server, self.client);
@@ -220,7 +221,9 @@ fn talk(server: SocketAddr) -> Result<()> {
         let line = line.context("reading stdin")?;
         match (line.trim(), &open) {
             ("/states", _) => println!("{}", ends.now()),
-            (_, None) => println!("the connection is closed: /states shows what the kernel keeps of it; Ctrl-D quits"),
+            (_, None) => {
+                println!("the connection is closed: /states shows what the kernel keeps of it; Ctrl-D quits")
+            }
             ("/shutdown", Some((connection, _))) => {
                 // "I have nothing more to send": a FIN goes out, and we go on reading.
                 connection.stream.shutdown(Shutdown::Write).context("shutdown(write)")?;
@@ -311,4 +314,23 @@ fn settled(ends: Ends) -> String {
         last = now;
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rust's std sets SO_REUSEADDR on every listener it binds on Unix; socket2 sets only what
+    /// it is told, which is how the scenarios show a bind with it and without it.
+    #[cfg(unix)]
+    #[test]
+    fn std_sets_so_reuseaddr_on_unix_and_socket2_only_when_told() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(socket2::SockRef::from(&listener).reuse_address().unwrap());
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        assert!(!socket.reuse_address().unwrap());
+        assert!(
+            socket2::SockRef::from(&listen("127.0.0.1:0".parse().unwrap()).unwrap()).reuse_address().unwrap()
+        );
+    }
 }
