@@ -80,6 +80,9 @@ impl End {
     }
 }
 
+/// The longest pause between two looks at the table while waiting for a state.
+pub const TABLE_PAUSE: Duration = Duration::from_millis(100);
+
 /// "ESTABLISHED", or "gone" for an end the table does not list.
 pub fn state_name(state: Option<State>) -> &'static str {
     state.map_or("gone", State::name)
@@ -96,8 +99,10 @@ pub fn wait_for_states(
 ) -> Result<()> {
     let mut last: Vec<Option<State>> = Vec::new();
     let mut gone_looks = 0;
-    // Polling the kernel's table: a state has no event to wait on.
-    let seen = wait::until(within, || {
+    // Polling the kernel's table: a state has no event to wait on. One look reads every TCP
+    // socket of the machine (thousands, where many programs run), so looks go up to 100 ms
+    // apart: a state that is there at once is seen at once, one that never comes costs little.
+    let seen = wait::until_pausing(within, TABLE_PAUSE, || {
         let rows = socket_table::read()?;
         last = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
         if last != wanted {

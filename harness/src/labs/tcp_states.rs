@@ -155,15 +155,22 @@ fn both(client: State, server: State) -> [Option<State>; 2] {
 /// sequence numbers: a FIN that arrived counts one).
 fn wait_unread(end: &End, bytes: u32) -> Result<()> {
     let mut last = None;
-    let seen = wait::until(WAIT, || {
+    let seen = wait::until_pausing(WAIT, kernel::TABLE_PAUSE, || {
         let rows = lab_common::socket_table::read()?;
         last = end.row(&rows).map(|row| row.rx_queue);
         (last == Some(bytes)).then_some(())
     });
-    if seen.is_none() {
-        bail!("expected {} bytes waiting unread at {}'s end; the table shows {last:?}", bytes, end.who);
+    match (seen, last) {
+        (Some(()), _) => Ok(()),
+        (None, Some(unread)) => {
+            bail!("expected {bytes} bytes waiting unread at {}'s end; the table counts {unread}", end.who)
+        }
+        (None, None) => bail!(
+            "expected {bytes} bytes waiting unread at {}'s end, but the table lists no such socket: the \
+             connection is gone",
+            end.who
+        ),
     }
-    Ok(())
 }
 
 /// alice connects to a paused server: her connect returns, both ends are ESTABLISHED, and the
@@ -178,7 +185,9 @@ pub fn the_handshake_completes_before_accept(s: &mut Session) -> Result<()> {
     let mut alice = s.tcp("alice", addr)?;
     let ends = ends("alice", alice.local_addr()?, addr);
     wait_for_states(s.transcript(), &ends, &both(State::ESTABLISHED, State::ESTABLISHED), WAIT)?;
-    let queued = wait::until(WAIT, || kernel::listener(addr).filter(|row| row.rx_queue == 1));
+    let queued = wait::until_pausing(WAIT, kernel::TABLE_PAUSE, || {
+        kernel::listener(addr).filter(|row| row.rx_queue == 1)
+    });
     if queued.is_none() {
         bail!("expected alice's connection in the listener's accept queue (its rx_queue 1)");
     }
