@@ -6,7 +6,8 @@
 //! - [`proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
 //! - [`tap`]: a relay that records what reaches the lab's own client from the server.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
-//! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting).
+//! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting, the
+//!   states of a connection's two ends, and a wait for the states a scenario expects).
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
