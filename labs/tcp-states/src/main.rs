@@ -92,6 +92,10 @@ fn serve(bind: SocketAddr) -> Result<()> {
     server::say_who_can_reach(addr);
     if !socket_table::available() {
         eprintln!("note: this system has no /proc/net/tcp (it is Linux's): states are not shown");
+    } else if let Some(row) = listening_row(addr) {
+        // The table's rx_queue for a listening socket counts the connections in its accept
+        // queue: handshakes the kernel has finished that accept has not taken out yet.
+        println!("kernel: listener {} · {} in its accept queue", row.state, row.rx_queue);
     }
     for (number, stream) in (1..).zip(server::incoming(&listener)) {
         let refused = server::spawn_or_give_back(stream, move |stream| serve_client(number, stream));
@@ -100,6 +104,12 @@ fn serve(bind: SocketAddr) -> Result<()> {
         }
     }
     unreachable!("incoming() never ends")
+}
+
+/// The listening socket's row in the kernel's table, if there is a table.
+fn listening_row(addr: SocketAddr) -> Option<socket_table::Row> {
+    let rows = socket_table::read()?;
+    rows.into_iter().find(|row| row.local == addr && row.state == State::LISTEN)
 }
 
 /// Bind and listen with SO_REUSEADDR set. Without it, a restarted server cannot bind its port
