@@ -28,8 +28,8 @@ pub const LAB: Lab = Lab {
     story: "
 A TCP connection has two ends, and the kernel keeps a state for each: ESTABLISHED once the
 handshake is done, then, as each side closes, FIN_WAIT2, CLOSE_WAIT, TIME_WAIT, and gone.
-Linux lists every socket's state in /proc/net/tcp (`ss -tan` reads the same table): each
-\"kernel:\" line below was read from it during this run. The server is an echo server (a line
+Linux lists every socket's state in /proc/net/tcp (`netstat -tan` prints that file; `ss -tan`
+asks the kernel for the same list over netlink): each \"kernel:\" line below was read from it during this run. The server is an echo server (a line
 `q` makes it close first); alice and bob are plain TCP sockets the harness drives. Where the
 server is paused (SIGSTOP, as Ctrl-Z pauses a program), what happens is the kernel's doing alone.",
     scenarios: &[

@@ -1,6 +1,6 @@
 //! The kernel's own table of TCP sockets: every socket's addresses and state, as Linux lists
-//! them in /proc/net/tcp (IPv4) and /proc/net/tcp6 (IPv6). `ss -tan` and `netstat -tan` read
-//! the same table. Each row is printed by `get_tcp4_sock` (net/ipv4/tcp_ipv4.c) or
+//! them in /proc/net/tcp (IPv4) and /proc/net/tcp6 (IPv6). `netstat -tan` prints these files;
+//! `ss -tan` asks the kernel for the same list over netlink (sock_diag). Each row is printed by `get_tcp4_sock` (net/ipv4/tcp_ipv4.c) or
 //! `get_tcp6_sock` (net/ipv6/tcp_ipv6.c); a connection in TIME_WAIT, which no program holds any
 //! more, by `get_timewait4_sock`. Linux only: elsewhere there is no table, and [`read`] says so
 //! with `None`.
@@ -31,7 +31,8 @@ impl State {
     pub const CLOSING: State = State(11);
     pub const NEW_SYN_RECV: State = State(12);
 
-    /// The state's name as `ss` and RFC 9293 spell it (with an underscore): `FIN_WAIT2`.
+    /// The state's name as the kernel's source (`TCP_FIN_WAIT2`) and `netstat` write it:
+    /// `FIN_WAIT2`. (`ss` and RFC 9293 write `FIN-WAIT-2`.)
     pub fn name(self) -> &'static str {
         const NAMES: [&str; 13] = [
             "?",
