@@ -267,33 +267,40 @@ impl Role {
     /// only, fails at once with both ports named: it did not use the port it was given.
     pub fn wait_ready_or_bound(&mut self, ready: Ready, within: Duration) -> Result<Ready> {
         let mut elsewhere_since: Option<std::time::Instant> = None;
-        // Polling the kernel's socket tables and the child: neither has an event to wait on.
-        let seen = wait::until(within, || {
-            loop {
-                match self.lines.try_recv() {
-                    Ok(line) => match ready::parse(&line) {
-                        Some(ready) => return Some(Ok(ready)),
-                        None => continue,
-                    },
-                    Err(mpsc::TryRecvError::Disconnected) => return Some(Err(None)),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                }
+        let deadline = Deadline::after(within);
+        // The ready line is an event: wait for it. Between waits, look at whether the child has
+        // ended and at the kernel's socket tables, which have no event to wait on, less and less
+        // often: one look reads every socket of the machine (thousands, where many programs
+        // run), and a Python server that takes seconds to start on a busy machine would
+        // otherwise have the tables read a hundred times meanwhile.
+        let mut pause = Duration::from_millis(1);
+        let seen = loop {
+            match self.lines.recv_timeout(pause.min(deadline.left().unwrap_or_default())) {
+                Ok(line) => match ready::parse(&line) {
+                    Some(ready) => break Some(Ok(ready)),
+                    None => continue,
+                },
+                Err(RecvTimeoutError::Disconnected) => break Some(Err(None)),
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if let Ok(status) = self.exit.try_recv() {
                 self.exited = Some(status);
-                return Some(Err(None));
+                break Some(Err(None));
             }
             let held = self.held_ports(ready.proto);
             if held.contains(&ready.addr.port()) {
-                return Some(Ok(ready));
+                break Some(Ok(ready));
             }
             if held.is_empty() {
                 elsewhere_since = None;
             } else if elsewhere_since.get_or_insert_with(std::time::Instant::now).elapsed() > QUIET {
-                return Some(Err(Some(held)));
+                break Some(Err(Some(held)));
             }
-            None
-        });
+            if deadline.passed() {
+                break None;
+            }
+            pause = (pause * 2).min(crate::kernel::TABLE_PAUSE);
+        };
         match seen {
             Some(Ok(ready)) => Ok(ready),
             Some(Err(None)) => Err(self.exited_early("a ready line or a bound port")),
