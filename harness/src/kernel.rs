@@ -51,7 +51,7 @@ fn half_open_in(rows: &[Row], port: u16) -> usize {
 /// The row of the socket listening at `addr` (its `rx_queue`: the connections waiting in its
 /// accept queue). `None` when none is listed, or there is no table.
 pub fn listener(addr: SocketAddr) -> Option<Row> {
-    let rows = socket_table::read()?;
+    let rows = socket_table::read_ports(&[addr.port()])?;
     rows.into_iter().find(|row| row.local.port() == addr.port() && row.state == State::LISTEN)
 }
 
@@ -102,8 +102,9 @@ pub fn wait_for_states(
     // Polling the kernel's table: a state has no event to wait on. One look reads every TCP
     // socket of the machine (thousands, where many programs run), so looks go up to 100 ms
     // apart: a state that is there at once is seen at once, one that never comes costs little.
+    let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
     let seen = wait::until_pausing(within, TABLE_PAUSE, || {
-        let rows = socket_table::read()?;
+        let rows = socket_table::read_ports(&ports)?;
         last = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
         if last != wanted {
             gone_looks = 0;
@@ -135,7 +136,8 @@ pub fn describe_states(ends: &[End], states: &[Option<State>]) -> String {
 
 /// Record in `transcript` what the table shows of each end now; the states, in order.
 pub fn show_states(transcript: &Transcript, ends: &[End]) -> Option<Vec<Option<State>>> {
-    let rows = socket_table::read()?;
+    let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
+    let rows = socket_table::read_ports(&ports)?;
     let states: Vec<Option<State>> = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
     record_states(transcript, ends, &states);
     Some(states)

@@ -156,7 +156,7 @@ fn both(client: State, server: State) -> [Option<State>; 2] {
 fn wait_unread(end: &End, bytes: u32) -> Result<()> {
     let mut last = None;
     let seen = wait::until_pausing(WAIT, kernel::TABLE_PAUSE, || {
-        let rows = lab_common::socket_table::read()?;
+        let rows = lab_common::socket_table::read_ports(&[end.local.port()])?;
         last = end.row(&rows).map(|row| row.rx_queue);
         (last == Some(bytes)).then_some(())
     });

@@ -93,6 +93,36 @@ pub fn read() -> Option<Vec<Row>> {
     found.then_some(rows)
 }
 
+/// The sockets bound to one of `ports` (as their local or remote port): [`read`], but parsing
+/// only the lines that name one of the ports, which costs far less on a machine with thousands
+/// of sockets. `None` where there is no table.
+pub fn read_ports(ports: &[u16]) -> Option<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut found = false;
+    for table in TABLES {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            found = true;
+            rows.extend(parse_ports(&text, ports));
+        }
+    }
+    found.then_some(rows)
+}
+
+/// The rows of one table whose local or remote port is one of `ports`; the other lines are
+/// passed over without being parsed.
+fn parse_ports(table: &str, ports: &[u16]) -> Vec<Row> {
+    let named: Vec<String> = ports.iter().map(|port| format!(":{port:04X} ")).collect();
+    let lines = table.lines().skip(1).filter(|line| named.iter().any(|port| line.contains(port.as_str())));
+    let mut text = String::from("header\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    parse(&text)
+        .filter(|row| ports.contains(&row.local.port()) || ports.contains(&row.remote.port()))
+        .collect()
+}
+
 /// Is there a table to read here?
 pub fn available() -> bool {
     TABLES.iter().any(|table| std::path::Path::new(table).exists())
@@ -175,6 +205,20 @@ mod tests {
         assert_eq!(state_of(&rows, addr("127.0.0.1:8080"), addr("127.0.0.1:40960")), Some(State::CLOSE_WAIT));
         assert_eq!(state_of(&rows, addr("127.0.0.1:40961"), addr("127.0.0.1:8080")), Some(State::TIME_WAIT));
         assert_eq!(state_of(&rows, addr("127.0.0.1:1"), addr("127.0.0.1:8080")), None);
+    }
+
+    /// Only the rows that name one of the ports, as local or remote port.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn reads_only_the_rows_of_some_ports() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000\n\
+                     1: 0100007F:A000 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000\n\
+                     2: 0100007F:1F91 0100007F:B000 01 00000000:00000000 00:00000000 00000000  1000\n";
+        let rows = parse_ports(table, &[0x1F90]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(parse_ports(table, &[0xB000])[0].local, addr("127.0.0.1:8081"));
+        assert!(parse_ports(table, &[0x0100]).is_empty());
     }
 
     /// tcp6 rows: ::1, and an IPv4 peer of a dual-stack socket, which reads as IPv4.

@@ -109,7 +109,7 @@ fn serve(bind: SocketAddr) -> Result<()> {
 
 /// The listening socket's row in the kernel's table, if there is a table.
 fn listening_row(addr: SocketAddr) -> Option<socket_table::Row> {
-    let rows = socket_table::read()?;
+    let rows = socket_table::read_ports(&[addr.port()])?;
     rows.into_iter().find(|row| row.local == addr && row.state == State::LISTEN)
 }
 
@@ -192,10 +192,13 @@ struct Ends {
 impl Ends {
     /// "kernel: client FIN_WAIT2 · server CLOSE_WAIT", as the table says it right now.
     fn now(&self) -> String {
-        let Some(rows) = socket_table::read() else { return "kernel: (no table to read here)".into() };
+        let ports = [self.client.port(), self.server.port()];
+        let Some(rows) = socket_table::read_ports(&ports) else {
+            return "kernel: (no table to read here)".into();
+        };
         // One read can miss a socket while others come and go: an end missing from the first
         // read is looked for in a second.
-        let again = || socket_table::read().unwrap_or_default();
+        let again = || socket_table::read_ports(&ports).unwrap_or_default();
         let state = |local, remote| {
             socket_table::state_of(&rows, local, remote)
                 .or_else(|| socket_table::state_of(&again(), local, remote))
