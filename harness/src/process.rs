@@ -192,6 +192,9 @@ impl Role {
         new_process_group(&mut command);
         set_limits(&mut command, &limits);
         transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
+        if vital {
+            transcript.vital_started();
+        }
         let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
         interrupt::register(child.id());
 

@@ -151,6 +151,12 @@ impl Transcript {
         inner.crash.get_or_insert(crash);
     }
 
+    /// A vital role has started: the end of an earlier one (a server that quit on purpose, or
+    /// one that could not start and is being replaced) no longer cuts short the waits.
+    pub(crate) fn vital_started(&self) {
+        self.lock().crash = None;
+    }
+
     /// The crash of a vital role during this scenario, if there was one.
     pub fn crash(&self) -> Option<Crash> {
         self.lock().crash.clone()
