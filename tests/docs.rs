@@ -192,10 +192,10 @@ fn quoted_commands(line: &str) -> Vec<Vec<&str>> {
 fn check_command(words: &[&str], place: &str) {
     let is_placeholder = |word: &str| word.chars().all(|c| c.is_ascii_uppercase() || c == '.');
     match words {
-        [] | ["list" | "docs" | "check" | "spec" | "new"] => {}
+        [] | ["list" | "docs" | "check" | "spec" | "new" | "progress" | "grade"] => {}
         ["list" | "docs", ..] => {}
-        ["check" | "bench" | "spec" | "new", name, ..] if is_placeholder(name) => {}
-        ["check" | "bench" | "spec" | "new", name, ..] => {
+        ["check" | "bench" | "spec" | "new" | "grade", name, ..] if is_placeholder(name) => {}
+        ["check" | "bench" | "spec" | "new" | "grade", name, ..] => {
             assert!(harness::labs::find(name).is_some(), "{place}: no lab named {name}")
         }
         [name, ..] if is_placeholder(name) => {}

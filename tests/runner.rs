@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use harness::wait::until;
 use predicates::prelude::*;
 
 fn lab() -> Command {
     let binary = runner::cargo::binary("runner", "lab").expect("building the lab runner");
     let mut command = Command::new(binary);
-    command.env("NO_COLOR", "1").timeout(Duration::from_secs(120));
+    // Checks keep the student's progress in the folder they run from: not in the repository.
+    command.env("NO_COLOR", "1").env("LAB_PROGRESS", "/dev/null").timeout(Duration::from_secs(120));
     command
 }
 
@@ -58,7 +60,7 @@ fn spec_names_the_flags_the_scenarios_and_the_check_command() {
         .stdout(predicate::str::contains("\n  --buf N\n"))
         .stdout(predicate::str::contains("listening on udp://127.0.0.1:PORT"))
         .stdout(predicate::str::contains(
-            "cargo lab check udp-echo --server 'python3 my_server.py --port {port} {args}'",
+            "cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo",
         ));
 }
 
@@ -158,15 +160,16 @@ fn check_fails_a_merging_server_and_shows_the_fault() {
         .stdout(predicate::str::contains("1 failed"));
 }
 
-/// A command that cannot start at all fails every scenario with the shell's own complaint
-/// in the transcript, rather than hanging.
+/// A command that cannot start at all fails once, before any scenario, with the shell's own
+/// complaint, rather than hanging or failing every scenario the same way.
 #[test]
 fn check_reports_a_server_that_dies_at_once() {
     lab()
         .args(["check", "udp-echo", "--server", "sh -c 'exit 3' {port}"])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("server ended (exited with status 3) before printing a ready line"));
+        .stdout(predicate::str::contains("server ended (exited with status 3) before printing a ready line"))
+        .stdout(predicate::str::contains("every scenario would fail the same way, so none was run"));
 }
 
 fn python_upper(extra: &str) -> String {
@@ -409,4 +412,238 @@ fn new_writes_a_starter_the_checker_can_run() {
         assert!(!report.contains(wrong), "the starter's check says {wrong:?}:\n{report}");
     }
     assert!(report.contains("FAIL ") && report.contains("  hint: "), "{report}");
+}
+
+/// `check --watch` runs the check at once, again on every save, and says "done ✓" with the next
+/// lab once everything passes; the progress file and `cargo lab progress` agree; Ctrl-C (a
+/// SIGINT to the runner alone, in the middle of a run) leaves none of its servers behind.
+#[test]
+fn watch_checks_again_on_every_save_until_done() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let starter = std::fs::read_to_string(dir.join("server.py")).unwrap();
+    let command = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let binary = runner::cargo::binary("runner", "lab").unwrap();
+    let mut watch = std::process::Command::new(binary)
+        .args(["check", "udp-echo", "--server", &command, "--watch"])
+        .arg(&dir)
+        .current_dir(place.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |wanted: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut shown = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match seen.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return shown,
+                Ok(line) => shown.push(line),
+                Err(_) => {
+                    panic!("no line with {wanted:?} within 60s; the watch printed:\n{}", shown.join("\n"))
+                }
+            }
+        }
+    };
+    let first = wait_for("Watching");
+    assert!(first.iter().any(|line| line.contains("0/7 scenarios pass")), "{}", first.join("\n"));
+    assert!(first.iter().any(|line| line.contains("  hint: ")), "{}", first.join("\n"));
+
+    std::fs::copy(echo_fixture(), dir.join("server.py")).unwrap();
+    let second = wait_for("done ✓ udp-echo: every scenario passes.");
+    assert!(second.iter().any(|line| line.contains("7/7 scenarios pass")), "{}", second.join("\n"));
+    assert!(wait_for("Watching").iter().any(|line| line.contains("Next: upper")));
+    let progress = std::fs::read_to_string(place.path().join("lab-progress.txt")).unwrap();
+    assert!(progress.contains("\nudp-echo 7/7 cargo lab check udp-echo --server "), "{progress}");
+    lab()
+        .arg("progress")
+        .env_remove("LAB_PROGRESS")
+        .current_dir(place.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("  udp-echo    done ✓"))
+        .stdout(predicate::str::contains("  upper       not started"))
+        .stdout(predicate::str::contains("1 of "));
+
+    // Back to the starter, and Ctrl-C while its scenarios wait on its servers.
+    std::fs::write(dir.join("server.py"), starter).unwrap();
+    wait_for("udp-echo · run 3");
+    // The servers' command lines name the folder (the runner's own names it too: leave it out).
+    let runner = watch.id();
+    let servers = || {
+        let mut found =
+            harness::procs::with_command_line_containing(&dir.join("server.py").display().to_string());
+        found.retain(|&pid| pid != runner);
+        Some(found).filter(|found| !found.is_empty())
+    };
+    assert!(until(Duration::from_secs(30), servers).is_some(), "run 3 started no server within 30s");
+    let interrupt = std::process::Command::new("kill").args(["-INT", &runner.to_string()]).status();
+    assert!(interrupt.unwrap().success());
+    let status = watch.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let gone = until(Duration::from_secs(5), || servers().is_none().then_some(()));
+    assert!(gone.is_some(), "servers left after Ctrl-C: {:?}", servers());
+}
+
+/// With `--build`, a compile error is shown as the compiler said it, and no scenario runs.
+#[test]
+fn a_build_that_fails_is_shown_as_a_compile_error() {
+    let place = tempfile::tempdir().unwrap();
+    let project = place.path().join("my-udp-echo");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"my-udp-echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/main.rs"), "fn main() {\n    let port: u16 = \"8888\";\n}\n").unwrap();
+    let build = format!(
+        "cargo build --quiet --manifest-path '{0}/Cargo.toml' --target-dir '{0}/target'",
+        project.display()
+    );
+    let server = format!("'{}/target/debug/my-udp-echo' --port {{port}} {{args}}", project.display());
+    lab()
+        .args(["check", "udp-echo", "--build", &build, "--server", &server])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error[E0308]: mismatched types"))
+        .stderr(predicate::str::contains("build failed (exit status 101)"))
+        .stderr(predicate::str::contains("no scenario was run"))
+        .stdout(predicate::str::contains("PASS").not())
+        .stdout(predicate::str::contains("FAIL").not());
+}
+
+/// A server that sent nothing in a scenario (a starter, as written) is told so before the
+/// hint, which names the usual cause for a server that answers; one that answered wrongly
+/// gets the hint alone.
+#[test]
+fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my-udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let starter = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let scenario = "two_clients_get_only_their_own_replies";
+    lab()
+        .args(["check", "udp-echo", "--scenario", scenario, "--server", &starter])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
+             if it is still a starter, begin with the TODO that names {scenario}"
+        )))
+        .stdout(predicate::str::contains("  hint: Reply to the address recvfrom gave you"));
+    lab()
+        .args(["check", "udp-echo", "--scenario", "datagrams_keep_their_boundaries"])
+        .args(["--server", &python_echo("--bug merge")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("  hint: Echo each datagram on its own"))
+        .stdout(predicate::str::contains("note: your server sent nothing").not());
+}
+
+/// A server that cannot start without a flag every scenario passes (backlog's `--backlog`)
+/// stops with a usage error in the start-up check: that is no reason to run no scenario.
+#[test]
+fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
+    let fixture = runner::cargo::workspace_root().join("labs/backlog/tests/fixtures/backlog.py");
+    let server = format!("python3 '{}' --port {{port}} {{args}}", fixture.display());
+    lab()
+        .args([
+            "check",
+            "backlog",
+            "--scenario",
+            "exactly_backlog_plus_one_connects_complete",
+            "--server",
+            &server,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS exactly_backlog_plus_one_connects_complete"));
+}
+
+/// One lab's role against another lab's server, as a user runs them: `cargo lab reliable
+/// ping`, through `cargo lab reliable link --loss 30%` (seed 33: ping 5 there, ping 3's echo
+/// back) to `cargo lab udp-echo server`, six pings: the pinger times out on each ping the link
+/// says it dropped, one way or the other, and on no other unless the link passed its echo back
+/// late (a busy machine); its summary counts them.
+#[test]
+fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
+    let transcript = harness::transcript::Transcript::new();
+    let check = || -> anyhow::Result<()> {
+        let mut echo = lab_role("server", &["udp-echo", "server", "--port", "0"], &transcript)?;
+        let echo_addr = echo.wait_ready(harness::READY_WAIT)?.addr.to_string();
+        let chances = ["--loss", "30%", "--seed", "33"];
+        let mut args = vec!["reliable", "link", "--listen", "127.0.0.1:0", "--to", &echo_addr];
+        args.extend(chances);
+        let mut link = lab_role("link", &args, &transcript)?;
+        let link_addr = link.wait_ready(harness::READY_WAIT)?.addr.to_string();
+        let ping = ["reliable", "ping", "--server", &link_addr, "--count", "6", "--timeout", "300"];
+        let mut pinger = lab_role("pinger", &ping, &transcript)?;
+        let mut timed_out = Vec::new();
+        for number in 1..=6 {
+            let ping = format!("ping {number}");
+            let said = pinger
+                .expect_line("a ping's fate", harness::WAIT, |line| line.contains(&format!("{ping}:")))?;
+            if said.contains("timed out") {
+                timed_out.push(ping);
+            }
+        }
+        let summary = pinger.expect_line("the summary", harness::WAIT, |line| line.starts_with("---"))?;
+        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5"  <<`, `passed datagram 3 ← ... "ping 4"`.
+        let (mut dropped, mut echoed) = (Vec::new(), Vec::new());
+        while let Ok(line) = link.expect_line("the link's decisions", harness::QUIET, |_| true) {
+            let Some(ping) = line.split('"').nth(1).map(str::to_string) else { continue };
+            if line.starts_with("dropped") {
+                dropped.push(ping);
+            } else if line.contains("(a reply)") {
+                echoed.push(ping);
+            }
+        }
+        if dropped.is_empty() {
+            anyhow::bail!("the link dropped nothing: the test shows nothing (pick another seed)");
+        }
+        for ping in &dropped {
+            if !timed_out.contains(ping) {
+                anyhow::bail!("the link dropped {ping} (or its echo), but the pinger got a reply");
+            }
+        }
+        for ping in &timed_out {
+            if !dropped.contains(ping) && !echoed.contains(ping) {
+                anyhow::bail!("{ping} timed out, but the link neither dropped it nor passed an echo back");
+            }
+        }
+        if !summary.contains(&format!("{} lost", timed_out.len())) {
+            anyhow::bail!("the pinger timed out {timed_out:?}, and says {summary:?}");
+        }
+        Ok(())
+    };
+    if let Err(error) = check() {
+        panic!("{error:#}\n\ntranscript:\n{}", transcript.render());
+    }
+}
+
+/// `cargo lab ARGS...` as a role of a scenario, with its output in `transcript`.
+fn lab_role(
+    who: &str,
+    args: &[&str],
+    transcript: &harness::transcript::Transcript,
+) -> anyhow::Result<harness::process::Role> {
+    let path = runner::cargo::binary("runner", "lab")?;
+    let args = args.iter().map(|a| a.to_string()).collect();
+    harness::process::Role::spawn(who, harness::process::Program::Exec { path, args }, transcript)
 }

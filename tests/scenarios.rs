@@ -2,11 +2,89 @@
 //! harness/src/labs/ (where `cargo lab check` and the demos find them too): each holds for the
 //! lab's own server, fails against the fixture bug it exists to catch, and passes against the
 //! correct Python fixture. See harness/src/testing.rs for the tests' names.
+//!
+//! Here too, because they wait as much: `LAB::starter::LANG`, each lab's starter in each
+//! language, written by `cargo lab new` and run through the checker.
 
 use std::process::ExitCode;
 
+use anyhow::{Result, anyhow, ensure};
+use harness::scenario::{self, Hints, Outcome};
+use harness::testing::trial;
+use harness::{Lab, Target, labs};
+use runner::check::{self, Ran};
+use runner::new::{self, Lang};
+
 fn main() -> ExitCode {
-    harness::testing::main(harness::labs::ALL, runner::cargo::workspace_root(), |lab| {
-        runner::cargo::binary(lab.name, lab.name)
-    })
+    let mut starters = Vec::new();
+    for &lab in labs::ALL {
+        for lang in [Lang::Python, Lang::Rust] {
+            if new::starter(lab, lang).is_some() {
+                let name = format!("{}::starter::{}", lab.name, lang.name().to_lowercase());
+                starters.push(trial(name, move || the_starter_runs(lab, lang)));
+            }
+        }
+    }
+    harness::testing::main(labs::ALL, runner::cargo::workspace_root(), binary, starters)
+}
+
+fn binary(lab: &Lab) -> Result<std::path::PathBuf> {
+    runner::cargo::binary(lab.name, lab.name)
+}
+
+/// The starter `cargo lab new` writes is what the checker expects, as it stands: it builds,
+/// every scenario finds it ready on the port it was given, it takes every flag a scenario passes (none is
+/// skipped, none fails on a usage error), and its first failure (it is a starter: something
+/// fails) carries that scenario's hint.
+fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
+    let place = tempfile::tempdir()?;
+    let commands = new::create(lab, &place.path().join(format!("my-{}", lab.name)), lang)?;
+    if let Some(build) = &commands.build
+        && let Some(failed) = runner::build::run(build)?
+    {
+        return Err(anyhow!("the starter does not build:\n{}", failed.report()));
+    }
+    // The interpreter itself, not a version manager's shim on PATH: a shim's shell script
+    // costs each start more than the starter does.
+    let python = harness::process::quote(harness::session::python3());
+    let server = match commands.server.strip_prefix("python3 ") {
+        Some(rest) => format!("{python} {rest}"),
+        None => commands.server.clone(),
+    };
+    let target = Target::command(lab, binary(lab)?, &server);
+    let scenarios: Vec<_> = lab.scenarios.iter().collect();
+    let options = check::Options { jobs: 4, only: Vec::new(), fail_fast: false, hints: Hints::Shown };
+    let mut ran: Vec<Ran> = Vec::new();
+    check::run_all(&target, &scenarios, &options, |_, result| ran.extend(result));
+    let mut first = None;
+    for ran in &ran {
+        match &ran.outcome {
+            Outcome::Skipped(why) => return Err(anyhow!("{} was skipped: {why}", ran.scenario.name)),
+            Outcome::Failed(error) => {
+                let report =
+                    scenario::failure_report(lab, ran.scenario, error, &ran.transcript, Hints::Shown);
+                for not_ready in [
+                    "printed no ready line",
+                    "before printing",
+                    "neither printed a ready line",
+                    "but it was given port",
+                    "unrecognized arguments",
+                    "usage:",
+                ] {
+                    let what = report.to_lowercase();
+                    ensure!(!what.contains(not_ready), "{} failed at start-up:\n{report}", ran.scenario.name);
+                }
+                first.get_or_insert((ran.scenario, report));
+            }
+            Outcome::Passed => {}
+        }
+    }
+    let (scenario, report) =
+        first.ok_or_else(|| anyhow!("the starter passes every scenario: it gives the lab away"))?;
+    ensure!(
+        report.contains(&format!("hint: {}", scenario.hint)),
+        "the first failure, {}, does not carry its hint:\n{report}",
+        scenario.name
+    );
+    Ok(())
 }

@@ -261,6 +261,134 @@ pub fn set_recverr(_socket: &UdpSocket) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+/// How many datagrams the kernel has dropped on the UDP socket bound to `port` (the last
+/// column of /proc/net/udp or udp6: the socket's `sk_drops`, the same counter SO_RXQ_OVFL
+/// reports to the socket's owner). Per socket, so nothing else running on the machine adds
+/// to it. `None` when no such socket is listed (or not Linux).
+pub fn udp_drops(port: u16) -> Option<u64> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|table| {
+            table.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+                (local == port).then(|| fields.last()?.parse().ok())?
+            })
+        })
+}
+
+/// How many bytes wait in the receive queue of the UDP socket bound to `port`: the rx_queue
+/// column of /proc/net/udp or udp6. `None` when no such socket is listed (or not Linux).
+pub fn udp_queued(port: u16) -> Option<u64> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|table| {
+            table.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+                let (_, queued) = fields.get(4)?.split_once(':')?;
+                (local == port).then(|| u64::from_str_radix(queued, 16).ok())?
+            })
+        })
+}
+
+/// What TCP_INFO says about a sending socket: the window its peer advertised last
+/// (`tcpi_snd_wnd`, Linux 5.4 and later), the bytes sent and not yet acknowledged
+/// (`tcpi_bytes_sent` less `tcpi_bytes_retrans` and `tcpi_bytes_acked`, Linux 4.19 and later),
+/// and how long it had data it could not send because that window had no room for it
+/// (`tcpi_rwnd_limited`, Linux 4.10 and later), read at their offsets in
+/// include/uapi/linux/tcp.h. `None` for what this kernel does not fill in (or not Linux).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SenderInfo {
+    pub peer_window: Option<u32>,
+    pub in_flight: Option<u64>,
+    /// Bytes the peer has acknowledged (`tcpi_bytes_acked`, Linux 4.1 and later).
+    pub acked: Option<u64>,
+    pub window_limited: Option<Duration>,
+}
+
+impl SenderInfo {
+    /// The room the window leaves: what the peer advertised, less what is already on its way.
+    /// 0 while the sender must wait.
+    pub fn room(&self) -> Option<u64> {
+        Some(u64::from(self.peer_window?).saturating_sub(self.in_flight?))
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn sender_info(stream: &std::net::TcpStream) -> std::io::Result<SenderInfo> {
+    use std::os::fd::AsRawFd;
+    let mut raw = [0u8; 256];
+    let mut len = raw.len() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes into `raw` and sets `len` to how many;
+    // the descriptor is the stream's own and stays open while `stream` is borrowed.
+    let done = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            raw.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if done != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let filled = &raw[..len as usize];
+    let u64_at =
+        |at: usize| filled.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()));
+    let (sent, retransmitted, acked) = (u64_at(200), u64_at(208), u64_at(120));
+    Ok(SenderInfo {
+        peer_window: filled.get(228..232).map(|b| u32::from_ne_bytes(b.try_into().unwrap_or_default())),
+        in_flight: sent
+            .zip(retransmitted)
+            .zip(acked)
+            .map(|((s, r), a)| s.saturating_sub(r).saturating_sub(a)),
+        acked,
+        window_limited: u64_at(176).map(Duration::from_micros),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn sender_info(_stream: &std::net::TcpStream) -> std::io::Result<SenderInfo> {
+    Ok(SenderInfo::default())
+}
+
+/// Wait up to `within` until `stream` (non-blocking) may be written to again: poll(2) for
+/// POLLOUT. False if it stayed full.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn writable(stream: &std::net::TcpStream, within: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let deadline = crate::wait::Deadline::after(within);
+    loop {
+        let Some(left) = deadline.left() else { return Ok(false) };
+        let mut wanted = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: poll(2) reads and writes the one pollfd we pass, which outlives the call; the
+        // descriptor is the stream's own and stays open while `stream` is borrowed.
+        let ready = unsafe { libc::poll(&mut wanted, 1, millis) };
+        match ready {
+            0 => continue,
+            1.. => return Ok(true),
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn writable(_stream: &std::net::TcpStream, _within: Duration) -> std::io::Result<bool> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

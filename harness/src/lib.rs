@@ -5,9 +5,11 @@
 //! - [`peer`]: raw UDP and TCP sockets the harness drives by hand.
 //! - [`proxy`]: a TCP proxy that re-cuts the stream, to prove a framing holds.
 //! - [`tap`]: a relay that records what reaches the lab's own client from the server.
+//! - [`link`]: a lossy relay (drops, copies, reorders, delays, corrupts), each decision recorded.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
 //! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting, the
 //!   states of a connection's two ends, and a wait for the states a scenario expects).
+//! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
@@ -18,9 +20,11 @@
 #[macro_use]
 pub mod scenario;
 
+pub mod isolate;
 pub mod kernel;
 pub mod labs;
 pub mod limits;
+pub mod link;
 mod output;
 pub mod peer;
 pub mod ports;

@@ -108,6 +108,10 @@ pub struct Spawn {
 /// that a child printing without end neither blocks nor fills our memory.
 pub const OUTPUT_CAP: usize = 16 * 1024 * 1024;
 
+/// The same for a server the harness did not write (a student's, in `check`): a megabyte of
+/// each stream is more than any failure report needs, and every scenario starts its own.
+pub const STRANGER_OUTPUT_CAP: usize = 1024 * 1024;
+
 impl Spawn {
     pub fn new(who: &str, program: Program) -> Spawn {
         Spawn {
@@ -193,7 +197,7 @@ impl Role {
         set_limits(&mut command, &limits);
         transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
         if vital {
-            transcript.vital_started();
+            transcript.forget_crash();
         }
         let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
         interrupt::register(child.id());
@@ -559,6 +563,10 @@ impl Drop for Role {
                 self.ending.store(true, Ordering::SeqCst);
                 kill_process_group(&mut self.child);
                 let _ = self.exit.recv_timeout(WAIT);
+            } else {
+                // Its own end is recorded; what it started and left in its group (a fork that
+                // kept the port) is not to outlive it. Not reaped yet, so the group is its own.
+                kill_process_group(&mut self.child);
             }
             let _ = self.child.wait();
         }
@@ -701,15 +709,24 @@ fn new_process_group(command: &mut Command) {
 #[cfg(not(unix))]
 fn new_process_group(_command: &mut Command) {}
 
+/// Kill the role's process group, and every process it started that left the group (a
+/// student's server may `setsid` a child that keeps its port): those are found, before the
+/// kill, through the kernel's lists of children (Linux; elsewhere the group only).
 #[cfg(unix)]
 #[allow(unsafe_code)]
 fn kill_process_group(child: &mut Child) {
     let group = child.id() as libc::pid_t;
+    let descendants = procs::members(child.id());
     // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
     // child's own (process_group(0) above), and the child is not yet reaped, so its id
-    // cannot have been reused.
+    // cannot have been reused. The descendants were found alive a moment ago; one that ended
+    // since may be a zombie still, or (rarely) its id reused, which the first kill makes
+    // unlikely: it stops the group from starting more.
     unsafe {
         libc::kill(-group, libc::SIGKILL);
+        for pid in descendants.into_iter().filter(|&pid| pid != child.id()) {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
     }
 }
 
@@ -752,7 +769,8 @@ pub mod interrupt {
     /// may not lock or allocate: hence a fixed array.
     static ROLES: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
 
-    pub(super) fn register(pid: u32) {
+    /// Kill `pid`'s process group on Ctrl-C (a role, or `grade`'s checker of one submission).
+    pub fn register(pid: u32) {
         // With more than 64 roles alive at once, the rest are still killed on drop, only not
         // on Ctrl-C.
         let _ = ROLES
@@ -760,11 +778,30 @@ pub mod interrupt {
             .find(|slot| slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok());
     }
 
-    pub(super) fn unregister(pid: u32) {
+    /// `pid` is reaped: forget it.
+    pub fn unregister(pid: u32) {
         let _ = ROLES
             .iter()
             .find(|slot| slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok());
     }
+
+    /// Kill every live role's process group now: for a run that must end while scenarios
+    /// are still running (a scenario past its time limit), before the process exits.
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    pub fn kill_all() {
+        for slot in &ROLES {
+            let pid = slot.load(Ordering::SeqCst);
+            if pid != 0 {
+                // SAFETY: kill(2) takes plain integers; the role is registered until it is
+                // reaped, so the group is still its own.
+                unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn kill_all() {}
 
     /// On SIGINT, SIGTERM or SIGHUP: kill every live role's process group, then exit 130.
     #[cfg(unix)]

@@ -125,3 +125,16 @@ mod tests {
         let _ = group;
     }
 }
+
+/// Every process whose command line contains `text` (a folder a test made, say): from a scan
+/// of /proc; none where there is no /proc.
+pub fn with_command_line_containing(text: &str) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let line = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&line).contains(text)
+        })
+        .collect()
+}

@@ -190,6 +190,22 @@ fn after_a_crash(error: anyhow::Error, transcript: &Transcript) -> anyhow::Error
     anyhow::anyhow!("{heading}\n  and then: {error:#}")
 }
 
+/// A server that started, did not crash, and neither sent a byte nor printed a line after its
+/// ready line: a scenario's hint (the usual cause of its failure, for a server that answers)
+/// would point the wrong way, and the report says so first.
+fn server_was_silent(transcript: &Transcript) -> bool {
+    let events = transcript.events();
+    let started =
+        events.iter().any(|(_, event)| matches!(event, Event::Start { who, .. } if who == "server"));
+    started
+        && transcript.crash().is_none()
+        && events.iter().all(|(_, event)| match event {
+            Event::Wire { from, .. } => from != "server",
+            Event::Stdout { who, line } => who != "server" || line.starts_with("listening on "),
+            _ => true,
+        })
+}
+
 /// Whether a failure report says where to look ([`Scenario::hint`]): off for an exam.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hints {
@@ -217,6 +233,12 @@ pub fn failure_report(
         })
         .collect();
     let hint = match hints {
+        Hints::Shown if server_was_silent(transcript) => format!(
+            "\n  note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
+             if it is still a starter, begin with the TODO that names {}; the hint below is the usual \
+             cause once it answers.\n  hint: {}",
+            scenario.name, scenario.hint
+        ),
         Hints::Shown => format!("\n  hint: {}", scenario.hint),
         Hints::Hidden => String::new(),
     };

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::READY_WAIT;
+use crate::link::{Link, Plan};
 use crate::peer::{Attempt, TcpPeer, UdpPeer, Unread};
 use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
@@ -69,7 +70,7 @@ impl Target {
 
 /// The Python interpreter itself, asked once: `python3` on PATH may be a version manager's
 /// shim (pyenv's is a shell script), which would double the cost of every fixture's start.
-fn python3() -> &'static str {
+pub fn python3() -> &'static str {
     static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PYTHON.get_or_init(|| {
         let asked = std::process::Command::new("python3")
@@ -147,8 +148,12 @@ impl Session {
         for attempt in 1..=3 {
             let port = ports::unused_port(proto)?;
             match self.start_server(proto, Some(port), args) {
-                Err(error) if attempt < 3 && !error.is::<Skip>() && ports::is_bound(proto, port) => self
-                    .say(format!("(another program took port {port} meanwhile: {error:#}; trying another)")),
+                Err(error) if attempt < 3 && !error.is::<Skip>() && ports::is_bound(proto, port) => {
+                    self.say(format!(
+                        "(another program took port {port} meanwhile: {error:#}; trying another)"
+                    ));
+                    self.transcript.forget_crash();
+                }
                 started => return started,
             }
         }
@@ -177,7 +182,8 @@ impl Session {
             match self.server_at(addr.port(), args) {
                 Ok(server) => return Ok((server, value)),
                 Err(error) if attempt < 3 && ports::is_bound(proto, addr.port()) => {
-                    self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"))
+                    self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"));
+                    self.transcript.forget_crash();
                 }
                 Err(error) => return Err(error),
             }
@@ -211,6 +217,14 @@ impl Session {
             rechunk.seed
         ));
         Proxy::start(upstream, rechunk, &self.transcript)
+    }
+
+    /// A lossy link in front of `to`, for `near` (who is to send to `link.addr()`): see
+    /// [`crate::link`]. What it does is said in the transcript, with its seed.
+    pub fn link(&mut self, near: &str, to: SocketAddr, plan: Plan) -> Result<Link> {
+        let far = self.transcript.who(to);
+        self.say(format!("A lossy link between {near} and {far}: {}.", plan.describe()));
+        Link::start(to, near, &far, plan, &self.transcript)
     }
 
     fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {
@@ -253,7 +267,10 @@ impl Session {
                     .replace("{args}", &args.join(" "))
                     .trim_end()
                     .to_string();
-                let mut role = Spawn::new("server", Program::Shell(line)).vital().start(&self.transcript)?;
+                let mut role = Spawn::new("server", Program::Shell(line))
+                    .vital()
+                    .output_cap(crate::process::STRANGER_OUTPUT_CAP)
+                    .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
                 if ready.addr.port() != port {

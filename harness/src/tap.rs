@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -25,6 +25,7 @@ pub struct Tap {
     addr: SocketAddr,
     stopped: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Tap {
@@ -32,11 +33,18 @@ impl Tap {
     pub fn start(proto: Proto, server: SocketAddr, who: &str, transcript: &Transcript) -> Result<Tap> {
         let stopped = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let addr = match proto {
-            Proto::Tcp => tcp(server, who, transcript, &stopped, &streams)?,
+            Proto::Tcp => tcp(server, who, transcript, &stopped, &streams, &accepted)?,
             Proto::Udp => udp(server, who, transcript, &stopped)?,
         };
-        Ok(Tap { addr, stopped, streams })
+        Ok(Tap { addr, stopped, streams, accepted })
+    }
+
+    /// How many TCP connections the tap has accepted from the client so far: the connections
+    /// the client opened, counted where no other program's connections can add to the count.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Where the client is to send, to reach the server through the tap.
@@ -60,17 +68,19 @@ fn tcp(
     transcript: &Transcript,
     stopped: &Arc<AtomicBool>,
     streams: &Arc<Mutex<Vec<TcpStream>>>,
+    accepted: &Arc<AtomicUsize>,
 ) -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
     // Linux gives up a blocked accept after the listening socket's receive timeout: the loop
     // looks whether the tap is gone that often.
     socket2::SockRef::from(&listener).set_read_timeout(Some(LOOK))?;
     let addr = listener.local_addr()?;
-    let (who, transcript, stopped, streams) =
-        (who.to_string(), transcript.clone(), stopped.clone(), streams.clone());
+    let (who, transcript, stopped, streams, accepted) =
+        (who.to_string(), transcript.clone(), stopped.clone(), streams.clone(), accepted.clone());
     thread::spawn(move || {
         while !stopped.load(Ordering::SeqCst) {
             let Ok((client, _)) = listener.accept() else { continue };
+            accepted.fetch_add(1, Ordering::SeqCst);
             // An accepted socket inherits the listener's receive timeout (Linux copies the
             // listening socket); the copy below must wait as long as the client is silent.
             if client.set_read_timeout(None).is_err() {

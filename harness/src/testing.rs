@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! fn main() -> ExitCode {
-//!     harness::testing::main(harness::labs::ALL, ROOT, |lab| BUILD THE LAB'S BINARY)
+//!     harness::testing::main(harness::labs::ALL, ROOT, |lab| BUILD THE LAB'S BINARY, MORE_TESTS)
 //! }
 //! ```
 //!
@@ -26,7 +26,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
-use libtest_mimic::{Arguments, Failed, Trial};
+pub use libtest_mimic::Trial;
+use libtest_mimic::{Arguments, Failed};
 
 use crate::scenario::{self, Hints, Lab, Outcome, Scenario};
 use crate::session::{Session, Target};
@@ -45,18 +46,19 @@ pub fn main(
     labs: &[&'static Lab],
     root: &Path,
     binary: impl Fn(&Lab) -> Result<PathBuf> + Send + Sync + 'static,
+    extra: Vec<Trial>,
 ) -> ExitCode {
     let mut args = Arguments::from_args();
     if args.test_threads.is_none() {
         args.test_threads = Some(THREADS);
     }
     let binary: Binary = Arc::new(binary);
-    let mut trials = Vec::new();
+    let mut trials = extra;
     for lab in labs {
         trials.extend(lab_trials(lab, &root.join("labs").join(lab.name), &binary));
     }
-    // The tests that wait out a deadline first (a bug caught, a failure report shown), so that
-    // the others run while they wait.
+    // The tests that wait out a deadline first (a bug caught, a failure report shown, a
+    // starter checked), so that the others run while they wait.
     let reports: Vec<String> = labs
         .iter()
         .flat_map(|lab| {
@@ -65,6 +67,7 @@ pub fn main(
         .collect();
     trials.sort_by_key(|trial| {
         !(trial.name().contains("::fails_against_its_bug::")
+            || trial.name().contains("::starter::")
             || reports.iter().any(|name| name == trial.name()))
     });
     libtest_mimic::run(&args, trials).exit_code()
@@ -134,7 +137,8 @@ fn reference_runs(lab: &Lab, scenario: &Scenario) -> Vec<(String, Vec<&'static s
     }
 }
 
-fn trial(name: String, test: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
+/// A test named `name`: an error fails it, with the error's whole chain as the message.
+pub fn trial(name: String, test: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
     Trial::test(name, move || test().map_err(|error| Failed::from(format!("{error:#}"))))
 }
 

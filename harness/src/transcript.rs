@@ -29,6 +29,9 @@ pub enum Event {
     Wire { from: String, to: String, proto: Proto, bytes: Vec<u8> },
     /// A TCP event with no bytes: connected, closed, reset, half-closed.
     Conn { from: String, to: String, what: String },
+    /// What a lossy link ([`crate::link`]) did to a datagram from `from` to `to`, other than
+    /// pass it: "dropped datagram 3". What it passes on is recorded as [`Event::Wire`].
+    Link { from: String, to: String, what: String, bytes: Vec<u8> },
     /// A process ended.
     Exit { who: String, status: String },
     /// What the kernel's table of TCP sockets showed of a connection's ends at that moment:
@@ -151,9 +154,10 @@ impl Transcript {
         inner.crash.get_or_insert(crash);
     }
 
-    /// A vital role has started: the end of an earlier one (a server that quit on purpose, or
-    /// one that could not start and is being replaced) no longer cuts short the waits.
-    pub(crate) fn vital_started(&self) {
+    /// Forget a vital role's end: a new vital role has started (a server started again on
+    /// another port because another program took the first, or a scenario's second server
+    /// after the first quit on purpose), and the waits must not give up for the old one's end.
+    pub(crate) fn forget_crash(&self) {
         self.lock().crash = None;
     }
 
@@ -246,6 +250,11 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
         Event::Conn { from, to, what } => {
             format!("{time}  {}  {what}", style.paint("35", &format!("{from} → {to}")))
         }
+        Event::Link { from, to, what, bytes } => {
+            let arrow = style.paint("35", &format!("{from} → {to}"));
+            let what = style.paint("31", &format!("link {what}"));
+            format!("{time}  {arrow}  {what} ({}): {}", size(bytes.len()), show(bytes))
+        }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
         Event::States(ends) => {
             let states: Vec<String> = ends.iter().map(|(who, state)| format!("{who} {state}")).collect();
@@ -308,5 +317,19 @@ mod tests {
         let first = text.find("first").unwrap();
         let wire = text.find("alice → server  datagram (1 byte): \"x\"").unwrap();
         assert!(first < wire, "{text}");
+    }
+
+    /// A lossy link's decision reads as what it did, to which datagram, with its bytes.
+    #[test]
+    fn a_links_decision_names_the_datagram() {
+        let transcript = Transcript::new();
+        transcript.record(Event::Link {
+            from: "sender".into(),
+            to: "server".into(),
+            what: "dropped datagram 3".into(),
+            bytes: b"ping 3".to_vec(),
+        });
+        let text = transcript.render();
+        assert!(text.contains("sender → server  link dropped datagram 3 (6 bytes): \"ping 3\""), "{text}");
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use harness::ready::WrongPort;
 use harness::scenario::{self, Hints, Outcome, Scenario};
+use harness::session::Skip;
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Session, Target, out};
@@ -113,16 +114,27 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How a check went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
 /// `cargo lab check`: the scenarios against the target, a line each in the lab's order, the
-/// failure report under each failure. True when none failed.
-pub fn check(target: &Target, options: &Options) -> Result<bool> {
+/// failure report under each failure, and how many passed.
+pub fn check(target: &Target, options: &Options) -> Result<Tally> {
     let lab = target.lab;
     let scenarios = selected(target, options)?;
     let style = Style::for_stdout();
-    if let Some(wrong) = wrong_port(target) {
-        out!("{} before any scenario: {wrong}", style.paint("31", "FAIL"));
+    if let Some(problem) = start_problem(target) {
+        out!("{} before any scenario: {}", style.paint("31", "FAIL"), problem.headline);
+        if let Some(transcript) = &problem.transcript {
+            out!("{}\n", indent(&format!("\ntranscript (times from the start):\n{transcript}")));
+        }
         out!("\n{}: every scenario would fail the same way, so none was run", target.lab.name);
-        return Ok(false);
+        return Ok(Tally { failed: scenarios.len(), ..Tally::default() });
     }
     let (mut passed, mut failed, mut skipped, mut not_run) = (0, 0, 0, 0);
     let started = Instant::now();
@@ -160,15 +172,41 @@ pub fn check(target: &Target, options: &Options) -> Result<bool> {
         lab.name,
         started.elapsed().as_secs_f64()
     );
-    Ok(failed == 0)
+    Ok(Tally { passed, failed, skipped })
 }
 
-/// A server that listens on a port of its own choosing, not the one it was given, fails every
-/// scenario the same way (and, run side by side, each start after the first finds the port
-/// taken, which only confuses): one start tells, before any scenario runs.
-fn wrong_port(target: &Target) -> Option<WrongPort> {
-    let error = Session::new(target, &Transcript::new()).server(&[]).err()?;
-    error.downcast::<WrongPort>().ok()
+/// Why the server cannot be checked at all, found by starting it once before any scenario.
+#[derive(Debug)]
+pub struct StartProblem {
+    /// In a line or a few: the server did not start, or listens on a port of its own choosing.
+    pub headline: String,
+    /// What it printed as it failed (a traceback, the shell's complaint), when that helps.
+    pub transcript: Option<String>,
+}
+
+/// A server that does not start, or listens on a port of its own choosing and not the one it
+/// was given, fails every scenario the same way (and, run side by side, each start after the
+/// first finds the port taken, which only confuses): one start with no flags tells, before
+/// any scenario runs, so that it is reported once.
+pub fn start_problem(target: &Target) -> Option<StartProblem> {
+    let transcript = Transcript::new();
+    let error = Session::new(target, &transcript).server(&[]).err()?;
+    if error.is::<Skip>() {
+        return None;
+    }
+    // Started with no flags, a server that needs one (backlog's --backlog, which every
+    // scenario passes) stops with a usage error, status 2 by convention (argparse, clap, the
+    // starters): the scenarios will pass the flag, so that is no problem yet.
+    if transcript.crash().is_some_and(|crash| crash.status == "exited with status 2") {
+        return None;
+    }
+    Some(match error.downcast::<WrongPort>() {
+        Ok(wrong) => StartProblem { headline: wrong.to_string(), transcript: None },
+        Err(error) => StartProblem {
+            headline: format!("the server did not start: {error:#}"),
+            transcript: Some(transcript.render()),
+        },
+    })
 }
 
 fn indent(text: &str) -> String {

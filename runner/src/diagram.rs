@@ -42,6 +42,17 @@ pub fn sequence(sections: &Runs) -> String {
                     let _ = writeln!(body, "    {from}-->>{to}: {}", clean(what));
                     remember(&mut participants, &[from, to]);
                 }
+                // A datagram a lossy link dropped is an arrow that ends in a cross; what else
+                // it did (a copy, a flipped bit, a delay) is a note, before what it passed on.
+                Event::Link { from, to, what, bytes } if what.starts_with("dropped") => {
+                    let text = format!("{} ({} B), dropped by the link", short(bytes), bytes.len());
+                    let _ = writeln!(body, "    {from}-x{to}: {}", clean(&text));
+                    remember(&mut participants, &[from, to]);
+                }
+                Event::Link { from, to, what, .. } => {
+                    let _ = writeln!(body, "    Note over {from},{to}: link {}", clean(what));
+                    remember(&mut participants, &[from, to]);
+                }
                 Event::States(ends) => {
                     let _ = writeln!(body, "    Note over {over}: kernel: {}", clean(&states_line(ends)));
                 }
@@ -116,7 +127,9 @@ pub fn states(sections: &Runs) -> Option<String> {
 /// Where a section's notes go: across its first exchange, or over its first role.
 fn notes_over(events: &[(Duration, Event)]) -> String {
     let first = events.iter().find_map(|(_, event)| match event {
-        Event::Wire { from, to, .. } | Event::Conn { from, to, .. } => Some(format!("{from},{to}")),
+        Event::Wire { from, to, .. } | Event::Conn { from, to, .. } | Event::Link { from, to, .. } => {
+            Some(format!("{from},{to}"))
+        }
         Event::Stdin { who, .. } => Some(who.clone()),
         Event::Stdout { who, .. } if who != "server" => Some(who.clone()),
         _ => None,
@@ -202,5 +215,27 @@ mod tests {
              Note over alice,server: No connection\n    Note over alice,server: alice speaks\n    \
              alice->>server: \"hi#59;#35;\" (4 B)\n"
         );
+    }
+
+    /// What a lossy link dropped is an arrow ending in a cross; its other decisions are notes.
+    #[test]
+    fn draws_the_links_drops_as_crossed_arrows() {
+        let link = |what: &str| Event::Link {
+            from: "sender".into(),
+            to: "server".into(),
+            what: what.into(),
+            bytes: b"5509 DATA 0 hello".to_vec(),
+        };
+        let events = vec![
+            (Duration::ZERO, link("dropped datagram 1")),
+            (Duration::ZERO, link("duplicated datagram 2")),
+        ];
+        let diagram = sequence(&[("Loss", events)]);
+        assert!(
+            diagram.contains("    sender-xserver: \"5509 DATA 0 hello\" (17 B), dropped by the link\n"),
+            "{diagram}"
+        );
+        assert!(diagram.contains("    Note over sender,server: link duplicated datagram 2\n"), "{diagram}");
+        assert!(diagram.contains("participant sender\n    participant server\n"), "{diagram}");
     }
 }

@@ -7,11 +7,19 @@ use harness::{Lab, out};
 
 use crate::{cargo, demo, diagram, spec};
 
-pub fn regenerate(labs: &[&'static Lab]) -> Result<()> {
+/// Rewrite each lab's generated parts: all of them, or with `spec_only` the spec alone (the
+/// one that comes from the definition, not from a run, so it changes only when that does).
+pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
     let chapters = cargo::workspace_root().join("docs/src");
     for lab in labs {
         let path = chapters.join(format!("{}.md", lab.name));
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        if spec_only {
+            let text = replace(&text, "spec", &spec_block(lab))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            out!("regenerated the spec in {}", path.display());
+            continue;
+        }
         let binary = cargo::binary(lab.name, lab.name)?;
         let target = Target::reference(lab, &binary);
         let output = demo_output(lab.name)?;

@@ -1,10 +1,15 @@
 //! The runner behind `cargo lab`, as a library: its commands, and how it finds the labs' binaries.
 //! `main.rs` is the command line.
 
+pub mod build;
 pub mod cargo;
 pub mod check;
 pub mod demo;
 pub mod diagram;
 pub mod docs;
+pub mod grade;
 pub mod new;
+pub mod progress;
+pub mod report;
 pub mod spec;
+pub mod watch;

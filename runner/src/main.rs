@@ -8,23 +8,27 @@
 //! cargo lab NAME ROLE [ARGS...]      # one role, interactively (same as the lab's binary)
 //! cargo lab check NAME --server CMD  # NAME's scenarios against your own server
 //! cargo lab spec NAME                # what your own server must do
-//! cargo lab new NAME [DIR]           # a starter for your own server, in Python
+//! cargo lab new NAME [--lang L] [DIR] # a starter for your own server, Python or Rust
+//! cargo lab progress                 # which labs you have done
+//! cargo lab grade NAME --submissions DIR --server TEMPLATE   # a whole class
 //! ```
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use harness::process::quote;
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
-use runner::{cargo, check, demo, docs, new, spec};
+use runner::report::{Format, gradescope::Visibility};
+use runner::{cargo, check, demo, docs, grade, new, progress, report, spec, watch};
 
 #[derive(Parser)]
 #[command(
     name = "cargo lab",
     bin_name = "cargo lab",
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
-    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab check udp-echo --server 'python3 my_echo.py --port {port} {args}'"
+    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab new udp-echo             a starter for your own server, in my-udp-echo/\n  cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +64,37 @@ enum Command {
         /// Leave out the hint under each failure (where to look in your server): for an exam.
         #[arg(long)]
         no_hints: bool,
+        /// A build to run first, for a compiled language (`cargo build …`, `make`): a compile
+        /// error is shown as one, and no scenario runs.
+        #[arg(long, value_name = "CMD")]
+        build: Option<String>,
+        /// Check again on every save under PATH (default: this folder), until Ctrl-C. Each run
+        /// shows how many scenarios pass and the first failure, with its hint.
+        #[arg(long, value_name = "PATH", num_args = 0..)]
+        watch: Option<Vec<std::path::PathBuf>>,
+        /// With --watch: look at the files twice a second instead of waiting for the system's
+        /// file events (for network file systems and VMs where saves go unnoticed).
+        #[arg(long, requires = "watch")]
+        poll: bool,
+        /// How to report: text for a person; for a tool, json, junit (XML, for CI) or
+        /// gradescope (its results.json). The exit status is 0 only when nothing failed.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// The submission's name in a json, junit or gradescope report (default: the command).
+        #[arg(long)]
+        name: Option<String>,
+        /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
+        #[arg(long, value_name = "FILE")]
+        points: Option<std::path::PathBuf>,
+        /// With --format gradescope: who sees each test's result.
+        #[arg(long, value_enum, default_value = "visible")]
+        visibility: Visibility,
+        /// With a format for a tool: a scenario still running after this many seconds fails.
+        #[arg(long, value_name = "SECS", default_value = "60")]
+        scenario_time_limit: f64,
+        /// The lab's own binary, already built (grade passes it to each submission's checker).
+        #[arg(long, hide = true)]
+        reference: Option<std::path::PathBuf>,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -70,14 +105,66 @@ enum Command {
         /// The lab whose server to describe.
         lab: String,
     },
-    /// A starter for your own server (Python, standard library only): it takes the flags,
-    /// binds the port and prints the ready line; the lesson's decisions are TODOs, each naming
-    /// the scenario that checks it. Never overwrites anything.
+    /// A starter for your own server (Python or Rust, standard library only): it takes the
+    /// flags, binds the port and prints the ready line; the lesson's decisions are TODOs, each
+    /// naming the scenario that checks it. Beside it a README with the commands to check it.
+    /// Never overwrites anything.
     New {
         /// The lab whose server to start.
         lab: String,
+        /// The starter's language.
+        #[arg(long, value_enum, default_value = "python")]
+        lang: new::Lang,
         /// The folder to write it into, new or empty (default: my-LAB).
         dir: Option<std::path::PathBuf>,
+    },
+    /// Each lab: not started, n of m scenarios, or done, from your own checks run in this
+    /// folder (kept in lab-progress.txt).
+    Progress,
+    /// Grade a class: every entry (file or folder) of DIR is a submission, checked against a
+    /// lab's scenarios, several at once and each (on Linux) in network and process namespaces
+    /// of its own. Prints a table; writes a report per submission, results.csv, junit.xml and
+    /// summary.json into --out.
+    Grade {
+        /// The lab whose scenarios to run.
+        lab: String,
+        /// The folder of submissions, one entry each (names with spaces and any script work).
+        #[arg(long, value_name = "DIR")]
+        submissions: std::path::PathBuf,
+        /// The server command: `{submission}` is the entry's path (quoted for you: do not quote
+        /// it), `{port}` and `{args}` as for `check`.
+        #[arg(long, value_name = "TEMPLATE")]
+        server: String,
+        /// Where the reports go, never inside the submissions (default: grades-LAB).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// How many submissions are checked at once (default: two per core).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
+        #[arg(long, value_name = "FILE")]
+        points: Option<std::path::PathBuf>,
+        /// A submission still running after this many seconds is stopped; what did not finish fails.
+        #[arg(long, value_name = "SECS", default_value = "300")]
+        time_limit: f64,
+        /// A scenario still running after this many seconds fails.
+        #[arg(long, value_name = "SECS", default_value = "60")]
+        scenario_time_limit: f64,
+        /// Leave out the hints in the reports (where to look): for an exam.
+        #[arg(long)]
+        no_hints: bool,
+        /// Check submissions side by side on this machine's network, without namespaces.
+        #[arg(long)]
+        no_isolation: bool,
+        /// Run only this scenario (repeat the flag for more).
+        #[arg(long = "scenario", value_name = "NAME")]
+        only: Vec<String>,
+    },
+    /// (Inside `grade`'s namespaces: bring up the loopback, then run the rest as `cargo lab ...`.)
+    #[command(hide = true)]
+    Isolated {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Print a lab's benchmark figures (its bench target, built in release mode).
     Bench {
@@ -88,6 +175,10 @@ enum Command {
     Docs {
         /// Only these labs' chapters (all of them when none is named).
         labs: Vec<String>,
+        /// Only the "Your turn" spec, which comes from the lab's definition (the demo and
+        /// the diagram come from a run, and their ports and times change each time).
+        #[arg(long)]
+        spec_only: bool,
     },
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
@@ -112,7 +203,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list();
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Check { lab, server, jobs, only, fail_fast, no_hints, stray }) => {
+        Some(Command::Check {
+            lab,
+            server,
+            jobs,
+            only,
+            fail_fast,
+            no_hints,
+            format,
+            name,
+            points,
+            visibility,
+            scenario_time_limit,
+            reference,
+            build,
+            watch,
+            poll,
+            stray,
+        }) => {
             let lab = find(&lab)?;
             let mut whole = [server.as_str()]
                 .into_iter()
@@ -140,17 +248,106 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let target = Target::command(lab, reference_binary(lab)?, &server);
+            let reference = match reference {
+                Some(path) => path,
+                None => reference_binary(lab)?,
+            };
+            let target = Target::command(lab, reference, &server);
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             let options = check::Options { jobs, only, fail_fast, hints };
+            let mut command = format!("cargo lab check {} --server {}", lab.name, quote(&server));
+            if let Some(build) = &build {
+                command.push_str(&format!(" --build {}", quote(build)));
+            }
+            if let Some(paths) = watch {
+                let paths = if paths.is_empty() { vec![std::path::PathBuf::from(".")] } else { paths };
+                command.push_str(&format!(
+                    " --watch {}",
+                    paths.iter().map(|p| quote(&p.display().to_string())).collect::<Vec<_>>().join(" ")
+                ));
+                let progress = progress::path_in(&std::env::current_dir()?);
+                let watch = watch::Watch { paths, poll, build, command, progress };
+                watch::watch(&target, &options, &watch)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(build) = &build
+                && let Some(failed) = runner::build::run(build)?
+            {
+                eprintln!("{}", failed.report());
+                return Ok(ExitCode::FAILURE);
+            }
+            if format != Format::Text {
+                let points =
+                    points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
+                let limits = report::Limits { scenario: seconds(scenario_time_limit)? };
+                let name = name.unwrap_or_else(|| server.clone());
+                let checked = report::run(&name, &target, &options, &points, &limits)?;
+                report::print(&checked, format, visibility);
+                return Ok(verdict(checked.all_passed()));
+            }
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
-            Ok(verdict(check::check(&target, &options)?))
+            let tally = check::check(&target, &options)?;
+            if options.only.is_empty() {
+                let entry = progress::Entry {
+                    lab: lab.name.to_string(),
+                    passed: tally.passed,
+                    total: count,
+                    command,
+                };
+                progress::keep(&progress::path_in(&std::env::current_dir()?), entry);
+                if tally.passed == count {
+                    out!("\ndone ✓ {}. {}", lab.name, progress::next_step(lab));
+                }
+            }
+            Ok(verdict(tally.failed == 0))
         }
-        Some(Command::New { lab, dir }) => {
+        Some(Command::Grade {
+            lab,
+            submissions,
+            server,
+            out,
+            jobs,
+            points,
+            time_limit,
+            scenario_time_limit,
+            no_hints,
+            no_isolation,
+            only,
+        }) => {
             let lab = find(&lab)?;
-            new::write(lab, &dir.unwrap_or_else(|| new::default_dir(lab)))?;
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let options = grade::Options {
+                lab,
+                submissions,
+                template: server,
+                out: out.unwrap_or_else(|| format!("grades-{}", lab.name).into()),
+                jobs: jobs.unwrap_or(2 * cores),
+                scenario_jobs: check::default_jobs(),
+                only,
+                points,
+                time_limit: seconds(time_limit)?,
+                scenario_time_limit: seconds(scenario_time_limit)?,
+                no_hints,
+                isolate: !no_isolation,
+                runner: std::env::current_exe().context("finding the lab runner itself")?,
+                reference: reference_binary(lab)?,
+            };
+            grade::grade(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Isolated { args }) => {
+            harness::isolate::loopback_up().context("bringing up the loopback in a new network namespace")?;
+            run(Cli::try_parse_from(std::iter::once("cargo lab".to_string()).chain(args))?)
+        }
+        Some(Command::New { lab, lang, dir }) => {
+            let lab = find(&lab)?;
+            new::write(lab, &dir.unwrap_or_else(|| new::default_dir(lab)), lang)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Progress) => {
+            progress::show(&progress::path_in(&std::env::current_dir()?))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Spec { lab }) => {
@@ -170,12 +367,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .context("running cargo bench")?;
             Ok(verdict(status.success()))
         }
-        Some(Command::Docs { labs }) => {
+        Some(Command::Docs { labs, spec_only }) => {
             let labs = match labs.is_empty() {
                 true => labs::ALL.to_vec(),
                 false => labs.iter().map(|name| find(name)).collect::<Result<_>>()?,
             };
-            docs::regenerate(&labs)?;
+            docs::regenerate(&labs, spec_only)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lab(args)) => {
@@ -183,6 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let binary = reference_binary(lab)?;
             match args.get(1).map(String::as_str) {
                 None => Ok(verdict(demo::demo(&Target::reference(lab, binary)))),
+                Some("--step") => Ok(verdict(demo::demo_stepped(&Target::reference(lab, binary))?)),
                 Some("--diagram") => {
                     out!("{}", demo::diagram(&Target::reference(lab, binary))?);
                     Ok(ExitCode::SUCCESS)
@@ -202,7 +400,11 @@ fn list() {
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
-    out!("      `cargo lab check NAME --server CMD` checks your own server.");
+    out!(
+        "      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
+      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class,
+      `cargo lab progress` shows the labs you have done."
+    );
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {
@@ -250,6 +452,14 @@ fn has_bench(lab: &str) -> bool {
 
 fn reference_binary(lab: &Lab) -> Result<std::path::PathBuf> {
     cargo::binary(lab.name, lab.name)
+}
+
+/// A number of seconds from the command line, as a duration.
+fn seconds(secs: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|limit| !limit.is_zero())
+        .with_context(|| format!("{secs} is not a time limit: give a number of seconds above 0"))
 }
 
 fn verdict(all_held: bool) -> ExitCode {

@@ -54,14 +54,18 @@ pub fn render(lab: &Lab) -> String {
     for scenario in lab.scenarios {
         page += &wrap(&format!("{} — {}{}", scenario.name, scenario.claim, scenario.tag()), "  ", "      ");
     }
-    page += "\nCheck your server (the checker fills in {port}, and each scenario's flags for {args}):\n";
+    page += &format!(
+        "\nStart from `cargo lab new {}` (add `--lang rust` for Rust), then check your server on every save \
+         (the checker fills in {{port}}, and each scenario's flags for {{args}}):\n",
+        lab.name
+    );
     page += &format!("  {}\n", check_command(lab));
     page
 }
 
-/// `cargo lab check LAB --server 'python3 my_server.py --port {port} {args}'`.
+/// The watch command for the Python starter in its default folder.
 pub fn check_command(lab: &Lab) -> String {
-    format!("cargo lab check {} --server 'python3 my_server.py --port {{port}} {{args}}'", lab.name)
+    crate::new::Commands::new(lab, &crate::new::default_dir(lab), crate::new::Lang::Python).watch(lab)
 }
 
 /// `text` in lines of at most [`WIDTH`] columns (a longer word has a line of its own), the

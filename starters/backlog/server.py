@@ -2,9 +2,10 @@
 
 Listen with the backlog given, accept only when told to, and answer each accepted
 client's lines in capitals, on a thread of its own.
-Read the full spec with `cargo lab spec backlog`, then check your server with:
+Read the full spec with `cargo lab spec backlog`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check backlog --server 'python3 server.py --port {port} {args}'
+    cargo lab check backlog --server 'python3 my-backlog/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -21,6 +22,8 @@ parser.add_argument("--accept", nargs="+", default=["never"],
                     help="never | on-enter | after SECS")
 parser.add_argument("--defer-accept", type=int, help="TCP_DEFER_ACCEPT in seconds (Linux)")
 args = parser.parse_args()
+if not (args.accept in (["never"], ["on-enter"]) or (args.accept[0] == "after" and len(args.accept) == 2)):
+    parser.error("--accept takes never, on-enter or after SECS")
 
 
 def serve(conn):

@@ -2,9 +2,10 @@
 
 Read each connection as told (--read-size, --read-delay), print every read and every
 message decoded in the --framing given. Read the full spec (the output format, the
-framings) with `cargo lab spec sticky`, then check your server with:
+framings) with `cargo lab spec sticky`, then check your server, from the repository's
+folder (README.md beside this file has the exact commands):
 
-    cargo lab check sticky --server 'python3 server.py --port {port} {args}'
+    cargo lab check sticky --server 'python3 my-sticky/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -66,7 +67,11 @@ while True:
     conn, addr = server.accept()
     with conn:
         while True:
-            data = read(conn)
+            try:
+                data = read(conn)
+            except ConnectionError as error:  # a reset ends this connection, not the server
+                print(f"connection from {addr} ended: {error}", file=sys.stderr, flush=True)
+                break
             if not data:
                 # TODO (a_frame_cut_off_by_the_peer_is_reported): if a line or frame is
                 #   unfinished, say so on stderr, e.g. "truncated: got 2 of 5 bytes".

@@ -4,7 +4,7 @@ Its operator types on stdin, and what the client says shows on stdout. One clien
 time; the next waits in the accept queue. Read the full spec with `cargo lab spec
 tcp-chat`, then check your server with:
 
-    cargo lab check tcp-chat --server 'python3 server.py --port {port} {args}'
+    cargo lab check tcp-chat --server 'python3 my-tcp-chat/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -47,8 +47,9 @@ port = sock.getsockname()[1]
 print(f"listening on tcp://127.0.0.1:{port}", flush=True)
 
 while True:
-    # TODO (the_client_is_refused_until_the_server_runs): nothing to write; run the
-    #   scenario and read what it shows.
+    # TODO (the_client_is_refused_until_the_server_runs): nothing more to write: it
+    #   passes once your server prints the client's line and sends the line typed on
+    #   its stdin, newline included; read what its transcript shows.
     conn, addr = sock.accept()
     with conn:
         # TODO (the_next_client_is_served_after_a_quit_and_loses_nothing): serve one

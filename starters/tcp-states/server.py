@@ -2,9 +2,10 @@
 
 Echo each line back; close a connection once its client has closed it; close first when a
 client sends the line q; survive a client's reset; restart at once on the same port.
-Read the full spec with `cargo lab spec tcp-states`, then check your server with:
+Read the full spec with `cargo lab spec tcp-states`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check tcp-states --server 'python3 server.py --port {port} {args}'
+    cargo lab check tcp-states --server 'python3 my-tcp-states/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 While it runs, `ss -tan` (or `cat /proc/net/tcp`) shows its sockets' states.

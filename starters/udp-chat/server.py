@@ -3,7 +3,7 @@
 It learns its peer from the first datagram and chats with that peer only; its operator
 types on stdin. Read the full spec with `cargo lab spec udp-chat`, then check it with:
 
-    cargo lab check udp-chat --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-chat --server 'python3 my-udp-chat/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -47,7 +47,7 @@ while True:
     # TODO (a_stranger_cannot_cut_into_the_chat): the first sender becomes the peer;
     #   after that, pass over any datagram whose addr is not the peer's.
     # TODO (either_side_may_start_first): print the peer's line on stdout, e.g.
-    #   print("client:", text, flush=True).
+    #   print("client:", text, flush=True), with text = data.decode("utf-8", "replace").
     # TODO (a_quit_word_from_either_side_ends_the_chat): a quit word from the peer
     #   (text.strip().lower() in QUIT_WORDS) ends the chat: exit 0.
     # TODO (in_lockstep_the_server_waits_for_its_turn): in lockstep, now read one line

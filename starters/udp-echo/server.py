@@ -1,9 +1,10 @@
 """udp-echo starter: a UDP echo server.
 
 Every datagram that arrives goes back, unchanged, to the address it came from.
-Read the full spec with `cargo lab spec udp-echo`, then check your server with:
+Read the full spec with `cargo lab spec udp-echo`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check udp-echo --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -30,5 +31,5 @@ while True:
     #   answer with one sendto per recvfrom, to the address recvfrom gave you.
     # TODO (bad_input_does_not_stop_the_server): any bytes, any size up to 65,507;
     #   nothing a client sends may stop this loop (do not decode the bytes).
-    # TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing to write; run
-    #   the scenario and read what it shows.
+    # TODO (a_datagram_sent_before_the_server_starts_is_lost): nothing more to write:
+    #   it passes once your server echoes every datagram; read what its transcript shows.

@@ -2,9 +2,10 @@
 
 Members register a nickname, each message goes to every member, and a line typed on
 the server's stdin (the owner) goes to everyone. The full room protocol (N, M, Q, W,
-OK and ERR) is in `cargo lab spec udp-group`. Check your server with:
+OK and ERR) is in `cargo lab spec udp-group`. Check your server, from the repository's
+folder (README.md beside this file has the exact commands):
 
-    cargo lab check udp-group --server 'python3 server.py --port {port} {args}'
+    cargo lab check udp-group --server 'python3 my-udp-group/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """
@@ -26,13 +27,16 @@ print(f"listening on udp://127.0.0.1:{port}", flush=True)
 
 heard = []     # relay mode: every address ever heard from
 members = {}   # room mode: name -> address (you may want address -> name too)
+# The owner's thread reads `members` while the main loop changes it: hold this lock for
+# both, or the owner's loop can fail with "dictionary changed size during iteration".
+room = threading.Lock()
 
 
 def owner():
     """Read the owner's lines from stdin."""
     for line in sys.stdin:
         # TODO (the_owner_speaks_to_everyone): send the line (e.g. "[owner] " + line,
-        #   without its newline) to every member.
+        #   without its newline) to every member, holding `room` while you go through them.
         pass
 
 

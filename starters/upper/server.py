@@ -1,9 +1,10 @@
 """upper starter: a TCP server that upper-cases what each client sends.
 
 Send back, upper-cased, every byte each client sends, until that client closes.
-Read the full spec with `cargo lab spec upper`, then check your server with:
+Read the full spec with `cargo lab spec upper`, then check your server, from the
+repository's folder (README.md beside this file has the exact commands):
 
-    cargo lab check upper --server 'python3 server.py --port {port} {args}'
+    cargo lab check upper --server 'python3 my-upper/server.py --port {port} {args}'
 
 Python 3, standard library only. Fill in the TODOs; each names the scenario that checks it.
 """

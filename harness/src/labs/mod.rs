@@ -1,9 +1,11 @@
 //! Each lab's scenarios, one module per lab, and the list the runner shows.
 
 pub mod backlog;
+pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;
 pub mod tcp_states;
+pub mod tcp_vs_udp;
 pub mod udp_chat;
 pub mod udp_echo;
 pub mod udp_group;
@@ -20,7 +22,9 @@ pub const ALL: &[&Lab] = &[
     &sticky::LAB,
     &tcp_chat::LAB,
     &udp_chat::LAB,
+    &reliable::LAB,
     &tcp_states::LAB,
+    &tcp_vs_udp::LAB,
 ];
 
 pub fn find(name: &str) -> Option<&'static Lab> {

@@ -148,8 +148,9 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
         ],
         protocol: &[
             "Every datagram is one message of UTF-8 text, at most 1024 bytes, with no newline; its first \
-             letter and a space say what it is. The server answers the sender with exactly OK, or with ERR, a \
-             space and the reason.",
+             letter and a space say what it is. A registration (N) is answered with exactly OK; M and Q get no \
+             OK (the sender of M gets its own copy of the broadcast, a leaver gets nothing more). What the \
+             server refuses is answered with ERR, a space and the reason.",
             "N <name>: register. A name is 1 to 32 characters with no spaces or control characters. Answer OK, \
              and tell every other member (not the newcomer) that the name joined. A name already taken: ERR, \
              and its owner keeps it. N with the same name again from the same address (its OK was lost): OK \
@@ -158,7 +159,8 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
              for byte (runs of spaces, 中文). Q <name>: leave; the others are told that the name left, and the \
              leaver gets nothing more. For M and Q the name must be the one registered from the address \
              recvfrom gave; if it is not: ERR, nothing is broadcast, and the named member stays. W: answer the \
-             sender alone with the members' names, comma-separated, in one datagram.",
+             sender alone with the members' names, comma-separated, in one datagram. (M with a name and no \
+             text gets ERR in the reference; no scenario checks it.)",
             "Each of these gets ERR, and the room goes on: an empty datagram, bytes that are not UTF-8, an \
              unknown first letter, a bad name, a datagram over 1024 bytes. Notices (joined, left, the owner's \
              lines, `[owner] <line>` in the reference) may be worded freely: the checks look for the name or \

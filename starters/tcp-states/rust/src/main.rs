@@ -1,16 +1,17 @@
-//! tcp-states starter: a TCP echo server that leaves no connection behind.
+//! my-tcp-states: a TCP echo server that leaves no connection behind.
 //!
 //! Echo each line back; close a connection once its client has closed it; close first when a
 //! client sends the line `q`; survive a client's reset; restart at once on the same port.
-//! Read the full spec with `cargo lab spec tcp-states`; build with `cargo build` in this folder,
-//! then check your server from the repository's folder (FOLDER being this one):
+//! Read the full spec with `cargo lab spec tcp-states`, then check your server, from the folder
+//! that holds my-tcp-states, with:
 //!
 //! ```text
-//! cargo lab check tcp-states --server 'FOLDER/target/debug/my-tcp-states --port {port} {args}'
+//! cargo lab check tcp-states --build 'cargo build --quiet --manifest-path my-tcp-states/Cargo.toml --target-dir my-tcp-states/target' \
+//!     --server 'my-tcp-states/target/debug/my-tcp-states --port {port} {args}'
 //! ```
 //!
-//! Standard library only. Fill in the TODOs; each names the scenario that checks it. While it
-//! runs, `ss -tan` (or `cat /proc/net/tcp`) shows its sockets' states.
+//! Rust, standard library only. Fill in the TODOs; each names the scenario that checks it.
+//! While it runs, `ss -tan` (or `cat /proc/net/tcp`) shows its sockets' states.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,95 @@
+//! A submission's own machine, as far as Linux lets an unprivileged user make one: `grade`
+//! runs each student's checker inside new user, network, PID and mount namespaces
+//! (`unshare(1)` makes them; util-linux has it on every Linux distribution).
+//!
+//! - Network: the namespace has its own loopback (brought up by [`loopback_up`]) and no other
+//!   interface, so two submissions may both bind port 9999, and nothing a submission sends
+//!   leaves it.
+//! - PID: the checker is the namespace's first process (PID 1). When it ends, or is killed,
+//!   the kernel kills every process left in the namespace (kernel/pid_namespace.c,
+//!   `zap_pid_ns_processes`): a fork that escaped its process group goes too. `--kill-child`
+//!   makes unshare's own end kill PID 1.
+//! - Mount: only so that /proc can be mounted afresh and show the namespace's own processes
+//!   (the checker reads /proc to find a server's sockets).
+//!
+//! Not isolated: the file system, the user's files (the namespace's root is the user who runs
+//! `grade`, mapped), CPU and memory. Where the namespaces cannot be made (unshare missing, or a
+//! kernel or security module that forbids unprivileged user namespaces), [`probe`] says why.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The command line that runs a program inside new namespaces: put the program and its
+/// arguments after it.
+pub const UNSHARE: &[&str] = &[
+    "unshare",
+    "--user",
+    "--map-root-user",
+    "--net",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount",
+    "--mount-proc",
+    "--",
+];
+
+/// Whether submissions can be isolated here: `Err` says why not, in a line for the user.
+/// `probe_args` run `exe` inside the namespaces; they must bring the loopback up (see
+/// [`loopback_up`]) and exit 0.
+pub fn probe(exe: &Path, probe_args: &[&str]) -> Result<(), String> {
+    if !cfg!(target_os = "linux") {
+        return Err("network namespaces are Linux's alone".into());
+    }
+    let output = Command::new(UNSHARE[0])
+        .args(&UNSHARE[1..])
+        .arg(exe)
+        .args(probe_args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("unshare(1) could not be started ({error}); it is in util-linux"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    Err(format!("`unshare -rn` failed here: {}", said.trim().lines().last().unwrap_or("(it said nothing)")))
+}
+
+/// Bring up the loopback interface of the network namespace we are in: a new namespace's
+/// `lo` is down, and until it is up even 127.0.0.1 is unreachable. Needs CAP_NET_ADMIN in the
+/// namespace, which its (mapped) root has.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn loopback_up() -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: socket(2) takes integers; the descriptor it returns is ours alone, and OwnedFd
+    // closes it.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh, open descriptor that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is a valid value of that plain C struct.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write only the ifreq we pass, whose name
+    // is NUL-terminated; ifru_flags is the union member these two requests use.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn loopback_up() -> std::io::Result<()> {
+    Err(std::io::Error::other("network namespaces are Linux's alone"))
+}

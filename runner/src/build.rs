@@ -1,0 +1,52 @@
+//! `--build CMD`: the student's build (for a compiled language) before the scenarios, so that
+//! a compile error is shown as one, not as every scenario failing to start the server.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use harness::process::interrupt;
+
+/// What the build said, when it failed.
+pub struct Failed {
+    pub command: String,
+    pub status: String,
+    pub output: String,
+}
+
+/// Run `command` in a shell and wait for it. Its output is kept and shown only when it fails:
+/// a build that worked has nothing to say to a student checking their server.
+pub fn run(command: &str) -> Result<Option<Failed>> {
+    let mut shell = Command::new("sh");
+    shell.args(["-c", &format!("exec 2>&1; {command}")]).stdin(Stdio::null()).stdout(Stdio::piped());
+    #[cfg(unix)]
+    {
+        // Its own process group, killed with the roles when the runner gets Ctrl-C.
+        use std::os::unix::process::CommandExt;
+        shell.process_group(0);
+    }
+    let child = shell.spawn().with_context(|| format!("starting the build `{command}`"))?;
+    interrupt::register(child.id());
+    let pid = child.id();
+    let done = child.wait_with_output();
+    interrupt::unregister(pid);
+    let done = done.with_context(|| format!("waiting for the build `{command}`"))?;
+    if done.status.success() {
+        return Ok(None);
+    }
+    let status = match done.status.code() {
+        Some(code) => format!("exit status {code}"),
+        None => "killed by a signal".to_string(),
+    };
+    let output = String::from_utf8_lossy(&done.stdout).trim_end().to_string();
+    Ok(Some(Failed { command: command.to_string(), status, output }))
+}
+
+impl Failed {
+    /// The build's own words, then what to do.
+    pub fn report(&self) -> String {
+        format!(
+            "{}\n\nbuild failed ({}): `{}`\nno scenario was run: fix the error above, then check again",
+            self.output, self.status, self.command
+        )
+    }
+}

@@ -1,0 +1,335 @@
+//! One submission's results as data, for the tools schools grade with: `check --format
+//! json|junit|gradescope` writes one, `grade` gathers a class of them. Each format is written
+//! by a serializer (serde_json, quick-xml), never by hand.
+//!
+//! - [`run`]: a lab's scenarios against one server, each with a time limit, into a
+//!   [`Submission`].
+//! - [`Points`]: each scenario's weight (1 unless a points file says otherwise).
+//! - [`junit`], [`gradescope`], [`table`]: the formats.
+
+pub mod gradescope;
+pub mod junit;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use harness::scenario::{self, Hints, Lab, Outcome, Scenario};
+use harness::transcript::Transcript;
+use harness::{Target, secs};
+use serde::{Deserialize, Serialize};
+
+use crate::check::{self, Options};
+
+/// How `check` reports: text for a person, the rest for a tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A line per scenario, the failure report under each failure (the default).
+    Text,
+    /// Every scenario's result, with its points and report, as JSON.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+    /// Gradescope's results.json.
+    Gradescope,
+}
+
+/// One submission (one server) checked against a lab's scenarios.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Submission {
+    /// The submission's name (its entry in the submissions folder), or the server command.
+    pub name: String,
+    pub lab: String,
+    /// The server command the scenarios ran.
+    pub server: String,
+    /// Why no scenario could run (the server never started, the submission ran out of time):
+    /// said once here, and each scenario fails with a pointer to it.
+    pub problem: Option<String>,
+    pub scenarios: Vec<ScenarioResult>,
+    pub seconds: f64,
+}
+
+/// One scenario's result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub claim: String,
+    pub status: Status,
+    pub points: f64,
+    pub max_points: f64,
+    pub seconds: f64,
+    /// For a failure, the report a student reads (claim, what failed, hint, transcript); for a
+    /// skip, why; for a pass, nothing.
+    pub report: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+impl Submission {
+    pub fn points(&self) -> f64 {
+        self.scenarios.iter().map(|s| s.points).sum()
+    }
+
+    pub fn max_points(&self) -> f64 {
+        self.scenarios.iter().map(|s| s.max_points).sum()
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.scenarios.iter().filter(|s| s.status == status).count()
+    }
+
+    pub fn all_passed(&self) -> bool {
+        self.problem.is_none() && self.count(Status::Fail) == 0
+    }
+
+    /// "5 passed, 2 failed, 0 skipped; 5 of 7 points".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped; {} of {} points",
+            self.count(Status::Pass),
+            self.count(Status::Fail),
+            self.count(Status::Skip),
+            number(self.points()),
+            number(self.max_points())
+        )
+    }
+
+    /// The whole report as text, as `check` prints it: a line per scenario, each failure's
+    /// report under it, and the summary.
+    pub fn text(&self) -> String {
+        let mut text = format!("{}: {} against {}'s scenarios\n", self.name, self.server, self.lab);
+        if let Some(problem) = &self.problem {
+            text.push_str(&format!("\nFAIL before any scenario: {problem}\n"));
+        }
+        text.push('\n');
+        for scenario in &self.scenarios {
+            let status = scenario.status.word().to_uppercase();
+            match scenario.status {
+                Status::Pass => text.push_str(&format!("{status} {} — {}\n", scenario.name, scenario.claim)),
+                Status::Skip => text.push_str(&format!("{status} {} — {}\n", scenario.name, scenario.report)),
+                Status::Fail => {
+                    text.push_str(&format!("{status} {} — {}\n", scenario.name, scenario.claim));
+                    for line in scenario.report.lines() {
+                        text.push_str(&format!("    {line}\n"));
+                    }
+                    text.push('\n');
+                }
+            }
+        }
+        text.push_str(&format!("\n{}: {} in {:.2}s\n", self.lab, self.summary(), self.seconds));
+        text
+    }
+}
+
+/// 1, 0.5, 2.25: a number of points without a trailing ".0".
+pub fn number(points: f64) -> String {
+    format!("{}", (points * 100.0).round() / 100.0)
+}
+
+/// Each scenario's weight: 1 unless the points file names it.
+#[derive(Clone, Debug, Default)]
+pub struct Points(BTreeMap<String, f64>);
+
+impl Points {
+    /// A points file: one `scenario_name = points` a line; `#` starts a comment. A name that
+    /// is not one of the lab's scenarios is an error that lists them.
+    pub fn read(path: &Path, lab: &Lab) -> Result<Points> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Points::parse(&text, lab).with_context(|| format!("in the points file {}", path.display()))
+    }
+
+    pub fn parse(text: &str, lab: &Lab) -> Result<Points> {
+        let mut points = BTreeMap::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((name, value)) = line.split_once('=') else {
+                bail!("line {}: {line:?} is not `scenario_name = points`", number + 1);
+            };
+            let (name, value) = (name.trim(), value.trim());
+            if !lab.scenarios.iter().any(|s| s.name == name) {
+                let names: Vec<&str> = lab.scenarios.iter().map(|s| s.name).collect();
+                bail!(
+                    "line {}: {} has no scenario named {name:?}; its scenarios are:\n  {}",
+                    number + 1,
+                    lab.name,
+                    names.join("\n  ")
+                );
+            }
+            let value: f64 = value
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .with_context(|| format!("line {}: {value:?} is not a number of points", number + 1))?;
+            points.insert(name.to_string(), value);
+        }
+        Ok(Points(points))
+    }
+
+    pub fn of(&self, scenario: &str) -> f64 {
+        self.0.get(scenario).copied().unwrap_or(1.0)
+    }
+}
+
+/// How one submission is run: `check`'s options, the points, and a time limit per scenario.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A scenario still running after this fails, and its processes are killed at the end.
+    pub scenario: Duration,
+}
+
+/// Run `target`'s scenarios (those `options` select; `fail_fast` is refused: it is the text
+/// format's alone),
+/// `options.jobs` at a time, each within
+/// `limits.scenario`, into a [`Submission`] named `name`. A server that never starts is found
+/// by one start before the scenarios, and reported once.
+pub fn run(
+    name: &str,
+    target: &Target,
+    options: &Options,
+    points: &Points,
+    limits: &Limits,
+) -> Result<Submission> {
+    let lab = target.lab;
+    if options.fail_fast {
+        bail!("--fail-fast goes with the text format: a report for a tool holds every scenario");
+    }
+    let scenarios = check::selected(target, options)?;
+    let server = match &target.server {
+        harness::session::Server::Command(command) => command.clone(),
+        harness::session::Server::Reference => format!("{}'s own server", lab.name),
+    };
+    let started = Instant::now();
+    let result = |scenario: &Scenario, status, seconds, report: String| ScenarioResult {
+        name: scenario.name.to_string(),
+        claim: scenario.claim.to_string(),
+        status,
+        points: if status == Status::Pass { points.of(scenario.name) } else { 0.0 },
+        max_points: points.of(scenario.name),
+        seconds,
+        report,
+    };
+    if let Some(problem) = check::start_problem(target) {
+        let mut said = problem.headline.clone();
+        if let Some(transcript) = &problem.transcript {
+            said.push_str(&format!("\n\ntranscript (times from the start):\n{transcript}"));
+        }
+        let not_run = "not run: the server could not be checked at all (see the problem above)";
+        return Ok(Submission {
+            name: name.to_string(),
+            lab: lab.name.to_string(),
+            server,
+            problem: Some(said),
+            scenarios: scenarios.iter().map(|s| result(s, Status::Fail, 0.0, not_run.to_string())).collect(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let ran = run_limited(target, &scenarios, options.jobs, limits.scenario);
+    let mut results = Vec::new();
+    for (scenario, (outcome, transcript, took)) in scenarios.iter().zip(ran) {
+        let seconds = took.as_secs_f64();
+        results.push(match outcome {
+            Outcome::Passed => result(scenario, Status::Pass, seconds, String::new()),
+            Outcome::Skipped(why) => result(scenario, Status::Skip, seconds, why),
+            Outcome::Failed(error) => {
+                let report = scenario::failure_report(lab, scenario, &error, &transcript, options.hints);
+                result(scenario, Status::Fail, seconds, report)
+            }
+        });
+    }
+    Ok(Submission {
+        name: name.to_string(),
+        lab: lab.name.to_string(),
+        server,
+        problem: None,
+        scenarios: results,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// How a scenario ended, what it recorded, and how long it took.
+type Ran = (Outcome, Transcript, Duration);
+
+/// Each scenario run on a thread of its own, `jobs` at a time, and waited for at most
+/// `limit`: one past it is failed, left behind, and its roles killed once all are done (a
+/// thread cannot be stopped from outside; its processes can).
+fn run_limited(target: &Target, scenarios: &[&'static Scenario], jobs: usize, limit: Duration) -> Vec<Ran> {
+    let slots: Mutex<Vec<Option<Ran>>> = Mutex::new(scenarios.iter().map(|_| None).collect());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let overran = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&scenario) = scenarios.get(index) else { return };
+                    let transcript = Transcript::new();
+                    let (sender, finished) = mpsc::channel();
+                    let (target, recording) = (target.clone(), transcript.clone());
+                    let started = Instant::now();
+                    std::thread::spawn(move || {
+                        let _ = sender.send(scenario::run(scenario, &target, &recording));
+                    });
+                    let outcome = finished.recv_timeout(limit).unwrap_or_else(|_| {
+                        overran.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Outcome::Failed(anyhow::anyhow!(
+                            "the scenario did not finish within its time limit ({}); what happened until then is below",
+                            secs(limit)
+                        ))
+                    });
+                    let took = started.elapsed();
+                    lock(&slots)[index] = Some((outcome, transcript, took));
+                }
+            });
+        }
+    });
+    if overran.load(std::sync::atomic::Ordering::SeqCst) {
+        harness::process::interrupt::kill_all();
+    }
+    let mut slots = lock(&slots);
+    slots.iter_mut().map(|slot| slot.take().expect("every scenario was run")).collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Print `submission` on stdout as `format` says (text as in a report file).
+pub fn print(submission: &Submission, format: Format, visibility: gradescope::Visibility) {
+    let text = match format {
+        Format::Text => submission.text(),
+        Format::Json => {
+            serde_json::to_string_pretty(submission).expect("plain data always serializes") + "\n"
+        }
+        Format::Junit => junit::write(&submission.lab, std::slice::from_ref(submission)),
+        Format::Gradescope => gradescope::write(submission, visibility),
+    };
+    harness::out!("{}", text.trim_end());
+}
+
+/// Whether the hints show: a failure report either says where to look, or (an exam) not.
+pub fn hints(no_hints: bool) -> Hints {
+    if no_hints { Hints::Hidden } else { Hints::Shown }
+}
