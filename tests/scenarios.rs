@@ -3,8 +3,15 @@
 //! lab's own server, fails against the fixture bug it exists to catch, and passes against the
 //! correct Python fixture. See harness/src/testing.rs for the tests' names.
 //!
-//! Here too, because they wait as much: `LAB::starter::LANG`, each lab's starter in each
-//! language, written by `cargo lab new` and run through the checker.
+//! Here too, because they wait as much, and side by side their waits overlap:
+//! `LAB::starter::LANG`, each lab's starter in each language, written by `cargo lab new` and
+//! run through the checker; `runner::NAME`, the runner as a user drives it (tests/suite/runner.rs);
+//! `grade::NAME`, the teacher's side (tests/suite/grade.rs).
+
+#[path = "suite/grade.rs"]
+mod grade;
+#[path = "suite/runner.rs"]
+mod runner_tests;
 
 use std::process::ExitCode;
 
@@ -25,6 +32,8 @@ fn main() -> ExitCode {
             }
         }
     }
+    starters.extend(runner_tests::trials());
+    starters.extend(grade::trials(std::env::args().any(|arg| arg == "--list")));
     harness::testing::main(labs::ALL, runner::cargo::workspace_root(), binary, starters)
 }
 

@@ -9,11 +9,108 @@ use assert_cmd::Command;
 use harness::wait::until;
 use predicates::prelude::*;
 
+/// Each test below, for the suite's one test binary (tests/scenarios.rs).
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    let test = |name: &str, run: fn()| {
+        libtest_mimic::Trial::test(name, move || {
+            run();
+            Ok(())
+        })
+    };
+    vec![
+        test("runner::lists_every_lab", lists_every_lab),
+        test("runner::an_unknown_lab_is_named_with_the_choices", an_unknown_lab_is_named_with_the_choices),
+        test(
+            "runner::spec_names_the_flags_the_scenarios_and_the_check_command",
+            spec_names_the_flags_the_scenarios_and_the_check_command,
+        ),
+        test("runner::spec_of_an_unknown_lab_is_an_error", spec_of_an_unknown_lab_is_an_error),
+        test("runner::bench_names_the_labs_that_have_one", bench_names_the_labs_that_have_one),
+        test(
+            "runner::the_udp_echo_demo_holds_and_ends_with_the_commands_to_try",
+            the_udp_echo_demo_holds_and_ends_with_the_commands_to_try,
+        ),
+        test("runner::a_role_runs_the_lab_binary", a_role_runs_the_lab_binary),
+        test("runner::check_passes_a_correct_python_server", check_passes_a_correct_python_server),
+        test(
+            "runner::check_waits_for_the_port_when_there_is_no_ready_line",
+            check_waits_for_the_port_when_there_is_no_ready_line,
+        ),
+        test(
+            "runner::check_skips_what_needs_flags_the_command_cannot_take",
+            check_skips_what_needs_flags_the_command_cannot_take,
+        ),
+        test(
+            "runner::check_fails_a_merging_server_and_shows_the_fault",
+            check_fails_a_merging_server_and_shows_the_fault,
+        ),
+        test("runner::check_reports_a_server_that_dies_at_once", check_reports_a_server_that_dies_at_once),
+        test(
+            "runner::check_passes_a_correct_python_upper_server",
+            check_passes_a_correct_python_upper_server,
+        ),
+        test(
+            "runner::check_names_the_mode_a_skipped_scenario_needs",
+            check_names_the_mode_a_skipped_scenario_needs,
+        ),
+        test(
+            "runner::check_fails_a_server_that_decodes_each_read",
+            check_fails_a_server_that_decodes_each_read,
+        ),
+        test("runner::check_refuses_a_command_without_a_port", check_refuses_a_command_without_a_port),
+        test(
+            "runner::check_shows_the_hint_under_a_failure_unless_told_not_to",
+            check_shows_the_hint_under_a_failure_unless_told_not_to,
+        ),
+        test(
+            "runner::check_reports_a_server_that_crashes_with_its_status_and_traceback",
+            check_reports_a_server_that_crashes_with_its_status_and_traceback,
+        ),
+        test(
+            "runner::check_names_the_port_a_server_used_instead_of_its_own",
+            check_names_the_port_a_server_used_instead_of_its_own,
+        ),
+        test("runner::check_runs_only_the_scenarios_asked_for", check_runs_only_the_scenarios_asked_for),
+        test(
+            "runner::check_stops_at_the_first_failure_when_asked",
+            check_stops_at_the_first_failure_when_asked,
+        ),
+        test("runner::check_says_to_quote_a_split_command", check_says_to_quote_a_split_command),
+        test("runner::new_writes_a_starter_the_checker_can_run", new_writes_a_starter_the_checker_can_run),
+        test(
+            "runner::watch_checks_again_on_every_save_until_done",
+            watch_checks_again_on_every_save_until_done,
+        ),
+        test(
+            "runner::a_build_that_fails_is_shown_as_a_compile_error",
+            a_build_that_fails_is_shown_as_a_compile_error,
+        ),
+        test(
+            "runner::a_silent_server_is_told_it_sent_nothing_before_the_hint",
+            a_silent_server_is_told_it_sent_nothing_before_the_hint,
+        ),
+        test(
+            "runner::check_runs_a_server_that_needs_a_flag_every_scenario_passes",
+            check_runs_a_server_that_needs_a_flag_every_scenario_passes,
+        ),
+        test(
+            "runner::reliable_ping_measures_the_udp_echo_server_through_reliable_link",
+            reliable_ping_measures_the_udp_echo_server_through_reliable_link,
+        ),
+    ]
+}
+
 fn lab() -> Command {
     let binary = runner::cargo::binary("runner", "lab").expect("building the lab runner");
     let mut command = Command::new(binary);
     // Checks keep the student's progress in the folder they run from: not in the repository.
-    command.env("NO_COLOR", "1").env("LAB_PROGRESS", "/dev/null").timeout(Duration::from_secs(120));
+    // And `python3` is the interpreter itself, not a version manager's shim (pyenv's costs each
+    // start a shell script): as for grade's tests.
+    command
+        .env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", "/dev/null")
+        .env("PATH", crate::grade::python_first_on_path())
+        .timeout(Duration::from_secs(120));
     command
 }
 
@@ -26,8 +123,7 @@ fn python_echo(extra: &str) -> String {
 }
 
 /// `cargo lab` alone lists every lab with what it teaches.
-#[test]
-fn lists_every_lab() {
+pub fn lists_every_lab() {
     let mut assert = lab().assert().success();
     for each in harness::labs::ALL {
         assert =
@@ -36,8 +132,7 @@ fn lists_every_lab() {
 }
 
 /// An unknown lab name is an error that suggests the nearest one, or lists them all.
-#[test]
-fn an_unknown_lab_is_named_with_the_choices() {
+pub fn an_unknown_lab_is_named_with_the_choices() {
     lab()
         .arg("udp-eco")
         .assert()
@@ -50,8 +145,7 @@ fn an_unknown_lab_is_named_with_the_choices() {
 
 /// `cargo lab spec udp-echo` is the student's page: every scenario by name, the `--buf` flag,
 /// the ready line, and the command that checks their server.
-#[test]
-fn spec_names_the_flags_the_scenarios_and_the_check_command() {
+pub fn spec_names_the_flags_the_scenarios_and_the_check_command() {
     let mut assert = lab().args(["spec", "udp-echo"]).assert().success();
     for scenario in harness::labs::udp_echo::LAB.scenarios {
         assert = assert.stdout(predicate::str::contains(format!("{} — ", scenario.name)));
@@ -65,8 +159,7 @@ fn spec_names_the_flags_the_scenarios_and_the_check_command() {
 }
 
 /// `cargo lab spec` of a lab that does not exist is the same error as for any other command.
-#[test]
-fn spec_of_an_unknown_lab_is_an_error() {
+pub fn spec_of_an_unknown_lab_is_an_error() {
     lab()
         .args(["spec", "udp-eco"])
         .assert()
@@ -76,16 +169,14 @@ fn spec_of_an_unknown_lab_is_an_error() {
 }
 
 /// A lab without a benchmark says so, and names the labs that have one.
-#[test]
-fn bench_names_the_labs_that_have_one() {
+pub fn bench_names_the_labs_that_have_one() {
     lab().args(["bench", "udp-echo"]).assert().code(1).stderr(predicate::str::contains(
         "udp-echo has no benchmark; the labs with one are: upper, backlog, udp-group",
     ));
 }
 
 /// The demo narrates every step, exits 0, and ends with the commands to try by hand.
-#[test]
-fn the_udp_echo_demo_holds_and_ends_with_the_commands_to_try() {
+pub fn the_udp_echo_demo_holds_and_ends_with_the_commands_to_try() {
     lab()
         .arg("udp-echo")
         .assert()
@@ -96,14 +187,12 @@ fn the_udp_echo_demo_holds_and_ends_with_the_commands_to_try() {
 }
 
 /// `cargo lab NAME ROLE ...` is the lab's own binary with those arguments.
-#[test]
-fn a_role_runs_the_lab_binary() {
+pub fn a_role_runs_the_lab_binary() {
     lab().args(["udp-echo", "server", "--help"]).assert().success().stdout(predicate::str::contains("--buf"));
 }
 
 /// A correct Python echo server passes every scenario.
-#[test]
-fn check_passes_a_correct_python_server() {
+pub fn check_passes_a_correct_python_server() {
     lab()
         .args(["check", "udp-echo", "--server", &python_echo("")])
         .assert()
@@ -112,8 +201,7 @@ fn check_passes_a_correct_python_server() {
 }
 
 /// A server that prints no ready line is ready once its port is bound.
-#[test]
-fn check_waits_for_the_port_when_there_is_no_ready_line() {
+pub fn check_waits_for_the_port_when_there_is_no_ready_line() {
     lab()
         .args(["check", "udp-echo", "--server", &python_echo("--quiet")])
         .args(["--scenario", "two_clients_get_only_their_own_replies"])
@@ -124,8 +212,7 @@ fn check_waits_for_the_port_when_there_is_no_ready_line() {
 
 /// Without `{args}` in the command, the scenario that needs `--buf 16` is skipped, and says
 /// how to run it.
-#[test]
-fn check_skips_what_needs_flags_the_command_cannot_take() {
+pub fn check_skips_what_needs_flags_the_command_cannot_take() {
     let script = echo_fixture();
     let command = format!("python3 '{}' --port {{port}}", script.display());
     lab()
@@ -145,8 +232,7 @@ fn check_skips_what_needs_flags_the_command_cannot_take() {
 
 /// A server that merges datagrams fails, and the report shows the merged bytes and the
 /// transcript, so the student sees the fault without running anything again.
-#[test]
-fn check_fails_a_merging_server_and_shows_the_fault() {
+pub fn check_fails_a_merging_server_and_shows_the_fault() {
     lab()
         .args(["check", "udp-echo", "--server", &python_echo("--bug merge")])
         .args(["--scenario", "datagrams_keep_their_boundaries"])
@@ -162,8 +248,7 @@ fn check_fails_a_merging_server_and_shows_the_fault() {
 
 /// A command that cannot start at all fails once, before any scenario, with the shell's own
 /// complaint, rather than hanging or failing every scenario the same way.
-#[test]
-fn check_reports_a_server_that_dies_at_once() {
+pub fn check_reports_a_server_that_dies_at_once() {
     lab()
         .args(["check", "udp-echo", "--server", "sh -c 'exit 3' {port}"])
         .assert()
@@ -179,8 +264,7 @@ fn python_upper(extra: &str) -> String {
 
 /// A correct Python upper server passes every scenario, the mode-tagged ones included, when
 /// its command takes `{args}`.
-#[test]
-fn check_passes_a_correct_python_upper_server() {
+pub fn check_passes_a_correct_python_upper_server() {
     lab()
         .args(["check", "upper", "--server", &python_upper("{args}")])
         .args(["--scenario", "the_next_client_waits_until_the_first_leaves"])
@@ -195,8 +279,7 @@ fn check_passes_a_correct_python_upper_server() {
 }
 
 /// Without `{args}`, the mode-tagged scenarios are skipped and name the flag they need.
-#[test]
-fn check_names_the_mode_a_skipped_scenario_needs() {
+pub fn check_names_the_mode_a_skipped_scenario_needs() {
     lab().args(["check", "upper", "--server", &python_upper("")])
         .args(["--scenario", "the_next_client_waits_until_the_first_leaves", "--scenario", "bytes_come_back_upper_cased"])
         .assert()
@@ -209,8 +292,7 @@ fn check_names_the_mode_a_skipped_scenario_needs() {
 
 /// A server that decodes each read drops the client on a split character, and the report
 /// shows the half character it choked on.
-#[test]
-fn check_fails_a_server_that_decodes_each_read() {
+pub fn check_fails_a_server_that_decodes_each_read() {
     lab()
         .args(["check", "upper", "--server", &python_upper("--bug decode-each-read {args}")])
         .args(["--scenario", "a_character_split_across_reads_is_upper_cased"])
@@ -226,8 +308,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A command with neither {port} nor {addr} cannot be told its port: refused before anything
 /// runs, with exit status 2 and the form to use.
-#[test]
-fn check_refuses_a_command_without_a_port() {
+pub fn check_refuses_a_command_without_a_port() {
     lab()
         .args(["check", "udp-echo", "--server", "python3 my_echo.py"])
         .assert()
@@ -239,8 +320,7 @@ fn check_refuses_a_command_without_a_port() {
 
 /// A FAIL says where to look in your own server: the scenario's hint, under what failed.
 /// `--no-hints` (for an exam) leaves it out and keeps the rest of the report.
-#[test]
-fn check_shows_the_hint_under_a_failure_unless_told_not_to() {
+pub fn check_shows_the_hint_under_a_failure_unless_told_not_to() {
     // A bug that crashes the server: the failure comes at once, not after a deadline.
     let scenario = harness::labs::udp_echo::LAB.scenario("bad_input_does_not_stop_the_server");
     let check = |extra: &[&str]| {
@@ -267,8 +347,7 @@ fn check_shows_the_hint_under_a_failure_unless_told_not_to() {
 
 /// A server that crashes at its first datagram fails each scenario headed by how it ended, with
 /// its traceback, instead of the scenario's own "nothing arrived" after a 5 s wait.
-#[test]
-fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
+pub fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
     let crash = format!(
         "python3 '{}' --fault crash --proto udp --port {{port}} {{args}}",
         fixture("misbehaving.py").display()
@@ -293,8 +372,7 @@ fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
 /// A server that listens on another port than the one it was given fails once, before any
 /// scenario, with both ports named: with a ready line, and without one (seen in the kernel's
 /// table as its own socket).
-#[test]
-fn check_names_the_port_a_server_used_instead_of_its_own() {
+pub fn check_names_the_port_a_server_used_instead_of_its_own() {
     for quiet in ["", "--quiet"] {
         // `--port 0 # {port}`: the server ignores the port it is given and takes any free one.
         let command = format!("python3 '{}' {quiet} --port 0 # {{port}}", echo_fixture().display());
@@ -321,8 +399,7 @@ fn check_names_the_port_a_server_used_instead_of_its_own() {
 
 /// --scenario runs only the named scenarios, in the lab's order; an unknown name is an error
 /// that lists the real ones.
-#[test]
-fn check_runs_only_the_scenarios_asked_for() {
+pub fn check_runs_only_the_scenarios_asked_for() {
     lab()
         .args([
             "check",
@@ -352,8 +429,7 @@ fn check_runs_only_the_scenarios_asked_for() {
 
 /// --fail-fast runs one scenario at a time: after the first failure no other scenario starts,
 /// and those are counted as skipped.
-#[test]
-fn check_stops_at_the_first_failure_when_asked() {
+pub fn check_stops_at_the_first_failure_when_asked() {
     lab()
         .args(["check", "udp-echo", "--server", &python_echo("--bug merge"), "--fail-fast"])
         .assert()
@@ -366,8 +442,7 @@ fn check_stops_at_the_first_failure_when_asked() {
 
 /// A command the shell split into words is refused with exit 2 and the whole command, quoted,
 /// with {port} added when it was missing.
-#[test]
-fn check_says_to_quote_a_split_command() {
+pub fn check_says_to_quote_a_split_command() {
     lab()
         .args(["check", "udp-echo", "--server", "python3", "my_echo.py"])
         .assert()
@@ -379,8 +454,7 @@ fn check_says_to_quote_a_split_command() {
 /// `cargo lab new` writes a starter and its README into a new folder, refuses a folder that is
 /// not empty (touching nothing in it), and the starter is what the checker expects: found ready
 /// on the port it was given, every flag a scenario passes taken, and each FAIL with its hint.
-#[test]
-fn new_writes_a_starter_the_checker_can_run() {
+pub fn new_writes_a_starter_the_checker_can_run() {
     let place = tempfile::tempdir().unwrap();
     let dir = place.path().join("my-udp-echo");
     lab()
@@ -417,8 +491,7 @@ fn new_writes_a_starter_the_checker_can_run() {
 /// `check --watch` runs the check at once, again on every save, and says "done ✓" with the next
 /// lab once everything passes; the progress file and `cargo lab progress` agree; Ctrl-C (a
 /// SIGINT to the runner alone, in the middle of a run) leaves none of its servers behind.
-#[test]
-fn watch_checks_again_on_every_save_until_done() {
+pub fn watch_checks_again_on_every_save_until_done() {
     use std::io::BufRead;
     use std::sync::mpsc;
 
@@ -433,6 +506,7 @@ fn watch_checks_again_on_every_save_until_done() {
         .arg(&dir)
         .current_dir(place.path())
         .env("NO_COLOR", "1")
+        .env("PATH", crate::grade::python_first_on_path())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -501,8 +575,7 @@ fn watch_checks_again_on_every_save_until_done() {
 }
 
 /// With `--build`, a compile error is shown as the compiler said it, and no scenario runs.
-#[test]
-fn a_build_that_fails_is_shown_as_a_compile_error() {
+pub fn a_build_that_fails_is_shown_as_a_compile_error() {
     let place = tempfile::tempdir().unwrap();
     let project = place.path().join("my-udp-echo");
     std::fs::create_dir_all(project.join("src")).unwrap();
@@ -531,8 +604,7 @@ fn a_build_that_fails_is_shown_as_a_compile_error() {
 /// A server that sent nothing in a scenario (a starter, as written) is told so before the
 /// hint, which names the usual cause for a server that answers; one that answered wrongly
 /// gets the hint alone.
-#[test]
-fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
+pub fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
     let place = tempfile::tempdir().unwrap();
     let dir = place.path().join("my-udp-echo");
     lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
@@ -558,8 +630,7 @@ fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
 
 /// A server that cannot start without a flag every scenario passes (backlog's `--backlog`)
 /// stops with a usage error in the start-up check: that is no reason to run no scenario.
-#[test]
-fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
+pub fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
     let fixture = runner::cargo::workspace_root().join("labs/backlog/tests/fixtures/backlog.py");
     let server = format!("python3 '{}' --port {{port}} {{args}}", fixture.display());
     lab()
@@ -581,8 +652,7 @@ fn check_runs_a_server_that_needs_a_flag_every_scenario_passes() {
 /// back) to `cargo lab udp-echo server`, six pings: the pinger times out on each ping the link
 /// says it dropped, one way or the other, and on no other unless the link passed its echo back
 /// late (a busy machine); its summary counts them.
-#[test]
-fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
+pub fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
     let transcript = harness::transcript::Transcript::new();
     let check = || -> anyhow::Result<()> {
         let mut echo = lab_role("server", &["udp-echo", "server", "--port", "0"], &transcript)?;
@@ -637,13 +707,15 @@ fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
     }
 }
 
-/// `cargo lab ARGS...` as a role of a scenario, with its output in `transcript`.
+/// `cargo lab LAB ROLE ARGS...` as a role of a scenario, with its output in `transcript`: the
+/// lab's binary itself, which is what `cargo lab` runs (a_role_runs_the_lab_binary), without
+/// the runner asking cargo for it on every start.
 fn lab_role(
     who: &str,
     args: &[&str],
     transcript: &harness::transcript::Transcript,
 ) -> anyhow::Result<harness::process::Role> {
-    let path = runner::cargo::binary("runner", "lab")?;
-    let args = args.iter().map(|a| a.to_string()).collect();
+    let path = runner::cargo::binary(args[0], args[0])?;
+    let args = args[1..].iter().map(|a| a.to_string()).collect();
     harness::process::Role::spawn(who, harness::process::Program::Exec { path, args }, transcript)
 }

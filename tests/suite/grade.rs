@@ -5,17 +5,16 @@
 //!
 //! Not libtest's own harness: the namespace test is marked ignored (skipped, not passed) where
 //! this machine cannot make namespaces, and two runs of the whole fixture class are ignored
-//! unless asked for (`cargo test --test grade -- --ignored by_hand`): they take longer than the
+//! unless asked for (`cargo test --test scenarios -- --ignored by_hand`): they take longer than the
 //! suite may, and print their figures.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use assert_cmd::Command;
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Trial;
 use serde::Deserialize;
 
 const SCENARIOS: [&str; 7] = [
@@ -33,7 +32,7 @@ const TEMPLATE: &str = "python3 {submission} --port {port} {args}";
 /// A folder whose `python3` is the interpreter itself, put first on the PATH of every command
 /// here: `python3` on PATH may be a version manager's shim (pyenv's is a shell script), which
 /// would double the cost of every server's start. The commands stay as a teacher writes them.
-fn python_first_on_path() -> std::ffi::OsString {
+pub fn python_first_on_path() -> std::ffi::OsString {
     static PATH: std::sync::OnceLock<std::ffi::OsString> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -55,17 +54,18 @@ fn python_first_on_path() -> std::ffi::OsString {
     .clone()
 }
 
-fn main() -> ExitCode {
-    let args = Arguments::from_args();
+/// Each test below, for the suite's one test binary (tests/scenarios.rs). `listing`: only the
+/// names are wanted (`--list`), so nothing is probed.
+pub fn trials(listing: bool) -> Vec<Trial> {
     let isolation =
-        if args.list { Ok(()) } else { harness::isolate::probe(&lab_binary(), &["isolated", "list"]) };
+        if listing { Ok(()) } else { harness::isolate::probe(&lab_binary(), &["isolated", "list"]) };
     if let Err(why) = &isolation {
         eprintln!(
             "namespaces cannot be made here ({why}): the isolation test is skipped (ignored), not passed"
         );
     }
     let test = |name: &str, run: fn() -> Result<()>| {
-        Trial::test(name, move || run().map_err(|error| format!("{error:#}").into()))
+        Trial::test(format!("grade::{name}"), move || run().map_err(|error| format!("{error:#}").into()))
     };
     let trials = vec![
         test("grades_a_small_class_and_every_report_agrees_with_the_table", grades_a_small_class),
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         test("by_hand::the_whole_fixture_class", the_whole_fixture_class).with_ignored_flag(true),
         test("by_hand::ten_udp_echo_submissions", ten_submissions).with_ignored_flag(true),
     ];
-    libtest_mimic::run(&args, trials).exit_code()
+    trials
 }
 
 fn root() -> &'static Path {
