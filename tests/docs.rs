@@ -152,8 +152,8 @@ fn the_book_has_its_introduction_glossary_and_teachers_page() {
         assert!(intro.contains(&format!("({}.md)", lab.name)), "the introduction does not link {}", lab.name);
     }
     let glossary = read("docs/src/glossary.md");
-    for term in ["粘包", "半连接池", "三次握手", "四次挥手", "群主", "sticky packets", "accept queue"]
-    {
+    let terms = ["粘包", "半连接池", "三次握手", "四次挥手", "群主", "sticky packets", "accept queue"];
+    for term in terms.into_iter().chain(["TIME_WAIT", "CLOSE_WAIT", "SO_REUSEADDR", "端口复用"]) {
         assert!(glossary.contains(term), "the glossary lacks {term}");
     }
 }

@@ -61,13 +61,14 @@ fn every_scenario_has_a_fixture_bug_it_catches() {
 #[test]
 fn every_flag_the_scenarios_pass_is_in_the_spec() {
     let starts = ["server(&[", "server_on(", "server_at(", "server_after(&[", "let args = ["];
+    let mut seen = 0;
     for lab in ALL {
         let source = read(&format!("harness/src/labs/{}.rs", lab.name.replace('-', "_")));
         let mut passed: Vec<&str> = if lab.modes.is_empty() { Vec::new() } else { vec!["--mode"] };
         for line in source.lines().filter(|line| starts.iter().any(|start| line.contains(start))) {
             passed.extend(line.split('"').skip(1).step_by(2).filter(|word| word.starts_with("--")));
         }
-        assert!(!passed.is_empty(), "{}: found no flag passed to the server: is the scan broken?", lab.name);
+        seen += passed.len();
         for flag in passed {
             assert!(
                 lab.spec.flags.iter().any(|f| f.usage.split(' ').next() == Some(flag)),
@@ -76,6 +77,8 @@ fn every_flag_the_scenarios_pass_is_in_the_spec() {
             );
         }
     }
+    // A lab may pass no flag at all (tcp-states); the labs together pass many.
+    assert!(seen > 5, "found only {seen} flags passed to servers: is the scan broken?");
 }
 
 /// Every scenario has a hint for the student whose server fails it: where to look, in a

@@ -1,62 +1,154 @@
 //! What the kernel knows about one socket and no event tells: a TCP socket's row in
-//! /proc/net/tcp (its state and how often it sent its SYN again; the half-open requests on a
-//! listener's port), Linux's SYN retry schedule, whether a UDP socket has an error waiting, and
-//! IP_RECVERR. Linux only: elsewhere every answer is "not known".
+//! /proc/net/tcp or tcp6 (its state and how often it sent its SYN again; the half-open requests
+//! on a listener's port; the state of each end of a connection, and a wait for the states a
+//! scenario expects), Linux's SYN retry schedule, whether a UDP socket has an error waiting, and
+//! IP_RECVERR. Linux only: elsewhere every answer is "not known". The table itself is read by
+//! [`lab_common::socket_table`], which the labs' binaries read too.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use anyhow::{Result, bail};
+use lab_common::socket_table;
+pub use lab_common::socket_table::{Row, State};
+
+use crate::transcript::{Event, Transcript};
+use crate::{secs, wait};
+
 /// TCP states as /proc/net/tcp numbers them (`include/net/tcp_states.h`).
-pub const ESTABLISHED: u8 = 1;
-pub const SYN_SENT: u8 = 2;
-pub const SYN_RECV: u8 = 3;
+pub const ESTABLISHED: State = State::ESTABLISHED;
+pub const SYN_SENT: State = State::SYN_SENT;
+pub const SYN_RECV: State = State::SYN_RECV;
 
 /// One TCP socket as the kernel lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpRow {
-    pub state: u8,
+    pub state: State,
     /// The `retrnsmt` column: how many times the socket has sent its last segment again (a
     /// connect: its SYN) without an answer. `ss` shows the same count.
     pub retransmits: u32,
 }
 
-/// The row of the IPv4 TCP socket from `local` to `remote`, matched by both ports (the
-/// addresses are loopback's, and printed in the kernel's byte order). `None` when there is no
-/// such socket, or no table to read (not Linux).
+/// The row of the TCP socket from `local` to `remote`. `None` when there is no such socket,
+/// or no table to read (not Linux).
 pub fn tcp_row(local: SocketAddr, remote: SocketAddr) -> Option<TcpRow> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    rows(&table).find_map(|row| (row.local == local.port() && row.remote == remote.port()).then_some(row.row))
+    let rows = socket_table::read()?;
+    let row = rows.iter().find(|row| row.local == local && row.remote == remote)?;
+    Some(TcpRow { state: row.state, retransmits: row.retransmits })
 }
 
 /// How many half-open connections (SYN-RECV: the SYN answered, the final ACK not yet taken)
 /// wait on the listening port `port`: the SYN queue, as /proc/net/tcp lists it. `None` when
 /// there is no table to read.
 pub fn half_open(port: u16) -> Option<usize> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    Some(rows(&table).filter(|row| row.local == port && row.row.state == SYN_RECV).count())
+    Some(half_open_in(&socket_table::read()?, port))
 }
 
-struct Listed {
-    local: u16,
-    remote: u16,
-    row: TcpRow,
+fn half_open_in(rows: &[Row], port: u16) -> usize {
+    rows.iter().filter(|row| row.local.port() == port && row.state == SYN_RECV).count()
 }
 
-/// Rows of /proc/net/tcp read `sl local_address rem_address st tx_queue:rx_queue tr:tm->when
-/// retrnsmt uid ...`, addresses as `0100007F:1F90` (hex address, hex port).
-fn rows(table: &str) -> impl Iterator<Item = Listed> + '_ {
-    table.lines().skip(1).filter_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
-        Some(Listed {
-            local: port(fields.get(1)?)?,
-            remote: port(fields.get(2)?)?,
-            row: TcpRow {
-                state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
-                retransmits: u32::from_str_radix(fields.get(6)?, 16).ok()?,
-            },
-        })
-    })
+/// The row of the socket listening at `addr` (its `rx_queue`: the connections waiting in its
+/// accept queue). `None` when none is listed, or there is no table.
+pub fn listener(addr: SocketAddr) -> Option<Row> {
+    let rows = socket_table::read_ports(&[addr.port()])?;
+    rows.into_iter().find(|row| row.local.port() == addr.port() && row.state == State::LISTEN)
+}
+
+/// One end of a TCP connection, as a scenario names it: the socket at `local` whose peer is at
+/// `remote`.
+#[derive(Clone, Debug)]
+pub struct End {
+    pub who: String,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl End {
+    pub fn new(who: &str, local: SocketAddr, remote: SocketAddr) -> End {
+        End { who: who.to_string(), local, remote }
+    }
+
+    /// The same connection's other end, named `who`.
+    pub fn peer(&self, who: &str) -> End {
+        End::new(who, self.remote, self.local)
+    }
+
+    /// This end's row, if the table lists it.
+    pub fn row(&self, rows: &[Row]) -> Option<Row> {
+        rows.iter().find(|row| row.local == self.local && row.remote == self.remote).copied()
+    }
+}
+
+/// The longest pause between two looks at the table while waiting for a state.
+pub const TABLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// "ESTABLISHED", or "gone" for an end the table does not list.
+pub fn state_name(state: Option<State>) -> &'static str {
+    state.map_or("gone", State::name)
+}
+
+/// Wait until the kernel's table shows each of `ends` in the state `wanted` says (`None`: gone,
+/// which takes two reads in a row, since one read can miss a socket), within `within`, and
+/// record what it showed. An error says what the table showed last; so does the transcript.
+pub fn wait_for_states(
+    transcript: &Transcript,
+    ends: &[End],
+    wanted: &[Option<State>],
+    within: Duration,
+) -> Result<()> {
+    let mut last: Vec<Option<State>> = Vec::new();
+    let mut gone_looks = 0;
+    // Polling the kernel's table: a state has no event to wait on. One look reads every TCP
+    // socket of the machine (thousands, where many programs run), so looks go up to 100 ms
+    // apart: a state that is there at once is seen at once, one that never comes costs little.
+    let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
+    let seen = wait::until_pausing(within, TABLE_PAUSE, || {
+        let rows = socket_table::read_ports(&ports)?;
+        last = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
+        if last != wanted {
+            gone_looks = 0;
+            return None;
+        }
+        gone_looks += 1;
+        (wanted.iter().all(Option::is_some) || gone_looks >= 2).then_some(())
+    });
+    record_states(transcript, ends, &last);
+    if seen.is_none() {
+        if last.is_empty() {
+            bail!("no kernel table to read (/proc/net/tcp is Linux's)");
+        }
+        bail!(
+            "expected the kernel's table to show {} within {}; it still shows {}",
+            describe_states(ends, wanted),
+            secs(within),
+            describe_states(ends, &last)
+        );
+    }
+    Ok(())
+}
+
+/// "alice FIN_WAIT2, server CLOSE_WAIT".
+pub fn describe_states(ends: &[End], states: &[Option<State>]) -> String {
+    let each = ends.iter().zip(states).map(|(end, state)| format!("{} {}", end.who, state_name(*state)));
+    each.collect::<Vec<_>>().join(", ")
+}
+
+/// Record in `transcript` what the table shows of each end now; the states, in order.
+pub fn show_states(transcript: &Transcript, ends: &[End]) -> Option<Vec<Option<State>>> {
+    let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
+    let rows = socket_table::read_ports(&ports)?;
+    let states: Vec<Option<State>> = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
+    record_states(transcript, ends, &states);
+    Some(states)
+}
+
+fn record_states(transcript: &Transcript, ends: &[End], states: &[Option<State>]) {
+    if states.is_empty() {
+        return;
+    }
+    let ends = ends.iter().zip(states).map(|(end, state)| (end.who.clone(), state_name(*state).to_string()));
+    transcript.record(Event::States(ends.collect()));
 }
 
 /// Start a TCP connect to `addr` and return at once, the handshake under way: the socket is
@@ -302,16 +394,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_a_connect_and_a_listeners_half_open_requests() {
+    fn counts_a_listeners_half_open_requests() {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n\
                      0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000\n\
                      1: 0100007F:1F90 0100007F:A000 03 00000000:00000000 01:00000064 00000000  1000\n\
                      2: 0100007F:A001 0100007F:1F90 02 00000001:00000000 01:00000063 00000002  1000\n";
-        let listed: Vec<Listed> = rows(table).collect();
-        assert_eq!(listed.len(), 3);
-        assert_eq!(listed[2].row, TcpRow { state: SYN_SENT, retransmits: 2 });
-        assert_eq!((listed[2].local, listed[2].remote), (0xA001, 0x1F90));
-        assert_eq!(rows(table).filter(|row| row.local == 0x1F90 && row.row.state == SYN_RECV).count(), 1);
+        let rows: Vec<Row> = socket_table::parse(table).collect();
+        assert_eq!(half_open_in(&rows, 0x1F90), 1);
+        assert_eq!(half_open_in(&rows, 0xA001), 0);
+    }
+
+    /// A connection we hold: both ends ESTABLISHED; closed by the client first, the client
+    /// waits in FIN_WAIT2 and the server's end in CLOSE_WAIT until it closes too.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn waits_for_the_states_of_both_ends() {
+        let transcript = Transcript::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let alice = End::new("alice", client.local_addr().unwrap(), listener.local_addr().unwrap());
+        let ends = [alice.clone(), alice.peer("server")];
+        let both = |a, b| [Some(a), Some(b)];
+        wait_for_states(&transcript, &ends, &both(ESTABLISHED, ESTABLISHED), crate::WAIT).unwrap();
+        drop(client);
+        wait_for_states(&transcript, &ends, &both(State::FIN_WAIT2, State::CLOSE_WAIT), crate::WAIT).unwrap();
+        let error =
+            wait_for_states(&transcript, &ends, &[Some(State::TIME_WAIT), None], Duration::from_millis(30));
+        assert!(format!("{:#}", error.unwrap_err()).contains("server CLOSE_WAIT"));
+        drop(server);
+        wait_for_states(&transcript, &ends, &[Some(State::TIME_WAIT), None], crate::WAIT).unwrap();
+        assert!(
+            transcript.render().contains("kernel: alice TIME_WAIT · server gone"),
+            "{}",
+            transcript.render()
+        );
     }
 
     #[test]

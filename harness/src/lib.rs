@@ -7,7 +7,8 @@
 //! - [`tap`]: a relay that records what reaches the lab's own client from the server.
 //! - [`link`]: a lossy relay (drops, copies, reorders, delays, corrupts), each decision recorded.
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
-//! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting).
+//! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting, the
+//!   states of a connection's two ends, and a wait for the states a scenario expects).
 //! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.

@@ -387,6 +387,21 @@ impl TcpPeer {
         }
     }
 
+    /// The address of the peer's own end of the connection.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.stream.local_addr().context("reading a TCP socket's address")
+    }
+
+    /// Close with `unread` bytes received and never read: the kernel throws them away and
+    /// sends a reset (RST) instead of a FIN (`__tcp_close`, net/ipv4/tcp.c).
+    pub fn close_unread(self, unread: usize) {
+        self.transcript.record(Event::Conn {
+            from: self.who.clone(),
+            to: self.other.clone(),
+            what: format!("close with {unread} bytes unread: reset (RST)"),
+        });
+    }
+
     /// Close the connection properly: the kernel sends a FIN after any bytes still queued.
     pub fn close(self) {
         self.transcript.record(Event::Conn {

@@ -88,20 +88,32 @@ fn random() -> u32 {
     (x >> 16) as u32
 }
 
-/// Wait, a second at most, until no socket at all is on `port`; false if one stays. A socket
-/// we have just closed can live on for a moment: a process that another thread is starting
-/// right then holds a copy until it runs its program (descriptors are copied on fork and
-/// closed on exec), and meanwhile the port looks bound, as if a server were ready there.
+/// Wait, about a second (and a few looks at least), until no socket at all is on `port`;
+/// false if one stays. A socket we have just closed can live on for a moment: a process that
+/// another thread is starting right then holds a copy until it runs its program (descriptors
+/// are copied on fork and closed on exec), and meanwhile the port looks bound, as if a server
+/// were ready there.
 pub fn wait_until_free(proto: Proto, port: u16) -> bool {
     // Polling the kernel's socket table: there is no event to wait on. The table is read in
     // pieces, and a socket can be missed when others come and go between two pieces: free
     // means free at two looks in a row.
     let mut free_looks = 0;
-    wait::until(Duration::from_secs(1), || {
-        free_looks = if on_port(proto, port, None) { 0 } else { free_looks + 1 };
-        (free_looks >= 2).then_some(())
-    })
-    .is_some()
+    let mut looks = 0;
+    // On a machine so busy that one look takes hundreds of milliseconds, a second may hold
+    // only one look: give up only after a few looks, too.
+    loop {
+        let free = wait::until(Duration::from_secs(1), || {
+            looks += 1;
+            free_looks = if on_port(proto, port, None) { 0 } else { free_looks + 1 };
+            (free_looks >= 2).then_some(())
+        });
+        if free.is_some() {
+            return true;
+        }
+        if looks >= 5 {
+            return false;
+        }
+    }
 }
 
 /// A loopback TCP port where nothing listens, held bound (but not listening) until the

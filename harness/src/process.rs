@@ -196,6 +196,9 @@ impl Role {
         new_process_group(&mut command);
         set_limits(&mut command, &limits);
         transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
+        if vital {
+            transcript.forget_crash();
+        }
         let mut child = command.spawn().with_context(|| format!("starting {who}: {}", program.describe()))?;
         interrupt::register(child.id());
 
@@ -271,33 +274,40 @@ impl Role {
     /// only, fails at once with both ports named: it did not use the port it was given.
     pub fn wait_ready_or_bound(&mut self, ready: Ready, within: Duration) -> Result<Ready> {
         let mut elsewhere_since: Option<std::time::Instant> = None;
-        // Polling the kernel's socket tables and the child: neither has an event to wait on.
-        let seen = wait::until(within, || {
-            loop {
-                match self.lines.try_recv() {
-                    Ok(line) => match ready::parse(&line) {
-                        Some(ready) => return Some(Ok(ready)),
-                        None => continue,
-                    },
-                    Err(mpsc::TryRecvError::Disconnected) => return Some(Err(None)),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                }
+        let deadline = Deadline::after(within);
+        // The ready line is an event: wait for it. Between waits, look at whether the child has
+        // ended and at the kernel's socket tables, which have no event to wait on, less and less
+        // often: one look reads every socket of the machine (thousands, where many programs
+        // run), and a Python server that takes seconds to start on a busy machine would
+        // otherwise have the tables read a hundred times meanwhile.
+        let mut pause = Duration::from_millis(1);
+        let seen = loop {
+            match self.lines.recv_timeout(pause.min(deadline.left().unwrap_or_default())) {
+                Ok(line) => match ready::parse(&line) {
+                    Some(ready) => break Some(Ok(ready)),
+                    None => continue,
+                },
+                Err(RecvTimeoutError::Disconnected) => break Some(Err(None)),
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if let Ok(status) = self.exit.try_recv() {
                 self.exited = Some(status);
-                return Some(Err(None));
+                break Some(Err(None));
             }
             let held = self.held_ports(ready.proto);
             if held.contains(&ready.addr.port()) {
-                return Some(Ok(ready));
+                break Some(Ok(ready));
             }
             if held.is_empty() {
                 elsewhere_since = None;
             } else if elsewhere_since.get_or_insert_with(std::time::Instant::now).elapsed() > QUIET {
-                return Some(Err(Some(held)));
+                break Some(Err(Some(held)));
             }
-            None
-        });
+            if deadline.passed() {
+                break None;
+            }
+            pause = (pause * 2).min(crate::kernel::TABLE_PAUSE);
+        };
         match seen {
             Some(Ok(ready)) => Ok(ready),
             Some(Err(None)) => Err(self.exited_early("a ready line or a bound port")),
@@ -481,6 +491,40 @@ impl Role {
             Ok(line) => bail!("expected {} not to print {what}, but it printed {line:?}", self.who),
             Err(_) => Ok(()),
         }
+    }
+
+    /// Stop the role's processes where they are (SIGSTOP to its process group), as Ctrl-Z stops
+    /// a program in a terminal: it runs no more code, but its sockets stay open, and the kernel
+    /// goes on doing TCP for them (handshakes, acknowledgements, a peer's FIN) without it.
+    /// [`Role::resume`] lets it go on; dropping the role kills it, paused or not.
+    pub fn pause(&mut self) -> Result<()> {
+        self.transcript.say(format!("({} paused: SIGSTOP)", self.who));
+        signal_group(&self.child, Signal::Stop).with_context(|| format!("pausing {}", self.who))?;
+        // The signal is taken on each thread's way out of the kernel: a call under way (an
+        // accept that a connection has just woken) completes first. Paused means every thread
+        // has stopped. (Where /proc cannot tell, not Linux, the signal alone has to do.)
+        let stopped =
+            wait::until(WAIT, || procs::all_stopped(self.child.id()).is_none_or(|all| all).then_some(()));
+        if stopped.is_none() {
+            bail!("{} did not stop within {} of SIGSTOP", self.who, secs(WAIT));
+        }
+        Ok(())
+    }
+
+    /// Let a paused role run again (SIGCONT).
+    pub fn resume(&mut self) -> Result<()> {
+        self.transcript.say(format!("({} resumed: SIGCONT)", self.who));
+        signal_group(&self.child, Signal::Continue).with_context(|| format!("resuming {}", self.who))
+    }
+
+    /// Stop the role for good (SIGKILL, then reap it): as a server is stopped to be restarted.
+    /// The kernel closes whatever sockets it held, as it closes any: a FIN on each connection
+    /// (a reset where bytes it never read are thrown away), and its port is let go.
+    pub fn kill(mut self) {
+        self.transcript.record(Event::Exit { who: self.who.clone(), status: "stopped (SIGKILL)".into() });
+        // Not a role on its way out of its own accord, to be given a moment: see Drop. Once
+        // dropped, it is dead and reaped, and its sockets are closed.
+        self.ready = None;
     }
 
     /// Wait for the process to end on its own.
@@ -684,6 +728,30 @@ fn kill_process_group(child: &mut Child) {
             libc::kill(pid as libc::pid_t, libc::SIGKILL);
         }
     }
+}
+
+enum Signal {
+    Stop,
+    Continue,
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn signal_group(child: &Child, signal: Signal) -> std::io::Result<()> {
+    let group = child.id() as libc::pid_t;
+    let signal = match signal {
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Continue => libc::SIGCONT,
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
+    // child's own (process_group(0) above), and the child is not yet reaped.
+    let done = unsafe { libc::kill(-group, signal) };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(unix))]
+fn signal_group(_child: &Child, _signal: Signal) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 #[cfg(not(unix))]

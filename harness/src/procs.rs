@@ -55,6 +55,28 @@ pub fn all_waiting(group: u32) -> Option<bool> {
     Some(true)
 }
 
+/// Has every thread of every process in `group` stopped (state T: a SIGSTOP taken), or ended?
+/// A stop signal is taken on a thread's way back from the kernel: a call under way when it was
+/// sent (an accept, a read) completes first. `None` where /proc cannot tell.
+pub fn all_stopped(group: u32) -> Option<bool> {
+    let pids = members(group);
+    if pids.is_empty() {
+        return None;
+    }
+    for pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.filter_map(|task| task.ok()) {
+            let path = task.path().join("stat");
+            if stat_field(&path.to_string_lossy(), 0)
+                .is_some_and(|state| !matches!(state.as_str(), "T" | "Z" | "X"))
+            {
+                return Some(false);
+            }
+        }
+    }
+    Some(true)
+}
+
 /// The inodes of the sockets the processes of `group` hold open.
 pub fn sockets(group: u32) -> HashSet<u64> {
     let mut inodes = HashSet::new();

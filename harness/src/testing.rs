@@ -57,9 +57,18 @@ pub fn main(
     for lab in labs {
         trials.extend(lab_trials(lab, &root.join("labs").join(lab.name), &binary));
     }
-    // The tests that wait out a deadline first, so that the others run while they wait.
+    // The tests that wait out a deadline first (a bug caught, a failure report shown, a
+    // starter checked), so that the others run while they wait.
+    let reports: Vec<String> = labs
+        .iter()
+        .flat_map(|lab| {
+            lab.fixture.reports.iter().map(move |report| format!("{}::{}", lab.name, report.name))
+        })
+        .collect();
     trials.sort_by_key(|trial| {
-        !(trial.name().contains("::fails_against_its_bug::") || trial.name().contains("::starter::"))
+        !(trial.name().contains("::fails_against_its_bug::")
+            || trial.name().contains("::starter::")
+            || reports.iter().any(|name| name == trial.name()))
     });
     libtest_mimic::run(&args, trials).exit_code()
 }

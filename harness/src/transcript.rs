@@ -34,6 +34,9 @@ pub enum Event {
     Link { from: String, to: String, what: String, bytes: Vec<u8> },
     /// A process ended.
     Exit { who: String, status: String },
+    /// What the kernel's table of TCP sockets showed of a connection's ends at that moment:
+    /// each end's name and its state (`FIN_WAIT2`), or `gone` where it lists none.
+    States(Vec<(String, String)>),
     /// The start (true) or end (false) of a part recorded but not shown live, nor drawn.
     Hush(bool),
 }
@@ -151,8 +154,9 @@ impl Transcript {
         inner.crash.get_or_insert(crash);
     }
 
-    /// Forget a vital role's end: it was a start that is being tried again on another port
-    /// (another program took the first), and the waits of the retry must not give up for it.
+    /// Forget a vital role's end: a new vital role has started (a server started again on
+    /// another port because another program took the first, or a scenario's second server
+    /// after the first quit on purpose), and the waits must not give up for the old one's end.
     pub(crate) fn forget_crash(&self) {
         self.lock().crash = None;
     }
@@ -252,6 +256,10 @@ fn render(at: Duration, event: &Event, style: Style) -> String {
             format!("{time}  {arrow}  {what} ({}): {}", size(bytes.len()), show(bytes))
         }
         Event::Exit { who, status } => format!("{time}  {who} {}", style.paint("33", status)),
+        Event::States(ends) => {
+            let states: Vec<String> = ends.iter().map(|(who, state)| format!("{who} {state}")).collect();
+            format!("{time}  {} {}", style.paint("34", "kernel:"), states.join(" · "))
+        }
         Event::Hush(true) => {
             format!("{time}  {}", style.paint("2", "(quiet part: recorded, not shown live)"))
         }

@@ -52,7 +52,17 @@ impl Deadline {
 /// Look at `poll` until it gives an answer or `within` has passed. The first looks come 1 ms
 /// apart, then further apart up to 20 ms: a quick answer is seen at once, a slow one costs
 /// little CPU. This polls only what has no event to wait on; it never stands in for one.
-pub fn until<T>(within: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn until<T>(within: Duration, poll: impl FnMut() -> Option<T>) -> Option<T> {
+    until_pausing(within, Duration::from_millis(20), poll)
+}
+
+/// [`until`], with the looks further apart, up to `longest` between two: for a look that
+/// costs much (the whole table of TCP sockets, on a machine that has thousands).
+pub fn until_pausing<T>(
+    within: Duration,
+    longest: Duration,
+    mut poll: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Deadline::after(within);
     let mut pause = Duration::from_millis(1);
     loop {
@@ -61,7 +71,7 @@ pub fn until<T>(within: Duration, mut poll: impl FnMut() -> Option<T>) -> Option
         }
         let left = deadline.left()?;
         std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        pause = (pause * 2).min(longest);
     }
 }
 

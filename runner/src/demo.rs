@@ -1,6 +1,7 @@
 //! `cargo lab NAME`: a lab's scenarios narrated live, as a demo; `cargo lab NAME --step`, the
 //! same with a pause before each step, for a class to predict it; and `cargo lab NAME
-//! --diagram`, the same runs drawn as one Mermaid sequence diagram.
+//! --diagram`, the same runs drawn as one Mermaid sequence diagram (and, for the connection
+//! states the kernel showed, a state diagram: see [`crate::diagram::states`]).
 
 use std::io::{BufRead, IsTerminal};
 
@@ -9,6 +10,8 @@ use harness::scenario::{self, Hints, Outcome};
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Target, out};
+
+use crate::diagram::Run;
 
 /// `cargo lab NAME`: every scenario narrated live. True when every step held.
 pub fn demo(target: &Target) -> bool {
@@ -76,6 +79,12 @@ fn narrate(target: &Target, step: bool) -> bool {
 /// `cargo lab NAME --diagram`: run every scenario quietly and draw what crossed the wire as
 /// one Mermaid sequence diagram. Fails if a scenario does not hold.
 pub fn diagram(target: &Target) -> Result<String> {
+    Ok(crate::diagram::sequence(&runs(target)?))
+}
+
+/// Every scenario run quietly: each one's claim and what its transcript recorded. Fails if a
+/// scenario does not hold.
+pub fn runs(target: &Target) -> Result<Vec<Run>> {
     let mut sections = Vec::new();
     for scenario in target.lab.scenarios {
         let transcript = Transcript::new();
@@ -87,5 +96,5 @@ pub fn diagram(target: &Target) -> Result<String> {
             Outcome::Skipped(why) => bail!("{} was skipped: {why}", scenario.name),
         }
     }
-    Ok(crate::diagram::sequence(&sections))
+    Ok(sections)
 }

@@ -6,9 +6,15 @@ use std::time::Duration;
 
 use harness::transcript::{Event, show};
 
+/// One run a diagram is drawn from: a scenario's claim and what its transcript recorded.
+pub type Run = (&'static str, Vec<(Duration, Event)>);
+
+/// The runs a diagram is drawn from.
+pub type Runs = [Run];
+
 /// One diagram for a run of scenarios: each scenario's claim and narration as notes, its
 /// datagrams and bytes as arrows, and what the lab's own roles read and print as notes too.
-pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
+pub fn sequence(sections: &Runs) -> String {
     let mut participants: Vec<String> = Vec::new();
     let mut body = String::new();
     for (claim, events) in sections {
@@ -47,6 +53,9 @@ pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
                     let _ = writeln!(body, "    Note over {from},{to}: link {}", clean(what));
                     remember(&mut participants, &[from, to]);
                 }
+                Event::States(ends) => {
+                    let _ = writeln!(body, "    Note over {over}: kernel: {}", clean(&states_line(ends)));
+                }
                 Event::Stdin { who, line } => {
                     let _ = writeln!(body, "    Note over {who}: stdin: {}", clean(&show(line.as_bytes())));
                     remember(&mut participants, &[who]);
@@ -66,6 +75,53 @@ pub fn sequence(sections: &[(&str, Vec<(Duration, Event)>)]) -> String {
         let _ = writeln!(diagram, "    participant {who}");
     }
     diagram + &body
+}
+
+/// "alice FIN_WAIT2 · server CLOSE_WAIT".
+fn states_line(ends: &[(String, String)]) -> String {
+    ends.iter().map(|(who, state)| format!("{who} {state}")).collect::<Vec<_>>().join(" · ")
+}
+
+/// A Mermaid state diagram of the TCP states the kernel's table showed during the runs
+/// ([`Event::States`]), each transition one that an end of a connection was seen to make
+/// from one reading to the next, labelled with that end and the last connection event before
+/// it (the first time it was seen). `gone` is the diagram's end, `[*]`, and so is the start: an
+/// end's first reading follows the connect. `None` when no run read any state.
+pub fn states(sections: &Runs) -> Option<String> {
+    let mut transitions: Vec<(String, String, String)> = Vec::new();
+    for (_, events) in sections {
+        let mut last: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+        let mut cause = String::new();
+        for (_, event) in events {
+            match event {
+                Event::Conn { from, to, what } => cause = format!("{from} → {to} {what}"),
+                Event::Exit { who, status } => cause = format!("{who} {status}"),
+                Event::States(ends) => {
+                    for (who, state) in ends {
+                        let state = if state == "gone" { "[*]".to_string() } else { state.clone() };
+                        let from = last.insert(who, state.clone()).unwrap_or_else(|| "[*]".to_string());
+                        let seen = transitions.iter().any(|(a, b, _)| *a == from && *b == state);
+                        if from != state && !seen {
+                            let label = match cause.as_str() {
+                                "" => format!("{who}'s end"),
+                                cause => format!("{who}'s end, after {cause}"),
+                            };
+                            transitions.push((from, state, label));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if transitions.is_empty() {
+        return None;
+    }
+    let mut diagram = String::from("stateDiagram-v2\n");
+    for (from, to, cause) in transitions {
+        let _ = writeln!(diagram, "    {from} --> {to}: {}", clean(&cause).replace(':', ""));
+    }
+    Some(diagram)
 }
 
 /// Where a section's notes go: across its first exchange, or over its first role.
@@ -107,8 +163,36 @@ fn clean(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::states as states_diagram;
     use super::*;
     use harness::transcript::Proto;
+
+    /// Each end's readings become transitions, once each; `gone` is `[*]`.
+    #[test]
+    fn draws_the_states_each_end_went_through() {
+        let states = |ends: &[(&str, &str)]| {
+            Event::States(ends.iter().map(|(who, state)| (who.to_string(), state.to_string())).collect())
+        };
+        let close = Event::Conn { from: "alice".into(), to: "server".into(), what: "close (FIN)".into() };
+        let events = vec![
+            (Duration::ZERO, states(&[("alice", "ESTABLISHED"), ("server", "ESTABLISHED")])),
+            (Duration::ZERO, close),
+            (Duration::ZERO, states(&[("alice", "FIN_WAIT2"), ("server", "CLOSE_WAIT")])),
+            (Duration::ZERO, states(&[("alice", "TIME_WAIT"), ("server", "gone")])),
+        ];
+        let diagram = states_diagram(&[("Close", events)]);
+        assert_eq!(
+            diagram.as_deref(),
+            Some(
+                "stateDiagram-v2\n    [*] --> ESTABLISHED: alice's end\n    \
+                 ESTABLISHED --> FIN_WAIT2: alice's end, after alice → server close (FIN)\n    \
+                 ESTABLISHED --> CLOSE_WAIT: server's end, after alice → server close (FIN)\n    \
+                 FIN_WAIT2 --> TIME_WAIT: alice's end, after alice → server close (FIN)\n    \
+                 CLOSE_WAIT --> [*]: server's end, after alice → server close (FIN)\n"
+            )
+        );
+        assert_eq!(states_diagram(&[("Nothing", Vec::new())]), None);
+    }
 
     #[test]
     fn draws_names_arrows_and_the_claim() {

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use harness::Target;
 use harness::{Lab, out};
 
-use crate::{cargo, demo, spec};
+use crate::{cargo, demo, diagram, spec};
 
 /// Rewrite each lab's generated parts: all of them, or with `spec_only` the spec alone (the
 /// one that comes from the definition, not from a run, so it changes only when that does).
@@ -23,9 +23,16 @@ pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
         let binary = cargo::binary(lab.name, lab.name)?;
         let target = Target::reference(lab, &binary);
         let output = demo_output(lab.name)?;
-        let diagram = demo::diagram(&target)?;
+        let runs = demo::runs(&target)?;
         let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{output}```", lab.name))?;
-        let text = replace(&text, "diagram", &format!("```mermaid\n{diagram}```"))?;
+        let text = replace(&text, "diagram", &format!("```mermaid\n{}```", diagram::sequence(&runs)))?;
+        // A chapter that has a place for it gets the states the kernel showed, as a state diagram.
+        let text = match diagram::states(&runs) {
+            Some(states) if text.contains("<!-- begin generated: states -->") => {
+                replace(&text, "states", &format!("```mermaid\n{states}```"))?
+            }
+            _ => text,
+        };
         let text = replace(&text, "spec", &spec_block(lab))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         out!("regenerated {}", path.display());

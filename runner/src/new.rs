@@ -22,6 +22,7 @@ const STARTERS: &[(&str, &str)] = &[
     ("tcp-chat", include_str!("../../starters/tcp-chat/server.py")),
     ("udp-chat", include_str!("../../starters/udp-chat/server.py")),
     ("reliable", include_str!("../../starters/reliable/server.py")),
+    ("tcp-states", include_str!("../../starters/tcp-states/server.py")),
     ("tcp-vs-udp", include_str!("../../starters/tcp-vs-udp/server.py")),
 ];
 
@@ -66,6 +67,11 @@ const RUST_STARTERS: &[(&str, &str, &str)] = &[
         "reliable",
         include_str!("../../starters/reliable/rust/Cargo.toml"),
         include_str!("../../starters/reliable/rust/src/main.rs"),
+    ),
+    (
+        "tcp-states",
+        include_str!("../../starters/tcp-states/rust/Cargo.toml"),
+        include_str!("../../starters/tcp-states/rust/src/main.rs"),
     ),
     (
         "tcp-vs-udp",

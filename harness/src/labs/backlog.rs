@@ -264,7 +264,7 @@ pub fn a_connect_to_a_full_queue_sends_its_syn_again(s: &mut Session) -> Result<
                 seconds(at)
             ),
             Some(Some(row)) => {
-                bail!("bob's socket went to state {:02X} (not SYN-SENT) after {}", row.state, seconds(at))
+                bail!("bob's socket went to state {} (not SYN-SENT) after {}", row.state, seconds(at))
             }
             Some(None) => bail!(
                 "bob's connect ended after {} ({}); it should go on waiting, not be refused",

@@ -4,6 +4,7 @@ pub mod backlog;
 pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;
+pub mod tcp_states;
 pub mod tcp_vs_udp;
 pub mod udp_chat;
 pub mod udp_echo;
@@ -22,6 +23,7 @@ pub const ALL: &[&Lab] = &[
     &tcp_chat::LAB,
     &udp_chat::LAB,
     &reliable::LAB,
+    &tcp_states::LAB,
     &tcp_vs_udp::LAB,
 ];
 

@@ -1,12 +1,14 @@
 //! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
 //! the ready line, a fatal error as one line plus a hint, and bytes shown as text; and, in
 //! their own modules, message framing, the chats' keyboard, a datagram's real size, a lossy
-//! link, and a server's accept loop that neither spins nor dies at the machine's limits.
+//! link, a server's accept loop that neither spins nor dies at the machine's limits, and the
+//! kernel's table of TCP sockets.
 
 pub mod framing;
 pub mod keyboard;
 pub mod link;
 pub mod server;
+pub mod socket_table;
 pub mod tcp;
 pub mod udp;
 
