@@ -37,6 +37,23 @@ fn main() -> ExitCode {
     harness::testing::main(labs::ALL, runner::cargo::workspace_root(), binary, starters)
 }
 
+/// The Rust starter as `cargo lab new` writes it, but in a folder kept between runs, where a
+/// file is written only when it changed (so its time stays put): cargo then builds it again
+/// only when the starter changed, not on every run of the suite. (`new` puts the folder's own
+/// path into the starter's comments; the repository's text is the same code.)
+fn kept_for_builds(lab: &Lab) -> Result<new::Commands> {
+    let kept =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("starters").join(format!("my-{}", lab.name));
+    for (file, text) in new::starter(lab, Lang::Rust).ok_or_else(|| anyhow!("no Rust starter"))? {
+        let path = kept.join(file);
+        if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+            std::fs::create_dir_all(path.parent().expect("a file is in a folder"))?;
+            std::fs::write(&path, text)?;
+        }
+    }
+    Ok(new::Commands::new(lab, &kept, Lang::Rust))
+}
+
 fn binary(lab: &Lab) -> Result<std::path::PathBuf> {
     runner::cargo::binary(lab.name, lab.name)
 }
@@ -47,7 +64,10 @@ fn binary(lab: &Lab) -> Result<std::path::PathBuf> {
 /// fails) carries that scenario's hint.
 fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
     let place = tempfile::tempdir()?;
-    let commands = new::create(lab, &place.path().join(format!("my-{}", lab.name)), lang)?;
+    let mut commands = new::create(lab, &place.path().join(format!("my-{}", lab.name)), lang)?;
+    if lang == Lang::Rust {
+        commands = kept_for_builds(lab)?;
+    }
     if let Some(build) = &commands.build
         && let Some(failed) = runner::build::run(build)?
     {
@@ -62,7 +82,8 @@ fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
     };
     let target = Target::command(lab, binary(lab)?, &server);
     let scenarios: Vec<_> = lab.scenarios.iter().collect();
-    let options = check::Options { jobs: 4, only: Vec::new(), fail_fast: false, hints: Hints::Shown };
+    let options =
+        check::Options { jobs: scenarios.len(), only: Vec::new(), fail_fast: false, hints: Hints::Shown };
     let mut ran: Vec<Ran> = Vec::new();
     check::run_all(&target, &scenarios, &options, |_, result| ran.extend(result));
     let mut first = None;

@@ -32,6 +32,20 @@ const TEMPLATE: &str = "python3 {submission} --port {port} {args}";
 /// A folder whose `python3` is the interpreter itself, put first on the PATH of every command
 /// here: `python3` on PATH may be a version manager's shim (pyenv's is a shell script), which
 /// would double the cost of every server's start. The commands stay as a teacher writes them.
+/// The folder of every lab's binary, each built once for this test process: each `cargo lab`
+/// these tests start finds them there (LAB_BINARIES) instead of asking cargo again.
+pub fn lab_binaries() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        for lab in harness::labs::ALL {
+            runner::cargo::binary(lab.name, lab.name).expect("building the labs");
+        }
+        let runner = runner::cargo::binary("runner", "lab").expect("building the runner");
+        runner.parent().expect("a binary is in a folder").to_path_buf()
+    })
+    .clone()
+}
+
 pub fn python_first_on_path() -> std::ffi::OsString {
     static PATH: std::sync::OnceLock<std::ffi::OsString> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
@@ -97,6 +111,7 @@ fn lab() -> Command {
     command
         .env("NO_COLOR", "1")
         .env("LAB_PROGRESS", "/dev/null")
+        .env("LAB_BINARIES", lab_binaries())
         .env("PATH", python_first_on_path())
         .timeout(Duration::from_secs(180));
     command

@@ -109,6 +109,7 @@ fn lab() -> Command {
     command
         .env("NO_COLOR", "1")
         .env("LAB_PROGRESS", "/dev/null")
+        .env("LAB_BINARIES", crate::grade::lab_binaries())
         .env("PATH", crate::grade::python_first_on_path())
         .timeout(Duration::from_secs(120));
     command
@@ -506,6 +507,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
         .arg(&dir)
         .current_dir(place.path())
         .env("NO_COLOR", "1")
+        .env("LAB_BINARIES", crate::grade::lab_binaries())
         .env("PATH", crate::grade::python_first_on_path())
         .stdout(std::process::Stdio::piped())
         .spawn()
