@@ -266,30 +266,27 @@ pub fn set_recverr(_socket: &UdpSocket) -> std::io::Result<()> {
 /// reports to the socket's owner). Per socket, so nothing else running on the machine adds
 /// to it. `None` when no such socket is listed (or not Linux).
 pub fn udp_drops(port: u16) -> Option<u64> {
-    ["/proc/net/udp", "/proc/net/udp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|table| {
-            table.lines().skip(1).find_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let local = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
-                (local == port).then(|| fields.last()?.parse().ok())?
-            })
-        })
+    udp_row(port)?.last()?.parse().ok()
 }
 
 /// How many bytes wait in the receive queue of the UDP socket bound to `port`: the rx_queue
 /// column of /proc/net/udp or udp6. `None` when no such socket is listed (or not Linux).
 pub fn udp_queued(port: u16) -> Option<u64> {
+    let row = udp_row(port)?;
+    let (_, queued) = row.get(4)?.split_once(':')?;
+    u64::from_str_radix(queued, 16).ok()
+}
+
+/// The fields of the row of /proc/net/udp or udp6 whose local port is `port`.
+fn udp_row(port: u16) -> Option<Vec<String>> {
     ["/proc/net/udp", "/proc/net/udp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .find_map(|table| {
             table.lines().skip(1).find_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
+                let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
                 let local = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
-                let (_, queued) = fields.get(4)?.split_once(':')?;
-                (local == port).then(|| u64::from_str_radix(queued, 16).ok())?
+                (local == port).then_some(fields)
             })
         })
 }
