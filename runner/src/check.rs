@@ -195,9 +195,15 @@ pub fn start_problem(target: &Target) -> Option<StartProblem> {
         return None;
     }
     // Started with no flags, a server that needs one (backlog's --backlog, which every
-    // scenario passes) stops with a usage error, status 2 by convention (argparse, clap, the
-    // starters): the scenarios will pass the flag, so that is no problem yet.
-    if transcript.crash().is_some_and(|crash| crash.status == "exited with status 2") {
+    // scenario passes) stops with a usage error naming it, status 2 by convention (argparse,
+    // clap, the starters): the scenarios will pass the flag, so that is no problem yet. Status
+    // 2 for anything else (Python's "can't open file") is one.
+    let names_a_flag = |line: &String| {
+        target.lab.spec.flags.iter().any(|flag| line.contains(flag.usage.split(' ').next().unwrap_or("")))
+    };
+    if transcript.crash().is_some_and(|crash| crash.status == "exited with status 2")
+        && transcript.last_stderr("server", 12).iter().any(names_a_flag)
+    {
         return None;
     }
     Some(match error.downcast::<WrongPort>() {

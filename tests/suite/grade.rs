@@ -706,6 +706,7 @@ fn the_whole_fixture_class() -> Result<()> {
     let all = |word: &str| [word; 7].join(" ");
     let expected = BTreeMap::from([
         ("bug-decode-text.py".to_string(), row("pass pass pass pass pass FAIL pass", "6/7")),
+        ("bug-default-1024.py".to_string(), row("pass pass pass pass pass FAIL pass", "6/7")),
         ("bug-ignore-buf.py".to_string(), row("pass pass FAIL pass pass pass pass", "6/7")),
         ("bug-needs-hello.py".to_string(), row(&all("FAIL"), "0/7")),
         ("bug-new-socket.py".to_string(), row("pass pass pass pass FAIL pass FAIL", "5/7")),

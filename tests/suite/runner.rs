@@ -89,6 +89,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             "runner::a_silent_server_is_told_it_sent_nothing_before_the_hint",
             a_silent_server_is_told_it_sent_nothing_before_the_hint,
         ),
+        test("runner::check_reports_a_missing_file_once", check_reports_a_missing_file_once),
         test(
             "runner::check_runs_a_server_that_needs_a_flag_every_scenario_passes",
             check_runs_a_server_that_needs_a_flag_every_scenario_passes,
@@ -720,4 +721,19 @@ fn lab_role(
     let path = runner::cargo::binary(args[0], args[0])?;
     let args = args[1..].iter().map(|a| a.to_string()).collect();
     harness::process::Role::spawn(who, harness::process::Program::Exec { path, args }, transcript)
+}
+
+/// A command whose file does not exist stops with status 2, as a usage error does, but names
+/// none of the lab's flags: it is reported once, before any scenario, with Python's own words.
+pub fn check_reports_a_missing_file_once() {
+    let place = tempfile::tempdir().unwrap();
+    let missing = place.path().join("main.py");
+    let server = format!("python3 '{}' --port {{port}} {{args}}", missing.display());
+    lab()
+        .args(["check", "udp-echo", "--server", &server])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL before any scenario: the server did not start"))
+        .stdout(predicate::str::contains("can't open file"))
+        .stdout(predicate::str::contains("every scenario would fail the same way, so none was run"));
 }
