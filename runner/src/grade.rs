@@ -190,16 +190,37 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Create `out`, refusing a place inside the submissions (a report there would be graded
-/// next time as a submission).
+/// next time as a submission) before anything is made there. The reports of an earlier run in
+/// `out` go: a student graded then and not now would otherwise keep a report beside the table.
 fn prepare_out(out: &Path, submissions: &Path) -> Result<()> {
-    std::fs::create_dir_all(out.join("reports")).with_context(|| format!("creating {}", out.display()))?;
-    let (out_real, submissions_real) = (out.canonicalize()?, submissions.canonicalize()?);
+    let (out_real, submissions_real) = (std::path::absolute(out)?, std::path::absolute(submissions)?);
+    let submissions_real = submissions_real.canonicalize().unwrap_or(submissions_real);
+    let out_real =
+        match (out_real.parent().and_then(|parent| parent.canonicalize().ok()), out_real.file_name()) {
+            (Some(parent), Some(name)) => parent.join(name),
+            _ => out_real,
+        };
     if out_real.starts_with(&submissions_real) {
         bail!(
             "--out {} is inside the submissions folder; put the reports elsewhere, as in --out grades",
             out.display()
         );
     }
+    let reports = out.join("reports");
+    if let Ok(earlier) = std::fs::read_dir(&reports) {
+        let stale: Vec<_> = earlier.filter_map(|entry| entry.ok()).map(|entry| entry.path()).collect();
+        if !stale.is_empty() {
+            eprintln!(
+                "note: {} holds an earlier run's reports ({} files): they are replaced",
+                reports.display(),
+                stale.len()
+            );
+        }
+        for path in stale.iter().filter(|path| path.extension().is_some_and(|ext| ext == "txt")) {
+            std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", out.display()))?;
     Ok(())
 }
 

@@ -605,6 +605,7 @@ fn bad_templates_are_refused() -> Result<()> {
         .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     ensure!(!output.status.success() && stderr.contains("is inside the submissions folder"), "{stderr}");
+    ensure!(!submissions.join("grades").exists(), "the refused --out was made inside the submissions");
     Ok(())
 }
 
