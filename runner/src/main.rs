@@ -411,13 +411,13 @@ fn list() {
         out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
     }
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
+    out!("      `cargo lab NAME --step` runs the demo one step at a time (in class),");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
-    out!(
-        "      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,
-      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class,
-      `cargo lab progress` shows the labs you have done."
-    );
+    out!("      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,");
+    out!("      `cargo lab progress` shows the labs you have done,");
+    out!("      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class,");
+    out!("      `cargo lab book` serves the lessons as a book.");
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {
