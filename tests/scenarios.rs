@@ -82,8 +82,13 @@ fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
     };
     let target = Target::command(lab, binary(lab)?, &server);
     let scenarios: Vec<_> = lab.scenarios.iter().collect();
-    let options =
-        check::Options { jobs: scenarios.len(), only: Vec::new(), fail_fast: false, hints: Hints::Shown };
+    let options = check::Options {
+        jobs: scenarios.len(),
+        only: Vec::new(),
+        fail_fast: false,
+        hints: Hints::Shown,
+        time_limit: None,
+    };
     let mut ran: Vec<Ran> = Vec::new();
     check::run_all(&target, &scenarios, &options, |_, result| ran.extend(result));
     let mut first = None;

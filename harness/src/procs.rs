@@ -28,11 +28,17 @@ pub fn members(group: u32) -> Vec<u32> {
 
 /// Every process whose process group is `group`, from a scan of /proc.
 fn in_group(group: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    every_pid()
         .filter(|&pid| stat_field(&format!("/proc/{pid}/stat"), 2).is_some_and(|g| g == group.to_string()))
         .collect()
+}
+
+/// Every process /proc lists (none where there is no /proc).
+fn every_pid() -> impl Iterator<Item = u32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
 }
 
 /// Is every thread of every process in `group` waiting (asleep, stopped or a zombie), none
@@ -126,15 +132,27 @@ mod tests {
     }
 }
 
-/// Every process whose command line contains `text` (a folder a test made, say): from a scan
-/// of /proc; none where there is no /proc.
+/// Every process whose command line contains `text` (a folder a test made, say).
 pub fn with_command_line_containing(text: &str) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    every_pid()
         .filter(|pid| {
-            let line = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&line).contains(text)
+            String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .contains(text)
+        })
+        .collect()
+}
+
+/// Every process whose environment holds the entry `entry` (`NAME=value`, as a test marks
+/// what it starts), with its command line.
+pub fn with_environment_entry(entry: &str) -> Vec<(u32, String)> {
+    every_pid()
+        .filter(|pid| {
+            let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.split(|&byte| byte == 0).any(|var| var == entry.as_bytes())
+        })
+        .map(|pid| {
+            let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            (pid, String::from_utf8_lossy(&command).replace('\0', " "))
         })
         .collect()
 }

@@ -26,6 +26,10 @@ pub struct Options {
     pub fail_fast: bool,
     /// Whether a failure says where to look (`--no-hints` hides it, for an exam).
     pub hints: Hints,
+    /// A scenario still running after this long fails, and once all are done every role still
+    /// alive is killed (a thread cannot be stopped from outside; its processes can). None: no
+    /// limit but the scenarios' own deadlines.
+    pub time_limit: Option<Duration>,
 }
 
 /// Scenarios wait far more than they compute: a few run at once per core.
@@ -75,6 +79,7 @@ pub fn run_all(
     let done = Condvar::new();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let overran = AtomicBool::new(false);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, scenarios.len().max(1)) {
             scope.spawn(|| {
@@ -86,7 +91,10 @@ pub fn run_all(
                     } else {
                         let transcript = Transcript::new();
                         let started = Instant::now();
-                        let outcome = scenario::run(scenario, target, &transcript);
+                        let outcome = match options.time_limit {
+                            None => scenario::run(scenario, target, &transcript),
+                            Some(limit) => within(limit, scenario, target, &transcript, &overran),
+                        };
                         let took = started.elapsed();
                         if matches!(outcome, Outcome::Failed(_)) {
                             failed.store(true, Ordering::SeqCst);
@@ -108,6 +116,32 @@ pub fn run_all(
             report(scenario, ran);
         }
     });
+    if overran.load(Ordering::SeqCst) {
+        harness::process::interrupt::kill_all();
+    }
+}
+
+/// `scenario`, run on a thread of its own and waited for at most `limit`; past it, a failure
+/// that says so (what was recorded until then is in `transcript`), and `overran` is set.
+fn within(
+    limit: Duration,
+    scenario: &'static Scenario,
+    target: &Target,
+    transcript: &Transcript,
+    overran: &AtomicBool,
+) -> Outcome {
+    let (sender, finished) = std::sync::mpsc::channel();
+    let (target, recording) = (target.clone(), transcript.clone());
+    std::thread::spawn(move || {
+        let _ = sender.send(scenario::run(scenario, &target, &recording));
+    });
+    finished.recv_timeout(limit).unwrap_or_else(|_| {
+        overran.store(true, Ordering::SeqCst);
+        Outcome::Failed(anyhow::anyhow!(
+            "the scenario did not finish within its time limit ({}); what happened until then is below",
+            harness::secs(limit)
+        ))
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -215,6 +249,7 @@ pub fn start_problem(target: &Target) -> Option<StartProblem> {
     })
 }
 
-fn indent(text: &str) -> String {
+/// `text` with each line indented by four spaces, as a report sits under its PASS or FAIL line.
+pub(crate) fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
 }

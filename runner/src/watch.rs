@@ -17,7 +17,7 @@ use harness::{Target, out};
 use notify_debouncer_full::notify::{self, EventKind, PollWatcher, RecursiveMode, Watcher};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 
-use crate::check::{self, Options, Ran};
+use crate::check::{self, Options, Ran, indent};
 use crate::{build, progress};
 
 /// What `--watch` was given besides the check's own options.
@@ -241,8 +241,4 @@ fn clock() -> String {
     let seconds =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
     format!("{:02}:{:02}:{:02} UTC", seconds / 3600 % 24, seconds / 60 % 60, seconds % 60)
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
 }

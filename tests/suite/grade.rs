@@ -144,32 +144,20 @@ fn mark() -> String {
 
 /// The processes (pid and command) with `mark` in their environment.
 fn processes_with(mark: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if environ.split(|&b| b == 0).any(|var| var == mark.as_bytes()) {
-            let command = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{pid}: {}", String::from_utf8_lossy(&command).replace('\0', " ")));
-        }
-    }
-    found
+    harness::procs::with_environment_entry(mark)
+        .into_iter()
+        .map(|(pid, command)| format!("{pid}: {command}"))
+        .collect()
 }
 
 /// Nothing the run started is left. Killed processes may take a moment to be reaped by their
 /// parents (or init), so the check waits for it, with a deadline.
 fn nothing_left(mark: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = processes_with(mark);
-        if left.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("processes left behind after the run:\n  {}", left.join("\n  "));
-        }
-        std::thread::sleep(Duration::from_millis(50)); // polling /proc: it has no event to wait on
+    let gone = harness::wait::until(Duration::from_secs(5), || processes_with(mark).is_empty().then_some(()));
+    if gone.is_none() {
+        bail!("processes left behind after the run:\n  {}", processes_with(mark).join("\n  "));
     }
+    Ok(())
 }
 
 /// What `grade` left: its stdout and stderr, and the --out folder.

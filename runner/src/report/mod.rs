@@ -13,14 +13,11 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use harness::Target;
 use harness::scenario::{self, Hints, Lab, Outcome, Scenario};
-use harness::transcript::Transcript;
-use harness::{Target, secs};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, Options};
@@ -193,25 +190,11 @@ impl Points {
     }
 }
 
-/// How one submission is run: `check`'s options, the points, and a time limit per scenario.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// A scenario still running after this fails, and its processes are killed at the end.
-    pub scenario: Duration,
-}
-
 /// Run `target`'s scenarios (those `options` select; `fail_fast` is refused: it is the text
-/// format's alone),
-/// `options.jobs` at a time, each within
-/// `limits.scenario`, into a [`Submission`] named `name`. A server that never starts is found
+/// format's alone), `options.jobs` at a time, each within `options.time_limit`, into a
+/// [`Submission`] named `name`. A server that never starts is found
 /// by one start before the scenarios, and reported once.
-pub fn run(
-    name: &str,
-    target: &Target,
-    options: &Options,
-    points: &Points,
-    limits: &Limits,
-) -> Result<Submission> {
+pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> Result<Submission> {
     let lab = target.lab;
     if options.fail_fast {
         bail!("--fail-fast goes with the text format: a report for a tool holds every scenario");
@@ -246,19 +229,19 @@ pub fn run(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
-    let ran = run_limited(target, &scenarios, options.jobs, limits.scenario);
     let mut results = Vec::new();
-    for (scenario, (outcome, transcript, took)) in scenarios.iter().zip(ran) {
-        let seconds = took.as_secs_f64();
-        results.push(match outcome {
+    check::run_all(target, &scenarios, options, |scenario, ran| {
+        let ran = ran.expect("without --fail-fast every scenario runs");
+        let seconds = ran.took.as_secs_f64();
+        results.push(match ran.outcome {
             Outcome::Passed => result(scenario, Status::Pass, seconds, String::new()),
             Outcome::Skipped(why) => result(scenario, Status::Skip, seconds, why),
             Outcome::Failed(error) => {
-                let report = scenario::failure_report(lab, scenario, &error, &transcript, options.hints);
+                let report = scenario::failure_report(lab, scenario, &error, &ran.transcript, options.hints);
                 result(scenario, Status::Fail, seconds, report)
             }
         });
-    }
+    });
     Ok(Submission {
         name: name.to_string(),
         lab: lab.name.to_string(),
@@ -267,53 +250,6 @@ pub fn run(
         scenarios: results,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// How a scenario ended, what it recorded, and how long it took.
-type Ran = (Outcome, Transcript, Duration);
-
-/// Each scenario run on a thread of its own, `jobs` at a time, and waited for at most
-/// `limit`: one past it is failed, left behind, and its roles killed once all are done (a
-/// thread cannot be stopped from outside; its processes can).
-fn run_limited(target: &Target, scenarios: &[&'static Scenario], jobs: usize, limit: Duration) -> Vec<Ran> {
-    let slots: Mutex<Vec<Option<Ran>>> = Mutex::new(scenarios.iter().map(|_| None).collect());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let overran = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(&scenario) = scenarios.get(index) else { return };
-                    let transcript = Transcript::new();
-                    let (sender, finished) = mpsc::channel();
-                    let (target, recording) = (target.clone(), transcript.clone());
-                    let started = Instant::now();
-                    std::thread::spawn(move || {
-                        let _ = sender.send(scenario::run(scenario, &target, &recording));
-                    });
-                    let outcome = finished.recv_timeout(limit).unwrap_or_else(|_| {
-                        overran.store(true, std::sync::atomic::Ordering::SeqCst);
-                        Outcome::Failed(anyhow::anyhow!(
-                            "the scenario did not finish within its time limit ({}); what happened until then is below",
-                            secs(limit)
-                        ))
-                    });
-                    let took = started.elapsed();
-                    lock(&slots)[index] = Some((outcome, transcript, took));
-                }
-            });
-        }
-    });
-    if overran.load(std::sync::atomic::Ordering::SeqCst) {
-        harness::process::interrupt::kill_all();
-    }
-    let mut slots = lock(&slots);
-    slots.iter_mut().map(|slot| slot.take().expect("every scenario was run")).collect()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Print `submission` on stdout as `format` says (text as in a report file).
