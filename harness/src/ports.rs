@@ -122,9 +122,16 @@ pub fn wait_until_free(proto: Proto, port: u16) -> bool {
 /// keeps the kernel from picking it as the local port of the very connect that tests it: a
 /// connect from port P to port P on the same address is TCP's "self-connect", which succeeds
 /// with nobody listening.
+///
+/// The socket has SO_REUSEADDR: a bound socket that is not listening shows in no table of
+/// /proc/net, so [`HeldPort::release`] cannot see a copy of it that lives on for a moment in a
+/// process another thread is starting (between its fork and its exec). With SO_REUSEADDR on
+/// both, such a copy does not stop the server's bind (Linux, `inet_bind_conflict`: two sockets
+/// that both set it conflict only if one listens).
 pub fn closed_tcp_port() -> std::io::Result<(socket2::Socket, u16)> {
     let socket = bind_outside_ephemeral(|addr| {
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;
         Ok(socket)
     })?;

@@ -181,7 +181,11 @@ impl Session {
             }
             match self.server_at(addr.port(), args) {
                 Ok(server) => return Ok((server, value)),
-                Err(error) if attempt < 3 && ports::is_bound(proto, addr.port()) => {
+                // A server without SO_REUSEADDR can still meet the copy described at
+                // ports::closed_tcp_port: the table cannot show it, the server's words can.
+                Err(error)
+                    if attempt < 3 && (ports::is_bound(proto, addr.port()) || self.said_address_in_use()) =>
+                {
                     self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"));
                     self.transcript.forget_crash();
                 }
@@ -189,6 +193,12 @@ impl Session {
             }
         }
         bail!("three ports in a row were taken by other programs before the server could start")
+    }
+
+    /// Whether the server that just failed to start said its port was in use (EADDRINUSE's
+    /// words, as the C library, Python and Rust all print them).
+    fn said_address_in_use(&self) -> bool {
+        self.transcript.last_stderr("server", 12).iter().any(|line| line.contains("Address already in use"))
     }
 
     /// A tap in front of the running `server`, for the lab's client role `who`: every byte
