@@ -13,13 +13,15 @@
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
-//! - [`testing`]: a lab's tests, generated from its scenarios.
+//! - [`testing`]: a lab's tests, generated from its scenarios; [`guard`]: none of a test's
+//!   processes outlives it.
 //! - [`labs`]: each lab's definition and scenarios, one module per lab.
 
 // First, so that its `scenario!` is in scope for the labs below.
 #[macro_use]
 pub mod scenario;
 
+pub mod guard;
 pub mod isolate;
 pub mod kernel;
 pub mod labs;
@@ -53,8 +55,13 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// out in full; a late arrival after it would not be caught, an early one always is.
 pub const QUIET: Duration = Duration::from_millis(300);
 
-/// How long a server may take to print its ready line (a cold Python start on a busy machine).
-pub const READY_WAIT: Duration = Duration::from_secs(10);
+/// How long a server may take to print its ready line (or bind its port). Long, because a
+/// correct server pays nothing for it: it is waited out in full only by a server that neither
+/// ends nor binds, while everything that can be known sooner is reported at once (an exit, a
+/// crash, a port held by someone else, a ready line on another port). A cold Python start on a
+/// machine at load average 80 takes seconds. `check --ready-timeout` and `grade
+/// --ready-timeout` change it for one run ([`Target::ready_wait`]).
+pub const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// "5s", "0.3s": a duration as the messages say it.
 pub fn secs(duration: Duration) -> String {

@@ -75,6 +75,8 @@ pub struct Role {
     _pipes: output::Pipes,
     transcript: Transcript,
     exited: Option<ExitStatus>,
+    /// Whether `child.wait()` has reaped it (after which its process group is not killed).
+    reaped: bool,
     /// Where a listening role listens, from its ready line.
     ready: Option<Ready>,
     vital: bool,
@@ -189,11 +191,13 @@ impl Role {
             }
         };
         command.envs(env.iter().map(|(k, v)| (k, v)));
+        crate::guard::mark(&mut command);
         if let Some(dir) = &dir {
             command.current_dir(dir);
         }
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         new_process_group(&mut command);
+        die_with_us(&mut command);
         set_limits(&mut command, &limits);
         transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
         if vital {
@@ -236,6 +240,7 @@ impl Role {
             _pipes: pipes,
             transcript: transcript.clone(),
             exited: None,
+            reaped: false,
             ready: None,
             vital,
         })
@@ -253,19 +258,43 @@ impl Role {
     }
 
     /// Wait for the ready line (`listening on udp://ADDR`) as the very first line on stdout.
+    /// A role that ends first is reported at once, also when something it started still holds
+    /// its stdout open (the pipe's end alone would not tell).
     pub fn wait_ready(&mut self, within: Duration) -> Result<Ready> {
-        match self.lines.recv_timeout(within) {
-            Ok(line) => ready::parse(&line).ok_or_else(|| {
-                anyhow!(
-                    "{} printed {line:?} first; a listening role's first line on stdout must be \
-                     the ready line, like `listening on udp://127.0.0.1:8888`",
-                    self.who
-                )
-            }),
-            Err(RecvTimeoutError::Timeout) => {
-                bail!("{} printed no ready line within {}", self.who, secs(within))
+        let deadline = Deadline::after(within);
+        loop {
+            let slice = deadline.left().unwrap_or_default().min(wait::SLICE);
+            match self.lines.recv_timeout(slice) {
+                Ok(line) => {
+                    return ready::parse(&line).ok_or_else(|| {
+                        anyhow!(
+                            "{} printed {line:?} first; a listening role's first line on stdout must be \
+                             the ready line, like `listening on udp://127.0.0.1:8888`",
+                            self.who
+                        )
+                    });
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.exited_early("its ready line")),
+                Err(RecvTimeoutError::Timeout) => {}
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.exited_early("its ready line")),
+            if let Ok(status) = self.exit.try_recv() {
+                self.exited = Some(status);
+                // Its last lines may still be on their way: the ready line among them counts.
+                if let Ok(line) = self.lines.recv_timeout(QUIET)
+                    && let Some(ready) = ready::parse(&line)
+                {
+                    return Ok(ready);
+                }
+                return Err(self.exited_early("its ready line"));
+            }
+            if deadline.passed() {
+                bail!(
+                    "{} printed no ready line within {} (and is still running: `--ready-timeout SECS` \
+                     gives a slow start longer)",
+                    self.who,
+                    secs(within)
+                );
+            }
         }
     }
 
@@ -318,7 +347,8 @@ impl Role {
             }
             .into()),
             None => bail!(
-                "{} neither printed a ready line nor bound {} port {} within {}",
+                "{} neither printed a ready line nor bound {} port {} within {} (and is still \
+                 running: `--ready-timeout SECS` gives a slow start longer)",
                 self.who,
                 ready.proto_name(),
                 ready.addr.port(),
@@ -540,7 +570,11 @@ impl Role {
             Err(RecvTimeoutError::Disconnected) => self.child.wait()?,
         };
         self.exited = Some(status);
+        // Its group first: what it started is not to outlive it (and once it is reaped, its
+        // group's id is no longer sure to be its own).
+        kill_process_group(&mut self.child);
         let _ = self.child.wait();
+        self.reaped = true;
         // The process is gone, so its pipes are at their end (unless something it started
         // still holds them): wait, briefly, until every line is recorded.
         let _ = self.drained.recv_timeout(QUIET);
@@ -568,6 +602,11 @@ impl Drop for Role {
                 // kept the port) is not to outlive it. Not reaped yet, so the group is its own.
                 kill_process_group(&mut self.child);
             }
+            let _ = self.child.wait();
+        } else if !self.reaped {
+            // It ended on its own, and is not reaped yet: what it started and left in its
+            // group is not to outlive it.
+            kill_process_group(&mut self.child);
             let _ = self.child.wait();
         }
         // The last lines the role printed are recorded before it is gone, so that a demo shows
@@ -697,6 +736,35 @@ fn set_limits(command: &mut Command, limits: &[Limit]) {
 
 #[cfg(not(unix))]
 fn set_limits(_command: &mut Command, _limits: &[Limit]) {}
+
+/// A role is killed if we die before it ends (even by SIGKILL, which no handler sees): the
+/// kernel sends it SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG). A runner
+/// killed by a test's deadline, or by `kill -9`, leaves no server behind. A role is dropped
+/// on the thread that started it, so that thread's end comes after the role's anyway.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn die_with_us(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls are
+    // allowed: prctl(2) and getppid(2) are plain system calls, and nothing here allocates or
+    // locks. `parent` is a plain integer copied into the closure before the fork.
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // We may have died between the fork and the prctl: then nobody would send it.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_us(_command: &mut Command) {}
 
 /// Each role gets a process group of its own, so that a shell command and everything it
 /// started can be killed together.

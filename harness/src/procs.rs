@@ -145,10 +145,16 @@ pub fn with_command_line_containing(text: &str) -> Vec<u32> {
 /// Every process whose environment holds the entry `entry` (`NAME=value`, as a test marks
 /// what it starts), with its command line.
 pub fn with_environment_entry(entry: &str) -> Vec<(u32, String)> {
+    with_environment(|var| var == entry.as_bytes())
+}
+
+/// Every process with an environment entry (`NAME=value`) that `matches`, with its command
+/// line. A zombie's environment reads as empty: what has ended is not found.
+pub fn with_environment(matches: impl Fn(&[u8]) -> bool) -> Vec<(u32, String)> {
     every_pid()
         .filter(|pid| {
             let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            environ.split(|&byte| byte == 0).any(|var| var == entry.as_bytes())
+            environ.split(|&byte| byte == 0).any(&matches)
         })
         .map(|pid| {
             let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -38,16 +38,22 @@ pub struct Target {
     /// Flag-and-value pairs for every start of the reference server (`--mode threaded`); a
     /// scenario that passes the same flag replaces the pair.
     pub server_args: Vec<String>,
+    /// How long the server under test may take to say it is ready: [`READY_WAIT`] unless a
+    /// user says otherwise.
+    pub ready_wait: Duration,
 }
 
 impl Target {
     pub fn reference(lab: &'static Lab, binary: impl Into<PathBuf>) -> Target {
-        Target { lab, reference: binary.into(), server: Server::Reference, server_args: Vec::new() }
+        Target::new(lab, binary.into(), Server::Reference)
     }
 
     pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
-        let server = Server::Command(command.to_string());
-        Target { lab, reference: binary.into(), server, server_args: Vec::new() }
+        Target::new(lab, binary.into(), Server::Command(command.to_string()))
+    }
+
+    fn new(lab: &'static Lab, reference: PathBuf, server: Server) -> Target {
+        Target { lab, reference, server, server_args: Vec::new(), ready_wait: READY_WAIT }
     }
 
     /// A Python server kept as a test fixture: `python3 SCRIPT --port {port} EXTRA {args}`.
@@ -64,6 +70,11 @@ impl Target {
 
     pub fn with_server_args(mut self, args: &[&str]) -> Target {
         self.server_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    pub fn with_ready_wait(mut self, within: Duration) -> Target {
+        self.ready_wait = within;
         self
     }
 }
@@ -252,7 +263,7 @@ impl Session {
                 argv.extend(args.iter().map(|a| a.to_string()));
                 let program = Program::Exec { path: self.target.reference.clone(), args: argv };
                 let mut role = Spawn::new("server", program).vital().start(&self.transcript)?;
-                let ready = role.wait_ready(READY_WAIT)?;
+                let ready = role.wait_ready(self.target.ready_wait)?;
                 (role, ready)
             }
             Server::Command(command) => {
@@ -282,7 +293,7 @@ impl Session {
                     .output_cap(crate::process::STRANGER_OUTPUT_CAP)
                     .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
-                let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
+                let ready = role.wait_ready_or_bound(expected, self.target.ready_wait)?;
                 if ready.addr.port() != port {
                     let said = "its ready line says so";
                     return Err(WrongPort { said, listens_on: vec![ready.addr.port()], given: port }.into());

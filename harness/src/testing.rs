@@ -137,9 +137,12 @@ fn reference_runs(lab: &Lab, scenario: &Scenario) -> Vec<(String, Vec<&'static s
     }
 }
 
-/// A test named `name`: an error fails it, with the error's whole chain as the message.
+/// A test named `name`: an error fails it, with the error's whole chain as the message. No
+/// process it starts outlives it (see [`crate::guard`]).
 pub fn trial(name: String, test: impl FnOnce() -> Result<()> + Send + 'static) -> Trial {
-    Trial::test(name, move || test().map_err(|error| Failed::from(format!("{error:#}"))))
+    Trial::test(name, move || {
+        crate::guard::scoped(|| test().map_err(|error| format!("{error:#}"))).map_err(Failed::from)
+    })
 }
 
 /// The lab's Python fixture, started with `extra` flags: see [`crate::scenario::Fixture`].

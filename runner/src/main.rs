@@ -93,6 +93,10 @@ enum Command {
         /// With a format for a tool: a scenario still running after this many seconds fails.
         #[arg(long, value_name = "SECS", default_value = "60")]
         scenario_time_limit: f64,
+        /// How long your server may take to print its ready line (or bind its port) before a
+        /// scenario fails. A server that ends or listens elsewhere is reported at once anyway.
+        #[arg(long, value_name = "SECS", default_value_t = harness::READY_WAIT.as_secs_f64())]
+        ready_timeout: f64,
         /// The lab's own binary, already built (grade passes it to each submission's checker).
         #[arg(long, hide = true)]
         reference: Option<std::path::PathBuf>,
@@ -227,6 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             points,
             visibility,
             scenario_time_limit,
+            ready_timeout,
             reference,
             build,
             watch,
@@ -264,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => path,
                 None => reference_binary(lab)?,
             };
-            let target = Target::command(lab, reference, &server);
+            let target = Target::command(lab, reference, &server).with_ready_wait(seconds(ready_timeout)?);
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             // A tool's format holds every scenario, so one that hangs must not hold the report.

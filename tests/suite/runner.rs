@@ -12,7 +12,7 @@ use predicates::prelude::*;
 /// Each test below, for the suite's one test binary (tests/scenarios.rs).
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     let test = |name: &str, run: fn()| {
-        libtest_mimic::Trial::test(name, move || {
+        harness::testing::trial(name.to_string(), move || {
             run();
             Ok(())
         })
@@ -98,8 +98,14 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             "runner::reliable_ping_measures_the_udp_echo_server_through_reliable_link",
             reliable_ping_measures_the_udp_echo_server_through_reliable_link,
         ),
+        test("runner::no_process_outlives_a_failing_test", no_process_outlives_a_failing_test),
+        test(LEAVES_A_WATCH_RUNNING, a_failing_test_that_leaves_a_watch_running).with_ignored_flag(true),
     ]
 }
+
+/// The test that `no_process_outlives_a_failing_test` runs on purpose, in a test binary of its
+/// own: it fails, and leaves a watch running.
+const LEAVES_A_WATCH_RUNNING: &str = "by_hand::a_failing_test_that_leaves_a_watch_running";
 
 fn lab() -> Command {
     let binary = runner::cargo::binary("runner", "lab").expect("building the lab runner");
@@ -113,6 +119,9 @@ fn lab() -> Command {
         .env("LAB_BINARIES", crate::grade::lab_binaries())
         .env("PATH", crate::grade::python_first_on_path())
         .timeout(Duration::from_secs(120));
+    if let Some(mark) = harness::guard::current() {
+        command.env(harness::guard::VAR, mark);
+    }
     command
 }
 
@@ -503,7 +512,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
     let starter = std::fs::read_to_string(dir.join("server.py")).unwrap();
     let command = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
     let binary = runner::cargo::binary("runner", "lab").unwrap();
-    let mut watch = std::process::Command::new(binary)
+    let mut watch = harness::guard::mark(&mut std::process::Command::new(binary))
         .args(["check", "udp-echo", "--server", &command, "--watch"])
         .arg(&dir)
         .current_dir(place.path())
@@ -736,4 +745,62 @@ pub fn check_reports_a_missing_file_once() {
         .stdout(predicate::str::contains("FAIL before any scenario: the server did not start"))
         .stdout(predicate::str::contains("can't open file"))
         .stdout(predicate::str::contains("every scenario would fail the same way, so none was run"));
+}
+
+/// A test that fails while `check --watch` runs (its servers up, waiting on scenarios) leaves
+/// nothing behind: this runs one such test, on purpose, in a test binary of its own (this one,
+/// again), and then finds none of the processes it started, with `ps`'s own source (/proc).
+pub fn no_process_outlives_a_failing_test() {
+    let inner = assert_cmd::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", LEAVES_A_WATCH_RUNNING])
+        .env(harness::guard::VAR, harness::guard::current().unwrap_or_default())
+        .timeout(Duration::from_secs(180))
+        .output()
+        .unwrap();
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&inner.stdout), String::from_utf8_lossy(&inner.stderr));
+    assert_eq!(inner.status.code(), Some(101), "the inner test was to fail:\n{said}");
+    assert!(said.contains("failing on purpose, with the watch running"), "{said}");
+    assert!(said.contains("killed what the test left running"), "{said}");
+    // Every mark the inner test binary gave starts with its process id.
+    let prefix = format!("{}-", inner_pid(&said).expect("the inner test names its process"));
+    let gone =
+        until(Duration::from_secs(5), || harness::guard::carrying_prefix(&prefix).is_empty().then_some(()));
+    assert!(gone.is_some(), "left running: {:?}", harness::guard::carrying_prefix(&prefix));
+}
+
+/// The inner test's process id, which it prints for the outer one.
+fn inner_pid(said: &str) -> Option<u32> {
+    said.split("test process ").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+/// Run only by `no_process_outlives_a_failing_test`: starts `check --watch` on a starter (which
+/// fails every scenario, so the watch goes on), waits until a server of it runs, and fails.
+pub fn a_failing_test_that_leaves_a_watch_running() {
+    println!("test process {} (its marks start with it)", std::process::id());
+    let place = tempfile::tempdir().unwrap();
+    let dir = place.path().join("my-udp-echo");
+    lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
+    let command = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
+    let binary = runner::cargo::binary("runner", "lab").unwrap();
+    let _watch = harness::guard::mark(&mut std::process::Command::new(binary))
+        .args(["check", "udp-echo", "--server", &command, "--watch"])
+        .arg(&dir)
+        .current_dir(place.path())
+        .env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", "/dev/null")
+        .env("LAB_BINARIES", crate::grade::lab_binaries())
+        .env("PATH", crate::grade::python_first_on_path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let entry = format!("{}={}", harness::guard::VAR, harness::guard::current().unwrap());
+    let server_runs = || {
+        harness::guard::carrying(&entry)
+            .iter()
+            .any(|(_, command)| command.contains("server.py"))
+            .then_some(())
+    };
+    assert!(until(Duration::from_secs(60), server_runs).is_some(), "the watch started no server within 60s");
+    panic!("failing on purpose, with the watch running (and a server of it)");
 }
