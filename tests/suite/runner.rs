@@ -783,6 +783,8 @@ pub fn a_failing_test_that_leaves_a_watch_running() {
     lab().args(["new", "udp-echo"]).arg(&dir).assert().success();
     let command = format!("python3 '{}' --port {{port}} {{args}}", dir.join("server.py").display());
     let binary = runner::cargo::binary("runner", "lab").unwrap();
+    // Never waited for, on purpose: the guard around this test is what must end it.
+    #[allow(clippy::zombie_processes)]
     let _watch = harness::guard::mark(&mut std::process::Command::new(binary))
         .args(["check", "udp-echo", "--server", &command, "--watch"])
         .arg(&dir)
