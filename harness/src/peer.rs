@@ -283,7 +283,7 @@ impl TcpPeer {
         transcript: &Transcript,
     ) -> Result<TcpPeer> {
         // Linux gives up a blocked accept after the listening socket's receive timeout.
-        socket2::SockRef::from(listener).set_read_timeout(Some(WAIT))?;
+        socket2::SockRef::from(listener).set_read_timeout(Some(crate::wait::patience(WAIT)))?;
         let (stream, from) = listener
             .accept()
             .with_context(|| format!("{who} waiting up to {} for {other} to connect", secs(WAIT)))?;

@@ -562,7 +562,7 @@ impl Role {
         if let Some(status) = self.exited {
             return Ok(status);
         }
-        let status = match self.exit.recv_timeout(within) {
+        let status = match self.exit.recv_timeout(wait::patience(within)) {
             Ok(status) => status,
             Err(RecvTimeoutError::Timeout) => {
                 bail!("expected {} to exit within {}; it is still running", self.who, secs(within))
@@ -596,7 +596,7 @@ impl Drop for Role {
             if !ended {
                 self.ending.store(true, Ordering::SeqCst);
                 kill_process_group(&mut self.child);
-                let _ = self.exit.recv_timeout(WAIT);
+                let _ = self.exit.recv_timeout(wait::patience(WAIT));
             } else {
                 // Its own end is recorded; what it started and left in its group (a fork that
                 // kept the port) is not to outlive it. Not reaped yet, so the group is its own.
