@@ -96,11 +96,16 @@ pub fn until_pausing<T>(
     let deadline = Deadline::after(within);
     let mut pause = Duration::from_millis(1);
     loop {
+        // A look can itself take long on a busy machine (a table of thousands of sockets):
+        // the answer is "none" only after a look that began once the deadline had passed.
+        let last = deadline.passed();
         if let Some(answer) = poll() {
             return Some(answer);
         }
-        let left = deadline.left()?;
-        std::thread::sleep(pause.min(left));
+        if last {
+            return None;
+        }
+        std::thread::sleep(pause.min(deadline.left().unwrap_or_default()));
         pause = (pause * 2).min(longest);
     }
 }
