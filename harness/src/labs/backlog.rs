@@ -247,10 +247,11 @@ pub fn a_connect_to_a_full_queue_sends_its_syn_again(s: &mut Session) -> Result<
     for &n in &watched {
         // The kernel says nothing when it sends a SYN again: look at its table until it counts
         // one more. Generous: only waited out in full when no retry comes.
-        let row = wait::until(schedule.retry(n) + wait::patience(WAIT), || match kernel::tcp_row(local, addr) {
-            Some(row) if row.state == kernel::SYN_SENT && row.retransmits < n => None,
-            other => Some(other),
-        });
+        let row =
+            wait::until(schedule.retry(n) + wait::patience(WAIT), || match kernel::tcp_row(local, addr) {
+                Some(row) if row.state == kernel::SYN_SENT && row.retransmits < n => None,
+                other => Some(other),
+            });
         let at = started.elapsed();
         match row {
             Some(Some(row)) if row.state == kernel::SYN_SENT => {
