@@ -677,10 +677,12 @@ pub fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
             }
         }
         let summary = pinger.expect_line("the summary", harness::WAIT, |line| line.starts_with("---"))?;
-        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5"  <<`, `passed datagram 3 ← ... "ping 4"`.
+        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5 5f1c9e0a"  <<`, `passed datagram 3 ← ...
+        // "ping 4 00c0ffee"`: a ping's number, and the token the pinger drew for it.
         let (mut dropped, mut echoed) = (Vec::new(), Vec::new());
         while let Ok(line) = link.expect_line("the link's decisions", harness::QUIET, |_| true) {
-            let Some(ping) = line.split('"').nth(1).map(str::to_string) else { continue };
+            let Some(quoted) = line.split('"').nth(1) else { continue };
+            let ping = quoted.split(' ').take(2).collect::<Vec<_>>().join(" ");
             if line.starts_with("dropped") {
                 dropped.push(ping);
             } else if line.contains("(a reply)") {

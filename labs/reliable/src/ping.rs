@@ -33,13 +33,14 @@ pub fn ping(server: SocketAddr, count: u64, timeout: Duration) -> Result<()> {
     );
     let mut times: Vec<Duration> = Vec::new();
     let mut altered = 0;
+    let mut late = 0;
     let mut buf = vec![0; 65_536];
     for number in 1..=count {
         tokens.push(token(&keys, number));
         let ping = format!("ping {number} {}", tokens[tokens.len() - 1]);
         let sent_at = Instant::now();
         socket.send(ping.as_bytes()).with_context(|| format!("sending to udp://{server}"))?;
-        match wait_for_reply(&socket, &tokens, sent_at + timeout, &mut buf)? {
+        match wait_for_reply(&socket, &tokens, sent_at + timeout, &mut buf, &mut late)? {
             Reply::Came(bytes) => {
                 let took = sent_at.elapsed();
                 times.push(took);
@@ -68,6 +69,12 @@ pub fn ping(server: SocketAddr, count: u64, timeout: Duration) -> Result<()> {
         times.len(),
         lost as f64 * 100.0 / count as f64
     );
+    if times.is_empty() && late > 0 {
+        bail!(
+            "every reply came after its ping's time was up ({late} late): try a longer --timeout than {} ms",
+            timeout.as_millis()
+        );
+    }
     if times.is_empty() {
         bail!(
             "no reply to any of {count} pings: is an echo server (or a receiver) running at udp://{server}?"
@@ -94,8 +101,15 @@ enum Reply {
 
 /// Wait until `due` for the reply to the last ping sent (`tokens` holds every ping's token, in
 /// order). A reply to an earlier ping (come after its time was up, or a second copy) and
-/// anything that is not a reply to a ping of this run are passed over, and said so on stderr.
-fn wait_for_reply(socket: &UdpSocket, tokens: &[String], due: Instant, buf: &mut [u8]) -> Result<Reply> {
+/// anything that is not a reply to a ping of this run are passed over, and said so on stderr;
+/// `late` counts the replies to earlier pings.
+fn wait_for_reply(
+    socket: &UdpSocket,
+    tokens: &[String],
+    due: Instant,
+    buf: &mut [u8],
+    late: &mut usize,
+) -> Result<Reply> {
     let number = tokens.len() as u64;
     loop {
         let left = due.saturating_duration_since(Instant::now());
@@ -106,7 +120,10 @@ fn wait_for_reply(socket: &UdpSocket, tokens: &[String], due: Instant, buf: &mut
         match socket.recv(buf) {
             Ok(len) => match answers(&buf[..len], tokens) {
                 Some(n) if n == number => return Ok(Reply::Came(buf[..len].to_vec())),
-                Some(n) if n < number => eprintln!("passed over a late reply to ping {n}: its time was up"),
+                Some(n) if n < number => {
+                    *late += 1;
+                    eprintln!("passed over a late reply to ping {n}: its time was up");
+                }
                 _ => eprintln!("passed over {}: not a reply to a ping of this run", show(&buf[..len])),
             },
             Err(e)
