@@ -150,11 +150,12 @@ impl Screen {
         Screen { width: columns, rows: None, style }
     }
 
-    /// An event as the demo prints it, wrapped; narration in bold, under its first word.
+    /// An event as the demo prints it, wrapped; narration in bold, its wrapped lines hanging
+    /// two columns in, so that each event's first line stands out.
     fn lines(&self, at: Duration, event: &Event) -> Vec<String> {
         let text = transcript::render(at, event, Style::PLAIN);
         match event {
-            Event::Say(_) => self.wrap(&text, 9).iter().map(|line| self.bold(line)).collect(),
+            Event::Say(_) => self.wrap(&text, 11).iter().map(|line| self.bold(line)).collect(),
             _ => self.wrap(&text, INDENT),
         }
     }

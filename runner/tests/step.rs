@@ -130,7 +130,7 @@ fn prompt(screen: &str) -> String {
 }
 
 /// The lines that start an event: a time (`  0.004s  alice → server …`) or narration (nine
-/// spaces, then text). A wrapped line's continuation starts with ten.
+/// spaces, then text). A wrapped line's continuation starts with ten or eleven.
 fn events(screen: &str) -> usize {
     let is_time = |word: &str| word.ends_with('s') && word[..word.len() - 1].parse::<f64>().is_ok();
     plain(screen)
