@@ -53,13 +53,12 @@ pub fn run(target: &Target) -> bool {
         let events = shown(transcript.events());
         let mut body = Vec::new();
         for (count, (at, event)) in events.iter().enumerate() {
-            screen.show(
-                &header,
-                &body,
-                &format!("Enter: event {} of {}", count + 1, events.len()),
-                &mut printed,
-            );
-            enter.wait();
+            // After Ctrl-D nobody is pressing: the step's screen is drawn once, at its end.
+            if !enter.ended {
+                let prompt = format!("Enter: event {} of {}", count + 1, events.len());
+                screen.show(&header, &body, &prompt, &mut printed);
+                enter.wait();
+            }
             body.extend(screen.lines(*at, event));
         }
         body.push(String::new());
