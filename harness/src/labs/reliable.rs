@@ -22,8 +22,8 @@ pub const LAB: Lab = Lab {
     roles: &["server", "client", "recv", "send", "link", "ping"],
     modes: &[],
     story: "
-On 127.0.0.1 a datagram is lost only when a receive buffer is full, so here a lossy link sits
-between the sender and the receiver (the server), and drops, duplicates, reorders or corrupts datagrams on purpose, the
+On 127.0.0.1 a datagram is lost only when a queue on its way is full (most often the receiving
+socket's buffer), so here a lossy link sits between the sender and the receiver (the server), and drops, duplicates, reorders or corrupts datagrams on purpose, the
 same way for the same seed. Each of its decisions is shown (\"link dropped datagram 3\"), and
 every datagram it passes on. First UDP alone, and the pinger; then the receiver and the sender
 build reliability: a sequence number and a checksum on every line, an acknowledgement (ACK) for

@@ -1,6 +1,6 @@
 //! A lossy link: a UDP relay that loses, duplicates, reorders, delays and corrupts datagrams on
 //! purpose, so that a lesson about reliability can happen on 127.0.0.1, where the kernel loses
-//! a datagram only when a receive buffer is full.
+//! a datagram only when a queue on its way is full (most often a socket's receive buffer).
 //!
 //! Whoever sends to the link's address is a sender; the link relays each datagram to the far
 //! end (`to`), from a socket of its own for each sender, and each reply from there back to
