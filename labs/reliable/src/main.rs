@@ -5,9 +5,9 @@
 //! 127.0.0.1 a datagram is lost only when a queue on its way is full, most often the receiving
 //! socket's buffer (the kernel drops it and counts it: /proc/net/udp's `drops` column; the
 //! tcp-vs-udp lab shows it), so neither sentence can be seen in an ordinary exchange. This lab
-//! puts a lossy link between two programs (`link`: it drops, duplicates, reorders, delays and corrupts
-//! datagrams on purpose, each decision printed) and builds reliability on top of UDP, the way
-//! TCP builds it on top of IP:
+//! puts a lossy link between two programs (`link`: it drops, duplicates, reorders, delays and
+//! corrupts datagrams on purpose, each decision printed) and builds reliability on top of UDP,
+//! the way TCP builds it on top of IP:
 //!
 //! - a sequence number on every line, so that the receiver can tell a new line from a copy;
 //! - a checksum, so that a damaged datagram is thrown away rather than believed;
