@@ -176,16 +176,20 @@ impl Screen {
         }
     }
 
-    /// On a terminal: the header, as many of the body's last lines as fit, and the prompt, on
-    /// a fresh screen. On a pipe: the body's lines not `printed` yet, and the prompt.
+    /// On a terminal: the header, as many of the body's last lines as fit (of a page with no
+    /// header, its first), and the prompt, on a fresh screen. On a pipe: the body's lines not
+    /// `printed` yet, and the prompt.
     fn show(&self, header: &[String], body: &[String], prompt: &str, printed: &mut usize) {
         let mut stdout = std::io::stdout().lock();
         match self.rows {
             Some(rows) => {
                 let room = rows.saturating_sub(header.len() + 2);
-                let from = body.len().saturating_sub(room);
+                let shown = match header.is_empty() {
+                    true => &body[..body.len().min(room)],
+                    false => &body[body.len().saturating_sub(room)..],
+                };
                 let _ = write!(stdout, "\x1b[H\x1b[2J");
-                for line in header.iter().chain(&body[from..]) {
+                for line in header.iter().chain(shown) {
                     let _ = writeln!(stdout, "{line}");
                 }
                 let _ = write!(stdout, "\n{}", self.bold(prompt));
