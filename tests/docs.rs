@@ -8,15 +8,19 @@ use std::path::{Path, PathBuf};
 use harness::Lab;
 use harness::labs::ALL;
 
-const SECTIONS: [&str; 8] = [
-    "## The question",
-    "## Run it",
-    "## On the wire",
-    "## How it is proven",
-    "## Spot the bug",
-    "## Try it yourself",
-    "## Your turn",
-    "## Further reading",
+/// A chapter's sections, in order: for the student first (what to build comes before the
+/// long run, and "Run it by hand" is where docs/src/students.md sends them), and last the
+/// proof, for maintainers.
+const SECTIONS: [&str; 9] = [
+    "\n## The question\n",
+    "\n## Your turn\n",
+    "\n## Run it\n",
+    "\n### Run it by hand\n",
+    "\n## On the wire\n",
+    "\n## Spot the bug\n",
+    "\n## Try it yourself\n",
+    "\n## Further reading\n",
+    "\n## How it is proven\n",
 ];
 
 fn root() -> &'static Path {
@@ -39,6 +43,14 @@ fn doc_files() -> Vec<PathBuf> {
         files.push(entry.unwrap().path());
     }
     files
+}
+
+/// A section's text, from its heading to the next `## ` heading (or the end).
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let start = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("no {heading}"));
+    let rest = &text[start + 1..];
+    let end = rest[heading.len()..].find("\n## ").map_or(rest.len(), |at| at + heading.len() + 1);
+    &rest[..end]
 }
 
 /// The text between a chapter's generated markers (`cargo lab docs` fills them from a run).
@@ -67,24 +79,58 @@ fn every_chapter_has_every_section_in_order() {
         let text = chapter(lab);
         let mut from = 0;
         for section in SECTIONS {
-            let at = text[from..]
-                .find(section)
-                .unwrap_or_else(|| panic!("{}.md lacks `{section}` (or has it out of order)", lab.name));
+            let at = text[from..].find(section).unwrap_or_else(|| {
+                panic!("{}.md lacks `{}` (or has it out of order)", lab.name, section.trim())
+            });
             from += at + section.len();
         }
     }
 }
 
-/// The chapter shows a real run of the demo, in which every step held.
+/// The chapter's first screen, before "The question", says what the student will learn and
+/// gives the three commands (watch, spec and new, check), as `cargo lab docs` writes them.
+#[test]
+fn every_chapter_opens_with_what_you_learn_and_the_three_commands() {
+    for lab in ALL {
+        let text = chapter(lab);
+        let first = &text[..text.find("\n## The question\n").unwrap()];
+        assert!(
+            first.contains("**What you will learn:**"),
+            "{}.md does not open with what you learn",
+            lab.name
+        );
+        assert!(
+            generated(first, "commands") == format!("\n{}\n", runner::docs::commands_block(lab)),
+            "{}.md: the first screen's commands are not `cargo lab docs`'s; run `cargo lab docs {} --spec-only`",
+            lab.name,
+            lab.name
+        );
+        assert!(
+            first.lines().count() < 30,
+            "{}.md's first screen is {} lines",
+            lab.name,
+            first.lines().count()
+        );
+    }
+}
+
+/// The chapter shows a real run of the demo, in which every step held, folded (`<details>`)
+/// in "Run it", so that it does not stand between the reader and the rest.
 #[test]
 fn every_chapter_shows_a_real_demo_run() {
     for lab in ALL {
         let text = chapter(lab);
-        let demo = generated(&text, "demo");
+        let demo = generated(section(&text, "## Run it"), "demo");
         let held = format!("All {} steps held.", lab.scenarios.len());
         assert!(
             demo.contains(&held),
             "{}.md: the demo output is missing or stale; run `just docs`",
+            lab.name
+        );
+        assert!(
+            demo.trim_start().starts_with("<details>") && demo.trim_end().ends_with("</details>"),
+            "{}.md: the demo's output is not folded; run `cargo lab docs {}`",
+            lab.name,
             lab.name
         );
     }
@@ -112,7 +158,7 @@ fn every_chapter_has_a_diagram_with_role_names() {
 fn every_chapter_shows_the_spec_the_checker_runs() {
     for lab in ALL {
         let text = chapter(lab);
-        let turn = &text[text.find("## Your turn").unwrap()..text.find("## Further reading").unwrap()];
+        let turn = section(&text, "## Your turn");
         assert!(
             generated(turn, "spec") == format!("\n{}\n", runner::docs::spec_block(lab)),
             "{}.md: \"Your turn\" is not what `cargo lab spec {}` prints; run `cargo lab docs {}`",
@@ -128,7 +174,7 @@ fn every_chapter_shows_the_spec_the_checker_runs() {
 fn every_chapter_names_its_scenarios() {
     for lab in ALL {
         let text = chapter(lab);
-        let proven = &text[text.find("## How it is proven").unwrap()..text.find("## Spot the bug").unwrap()];
+        let proven = section(&text, "## How it is proven");
         for scenario in lab.scenarios {
             assert!(
                 proven.contains(&format!("`{}`", scenario.name)),
@@ -182,7 +228,7 @@ fn quoted_commands(line: &str) -> Vec<Vec<&str>> {
     for prefix in ["cargo lab", "just lab"] {
         for (at, _) in line.match_indices(prefix) {
             let rest = &line[at + prefix.len()..];
-            let end = rest.find(['`', '#', '"', ')', '|', ':', ',']).unwrap_or(rest.len());
+            let end = rest.find(['`', '#', '"', ')', '|', ':', ',', '<']).unwrap_or(rest.len());
             commands.push(rest[..end].split_whitespace().collect());
         }
     }

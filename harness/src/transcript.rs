@@ -225,7 +225,8 @@ impl Default for Transcript {
     }
 }
 
-fn render(at: Duration, event: &Event, style: Style) -> String {
+/// One event as a demo prints it: the time from the scenario's start, who, and what.
+pub fn render(at: Duration, event: &Event, style: Style) -> String {
     let time = style.paint("2", &format!("{:>7.3}s", at.as_secs_f64()));
     match event {
         Event::Say(text) => format!("         {}", style.paint("1", text)),

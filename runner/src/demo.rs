@@ -1,9 +1,9 @@
 //! `cargo lab NAME`: a lab's scenarios narrated live, as a demo; `cargo lab NAME --step`, the
-//! same with a pause before each step, for a class to predict it; and `cargo lab NAME
+//! same for a class, one event per Enter (see [`crate::step`]); and `cargo lab NAME
 //! --diagram`, the same runs drawn as one Mermaid sequence diagram (and, for the connection
 //! states the kernel showed, a state diagram: see [`crate::diagram::states`]).
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use harness::scenario::{self, Hints, Outcome};
@@ -15,11 +15,12 @@ use crate::diagram::Run;
 
 /// `cargo lab NAME`: every scenario narrated live. True when every step held.
 pub fn demo(target: &Target) -> bool {
-    narrate(target, false)
+    narrate(target)
 }
 
-/// `cargo lab NAME --step`: the demo, waiting for Enter before each step, so that a class can
-/// predict what comes next. Refused without a terminal on stdin: there is nobody to press it.
+/// `cargo lab NAME --step`: the demo, one event per Enter, so that a class can predict each
+/// before it shows, and each step's claim after its events. Refused without a terminal on
+/// stdin: there is nobody to press it.
 pub fn demo_stepped(target: &Target) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!(
@@ -28,29 +29,19 @@ pub fn demo_stepped(target: &Target) -> Result<bool> {
             target.lab.name
         );
     }
-    Ok(narrate(target, true))
+    Ok(crate::step::run(target))
 }
 
-fn narrate(target: &Target, step: bool) -> bool {
+fn narrate(target: &Target) -> bool {
     let lab = target.lab;
     let style = Style::for_stdout();
     out!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
     out!("\n{}\n", lab.story.trim());
     out!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
-    if step {
-        out!("Before each step the demo waits for Enter: a moment to predict what will happen.");
-    }
-    let mut stepping = step;
     let mut held = 0;
     for (number, scenario) in lab.scenarios.iter().enumerate() {
         let heading = format!("── {}/{} {} ", number + 1, lab.scenarios.len(), scenario.claim);
         out!("\n{}", style.paint("1;34", &heading));
-        if stepping {
-            out!("   {}", style.paint("2", "(press Enter to run this step)"));
-            let mut line = String::new();
-            // End of input (Ctrl-D): the rest runs without waiting.
-            stepping = matches!(std::io::stdin().lock().read_line(&mut line), Ok(1..));
-        }
         let transcript = Transcript::live();
         match scenario::run(scenario, target, &transcript) {
             Outcome::Passed => {

@@ -16,6 +16,7 @@ pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         if spec_only {
             let text = replace(&text, "spec", &spec_block(lab))?;
+            let text = replace(&text, "commands", &commands_block(lab))?;
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             out!("regenerated the spec in {}", path.display());
             continue;
@@ -24,7 +25,7 @@ pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
         let target = Target::reference(lab, &binary);
         let output = demo_output(lab.name)?;
         let runs = demo::runs(&target)?;
-        let text = replace(&text, "demo", &format!("```text\n$ cargo lab {}\n{output}```", lab.name))?;
+        let text = replace(&text, "demo", &demo_block(lab, &output))?;
         let text = replace(&text, "diagram", &format!("```mermaid\n{}```", diagram::sequence(&runs)))?;
         // A chapter that has a place for it gets the states the kernel showed, as a state diagram.
         let text = match diagram::states(&runs) {
@@ -34,10 +35,40 @@ pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
             _ => text,
         };
         let text = replace(&text, "spec", &spec_block(lab))?;
+        let text = replace(&text, "commands", &commands_block(lab))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         out!("regenerated {}", path.display());
     }
     Ok(())
+}
+
+/// The chapter's first screen: the three commands a student runs, in the order of
+/// docs/src/students.md (watch, read the spec and start, check on every save).
+pub fn commands_block(lab: &Lab) -> String {
+    let name = lab.name;
+    format!(
+        "```sh\n\
+         # 1. Watch it: every step on the wire, narrated (add --step for one event per Enter)\n\
+         cargo lab {name}\n\
+         # 2. Read what your server must do, and start from a starter (in my-{name}/)\n\
+         cargo lab spec {name}\n\
+         cargo lab new {name}\n\
+         # 3. Check your server on every save\n\
+         {}\n\
+         ```",
+        crate::spec::check_command(lab)
+    )
+}
+
+/// The demo's whole output, folded: a reader opens it when the chapter sends them there.
+fn demo_block(lab: &Lab, output: &str) -> String {
+    let lines = output.lines().count();
+    format!(
+        "<details>\n<summary>The whole run: <code>cargo lab {0}</code> ({1} steps, {lines} lines)</summary>\n\n\
+         ```text\n$ cargo lab {0}\n{output}```\n\n</details>",
+        lab.name,
+        lab.scenarios.len()
+    )
 }
 
 /// The chapter's "Your turn": what `cargo lab spec` prints, as it prints it.

@@ -13,4 +13,5 @@ pub mod new;
 pub mod progress;
 pub mod report;
 pub mod spec;
+pub mod step;
 pub mod watch;

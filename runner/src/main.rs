@@ -180,8 +180,9 @@ enum Command {
     Docs {
         /// Only these labs' chapters (all of them when none is named).
         labs: Vec<String>,
-        /// Only the "Your turn" spec, which comes from the lab's definition (the demo and
-        /// the diagram come from a run, and their ports and times change each time).
+        /// Only the "Your turn" spec and the first screen's commands, which come from the
+        /// lab's definition (the demo and the diagram come from a run, and their ports and
+        /// times change each time).
         #[arg(long)]
         spec_only: bool,
     },
@@ -417,7 +418,7 @@ fn list() {
         out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
     }
     out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
-    out!("      `cargo lab NAME --step` runs the demo one step at a time (in class),");
+    out!("      `cargo lab NAME --step` runs the demo one event per Enter (in class),");
     out!("      `cargo lab spec NAME` says what your own server must do,");
     out!("      `cargo lab new NAME` writes a starter for it,");
     out!("      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,");

@@ -688,13 +688,28 @@ pub fn reliable_ping_measures_the_udp_echo_server_through_reliable_link() {
             }
         }
         let summary = pinger.expect_line("the summary", harness::WAIT, |line| line.starts_with("---"))?;
-        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5"  <<`, `passed datagram 3 ← ... "ping 4"`.
+        // `dropped datagram 5 → 127.0.0.1:PORT: "ping 5 5f1c9e0a"  <<`, `passed datagram 3 ← ...
+        // "ping 4 00c0ffee"`: a ping's number, and the token the pinger drew for it.
+        // The link decides on each ping, and on the echo of each it passed; on a busy machine
+        // it may print those decisions well after the pinger is done, so wait for all of them.
         let (mut dropped, mut echoed) = (Vec::new(), Vec::new());
-        while let Ok(line) = link.expect_line("the link's decisions", harness::QUIET, |_| true) {
-            let Some(ping) = line.split('"').nth(1).map(str::to_string) else { continue };
+        let (mut there, mut awaited) = (0, 0);
+        while there < 6 || awaited > 0 {
+            let line =
+                link.expect_line("the link's decision on every ping and echo", harness::WAIT, |_| true)?;
+            let Some(quoted) = line.split('"').nth(1) else { continue };
+            let ping = quoted.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            let back = line.contains("(a reply)");
+            match (line.starts_with("dropped"), back) {
+                (dropped_it, false) => {
+                    there += 1;
+                    awaited += usize::from(!dropped_it);
+                }
+                (_, true) => awaited = awaited.saturating_sub(1),
+            }
             if line.starts_with("dropped") {
                 dropped.push(ping);
-            } else if line.contains("(a reply)") {
+            } else if back {
                 echoed.push(ping);
             }
         }

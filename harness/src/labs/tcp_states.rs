@@ -228,7 +228,7 @@ pub fn the_side_that_closes_first_waits_in_time_wait(s: &mut Session) -> Result<
     wait_for_states(s.transcript(), &ends, &[None, Some(State::TIME_WAIT)], WAIT)?;
     s.say(
         "alice closed: her end sent its FIN, took the last ACK and is gone. The server's end, which closed \
-         first, waits in TIME_WAIT: 60 s on Linux, whatever the program does.",
+         first, waits in TIME_WAIT: 60 s on Linux; the server has closed that socket and can no longer shorten it.",
     );
     Ok(())
 }

@@ -118,7 +118,7 @@ one. The kernel's own counters (/proc/net/udp, TCP_INFO) are read beside the ser
             Flag {
                 usage: "--rcvbuf BYTES",
                 does: "Set the socket's receive buffer (SO_RCVBUF) to BYTES before bind (over TCP, on the \
-                       listening socket, before listen). Linux doubles the figure. The system's default when \
+                       listening socket, before listen). Linux caps the figure at net.core.rmem_max, then doubles it. The system's default when \
                        absent.",
             },
         ],

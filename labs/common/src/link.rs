@@ -1,6 +1,6 @@
 //! A lossy link: a UDP relay that loses, duplicates, reorders, delays and corrupts datagrams on
-//! purpose, so that a lesson about reliability can happen on 127.0.0.1, where the kernel never
-//! loses a datagram by itself.
+//! purpose, so that a lesson about reliability can happen on 127.0.0.1, where the kernel loses
+//! a datagram only when a queue on its way is full (most often a socket's receive buffer).
 //!
 //! Whoever sends to the link's address is a sender; the link relays each datagram to the far
 //! end (`to`), from a socket of its own for each sender, and each reply from there back to
@@ -318,8 +318,9 @@ impl Forward {
         while !self.shared.stopped.load(Ordering::SeqCst) {
             let (len, sender) = match self.near.recv_from(&mut buf) {
                 Ok(got) => got,
-                // A timeout (look again whether the link is stopped), or an ICMP error for a
-                // reply sent back earlier: not ours to act on.
+                // A timeout (look again whether the link is stopped), or, on Windows, an ICMP
+                // error for a reply sent back earlier (Linux tells this unconnected socket
+                // nothing): not ours to act on.
                 Err(_) => continue,
             };
             let Some(far) = self.far_socket_for(sender) else { continue };

@@ -2,17 +2,20 @@
 //!
 //! The lessons say it in two sentences: UDP sends a datagram and does not care whether it
 //! arrived; TCP is reliable because after sending it waits for an acknowledgement. On
-//! 127.0.0.1 no datagram is ever lost, so neither sentence can be seen. This lab puts a lossy
-//! link between two programs (`link`: it drops, duplicates, reorders, delays and corrupts
-//! datagrams on purpose, each decision printed) and builds reliability on top of UDP, the way
-//! TCP builds it on top of IP:
+//! 127.0.0.1 a datagram is lost only when a queue on its way is full, most often the receiving
+//! socket's buffer (the kernel drops it and counts it: /proc/net/udp's `drops` column; the
+//! tcp-vs-udp lab shows it), so neither sentence can be seen in an ordinary exchange. This lab
+//! puts a lossy link between two programs (`link`: it drops, duplicates, reorders, delays and
+//! corrupts datagrams on purpose, each decision printed) and builds reliability on top of UDP,
+//! the way TCP builds it on top of IP:
 //!
 //! - a sequence number on every line, so that the receiver can tell a new line from a copy;
 //! - a checksum, so that a damaged datagram is thrown away rather than believed;
 //! - an acknowledgement (ACK) for every datagram, so that the sender learns what arrived;
 //! - a timeout and retransmission, for what was lost (the line, or its ACK);
 //! - a window (`--window N`): N lines in flight before the first is acknowledged. N = 1 is
-//!   stop-and-wait, the alternating-bit protocol; N > 1 is Go-Back-N.
+//!   stop-and-wait (the alternating-bit protocol's way, though lines here are numbered 0, 1,
+//!   2, … where that protocol needs only 0, 1, 0, 1); N > 1 is Go-Back-N.
 //!
 //! `--naive` on both ends sends bare datagrams instead, and shows what UDP alone loses. `ping`
 //! measures the round trip and the loss through the link, as the classic UDP pinger does.
@@ -86,7 +89,9 @@ fn receive(bind: SocketAddr, naive: bool) -> Result<()> {
     loop {
         let (len, from) = match socket.recv_from(&mut buf) {
             Ok(got) => got,
-            // One datagram's trouble (an ICMP error for an ACK we sent) is never the server's.
+            // One datagram's trouble is never the server's. (On Windows, an ICMP "port
+            // unreachable" for an ACK we sent fails the next recvfrom, WSAECONNRESET; Linux does
+            // not tell an unconnected socket without IP_RECVERR.)
             Err(error) => {
                 eprintln!("receive failed: {error}");
                 continue;
@@ -299,8 +304,8 @@ struct SendArgs {
     /// The receiver (or a link in front of it).
     #[arg(long, visible_alias = "server", value_parser = lab_common::address, default_value = "127.0.0.1:9300")]
     to: SocketAddr,
-    /// Lines in flight before the first is acknowledged: 1 is stop-and-wait (the
-    /// alternating-bit protocol), more is Go-Back-N.
+    /// Lines in flight before the first is acknowledged: 1 is stop-and-wait, more is
+    /// Go-Back-N.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
     window: u64,
     /// How long to wait for an acknowledgement before sending again, in milliseconds. 200 is

@@ -45,8 +45,8 @@ pub fn send(options: &Options) -> Result<()> {
     let local = lab_common::local_addr_for(to);
     let socket = UdpSocket::bind(local).with_context(|| format!("binding udp://{local}"))?;
     // Connected: only the receiver's datagrams reach us, and an ICMP "port unreachable" for
-    // one of ours is reported on this socket (as "connection refused"), which an unconnected
-    // socket on Linux is never told.
+    // one of ours is reported on this socket (as "connection refused"), which on Linux an
+    // unconnected socket is told only if it sets IP_RECVERR (udp(7), `__udp4_lib_err`).
     socket.connect(to).with_context(|| format!("connecting the socket to udp://{to}"))?;
     let (events, queue) = mpsc::channel();
     read_lines(events.clone());

@@ -4,10 +4,11 @@
 //! (SYN, SYN-ACK, ACK) makes both ESTABLISHED, before any program calls accept. Then each
 //! direction is closed on its own, with a FIN and its ACK (the "four-way close", 四次挥手): the
 //! side that closes first goes FIN_WAIT1, FIN_WAIT2, then TIME_WAIT; the other sits in
-//! CLOSE_WAIT until its program closes too, then LAST_ACK, then it is gone (RFC 9293, section
-//! 3.3.2; Linux's `tcp_close_state` in net/ipv4/tcp.c, and `tcp_fin` in tcp_input.c). Linux lists every
-//! socket and its state in /proc/net/tcp and /proc/net/tcp6 (`netstat -tan` prints them; `ss -tan`
-//! asks the kernel for the same list over netlink); both
+//! CLOSE_WAIT until its program closes too (or shuts down its side), then LAST_ACK, then it
+//! is gone (RFC 9293, section 3.3.2; Linux's `tcp_close_state` in net/ipv4/tcp.c, and
+//! `tcp_fin` in tcp_input.c). Linux lists every socket and its state in /proc/net/tcp and
+//! /proc/net/tcp6 (`netstat -tan` prints them; `ss -tan` asks the kernel for the same list
+//! over netlink); both
 //! roles here print what it says, at each step, for both ends of their connection.
 //!
 //! The server echoes each line; the line `q` makes it close first. The client sends what you

@@ -116,7 +116,8 @@ struct ServerArgs {
     /// Milliseconds to nap before each read: a receiver slower than its sender.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     read_delay: u64,
-    /// The socket's receive buffer (SO_RCVBUF) in bytes; Linux doubles what it is given.
+    /// The socket's receive buffer (SO_RCVBUF) in bytes. Linux caps it at net.core.rmem_max,
+    /// then doubles it: ask 2000000 where rmem_max is 212992 and you get 425984.
     #[arg(long, value_name = "BYTES")]
     rcvbuf: Option<usize>,
 }
@@ -173,8 +174,9 @@ impl Server {
             let received = match kernel::recv_counting_drops(&socket, &mut buf) {
                 Ok(received) => received,
                 Err(error) => {
-                    // On Linux an ICMP error for an earlier reply can surface here; it is
-                    // about that one peer, not the server.
+                    // On Windows an ICMP "port unreachable" for an earlier reply fails the
+                    // next recvfrom (WSAECONNRESET); Linux tells an unconnected socket only
+                    // with IP_RECVERR. Either way it is about one peer, not the server.
                     eprintln!("receive failed: {error}");
                     continue;
                 }
