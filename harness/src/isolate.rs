@@ -11,10 +11,13 @@
 //!   makes unshare's own end kill PID 1.
 //! - Mount: only so that /proc can be mounted afresh and show the namespace's own processes
 //!   (the checker reads /proc to find a server's sockets).
+//! - User: for a grader who is not root, so that it may make the others; its root is that
+//!   user, mapped. A root grader makes none ([`UNSHARE_AS_ROOT`]) and keeps the power to run
+//!   each student's server as a uid of its own.
 //!
-//! Not isolated: the file system, the user's files (the namespace's root is the user who runs
-//! `grade`, mapped), CPU and memory. Where the namespaces cannot be made (unshare missing, or a
-//! kernel or security module that forbids unprivileged user namespaces), [`probe`] says why.
+//! The files a student's server may touch, its identity and its limits are
+//! [`crate::sandbox`]'s. Where the namespaces cannot be made (unshare missing, or a kernel or
+//! security module that forbids unprivileged user namespaces), [`probe`] says why.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -34,6 +37,10 @@ pub const UNSHARE: &[&str] = &[
     "--",
 ];
 
+/// The same for a grader who is root: no user namespace is needed to make the others.
+pub const UNSHARE_AS_ROOT: &[&str] =
+    &["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--"];
+
 /// Whether submissions can be isolated here: `Err` says why not, in a line for the user.
 /// `probe_args` run `exe` inside the namespaces; they must bring the loopback up (see
 /// [`loopback_up`]) and exit 0.
@@ -41,8 +48,9 @@ pub fn probe(exe: &Path, probe_args: &[&str]) -> Result<(), String> {
     if !cfg!(target_os = "linux") {
         return Err("network namespaces are Linux's alone".into());
     }
-    let output = Command::new(UNSHARE[0])
-        .args(&UNSHARE[1..])
+    let unshare = if crate::sandbox::is_root() { UNSHARE_AS_ROOT } else { UNSHARE };
+    let output = Command::new(unshare[0])
+        .args(&unshare[1..])
         .arg(exe)
         .args(probe_args)
         .stdin(Stdio::null())

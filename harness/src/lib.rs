@@ -32,6 +32,7 @@ pub mod process;
 pub mod procs;
 pub mod proxy;
 pub mod ready;
+pub mod sandbox;
 pub mod session;
 pub mod style;
 pub mod tap;

@@ -15,6 +15,7 @@ use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
 use crate::proxy::{Proxy, Rechunk};
 use crate::ready::{Ready, WrongPort};
+use crate::sandbox::Sandbox;
 use crate::scenario::Lab;
 use crate::tap::Tap;
 use crate::transcript::{Proto, Transcript};
@@ -38,16 +39,24 @@ pub struct Target {
     /// Flag-and-value pairs for every start of the reference server (`--mode threaded`); a
     /// scenario that passes the same flag replaces the pair.
     pub server_args: Vec<String>,
+    /// How long a server may take to be ready ([`READY_WAIT`] unless the user says).
+    pub ready_wait: Duration,
+    /// Where a server command runs: `None`, as the user who runs the check; see
+    /// [`crate::sandbox`].
+    pub sandbox: Option<Sandbox>,
 }
 
 impl Target {
     pub fn reference(lab: &'static Lab, binary: impl Into<PathBuf>) -> Target {
-        Target { lab, reference: binary.into(), server: Server::Reference, server_args: Vec::new() }
+        Target::new(lab, binary.into(), Server::Reference)
+    }
+
+    fn new(lab: &'static Lab, reference: PathBuf, server: Server) -> Target {
+        Target { lab, reference, server, server_args: Vec::new(), ready_wait: READY_WAIT, sandbox: None }
     }
 
     pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
-        let server = Server::Command(command.to_string());
-        Target { lab, reference: binary.into(), server, server_args: Vec::new() }
+        Target::new(lab, binary.into(), Server::Command(command.to_string()))
     }
 
     /// A Python server kept as a test fixture: `python3 SCRIPT --port {port} EXTRA {args}`.
@@ -252,7 +261,7 @@ impl Session {
                 argv.extend(args.iter().map(|a| a.to_string()));
                 let program = Program::Exec { path: self.target.reference.clone(), args: argv };
                 let mut role = Spawn::new("server", program).vital().start(&self.transcript)?;
-                let ready = role.wait_ready(READY_WAIT)?;
+                let ready = role.wait_ready(self.target.ready_wait)?;
                 (role, ready)
             }
             Server::Command(command) => {
@@ -280,9 +289,10 @@ impl Session {
                 let mut role = Spawn::new("server", Program::Shell(line))
                     .vital()
                     .output_cap(crate::process::STRANGER_OUTPUT_CAP)
+                    .sandbox(self.target.sandbox.clone())
                     .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
-                let ready = role.wait_ready_or_bound(expected, READY_WAIT)?;
+                let ready = role.wait_ready_or_bound(expected, self.target.ready_wait)?;
                 if ready.addr.port() != port {
                     let said = "its ready line says so";
                     return Err(WrongPort { said, listens_on: vec![ready.addr.port()], given: port }.into());

@@ -96,6 +96,22 @@ enum Command {
         /// The lab's own binary, already built (grade passes it to each submission's checker).
         #[arg(long, hide = true)]
         reference: Option<std::path::PathBuf>,
+        /// Seconds your server may take to print its ready line or bind its port.
+        #[arg(long, value_name = "SECS")]
+        ready_timeout: Option<f64>,
+        /// Run your server as `grade` runs each student's: it may write only this folder and a
+        /// HOME and TMPDIR of its own, read only what a language runtime needs, gets a clean
+        /// environment and the limits below (Linux; Landlock for the files).
+        #[arg(long)]
+        sandbox: bool,
+        /// (grade: the submission's copy in DIR/work, its HOME and TMPDIR in DIR.)
+        #[arg(long, hide = true, value_name = "DIR")]
+        sandbox_dir: Option<std::path::PathBuf>,
+        /// (grade: the uid and gid its servers run as.)
+        #[arg(long, hide = true, value_name = "UID")]
+        sandbox_uid: Option<u32>,
+        #[command(flatten)]
+        limits: grade::sandbox::SandboxArgs,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -157,9 +173,26 @@ enum Command {
         /// Check submissions side by side on this machine's network, without namespaces.
         #[arg(long)]
         no_isolation: bool,
+        /// Run each student's server as the grader's own user, with the grader's files, and
+        /// no limits (not for strangers' code).
+        #[arg(long)]
+        no_sandbox: bool,
         /// Run only this scenario (repeat the flag for more).
         #[arg(long = "scenario", value_name = "NAME")]
         only: Vec<String>,
+        /// Grade only this student (an entry's name) into the --out of an earlier run, keeping
+        /// everyone else's reports; repeat for more.
+        #[arg(long = "only", value_name = "NAME")]
+        students: Vec<String>,
+        /// Grade only the entries whose names match GLOB (`*.py`); repeat for more. Without it,
+        /// README*, __MACOSX and dot-files are passed over.
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Seconds a server may take to print its ready line or bind its port.
+        #[arg(long, value_name = "SECS")]
+        ready_timeout: Option<f64>,
+        #[command(flatten)]
+        limits: grade::sandbox::SandboxArgs,
     },
     /// (Inside `grade`'s namespaces: bring up the loopback, then run the rest as `cargo lab ...`.)
     #[command(hide = true)]
@@ -228,6 +261,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             visibility,
             scenario_time_limit,
             reference,
+            ready_timeout,
+            sandbox,
+            sandbox_dir,
+            sandbox_uid,
+            limits,
             build,
             watch,
             poll,
@@ -264,7 +302,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => path,
                 None => reference_binary(lab)?,
             };
-            let target = Target::command(lab, reference, &server);
+            let mut target = Target::command(lab, reference, &server);
+            if let Some(wait) = ready_timeout {
+                target.ready_wait = seconds(wait)?;
+            }
+            let (sandbox, _workspace) =
+                grade::sandbox::for_check(&limits, sandbox, sandbox_dir, sandbox_uid)?;
+            target.sandbox = sandbox;
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             // A tool's format holds every scenario, so one that hangs must not hold the report.
@@ -327,7 +371,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             scenario_time_limit,
             no_hints,
             no_isolation,
+            no_sandbox,
             only,
+            students,
+            include,
+            ready_timeout,
+            limits,
         }) => {
             let lab = find(&lab)?;
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -344,6 +393,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 scenario_time_limit: seconds(scenario_time_limit)?,
                 no_hints,
                 isolate: !no_isolation,
+                sandbox: !no_sandbox,
+                limits,
+                students,
+                include,
+                ready_wait: ready_timeout.map(seconds).transpose()?,
                 runner: std::env::current_exe().context("finding the lab runner itself")?,
                 reference: reference_binary(lab)?,
             };

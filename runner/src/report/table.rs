@@ -1,6 +1,9 @@
 //! The class at a glance: a row per submission, a column per scenario (numbered, with a key
-//! below), the points, and for a submission that could not be checked at all, why, once.
+//! below that gives each scenario's pass rate), the points, and for a submission that could
+//! not be checked at all, why, once; then the class's figures ([`Statistics`]): how many
+//! submissions got each number of points, the mean and the median.
 
+use serde::{Deserialize, Serialize};
 use unicode_width::UnicodeWidthStr;
 
 use super::{Status, Submission, number};
@@ -39,18 +42,106 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
         text.push('\n');
     }
     text.push('\n');
-    for (index, scenario) in first.scenarios.iter().enumerate() {
-        text.push_str(&format!("{:>3}  {}\n", index + 1, scenario.name));
+    let statistics = Statistics::of(submissions);
+    let name_width = first.scenarios.iter().map(|s| s.name.width()).max().unwrap_or(0);
+    for (index, (scenario, rate)) in first.scenarios.iter().zip(&statistics.pass_rates).enumerate() {
+        text.push_str(&format!(
+            "{:>3}  {}  passed by {}/{} ({:.0}%)\n",
+            index + 1,
+            pad(&scenario.name, name_width),
+            rate.passed,
+            rate.of,
+            100.0 * rate.rate
+        ));
     }
-    let all_passed = submissions.iter().filter(|s| s.all_passed()).count();
-    let mean = submissions.iter().map(Submission::points).sum::<f64>() / submissions.len() as f64;
+    text.push_str("\npoints  submissions\n");
+    for bucket in statistics.distribution.iter().rev() {
+        text.push_str(&format!(
+            "{:>6}  {} {}\n",
+            number(bucket.points),
+            "#".repeat(bucket.submissions),
+            bucket.submissions
+        ));
+    }
     text.push_str(&format!(
-        "\n{} submissions: {all_passed} passed every scenario; mean {} of {} points\n",
-        submissions.len(),
-        number(mean),
+        "\n{} submissions: {} passed every scenario; mean {}, median {} of {} points\n",
+        statistics.submissions,
+        statistics.all_passed,
+        number(statistics.mean),
+        number(statistics.median),
         number(first.max_points())
     ));
     text
+}
+
+/// The class's figures, in the table and in summary.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub submissions: usize,
+    /// How many passed every scenario.
+    pub all_passed: usize,
+    pub mean: f64,
+    pub median: f64,
+    /// Each scenario, in the lab's order: how many of the class passed it.
+    pub pass_rates: Vec<PassRate>,
+    /// How many submissions got each number of points, fewest points first.
+    pub distribution: Vec<Bucket>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PassRate {
+    pub scenario: String,
+    pub passed: usize,
+    pub of: usize,
+    /// `passed / of`, from 0 to 1.
+    pub rate: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub points: f64,
+    pub submissions: usize,
+}
+
+impl Statistics {
+    pub fn of(submissions: &[Submission]) -> Statistics {
+        let Some(first) = submissions.first() else { return Statistics::default() };
+        let mut points: Vec<f64> = submissions.iter().map(Submission::points).collect();
+        points.sort_by(f64::total_cmp);
+        let middle = points.len() / 2;
+        let median = match points.len() % 2 {
+            0 => (points[middle - 1] + points[middle]) / 2.0,
+            _ => points[middle],
+        };
+        let mut distribution: Vec<Bucket> = Vec::new();
+        for &p in &points {
+            match distribution.last_mut() {
+                Some(bucket) if bucket.points == p => bucket.submissions += 1,
+                _ => distribution.push(Bucket { points: p, submissions: 1 }),
+            }
+        }
+        let pass_rates = first
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(index, scenario)| {
+                let passed = submissions
+                    .iter()
+                    .filter(|s| s.scenarios.get(index).is_some_and(|r| r.status == Status::Pass))
+                    .count();
+                let of = submissions.len();
+                PassRate { scenario: scenario.name.clone(), passed, of, rate: passed as f64 / of as f64 }
+            })
+            .collect();
+        Statistics {
+            submissions: submissions.len(),
+            all_passed: submissions.iter().filter(|s| s.all_passed()).count(),
+            mean: points.iter().sum::<f64>() / points.len() as f64,
+            median,
+            pass_rates,
+            distribution,
+        }
+    }
 }
 
 /// `text` followed by spaces up to `width` columns on a terminal (中 takes two).
