@@ -101,3 +101,28 @@ pub fn loopback_up() -> std::io::Result<()> {
 pub fn loopback_up() -> std::io::Result<()> {
     Err(std::io::Error::other("network namespaces are Linux's alone"))
 }
+
+/// In the namespaces' own /proc, each process sees only its own user's processes
+/// (`hidepid=invisible`): a student's server cannot read even the checker's command line.
+/// Needs root in the mount namespace; where the remount is refused, /proc stays as it was.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn hide_processes() -> std::io::Result<()> {
+    let (source, target, kind, options) = (c"proc", c"/proc", c"proc", c"hidepid=invisible");
+    // SAFETY: mount(2) reads the four NUL-terminated strings above, which outlive the call.
+    let done = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            kind.as_ptr(),
+            libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            options.as_ptr().cast(),
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn hide_processes() -> std::io::Result<()> {
+    Ok(())
+}

@@ -78,6 +78,11 @@ pub fn trials(listing: bool) -> Vec<Trial> {
             "namespaces cannot be made here ({why}): the isolation test is skipped (ignored), not passed"
         );
     }
+    // The hostile class needs the whole sandbox: Landlock, and root to give each server a uid.
+    let sandboxed = harness::sandbox::landlock_abi() > 0 && harness::sandbox::is_root();
+    if !listing && !sandboxed {
+        eprintln!("no Landlock, or not root: the hostile class test is skipped (ignored), not passed");
+    }
     let test = |name: &str, run: fn() -> Result<()>| {
         Trial::test(format!("grade::{name}"), move || run().map_err(|error| format!("{error:#}").into()))
     };
@@ -92,6 +97,12 @@ pub fn trials(listing: bool) -> Vec<Trial> {
         test("without_namespaces_grading_says_so_once_and_goes_on", without_namespaces),
         test("namespaces_let_two_submissions_bind_the_same_fixed_port", two_submissions_one_fixed_port)
             .with_ignored_flag(isolation.is_err()),
+        test("a_hostile_class_changes_no_honest_score_and_nothing_outside_out", hostile_class)
+            .with_ignored_flag(isolation.is_err() || !sandboxed),
+        test(
+            "only_regrades_one_student_and_what_is_not_a_submission_is_passed_over",
+            regrade_one_and_pass_over_what_is_not_a_submission,
+        ),
         test("by_hand::the_whole_fixture_class", the_whole_fixture_class).with_ignored_flag(true),
         test("by_hand::ten_udp_echo_submissions", ten_submissions).with_ignored_flag(true),
     ];
@@ -621,6 +632,13 @@ fn without_namespaces() -> Result<()> {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin)?;
     for program in ["sh", "python3", "cargo", "rustc"] {
+        // The system's Python where there is one: each server runs as a user of its own, who
+        // may not reach a Python installed under a home folder (pyenv's, under /root).
+        let system = Path::new("/usr/bin/python3");
+        if program == "python3" && system.exists() {
+            std::os::unix::fs::symlink(system, bin.join(program))?;
+            continue;
+        }
         let found = std::env::split_paths(&python_first_on_path())
             .map(|folder| folder.join(program))
             .find(|path| path.exists())
@@ -732,5 +750,222 @@ fn ten_submissions() -> Result<()> {
         took.as_secs_f64()
     );
     ensure!(graded.stdout.contains("10 submissions: 10 passed every scenario"), "{}", graded.stdout);
+    Ok(())
+}
+
+/// The honest students of the hostile class: correct, one with a bug, one that forks.
+const HONEST: [&str; 3] = ["correct.py", "张 三 (merge).py", "forks.py"];
+
+/// The hostile ones (tests/fixtures/grade/hostile): each attacks when it starts.
+const HOSTILE: [&str; 6] =
+    ["vandal.py", "spy.py", "tamperer.py", "killer.py", "fork_storm.py", "memory_hog.py"];
+
+/// Every file under `dir` (but `except`), and each file of `files`, with a hash of its bytes
+/// (a link: of where it points).
+fn checksums(dir: &Path, except: &[PathBuf], files: &[PathBuf]) -> Result<BTreeMap<PathBuf, u64>> {
+    use std::hash::{Hash, Hasher};
+    let hash = |path: &Path| -> Result<u64> {
+        let meta = std::fs::symlink_metadata(path)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        match meta.is_symlink() {
+            true => std::fs::read_link(path)?.hash(&mut hasher),
+            false => std::fs::read(path)?.hash(&mut hasher),
+        }
+        Ok(hasher.finish())
+    };
+    let mut sums = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if except.iter().any(|no| path.starts_with(no)) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path)?.is_dir() {
+                true => folders.push(path),
+                false => _ = sums.insert(path.clone(), hash(&path)?),
+            }
+        }
+    }
+    for file in files {
+        sums.insert(file.clone(), hash(file)?);
+    }
+    Ok(sums)
+}
+
+/// The processes, still alive, of the uids a grade run `pid` gives its students' servers.
+fn students_left(pid: u32) -> Vec<String> {
+    let first = (1u32 << 30) + (pid % (1 << 22)) * 256;
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next().and_then(|uid| uid.parse::<u32>().ok()));
+        if uid.is_some_and(|uid| (first..first + 256).contains(&uid)) {
+            left.push(format!("{:?} (uid {uid:?})", entry.file_name()));
+        }
+    }
+    left
+}
+
+/// `grade` over `submissions` as `grade` does, but started here so that its pid is known.
+fn grade_with_pid(submissions: &Path, out: &Path, extra: &[&str], mark: &str) -> Result<(Graded, u32)> {
+    let (key, value) = mark.split_once('=').expect("a mark is KEY=VALUE");
+    let child = std::process::Command::new(lab_binary())
+        .args(["grade", "udp-echo", "--submissions"])
+        .arg(submissions)
+        .args(["--server", TEMPLATE, "--out"])
+        .arg(out)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("LAB_BINARIES", lab_binaries())
+        .env("PATH", python_first_on_path())
+        .env(key, value)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let output = child.wait_with_output()?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    ensure!(output.status.success(), "grade failed ({}):\n{stdout}\n{stderr}", output.status);
+    Ok((Graded { stdout, stderr, out: out.to_path_buf() }, pid))
+}
+
+/// Each submission's points and statuses, from summary.json.
+fn scores(graded: &Graded) -> Result<BTreeMap<String, String>> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(graded.out.join("summary.json"))?)?;
+    let rows = summary["submissions"].as_array().context("submissions")?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                row["name"].as_str().unwrap_or_default().to_string(),
+                format!("{} {}", row["points"], row["results"]),
+            )
+        })
+        .collect())
+}
+
+/// A hostile class graded with honest students, while the same honest students are graded
+/// alone beside it (load): a vandal that overwrites classmates and writes outside its folder, a
+/// spy, a tamperer that replaces the checker through /proc/1/exe, one that kills its parent,
+/// a fork storm, a memory hog, and links planted in --out. Every honest student keeps the
+/// score it gets alone; no submission, binary or file outside --out changes; every attack is
+/// refused (each attacker says what it tried); nothing is left running.
+fn hostile_class() -> Result<()> {
+    let (dir, submissions) = copy_class(&HONEST)?;
+    let alone = dir.path().join("alone");
+    std::fs::create_dir(&alone)?;
+    for name in HONEST {
+        std::fs::copy(submissions.join(name), alone.join(name))?;
+    }
+    for name in HOSTILE {
+        let text = std::fs::read_to_string(root().join("tests/fixtures/grade/hostile").join(name))?;
+        std::fs::write(
+            submissions.join(name),
+            text.replace("@SUBMISSIONS@", &submissions.to_string_lossy()),
+        )?;
+    }
+    // Links planted in --out, to a file and a folder outside it.
+    let (out, outside) = (dir.path().join("grades"), dir.path().join("outside"));
+    std::fs::create_dir_all(outside.join("reports"))?;
+    std::fs::write(outside.join("victim.csv"), "the teacher's own file\n")?;
+    std::fs::create_dir(&out)?;
+    std::os::unix::fs::symlink(outside.join("victim.csv"), out.join("results.csv"))?;
+    std::os::unix::fs::symlink(outside.join("reports"), out.join("reports"))?;
+    let binaries = vec![lab_binary(), lab_binaries().join("udp-echo")];
+    let alone_out = dir.path().join("grades-alone");
+    let outs = [out.clone(), alone_out.clone()];
+    let before = checksums(dir.path(), &outs, &binaries)?;
+
+    let flags = ["--scenario", SCENARIOS[0], "--scenario", SCENARIOS[1], "--process-limit", "128"];
+    let (mark, mark_alone) = (mark(), mark());
+    let (together, by_themselves) = std::thread::scope(|scope| {
+        let together = scope.spawn(|| grade_with_pid(&submissions, &out, &flags, &mark));
+        let by_themselves = scope.spawn(|| grade(&alone, &alone_out, &flags, &mark_alone));
+        (together.join().expect("no panic"), by_themselves.join().expect("no panic"))
+    });
+    let ((graded, pid), by_themselves) = (together?, by_themselves?);
+    nothing_left(&mark)?;
+    let left = harness::wait::until(Duration::from_secs(5), || students_left(pid).is_empty().then_some(()));
+    ensure!(left.is_some(), "students' processes left: {:?}", students_left(pid));
+
+    let (with_class, alone) = (scores(&graded)?, scores(&by_themselves)?);
+    for name in HONEST {
+        ensure!(
+            with_class.get(name) == alone.get(name),
+            "{name}: {:?} graded with the hostile class, {:?} alone\n{}",
+            with_class.get(name),
+            alone.get(name),
+            graded.stdout
+        );
+    }
+    let after = checksums(dir.path(), &outs, &binaries)?;
+    let changed: Vec<_> = before.keys().filter(|path| before.get(*path) != after.get(*path)).collect();
+    let added: Vec<_> = after.keys().filter(|path| !before.contains_key(*path)).collect();
+    ensure!(changed.is_empty() && added.is_empty(), "changed {changed:?}, added {added:?}");
+    ensure!(!Path::new("/tmp/socket-labs-vandal-was-here").exists(), "the vandal wrote into /tmp");
+    ensure!(
+        out.join("reports").is_dir() && !out.join("reports").is_symlink(),
+        "--out/reports is still a link"
+    );
+
+    let report = |name: &str| std::fs::read_to_string(out.join("reports").join(format!("{name}.txt")));
+    for (name, managed) in
+        [("vandal.py", "WROTE"), ("spy.py", "READ "), ("tamperer.py", "WROTE"), ("tamperer.py", "REPLACED")]
+    {
+        let text = report(name)?;
+        ensure!(text.contains("denied "), "{name} tried nothing:\n{text}");
+        ensure!(!text.contains(managed), "{name} managed it:\n{text}");
+    }
+    let killer = &with_class["killer.py"];
+    ensure!(killer.starts_with("2.0 "), "the killer's checker did not live through it: {killer}");
+    let hog = report("memory_hog.py")?;
+    ensure!(hog.contains("ran out of memory at its limit (4 GiB of address space)"), "{hog}");
+    Ok(())
+}
+
+/// `--only NAME` re-grades one student into an earlier --out and keeps everyone else's rows
+/// and reports; README.md, __MACOSX and dot-files are passed over and named once; a name with
+/// an escape sequence and a newline is shown escaped and forges no row.
+fn regrade_one_and_pass_over_what_is_not_a_submission() -> Result<()> {
+    let (dir, submissions) = copy_class(&["correct.py", "张 三 (merge).py"])?;
+    std::fs::write(submissions.join("README.md"), "the class\n")?;
+    std::fs::create_dir(submissions.join("__MACOSX"))?;
+    std::fs::write(submissions.join(".DS_Store"), "")?;
+    let forged = "\u{1b}[2Jforged\npass pass 2 of 2.py";
+    std::fs::copy(class().join("correct.py"), submissions.join(forged))?;
+    let out = dir.path().join("grades");
+    let flags = ["--scenario", SCENARIOS[0], "--scenario", SCENARIOS[1]];
+    let first = grade(&submissions, &out, &flags, &mark())?;
+    ensure!(
+        first.stderr.matches("not graded, as not submissions: .DS_Store, README.md, __MACOSX").count() == 1,
+        "{}",
+        first.stderr
+    );
+    ensure!(
+        !first.stdout.contains('\u{1b}') && first.stdout.contains("\\u{1b}[2Jforged\\u{a}pass"),
+        "{}",
+        first.stdout
+    );
+    ensure!(scores(&first)?.len() == 3, "{:?}", scores(&first)?);
+    // The merge student fixes the bug and is graded again, alone.
+    std::fs::copy(class().join("correct.py"), submissions.join("张 三 (merge).py"))?;
+    let mut again: Vec<&str> = flags.to_vec();
+    again.extend(["--only", "张 三 (merge).py"]);
+    let second = grade(&submissions, &out, &again, &mark())?;
+    let (before, after) = (scores(&first)?, scores(&second)?);
+    ensure!(after.len() == 3, "rows dropped: {after:?}");
+    ensure!(after["correct.py"] == before["correct.py"], "{after:?}");
+    ensure!(after["张 三 (merge).py"].starts_with("2.0 "), "not re-graded: {after:?}");
+    let csv = std::fs::read_to_string(out.join("results.csv"))?;
+    ensure!(csv.lines().count() == 4, "{csv}");
+    ensure!(out.join("reports/correct.py.txt").is_file(), "correct.py's report went");
     Ok(())
 }
