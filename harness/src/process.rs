@@ -688,6 +688,14 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
+/// Run `command` (not a role: a student's build, say) in `sandbox`, with its limits.
+pub fn sandboxed(command: &mut Command, sandbox: &Sandbox) -> Result<()> {
+    let mut limits = Vec::new();
+    enter(command, sandbox, &mut limits)?;
+    set_limits(command, &limits);
+    Ok(())
+}
+
 /// Put `command` in `sandbox`: a clean environment, its working folder and identity, its
 /// limits (added to `limits`), then, in the child, no capabilities and the Landlock ruleset.
 #[cfg(target_os = "linux")]

@@ -52,6 +52,17 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// A build's (`grade --build`): a compiler needs more than the server it makes: ten times
+    /// the CPU time, four times the address space, sixteen times the file size.
+    pub fn for_build(self) -> Limits {
+        Limits {
+            cpu_seconds: self.cpu_seconds.saturating_mul(10),
+            memory_bytes: self.memory_bytes.saturating_mul(4),
+            file_bytes: self.file_bytes.saturating_mul(16),
+            ..self
+        }
+    }
+
     /// How an end by `signal` or with `stderr` says which limit it met, if one.
     pub fn reached(&self, signal: Option<i32>, stderr: &str) -> Option<String> {
         match signal {

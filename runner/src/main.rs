@@ -180,6 +180,11 @@ enum Command {
         /// Run only this scenario (repeat the flag for more).
         #[arg(long = "scenario", value_name = "NAME")]
         only: Vec<String>,
+        /// A build to run first in each submission's copy, in its sandbox (`make -C
+        /// {submission}`, `gcc -o {submission}/server {submission}/server.c`): a compile error
+        /// scores 0, with the compiler's output in the report.
+        #[arg(long, value_name = "TEMPLATE")]
+        build: Option<String>,
         /// Grade only this student (an entry's name) into the --out of an earlier run, keeping
         /// everyone else's reports; repeat for more.
         #[arg(long = "only", value_name = "NAME")]
@@ -329,10 +334,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 watch::watch(&target, &options, &watch)?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let points_file = points.clone();
             if let Some(build) = &build
-                && let Some(failed) = runner::build::run(build)?
+                && let Some(failed) = runner::build::run_in(build, target.sandbox.as_ref())?
             {
-                eprintln!("{}", failed.report());
+                if format == Format::Text {
+                    eprintln!("{}", failed.report());
+                } else {
+                    // A tool's report all the same: every scenario failed, the compiler's words as
+                    // the problem (grade scores it 0 and shows them).
+                    let points =
+                        points_file.map(|f| report::Points::read(&f, lab)).transpose()?.unwrap_or_default();
+                    let scenarios = check::selected(&target, &options)?;
+                    let name = name.unwrap_or_else(|| server.clone());
+                    let problem = format!(
+                        "the build failed ({}): `{}`\n{}",
+                        failed.status, failed.command, failed.output
+                    );
+                    let unchecked =
+                        grade::unchecked(lab.name, &scenarios, &points, &name, &server, problem, 0.0);
+                    report::print(&unchecked, format, visibility);
+                }
                 return Ok(ExitCode::FAILURE);
             }
             if format != Format::Text {
@@ -373,6 +395,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_isolation,
             no_sandbox,
             only,
+            build,
             students,
             include,
             ready_timeout,
@@ -394,6 +417,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 no_hints,
                 isolate: !no_isolation,
                 sandbox: !no_sandbox,
+                build,
                 limits,
                 students,
                 include,

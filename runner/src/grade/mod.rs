@@ -58,6 +58,8 @@ pub struct Options {
     pub isolate: bool,
     /// Run each student's server in a sandbox (see the module's header).
     pub sandbox: bool,
+    /// A build to run first in each submission's copy (`{submission}` as in the template).
+    pub build: Option<String>,
     pub limits: SandboxArgs,
     /// Grade only these students (entries' names) into the --out of an earlier run, keeping
     /// everyone else's reports (all when empty).
@@ -376,25 +378,9 @@ fn grade_one(
     path: &Path,
 ) -> Submission {
     let started = Instant::now();
-    let fail = |server: String, problem: String| Submission {
-        name: shown(name),
-        lab: options.lab.name.to_string(),
-        server,
-        problem: Some(problem),
-        scenarios: selected(options)
-            .into_iter()
-            .map(|scenario| ScenarioResult {
-                name: scenario.name.to_string(),
-                claim: scenario.claim.to_string(),
-                status: Status::Fail,
-                points: 0.0,
-                max_points: points.of(scenario.name),
-                seconds: 0.0,
-                report: "not run to the end: the submission could not be checked (see the problem above)"
-                    .to_string(),
-            })
-            .collect(),
-        seconds: started.elapsed().as_secs_f64(),
+    let fail = |server: String, problem: String| {
+        let seconds = started.elapsed().as_secs_f64();
+        unchecked(options.lab.name, &selected(options), points, &shown(name), &server, problem, seconds)
     };
     let placed = match options.sandbox {
         true => place(path, slot).map(Some),
@@ -425,6 +411,9 @@ fn grade_one(
     command.arg("--reference").arg(&options.reference);
     command.args(["--jobs", &options.scenario_jobs.to_string()]);
     command.args(["--scenario-time-limit", &options.scenario_time_limit.as_secs_f64().to_string()]);
+    if let Some(build) = &options.build {
+        command.arg(format!("--build={}", build.replace("{submission}", &quote(&copy.to_string_lossy()))));
+    }
     if let Some(wait) = options.ready_wait {
         command.arg(format!("--ready-timeout={}", wait.as_secs_f64()));
     }
@@ -458,6 +447,38 @@ fn grade_one(
     };
     drop(workspace);
     fail(server, problem)
+}
+
+/// A submission none of whose `scenarios` ran, for `problem`: each fails, with a pointer to it.
+pub fn unchecked(
+    lab: &str,
+    scenarios: &[&harness::Scenario],
+    points: &Points,
+    name: &str,
+    server: &str,
+    problem: String,
+    seconds: f64,
+) -> Submission {
+    let not_run = "not run to the end: the submission could not be checked (see the problem above)";
+    Submission {
+        name: name.to_string(),
+        lab: lab.to_string(),
+        server: server.to_string(),
+        problem: Some(problem),
+        scenarios: scenarios
+            .iter()
+            .map(|scenario| ScenarioResult {
+                name: scenario.name.to_string(),
+                claim: scenario.claim.to_string(),
+                status: Status::Fail,
+                points: 0.0,
+                max_points: points.of(scenario.name),
+                seconds: 0.0,
+                report: not_run.to_string(),
+            })
+            .collect(),
+        seconds,
+    }
 }
 
 /// Why a checker gave no report: how it ended, and the last of what it said.
