@@ -87,6 +87,10 @@ enum Command {
         /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
         #[arg(long, value_name = "FILE")]
         points: Option<std::path::PathBuf>,
+        /// Write the report into FILE at the end, whatever is there (a file or a link is
+        /// replaced, never followed), instead of on stdout: Gradescope's results.json.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
         /// With --format gradescope: who sees each test's result.
         #[arg(long, value_enum, default_value = "visible")]
         visibility: Visibility,
@@ -264,6 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
             points,
             visibility,
+            output,
             scenario_time_limit,
             reference,
             ready_timeout,
@@ -362,7 +367,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
                 let name = name.unwrap_or_else(|| server.clone());
                 let checked = report::run(&name, &target, &options, &points)?;
-                report::print(&checked, format, visibility);
+                grade::report_to(&checked, format, visibility, output.as_deref())?;
                 return Ok(verdict(checked.all_passed()));
             }
             let count = check::selected(&target, &options)?.len();

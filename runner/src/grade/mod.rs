@@ -449,6 +449,24 @@ fn grade_one(
     fail(server, problem)
 }
 
+/// `check --format F [--output FILE]`: the report on stdout, or into FILE, written at the end
+/// beside it and renamed over it (a file or link planted there is replaced, not followed).
+pub fn report_to(
+    submission: &Submission,
+    format: report::Format,
+    visibility: report::gradescope::Visibility,
+    output: Option<&Path>,
+) -> Result<()> {
+    let Some(file) = output else {
+        report::print(submission, format, visibility);
+        return Ok(());
+    };
+    let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = file.file_name().with_context(|| format!("--output {} names no file", file.display()))?;
+    let text = report::render(submission, format, visibility);
+    out::write(dir, &name.to_string_lossy(), text.as_bytes())
+}
+
 /// A submission none of whose `scenarios` ran, for `problem`: each fails, with a pointer to it.
 pub fn unchecked(
     lab: &str,

@@ -101,13 +101,14 @@ impl Workspace {
     pub fn copy_in(&self, entry: &Path) -> Result<PathBuf> {
         let work = self.root.join("work");
         let meta = std::fs::symlink_metadata(entry)?;
+        let mut budget = COPY_CAP;
         if meta.is_dir() {
-            copy_tree(entry, &work)?;
+            copy_tree(entry, &work, &mut budget)?;
             return Ok(work);
         }
         std::fs::create_dir(&work)?;
         let copy = work.join(entry.file_name().context("a submission has a name")?);
-        copy_tree(entry, &copy)?;
+        copy_tree(entry, &copy, &mut budget)?;
         Ok(copy)
     }
 }
@@ -118,13 +119,24 @@ impl Drop for Workspace {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// The most a submission's copy may hold: far more than any server's source and build, and
+/// little enough that a folder copied by mistake (a repository with its `target/`) is said.
+const COPY_CAP: u64 = 256 << 20;
+
+fn copy_tree(from: &Path, to: &Path, budget: &mut u64) -> Result<()> {
     let meta = std::fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
+    *budget = budget.checked_sub(meta.len()).with_context(|| {
+        format!(
+            "more than {} to copy at {}: a submission's copy is smaller (run from the submission's own folder)",
+            harness::sandbox::bytes(COPY_CAP),
+            from.display()
+        )
+    })?;
     if meta.is_dir() {
         std::fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()), budget)?;
         }
     } else if meta.is_symlink() {
         std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
@@ -135,9 +147,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The sandbox `check` starts servers in: with `dir` (grade's), the submission's copy in
-/// DIR/work and its HOME and TMPDIR beside it, as `uid`; for `check --sandbox`, this folder,
-/// with a fresh HOME and TMPDIR (the returned workspace, removed when dropped). `None`: no
-/// sandbox asked for.
+/// DIR/work and its HOME and TMPDIR beside it, as `uid`; for `check --sandbox`, this folder
+/// (as root, a fresh copy of it, for a uid of its own), with a fresh HOME and TMPDIR (the
+/// returned workspace, removed when dropped). `None`: no sandbox asked for.
 pub fn for_check(
     args: &SandboxArgs,
     asked: bool,
@@ -158,5 +170,18 @@ pub fn for_check(
     }
     let workspace = Workspace::new("sandbox")?;
     let here = std::env::current_dir().context("finding this folder")?;
-    Ok((Some(args.sandbox(here, &workspace.root, uid)?), Some(workspace)))
+    if !harness::sandbox::is_root() {
+        return Ok((Some(args.sandbox(here, &workspace.root, uid)?), Some(workspace)));
+    }
+    // Root can give the server a uid of its own; that uid works in a fresh copy of this
+    // folder (the folder itself stays the user's), as in `grade`.
+    let uid = uid.unwrap_or_else(|| harness::sandbox::identity_for(0));
+    let work = workspace.copy_in(&here)?;
+    for folder in ["home", "tmp"] {
+        std::fs::create_dir(workspace.root.join(folder))?;
+    }
+    for folder in ["work", "home", "tmp"] {
+        harness::sandbox::give(&workspace.root.join(folder), uid)?;
+    }
+    Ok((Some(args.sandbox(work, &workspace.root, Some(uid))?), Some(workspace)))
 }
