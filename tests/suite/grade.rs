@@ -214,6 +214,9 @@ fn table(stdout: &str, names: &[&str], columns: usize) -> Result<BTreeMap<String
 
 #[derive(Debug, Deserialize)]
 struct Suites {
+    /// junit-10.xsd allows no `skipped` on `testsuites`.
+    #[serde(rename = "@skipped")]
+    skipped: Option<String>,
     #[serde(rename = "testsuite", default)]
     suites: Vec<Suite>,
 }
@@ -224,6 +227,8 @@ struct Suite {
     name: String,
     #[serde(rename = "@failures")]
     failures: usize,
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
     #[serde(rename = "testcase", default)]
     cases: Vec<Case>,
 }
@@ -238,6 +243,10 @@ struct Case {
 
 #[derive(Debug, Deserialize)]
 struct Failure {
+    #[serde(rename = "@type")]
+    kind: String,
+    #[serde(rename = "@message")]
+    message: String,
     #[serde(rename = "$text", default)]
     text: String,
 }
@@ -258,7 +267,10 @@ fn reports_agree(graded: &Graded, expected: &BTreeMap<String, Vec<String>>, colu
     let xml = std::fs::read_to_string(graded.out.join("junit.xml"))?;
     let suites: Suites = quick_xml::de::from_str(&xml).context("parsing junit.xml")?;
     ensure!(suites.suites.len() == expected.len(), "junit.xml has {} suites", suites.suites.len());
+    ensure!(suites.skipped.is_none(), "`skipped` on <testsuites>, which junit-10.xsd refuses");
     for suite in &suites.suites {
+        let stamp = suite.timestamp.as_bytes();
+        ensure!(stamp.len() == 19 && stamp[10] == b'T', "{}: timestamp {:?}", suite.name, suite.timestamp);
         let row = &expected[&suite.name];
         let cases: Vec<&str> = suite.cases.iter().map(|c| c.name.as_str()).collect();
         ensure!(cases == columns, "{}: testcases {cases:?}", suite.name);
@@ -266,6 +278,15 @@ fn reports_agree(graded: &Graded, expected: &BTreeMap<String, Vec<String>>, colu
             let in_xml = match (&case.failure, &case.skipped) {
                 (Some(failure), _) => {
                     ensure!(!failure.text.trim().is_empty(), "{}: an empty failure", case.name);
+                    ensure!(
+                        ["scenario-failed", "not-checked"].contains(&failure.kind.as_str())
+                            && !failure.message.is_empty()
+                            && failure.message != case.name,
+                        "{}: failure type {:?}, message {:?}",
+                        case.name,
+                        failure.kind,
+                        failure.message
+                    );
                     "fail"
                 }
                 (None, Some(_)) => "skip",
@@ -456,43 +477,52 @@ fn check_formats_parse_back() -> Result<()> {
     Ok(())
 }
 
-/// Every `cargo lab` command in the teachers' chapter's code blocks, run as written, in a
-/// folder laid out as the chapter says (a student's repository beside socket-labs, Gradescope's
-/// /autograder moved under it), with `cargo lab` standing for the runner: a command that the CLI
-/// no longer takes, or that no longer passes a correct server, fails here.
+/// Every `cargo lab` and `socket-labs` command in the teachers' chapter's code blocks, run as
+/// written, in a folder laid out as the chapter says (a student's repository, a class, a mixed
+/// class of Python and C, Gradescope's /autograder moved under it), with `cargo lab` and
+/// `socket-labs` standing for the runner: a command that the CLI no longer takes, or that no
+/// longer passes a correct server, fails here.
 fn teachers_commands_run() -> Result<()> {
     let chapter = std::fs::read_to_string(root().join("docs/src/teachers.md"))?;
     let commands = code_commands(&chapter);
-    ensure!(
-        commands.len() == 5,
-        "expected 5 `cargo lab` commands in the chapter's code blocks: {commands:#?}"
-    );
-    // Inside the repository, where the class's wrappers find the fixture they start.
+    ensure!(commands.len() == 7, "expected 7 commands in the chapter's code blocks: {commands:#?}");
     let dir = tempfile::Builder::new().prefix("grade-").tempdir_in(root().join("tests/fixtures/grade"))?;
     let here = dir.path();
-    // The fixture itself where it can be (one Python start per server, not the class's
-    // wrapper and then the fixture): these commands run side by side, each starting many.
     let correct = root().join("labs/udp-echo/tests/fixtures/echo.py");
     let merge = class().join("张 三 (merge).py");
     let upper = root().join("labs/upper/tests/fixtures/upper.py");
+    let c = root().join("tests/fixtures/grade/c");
     for folder in [
-        "socket-labs",
+        "bin",
         "udp-echo",
         "upper",
         "submissions",
-        "autograder/socket-labs",
+        "mixed/ana",
+        "mixed/ben",
+        "mixed/typo",
         "autograder/submission",
         "autograder/results",
     ] {
         std::fs::create_dir_all(here.join(folder))?;
     }
+    std::os::unix::fs::symlink(lab_binary(), here.join("bin/socket-labs"))?;
     std::fs::copy(&correct, here.join("udp-echo/server.py"))?;
     std::fs::copy(&upper, here.join("upper/server.py"))?;
     std::fs::copy(&correct, here.join("autograder/submission/server.py"))?;
     std::fs::copy(&correct, here.join("student_echo.py"))?;
     std::fs::copy(&correct, here.join("submissions/correct.py"))?;
     std::fs::copy(&merge, here.join("submissions/张 三 (merge).py"))?;
+    std::fs::copy(&correct, here.join("mixed/ana/server.py"))?;
+    std::fs::copy(c.join("correct/server.c"), here.join("mixed/ben/server.c"))?;
+    std::fs::copy(c.join("typo/server.c"), here.join("mixed/typo/server.c"))?;
+    // A score planted where Gradescope reads it, as a link to a file of the teacher's: the
+    // checker must replace the link, and leave the file as it was.
+    std::fs::write(here.join("victim.json"), "{\"score\": 1000}\n")?;
+    std::os::unix::fs::symlink(here.join("victim.json"), here.join("autograder/results/results.json"))?;
     let autograder = format!("{}/autograder/", here.display());
+    let path = std::env::join_paths(
+        std::iter::once(here.join("bin")).chain(std::env::split_paths(&python_first_on_path())),
+    )?;
     let run = |command: &str, here: &Path| -> Result<std::process::Output> {
         let command = command
             .replace("/autograder/", &autograder)
@@ -503,49 +533,55 @@ fn teachers_commands_run() -> Result<()> {
             .current_dir(here)
             .env("LAB", lab_binary())
             .env("NO_COLOR", "1")
-            .env("PATH", python_first_on_path())
+            .env("PATH", &path)
             .output()?)
     };
     // A copy of the student's repository whose server is wrong: the classroom step must fail it
     // (GitHub Classroom then gives no points).
     let wrong = here.join("wrong");
-    std::fs::create_dir_all(wrong.join("socket-labs"))?;
     std::fs::create_dir_all(wrong.join("udp-echo"))?;
     std::fs::copy(&merge, wrong.join("udp-echo/server.py"))?;
     let classroom =
-        commands.iter().find(|c| c.contains("../udp-echo/server.py")).context("the classroom step")?;
-    // Side by side: each mostly waits.
+        commands.iter().find(|c| c.contains("udp-echo/server.py --port")).context("the classroom step")?;
+    // Side by side (each mostly waits), but a re-grade after the grade it adds to.
+    let (later, first): (Vec<&String>, Vec<&String>) = commands.iter().partition(|c| c.contains("--only"));
     let (outputs, wrong_output) = std::thread::scope(|scope| {
-        let runs: Vec<_> = commands.iter().map(|command| scope.spawn(|| run(command, here))).collect();
+        let runs: Vec<_> = first.iter().map(|command| scope.spawn(|| run(command, here))).collect();
         let wrong_run = scope.spawn(|| run(classroom, &wrong));
         (
             runs.into_iter().map(|run| run.join().expect("no panic")).collect::<Vec<_>>(),
             wrong_run.join().expect("no panic"),
         )
     });
-    for (command, output) in commands.iter().zip(outputs) {
+    let outputs: Vec<_> = outputs.into_iter().chain(later.iter().map(|command| run(command, here))).collect();
+    for (command, output) in first.iter().chain(&later).zip(outputs) {
         let output = output?;
-        // What went into a file (`> results.json`) is the report to read on a failure.
-        let written = command.rsplit_once("> ").map(|(_, file)| {
-            std::fs::read_to_string(file.replace("/autograder/", &autograder)).unwrap_or_default()
-        });
         ensure!(
             output.status.success(),
-            "`{command}` failed ({}):\n{}\n{}\n{}",
+            "`{command}` failed ({}):\n{}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
-            written.unwrap_or_default()
         );
     }
     ensure!(wrong_output?.status.code() == Some(1), "the classroom step passed a wrong server");
-    // What the commands wrote: Gradescope's results, the grade's folder.
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(here.join("autograder/results/results.json"))?)?;
+    // What the commands wrote: Gradescope's results (over the planted link), the grades.
+    let results_file = here.join("autograder/results/results.json");
+    ensure!(!results_file.is_symlink(), "the planted link is still there");
+    ensure!(std::fs::read_to_string(here.join("victim.json"))? == "{\"score\": 1000}\n", "written through");
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results_file)?)?;
     ensure!(results["score"] == 7.0 && results["tests"].as_array().map(Vec::len) == Some(7), "{results}");
+    ensure!(results["output_format"] == "text", "{results}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(here.join("grades/summary.json"))?)?;
     ensure!(summary["submissions"].as_array().map(Vec::len) == Some(2), "{summary}");
+    let mixed =
+        scores(&Graded { stdout: String::new(), stderr: String::new(), out: here.join("grades-mixed") })?;
+    let points: Vec<(&str, &str)> =
+        mixed.iter().map(|(name, score)| (name.as_str(), score.split(' ').next().unwrap_or(""))).collect();
+    ensure!(points == [("ana", "7.0"), ("ben", "7.0"), ("typo", "0.0")], "{mixed:?}");
+    let typo = std::fs::read_to_string(here.join("grades-mixed/reports/typo.txt"))?;
+    ensure!(typo.contains("the build failed") && typo.contains("error: expected"), "{typo}");
     // The chapter's points file is one the grader reads.
     let points =
         chapter.split("```text\n").find(|block| block.starts_with("# points.txt")).context("points.txt")?;
@@ -554,8 +590,8 @@ fn teachers_commands_run() -> Result<()> {
     Ok(())
 }
 
-/// The `cargo lab ...` commands in a chapter's `sh` and `yaml` code blocks (from `cargo lab`,
-/// or from a `cd` before it, to the end of the line).
+/// The `cargo lab ...` and `socket-labs ...` commands in a chapter's `sh` and `yaml` code
+/// blocks (from the command, or from a `cd` before it, to the end of the line).
 fn code_commands(text: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_code = false;
@@ -564,11 +600,13 @@ fn code_commands(text: &str) -> Vec<String> {
             in_code = line.starts_with("```sh") || line.starts_with("```yaml");
             continue;
         }
-        if !in_code || !line.contains("cargo lab ") {
+        let Some(at) = ["cargo lab ", "socket-labs "].iter().find_map(|command| line.find(command)) else {
+            continue;
+        };
+        if !in_code {
             continue;
         }
-        let from = line.find("cd ").filter(|&at| at < line.find("cargo lab").unwrap_or(0));
-        let from = from.unwrap_or_else(|| line.find("cargo lab").expect("checked above"));
+        let from = line.find("cd ").filter(|&cd| cd < at).unwrap_or(at);
         commands.push(line[from..].trim().to_string());
     }
     commands
