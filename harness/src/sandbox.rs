@@ -332,3 +332,44 @@ pub fn give(path: &Path, uid: u32) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_and_said() {
+        assert_eq!(parse_bytes("4G"), Ok(4 << 30));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("100k"), Ok(100 << 10));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
+        assert_eq!(bytes(4 << 30), "4 GiB");
+        assert_eq!(bytes(64 << 20), "64 MiB");
+    }
+
+    #[test]
+    fn an_end_at_a_limit_says_which() {
+        let limits = Limits::default();
+        assert_eq!(
+            limits.reached(Some(libc::SIGXCPU), ""),
+            Some("it was stopped at its CPU-time limit (60 s)".to_string())
+        );
+        assert!(limits.reached(Some(libc::SIGXFSZ), "").is_some_and(|said| said.contains("64 MiB")));
+        let hog = "OSError: [Errno 12] Cannot allocate memory";
+        assert!(limits.reached(None, hog).is_some_and(|said| said.contains("4 GiB of address space")));
+        assert_eq!(limits.reached(Some(libc::SIGSEGV), "Segmentation fault"), None);
+        assert_eq!(limits.reached(None, "NameError: name 'sockt' is not defined"), None);
+    }
+
+    #[test]
+    fn the_runtime_list_leaves_out_secrets_and_the_checker() {
+        let ours = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let path = format!("{}:/usr/bin:relative", ours.display());
+        let read = runtime(&path, std::slice::from_ref(&ours));
+        assert!(read.iter().any(|p| p == Path::new("/usr")));
+        assert!(!read.iter().any(|p| p == Path::new("/etc/shadow") || p == Path::new("/etc/sudoers")));
+        assert!(!read.iter().any(|p| *p == ours || p == Path::new("relative")));
+    }
+}

@@ -129,7 +129,7 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
     if class.is_empty() {
         bail!("{} holds no submissions (one file or folder each)", options.submissions.display());
     }
-    let entries: Vec<(String, PathBuf)> = match options.students.is_empty() {
+    let entries: Vec<Entry> = match options.students.is_empty() {
         true => class.clone(),
         false => {
             for student in &options.students {
@@ -217,6 +217,9 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
     Ok(submissions)
 }
 
+/// A submission: its name in the folder, and its path.
+type Entry = (String, PathBuf);
+
 /// How the run went, for summary.json.
 struct Run {
     isolated: bool,
@@ -273,7 +276,7 @@ fn check_template(template: &str, lab: &Lab) -> Result<()> {
 /// One submission per entry of `dir`, sorted by name, and the names passed over: hidden
 /// entries (`.git`), `README*`, `__MACOSX` (a Mac's zip), and, with `include`, whatever no
 /// glob matches. A name that is not UTF-8 cannot go into a report: it is said and passed over.
-fn entries(dir: &Path, include: &[String]) -> Result<(Vec<(String, PathBuf)>, Vec<String>)> {
+fn entries(dir: &Path, include: &[String]) -> Result<(Vec<Entry>, Vec<String>)> {
     let dir =
         dir.canonicalize().with_context(|| format!("reading the submissions folder {}", dir.display()))?;
     let globs: Vec<glob::Pattern> = include
@@ -365,7 +368,7 @@ fn earlier_report(out: &Path, name: &str) -> Result<Submission> {
 /// keeps the power to give each server a uid of its own); anyone else maps themself to root
 /// in a new one.
 fn unshare() -> &'static [&'static str] {
-    if harness::sandbox::is_root() { &isolate::UNSHARE_AS_ROOT[..] } else { isolate::UNSHARE }
+    if harness::sandbox::is_root() { isolate::UNSHARE_AS_ROOT } else { isolate::UNSHARE }
 }
 
 /// Check one submission in a process (in namespaces) of its own, within the time limit.
@@ -726,5 +729,26 @@ impl Progress {
         if self.terminal {
             let _ = writeln!(std::io::stderr());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_without_control_characters() {
+        assert_eq!(shown("张 三 (merge).py"), "张 三 (merge).py");
+        assert_eq!(shown("\u{1b}[2Jx\ny"), "\\u{1b}[2Jx\\u{a}y");
+        assert_eq!(shown("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
+    }
+
+    #[test]
+    fn a_killed_checker_says_how_it_ended() {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = checker_failed(std::process::ExitStatus::from_raw(libc::SIGKILL), b"");
+        assert_eq!(killed, "the checker was killed (signal 9) before it could report; it said nothing");
+        let failed = checker_failed(std::process::ExitStatus::from_raw(2 << 8), b"error: \x1b[31mbad\n");
+        assert_eq!(failed, "the checker failed (exit status 2): error: \\u{1b}[31mbad");
     }
 }

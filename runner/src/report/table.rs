@@ -160,6 +160,47 @@ fn shorten(text: &str, most: usize) -> String {
 mod tests {
     use super::*;
 
+    fn submission(name: &str, statuses: &[Status]) -> Submission {
+        Submission {
+            name: name.into(),
+            lab: "udp-echo".into(),
+            server: String::new(),
+            problem: None,
+            scenarios: statuses
+                .iter()
+                .enumerate()
+                .map(|(index, &status)| super::super::ScenarioResult {
+                    name: format!("s{index}"),
+                    claim: String::new(),
+                    status,
+                    points: if status == Status::Pass { 1.0 } else { 0.0 },
+                    max_points: 1.0,
+                    seconds: 0.0,
+                    report: String::new(),
+                })
+                .collect(),
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn statistics_give_pass_rates_and_the_spread_of_points() {
+        use Status::{Fail, Pass};
+        let class = [
+            submission("a", &[Pass, Pass]),
+            submission("b", &[Pass, Fail]),
+            submission("c", &[Fail, Fail]),
+            submission("d", &[Pass, Pass]),
+        ];
+        let statistics = Statistics::of(&class);
+        let rates: Vec<(usize, usize)> = statistics.pass_rates.iter().map(|r| (r.passed, r.of)).collect();
+        assert_eq!(rates, [(3, 4), (2, 4)]);
+        let spread: Vec<(f64, usize)> =
+            statistics.distribution.iter().map(|b| (b.points, b.submissions)).collect();
+        assert_eq!(spread, [(0.0, 1), (1.0, 1), (2.0, 2)]);
+        assert_eq!((statistics.mean, statistics.median, statistics.all_passed), (1.25, 1.5, 2));
+    }
+
     #[test]
     fn wide_characters_take_two_columns() {
         assert_eq!(pad("张 三", 8), "张 三   ");
