@@ -169,6 +169,11 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
             "note: this kernel has no Landlock: each server runs with its own copy, user, environment and \
              limits, but may read and write any file its user may (see \"The sandbox\" in the teachers' chapter)"
         );
+    } else if options.sandbox && landlock_abi < 6 && !harness::sandbox::is_root() {
+        eprintln!(
+            "note: this kernel's Landlock (ABI {landlock_abi}) cannot stop a server from signalling its \
+             checker, which runs as the same user: run grade as root to give each server a user of its own"
+        );
     }
     let started = Instant::now();
     let graded: Mutex<Vec<Option<Submission>>> = Mutex::new(entries.iter().map(|_| None).collect());
