@@ -232,21 +232,7 @@ struct Run {
     landlock_abi: i32,
 }
 
-/// A name as grade prints and writes it: control characters (escape sequences, a newline that
-/// would forge a row) and the marks that turn text around (U+202E) shown as `\u{..}`.
-pub fn shown(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            c if c.is_control()
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c) =>
-            {
-                c.escape_unicode().to_string()
-            }
-            c => c.to_string(),
-        })
-        .collect()
-}
+pub use crate::report::table::shown;
 
 /// The lab's scenarios that `options` asks for, in its order.
 fn selected(options: &Options) -> Vec<&'static harness::Scenario> {

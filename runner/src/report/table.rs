@@ -15,7 +15,7 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
         return "(no submissions)\n".to_string();
     };
     let name_width =
-        submissions.iter().map(|s| s.name.width()).chain(["submission".width()]).max().unwrap_or(10);
+        submissions.iter().map(|s| shown(&s.name).width()).chain(["submission".width()]).max().unwrap_or(10);
     let columns = first.scenarios.len();
     let mut text = pad("submission", name_width);
     for column in 1..=columns {
@@ -23,7 +23,7 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
     }
     text.push_str("  points\n");
     for submission in submissions {
-        text.push_str(&pad(&submission.name, name_width));
+        text.push_str(&pad(&shown(&submission.name), name_width));
         for scenario in &submission.scenarios {
             let (word, colour) = match (scenario.status, &submission.problem) {
                 (_, Some(_)) => ("-", "2"),
@@ -37,7 +37,7 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
         text.push_str(&format!("  {points}"));
         if let Some(problem) = &submission.problem {
             let headline = problem.lines().next().unwrap_or_default();
-            text.push_str(&format!("  {}", paint("31", &shorten(headline, 60))));
+            text.push_str(&format!("  {}", paint("31", &shorten(&shown(headline), 60))));
         }
         text.push('\n');
     }
@@ -142,6 +142,16 @@ impl Statistics {
             distribution,
         }
     }
+}
+
+/// A name (or a line) as the table and grade's files show it: control characters (escape
+/// sequences, a newline that would forge a row) and the marks that turn text around (U+202E)
+/// written as `\u{..}`; the rest as it is.
+pub fn shown(name: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    name.chars().map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// `text` followed by spaces up to `width` columns on a terminal (中 takes two).
