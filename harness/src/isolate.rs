@@ -126,3 +126,30 @@ pub fn hide_processes() -> std::io::Result<()> {
 pub fn hide_processes() -> std::io::Result<()> {
     Ok(())
 }
+
+/// Mount a tmpfs of `bytes` at `dir` (in our own mount namespace, which `unshare` makes
+/// private: nobody else sees it, and it goes when the namespace does): a submission's copy,
+/// HOME and TMPDIR then cannot fill the machine's disk. Needs root in the mount namespace.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn mount_tmpfs(dir: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let options = std::ffi::CString::new(format!("size={bytes},mode=0711"))?;
+    // SAFETY: mount(2) reads the NUL-terminated strings, which outlive the call.
+    let done = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn mount_tmpfs(_dir: &Path, _bytes: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}

@@ -111,6 +111,9 @@ enum Command {
         /// (grade: the submission's copy in DIR/work, its HOME and TMPDIR in DIR.)
         #[arg(long, hide = true, value_name = "DIR")]
         sandbox_dir: Option<std::path::PathBuf>,
+        /// (grade: the submission to copy into a tmpfs at DIR first.)
+        #[arg(long, hide = true, value_name = "PATH", requires = "sandbox_dir")]
+        sandbox_from: Option<std::path::PathBuf>,
         /// (grade: the uid and gid its servers run as.)
         #[arg(long, hide = true, value_name = "UID")]
         sandbox_uid: Option<u32>,
@@ -274,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ready_timeout,
             sandbox,
             sandbox_dir,
+            sandbox_from,
             sandbox_uid,
             limits,
             build,
@@ -317,7 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 target.ready_wait = seconds(wait)?;
             }
             let (sandbox, _workspace) =
-                grade::sandbox::for_check(&limits, sandbox, sandbox_dir, sandbox_uid)?;
+                grade::sandbox::for_check(&limits, sandbox, sandbox_dir, sandbox_from, sandbox_uid)?;
             target.sandbox = sandbox;
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };

@@ -795,8 +795,8 @@ fn ten_submissions() -> Result<()> {
 const HONEST: [&str; 3] = ["correct.py", "张 三 (merge).py", "forks.py"];
 
 /// The hostile ones (tests/fixtures/grade/hostile): each attacks when it starts.
-const HOSTILE: [&str; 6] =
-    ["vandal.py", "spy.py", "tamperer.py", "killer.py", "fork_storm.py", "memory_hog.py"];
+const HOSTILE: [&str; 7] =
+    ["vandal.py", "spy.py", "tamperer.py", "killer.py", "fork_storm.py", "memory_hog.py", "disk_filler.py"];
 
 /// Every file under `dir` (but `except`), and each file of `files`, with a hash of its bytes
 /// (a link: of where it points).
@@ -819,9 +819,12 @@ fn checksums(dir: &Path, except: &[PathBuf], files: &[PathBuf]) -> Result<BTreeM
             if except.iter().any(|no| path.starts_with(no)) {
                 continue;
             }
-            match std::fs::symlink_metadata(&path)?.is_dir() {
+            let meta = std::fs::symlink_metadata(&path).with_context(|| format!("{}", path.display()))?;
+            match meta.is_dir() {
                 true => folders.push(path),
-                false => _ = sums.insert(path.clone(), hash(&path)?),
+                false => {
+                    _ = sums.insert(path.clone(), hash(&path).with_context(|| format!("{}", path.display()))?)
+                }
             }
         }
     }
@@ -893,7 +896,7 @@ fn scores(graded: &Graded) -> Result<BTreeMap<String, String>> {
 /// A hostile class graded with honest students, while the same honest students are graded
 /// alone beside it (load): a vandal that overwrites classmates and writes outside its folder, a
 /// spy, a tamperer that replaces the checker through /proc/1/exe, one that kills its parent,
-/// a fork storm, a memory hog, and links planted in --out. Every honest student keeps the
+/// a fork storm, a memory hog, a disk filler, and links planted in --out. Every honest student keeps the
 /// score it gets alone; no submission, binary or file outside --out changes; every attack is
 /// refused (each attacker says what it tried); nothing is left running.
 fn hostile_class() -> Result<()> {
@@ -922,7 +925,16 @@ fn hostile_class() -> Result<()> {
     let outs = [out.clone(), alone_out.clone()];
     let before = checksums(dir.path(), &outs, &binaries)?;
 
-    let flags = ["--scenario", SCENARIOS[0], "--scenario", SCENARIOS[1], "--process-limit", "128"];
+    let flags = [
+        "--scenario",
+        SCENARIOS[0],
+        "--scenario",
+        SCENARIOS[1],
+        "--process-limit",
+        "128",
+        "--disk-limit",
+        "64M",
+    ];
     let (mark, mark_alone) = (mark(), mark());
     let (together, by_themselves) = std::thread::scope(|scope| {
         let together = scope.spawn(|| grade_with_pid(&submissions, &out, &flags, &mark));
@@ -954,16 +966,25 @@ fn hostile_class() -> Result<()> {
         "--out/reports is still a link"
     );
 
-    let report = |name: &str| std::fs::read_to_string(out.join("reports").join(format!("{name}.txt")));
-    for (name, managed) in
-        [("vandal.py", "WROTE"), ("spy.py", "READ "), ("tamperer.py", "WROTE"), ("tamperer.py", "REPLACED")]
-    {
+    let report = |name: &str| {
+        std::fs::read_to_string(out.join("reports").join(format!("{name}.txt")))
+            .with_context(|| format!("{name}'s report, in:\n{}", graded.stdout))
+    };
+    for (name, managed) in [
+        ("vandal.py", "WROTE"),
+        ("spy.py", "READ "),
+        ("tamperer.py", "WROTE"),
+        ("tamperer.py", "REPLACED"),
+        ("disk_filler.py", "WROTE"),
+    ] {
         let text = report(name)?;
         ensure!(text.contains("denied "), "{name} tried nothing:\n{text}");
         ensure!(!text.contains(managed), "{name} managed it:\n{text}");
     }
     let killer = &with_class["killer.py"];
     ensure!(killer.starts_with("2.0 "), "the killer's checker did not live through it: {killer}");
+    let filler = report("disk_filler.py")?;
+    ensure!(filler.contains("No space left on device"), "{filler}");
     let hog = report("memory_hog.py")?;
     ensure!(hog.contains("ran out of memory at its limit (4 GiB of address space)"), "{hog}");
     Ok(())

@@ -376,8 +376,10 @@ fn grade_one(
         let seconds = started.elapsed().as_secs_f64();
         unchecked(options.lab.name, &selected(options), points, &shown(name), &server, problem, seconds)
     };
+    // As root in namespaces, the checker makes the copy itself, in a tmpfs of its own.
+    let in_memory = isolated && harness::sandbox::is_root();
     let placed = match options.sandbox {
-        true => place(path, slot).map(Some),
+        true => place(path, slot, in_memory).map(Some),
         false => Ok(None),
     };
     let (workspace, copy, identity) = match placed {
@@ -414,6 +416,9 @@ fn grade_one(
     if let Some(workspace) = &workspace {
         command.arg(format!("--sandbox-dir={}", workspace.root.display()));
         command.args(options.limits.to_args());
+        if in_memory {
+            command.arg(format!("--sandbox-from={}", path.display()));
+        }
     }
     if let Some(uid) = identity {
         command.arg(format!("--sandbox-uid={uid}"));
@@ -510,19 +515,17 @@ fn checker_failed(status: std::process::ExitStatus, stderr: &[u8]) -> String {
 }
 
 /// A fresh copy of the submission at `path` to work in, with its HOME and TMPDIR beside it,
-/// all handed to the uid its server runs as (where the grader is root and can give it one).
-fn place(path: &Path, slot: usize) -> Result<(Workspace, PathBuf, Option<u32>)> {
+/// all handed to the uid its server runs as (where the grader is root and can give it one);
+/// `later`: only the folder, where the checker makes the copy (see [`sandbox::for_check`]).
+fn place(path: &Path, slot: usize, later: bool) -> Result<(Workspace, PathBuf, Option<u32>)> {
     let workspace = Workspace::new("grade")?;
-    let copy = workspace.copy_in(path)?;
     let identity = harness::sandbox::is_root().then(|| harness::sandbox::identity_for(slot));
-    for folder in ["home", "tmp"] {
-        std::fs::create_dir(workspace.root.join(folder))?;
+    if later {
+        let copy = workspace.copy_path(path)?;
+        return Ok((workspace, copy, identity));
     }
-    if let Some(uid) = identity {
-        for folder in ["work", "home", "tmp"] {
-            harness::sandbox::give(&workspace.root.join(folder), uid)?;
-        }
-    }
+    let copy = workspace.copy_in(path)?;
+    sandbox::make_private(&workspace.root, identity)?;
     Ok((workspace, copy, identity))
 }
 

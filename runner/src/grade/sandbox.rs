@@ -24,6 +24,10 @@ pub struct SandboxArgs {
     /// File descriptors (sockets included) a server may hold open at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().open_files)]
     pub open_files_limit: u64,
+    /// The space a submission's copy, HOME and TMPDIR may take together (a tmpfs of that size,
+    /// in memory, where grade runs as root in namespaces; elsewhere only each file is limited).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_bytes)]
+    pub disk_limit: u64,
     /// A folder or file a server may read besides its own copy and what a language runtime
     /// needs (a library the whole class uses); repeat for more.
     #[arg(long, value_name = "PATH")]
@@ -49,6 +53,7 @@ impl SandboxArgs {
             format!("--process-limit={}", self.process_limit),
             format!("--file-size-limit={}", self.file_size_limit),
             format!("--open-files-limit={}", self.open_files_limit),
+            format!("--disk-limit={}", self.disk_limit),
         ];
         args.extend(self.allow_read.iter().map(|path| format!("--allow-read={}", path.display())));
         args
@@ -99,18 +104,46 @@ impl Workspace {
     /// `work` itself for a folder, which is returned. Links are copied as links, never
     /// followed; what is neither a file, a folder nor a link is left out.
     pub fn copy_in(&self, entry: &Path) -> Result<PathBuf> {
-        let work = self.root.join("work");
-        let meta = std::fs::symlink_metadata(entry)?;
-        let mut budget = COPY_CAP;
-        if meta.is_dir() {
-            copy_tree(entry, &work, &mut budget)?;
-            return Ok(work);
-        }
-        std::fs::create_dir(&work)?;
-        let copy = work.join(entry.file_name().context("a submission has a name")?);
-        copy_tree(entry, &copy, &mut budget)?;
-        Ok(copy)
+        copy_into(&self.root, entry)
     }
+
+    /// Where [`Workspace::copy_in`] puts `entry`'s copy, without copying it.
+    pub fn copy_path(&self, entry: &Path) -> Result<PathBuf> {
+        let work = self.root.join("work");
+        match std::fs::symlink_metadata(entry)?.is_dir() {
+            true => Ok(work),
+            false => Ok(work.join(entry.file_name().context("a submission has a name")?)),
+        }
+    }
+}
+
+/// Copy `entry` into `root/work` as [`Workspace::copy_in`] says, make `root/home` and
+/// `root/tmp`, and hand the three to `uid`, where given.
+fn copy_into(root: &Path, entry: &Path) -> Result<PathBuf> {
+    let work = root.join("work");
+    let meta = std::fs::symlink_metadata(entry)?;
+    let mut budget = COPY_CAP;
+    if meta.is_dir() {
+        copy_tree(entry, &work, &mut budget)?;
+        return Ok(work);
+    }
+    std::fs::create_dir(&work)?;
+    let copy = work.join(entry.file_name().context("a submission has a name")?);
+    copy_tree(entry, &copy, &mut budget)?;
+    Ok(copy)
+}
+
+/// `root/home` and `root/tmp` made, and `root/work`, `home` and `tmp` handed to `uid`.
+pub fn make_private(root: &Path, uid: Option<u32>) -> Result<()> {
+    for folder in ["home", "tmp"] {
+        std::fs::create_dir(root.join(folder)).with_context(|| format!("creating {folder}"))?;
+    }
+    if let Some(uid) = uid {
+        for folder in ["work", "home", "tmp"] {
+            harness::sandbox::give(&root.join(folder), uid)?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Workspace {
@@ -154,9 +187,18 @@ pub fn for_check(
     args: &SandboxArgs,
     asked: bool,
     dir: Option<PathBuf>,
+    from: Option<PathBuf>,
     uid: Option<u32>,
 ) -> Result<(Option<Sandbox>, Option<Workspace>)> {
     if let Some(dir) = dir {
+        // With `from` (grade as root, in namespaces): the copy is made here, in a tmpfs of the
+        // disk limit's size, which goes with this checker's mount namespace.
+        if let Some(from) = from {
+            harness::isolate::mount_tmpfs(&dir, args.disk_limit)
+                .with_context(|| format!("mounting a tmpfs at {}", dir.display()))?;
+            copy_into(&dir, &from).with_context(|| format!("copying {}", from.display()))?;
+            make_private(&dir, uid)?;
+        }
         return Ok((Some(args.sandbox(dir.join("work"), &dir, uid)?), None));
     }
     if !asked {
@@ -177,11 +219,6 @@ pub fn for_check(
     // folder (the folder itself stays the user's), as in `grade`.
     let uid = uid.unwrap_or_else(|| harness::sandbox::identity_for(0));
     let work = workspace.copy_in(&here)?;
-    for folder in ["home", "tmp"] {
-        std::fs::create_dir(workspace.root.join(folder))?;
-    }
-    for folder in ["work", "home", "tmp"] {
-        harness::sandbox::give(&workspace.root.join(folder), uid)?;
-    }
+    make_private(&workspace.root, Some(uid))?;
     Ok((Some(args.sandbox(work, &workspace.root, Some(uid))?), Some(workspace)))
 }
