@@ -103,6 +103,10 @@ pub fn trials(listing: bool) -> Vec<Trial> {
             "only_regrades_one_student_and_what_is_not_a_submission_is_passed_over",
             regrade_one_and_pass_over_what_is_not_a_submission,
         ),
+        test(
+            "a_server_that_never_gets_ready_is_given_up_on_at_the_ready_timeout",
+            ready_timeout_is_the_graders,
+        ),
         test("by_hand::the_whole_fixture_class", the_whole_fixture_class).with_ignored_flag(true),
         test("by_hand::ten_udp_echo_submissions", ten_submissions).with_ignored_flag(true),
     ];
@@ -1026,5 +1030,25 @@ fn regrade_one_and_pass_over_what_is_not_a_submission() -> Result<()> {
     let csv = std::fs::read_to_string(out.join("results.csv"))?;
     ensure!(csv.lines().count() == 4, "{csv}");
     ensure!(out.join("reports/correct.py.txt").is_file(), "correct.py's report went");
+    Ok(())
+}
+
+/// `grade --ready-timeout`: a server that never gets ready is given up on after that long,
+/// and the report says so, with the figure.
+fn ready_timeout_is_the_graders() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let submissions = dir.path().join("submissions");
+    std::fs::create_dir(&submissions)?;
+    std::fs::write(submissions.join("slow.py"), "import time\ntime.sleep(60)\n")?;
+    let mark = mark();
+    let graded = grade(
+        &submissions,
+        &dir.path().join("grades"),
+        &["--scenario", SCENARIOS[0], "--ready-timeout", "0.5"],
+        &mark,
+    )?;
+    nothing_left(&mark)?;
+    let report = std::fs::read_to_string(graded.out.join("reports/slow.py.txt"))?;
+    ensure!(report.contains("within 0.5s"), "{report}");
     Ok(())
 }
