@@ -929,6 +929,8 @@ fn hostile_class() -> Result<()> {
     let outs = [out.clone(), alone_out.clone()];
     let before = checksums(dir.path(), &outs, &binaries)?;
 
+    // Each attacker attacks before it is ready (most never are): the wait for readiness is what
+    // lets it, so a busy machine gets all the time it needs (the wait ends at the event).
     let flags = [
         "--scenario",
         SCENARIOS[0],
@@ -938,6 +940,8 @@ fn hostile_class() -> Result<()> {
         "128",
         "--disk-limit",
         "64M",
+        "--ready-timeout",
+        "120",
     ];
     let (mark, mark_alone) = (mark(), mark());
     let (together, by_themselves) = std::thread::scope(|scope| {
