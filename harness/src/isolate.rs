@@ -11,10 +11,13 @@
 //!   makes unshare's own end kill PID 1.
 //! - Mount: only so that /proc can be mounted afresh and show the namespace's own processes
 //!   (the checker reads /proc to find a server's sockets).
+//! - User: for a grader who is not root, so that it may make the others; its root is that
+//!   user, mapped. A root grader makes none ([`UNSHARE_AS_ROOT`]) and keeps the power to run
+//!   each student's server as a uid of its own.
 //!
-//! Not isolated: the file system, the user's files (the namespace's root is the user who runs
-//! `grade`, mapped), CPU and memory. Where the namespaces cannot be made (unshare missing, or a
-//! kernel or security module that forbids unprivileged user namespaces), [`probe`] says why.
+//! The files a student's server may touch, its identity and its limits are
+//! [`crate::sandbox`]'s. Where the namespaces cannot be made (unshare missing, or a kernel or
+//! security module that forbids unprivileged user namespaces), [`probe`] says why.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -34,6 +37,10 @@ pub const UNSHARE: &[&str] = &[
     "--",
 ];
 
+/// The same for a grader who is root: no user namespace is needed to make the others.
+pub const UNSHARE_AS_ROOT: &[&str] =
+    &["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--"];
+
 /// Whether submissions can be isolated here: `Err` says why not, in a line for the user.
 /// `probe_args` run `exe` inside the namespaces; they must bring the loopback up (see
 /// [`loopback_up`]) and exit 0.
@@ -41,8 +48,9 @@ pub fn probe(exe: &Path, probe_args: &[&str]) -> Result<(), String> {
     if !cfg!(target_os = "linux") {
         return Err("network namespaces are Linux's alone".into());
     }
-    let output = Command::new(UNSHARE[0])
-        .args(&UNSHARE[1..])
+    let unshare = if crate::sandbox::is_root() { UNSHARE_AS_ROOT } else { UNSHARE };
+    let output = Command::new(unshare[0])
+        .args(&unshare[1..])
         .arg(exe)
         .args(probe_args)
         .stdin(Stdio::null())
@@ -92,4 +100,56 @@ pub fn loopback_up() -> std::io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub fn loopback_up() -> std::io::Result<()> {
     Err(std::io::Error::other("network namespaces are Linux's alone"))
+}
+
+/// In the namespaces' own /proc, each process sees only its own user's processes
+/// (`hidepid=invisible`): a student's server cannot read even the checker's command line.
+/// Needs root in the mount namespace; where the remount is refused, /proc stays as it was.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn hide_processes() -> std::io::Result<()> {
+    let (source, target, kind, options) = (c"proc", c"/proc", c"proc", c"hidepid=invisible");
+    // SAFETY: mount(2) reads the four NUL-terminated strings above, which outlive the call.
+    let done = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            kind.as_ptr(),
+            libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            options.as_ptr().cast(),
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn hide_processes() -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Mount a tmpfs of `bytes` at `dir` (in our own mount namespace, which `unshare` makes
+/// private: nobody else sees it, and it goes when the namespace does): a submission's copy,
+/// HOME and TMPDIR then cannot fill the machine's disk. Needs root in the mount namespace.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn mount_tmpfs(dir: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let options = std::ffi::CString::new(format!("size={bytes},mode=0711"))?;
+    // SAFETY: mount(2) reads the NUL-terminated strings, which outlive the call.
+    let done = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn mount_tmpfs(_dir: &Path, _bytes: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }

@@ -10,6 +10,7 @@
 //! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting, the
 //!   states of a connection's two ends, and a wait for the states a scenario expects).
 //! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
+//! - [`sandbox`]: a stranger's server's files (Landlock), identity, environment and limits.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
@@ -34,6 +35,7 @@ pub mod process;
 pub mod procs;
 pub mod proxy;
 pub mod ready;
+pub mod sandbox;
 pub mod session;
 pub mod style;
 pub mod tap;

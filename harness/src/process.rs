@@ -18,6 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::output::{self, Pipe, Stream};
 use crate::ready::{self, Ready};
+use crate::sandbox::{Limits, Sandbox};
 use crate::transcript::Proto;
 use crate::transcript::{Event, Transcript};
 use crate::wait::{self, Deadline};
@@ -91,6 +92,10 @@ pub enum Limit {
     AddressSpace(u64),
     /// RLIMIT_CPU: how many seconds of CPU it may use before the kernel kills it.
     CpuSeconds(u64),
+    /// RLIMIT_NPROC: how many processes and threads its user may have.
+    Processes(u64),
+    /// RLIMIT_FSIZE: the largest file it may write.
+    FileSize(u64),
 }
 
 /// How a role is started: the program, and what the caller controls about its process.
@@ -104,6 +109,7 @@ pub struct Spawn {
     limits: Vec<Limit>,
     output_cap: usize,
     vital: bool,
+    sandbox: Option<Sandbox>,
 }
 
 /// How many bytes of each of a child's streams are recorded; the rest is read and dropped, so
@@ -124,7 +130,15 @@ impl Spawn {
             limits: Vec::new(),
             output_cap: OUTPUT_CAP,
             vital: false,
+            sandbox: None,
         }
+    }
+
+    /// Run it in `sandbox` (see [`crate::sandbox`]): its files, identity, environment and
+    /// limits. An end at one of the limits is said as such.
+    pub fn sandbox(mut self, sandbox: Option<Sandbox>) -> Spawn {
+        self.sandbox = sandbox;
+        self
     }
 
     /// A role the scenario cannot go on without (the server under test): if it ends on its
@@ -170,7 +184,7 @@ impl Role {
     }
 
     fn start(spawn: Spawn, transcript: &Transcript) -> Result<Role> {
-        let Spawn { who, program, env, dir, limits, output_cap, vital } = spawn;
+        let Spawn { who, program, env, dir, mut limits, output_cap, vital, sandbox } = spawn;
         let who = who.as_str();
         let mut command = match &program {
             Program::Exec { path, args } => {
@@ -190,6 +204,9 @@ impl Role {
                 command
             }
         };
+        if let Some(sandbox) = &sandbox {
+            enter(&mut command, sandbox, &mut limits)?;
+        }
         command.envs(env.iter().map(|(k, v)| (k, v)));
         crate::guard::mark(&mut command);
         if let Some(dir) = &dir {
@@ -222,7 +239,8 @@ impl Role {
             drop(drain_done);
         });
         let ending = Arc::new(AtomicBool::new(false));
-        let exit = watch(child.id(), who, vital, &ending, transcript);
+        let limits = sandbox.map(|sandbox| sandbox.limits);
+        let exit = watch(child.id(), who, vital, limits, &ending, transcript);
 
         Ok(Role {
             who: who.to_string(),
@@ -626,6 +644,7 @@ fn watch(
     pid: u32,
     who: &str,
     vital: bool,
+    limits: Option<Limits>,
     ending: &Arc<AtomicBool>,
     transcript: &Transcript,
 ) -> Receiver<ExitStatus> {
@@ -655,8 +674,15 @@ fn watch(
         // Ended by our SIGKILL, as the role was dropped: not an end of its own.
         let ours = ending.load(Ordering::SeqCst) && status.signal() == Some(libc::SIGKILL);
         if !ours {
-            let described = describe_status(status);
+            let mut described = describe_status(status);
             transcript.record(Event::Exit { who: who.clone(), status: described.clone() });
+            let stderr = || transcript.last_stderr(&who, 20).join("\n");
+            if let Some(reached) =
+                limits.filter(|_| !status.success()).and_then(|l| l.reached(status.signal(), &stderr()))
+            {
+                transcript.say(format!("({who}: {reached})"));
+                described = format!("{described}: {reached}");
+            }
             if vital {
                 transcript.ended(&who, &described, status.success());
             }
@@ -701,6 +727,55 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
+/// Run `command` (not a role: a student's build, say) in `sandbox`, with its limits.
+pub fn sandboxed(command: &mut Command, sandbox: &Sandbox) -> Result<()> {
+    let mut limits = Vec::new();
+    enter(command, sandbox, &mut limits)?;
+    set_limits(command, &limits);
+    Ok(())
+}
+
+/// Put `command` in `sandbox`: a clean environment, its working folder and identity, its
+/// limits (added to `limits`), then, in the child, no capabilities and the Landlock ruleset.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn enter(command: &mut Command, sandbox: &Sandbox, limits: &mut Vec<Limit>) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    // The checker's own folder is not the server's to read.
+    let ours: Vec<PathBuf> =
+        std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).into_iter().collect();
+    let ruleset = sandbox.ruleset(&path, &ours)?;
+    command.env_clear().envs(sandbox.environment(&path));
+    if matches!(command.get_program().to_str(), Some("sh")) {
+        command.env("PYTHONUNBUFFERED", "1");
+    }
+    command.current_dir(&sandbox.work);
+    if let Some(id) = sandbox.identity {
+        command.uid(id).gid(id);
+    }
+    let l = sandbox.limits;
+    limits.extend([
+        Limit::CpuSeconds(l.cpu_seconds),
+        Limit::AddressSpace(l.memory_bytes),
+        Limit::Processes(l.processes),
+        Limit::FileSize(l.file_bytes),
+        Limit::OpenFiles(l.open_files),
+    ]);
+    let drop_capabilities = sandbox.identity.is_none();
+    // SAFETY: `confine` makes only system calls (prctl, capset, landlock_restrict_self) on
+    // values made before the fork: async-signal-safe, no allocation, no lock.
+    unsafe {
+        command.pre_exec(move || crate::sandbox::confine(ruleset.as_ref(), drop_capabilities));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enter(_command: &mut Command, _sandbox: &Sandbox, _limits: &mut Vec<Limit>) -> Result<()> {
+    bail!("the sandbox is Linux's alone (Landlock, namespaces)")
+}
+
 /// Resource limits, set in the child between fork and exec: they bind the child and all it
 /// starts, and never us.
 #[cfg(unix)]
@@ -716,6 +791,8 @@ fn set_limits(command: &mut Command, limits: &[Limit]) {
             Limit::OpenFiles(n) => (libc::RLIMIT_NOFILE, n as libc::rlim_t),
             Limit::AddressSpace(n) => (libc::RLIMIT_AS, n as libc::rlim_t),
             Limit::CpuSeconds(n) => (libc::RLIMIT_CPU, n as libc::rlim_t),
+            Limit::Processes(n) => (libc::RLIMIT_NPROC, n as libc::rlim_t),
+            Limit::FileSize(n) => (libc::RLIMIT_FSIZE, n as libc::rlim_t),
         })
         .collect();
     // SAFETY: the closure runs in the child after fork, where only async-signal-safe calls are

@@ -15,6 +15,7 @@ use crate::ports::{self, HeldPort};
 use crate::process::{Program, Role, Spawn};
 use crate::proxy::{Proxy, Rechunk};
 use crate::ready::{Ready, WrongPort};
+use crate::sandbox::Sandbox;
 use crate::scenario::Lab;
 use crate::tap::Tap;
 use crate::transcript::{Proto, Transcript};
@@ -38,9 +39,11 @@ pub struct Target {
     /// Flag-and-value pairs for every start of the reference server (`--mode threaded`); a
     /// scenario that passes the same flag replaces the pair.
     pub server_args: Vec<String>,
-    /// How long the server under test may take to say it is ready: [`READY_WAIT`] unless a
-    /// user says otherwise.
+    /// How long a server may take to be ready ([`READY_WAIT`] unless the user says).
     pub ready_wait: Duration,
+    /// Where a server command runs: `None`, as the user who runs the check; see
+    /// [`crate::sandbox`].
+    pub sandbox: Option<Sandbox>,
 }
 
 impl Target {
@@ -48,12 +51,12 @@ impl Target {
         Target::new(lab, binary.into(), Server::Reference)
     }
 
-    pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
-        Target::new(lab, binary.into(), Server::Command(command.to_string()))
+    fn new(lab: &'static Lab, reference: PathBuf, server: Server) -> Target {
+        Target { lab, reference, server, server_args: Vec::new(), ready_wait: READY_WAIT, sandbox: None }
     }
 
-    fn new(lab: &'static Lab, reference: PathBuf, server: Server) -> Target {
-        Target { lab, reference, server, server_args: Vec::new(), ready_wait: READY_WAIT }
+    pub fn command(lab: &'static Lab, binary: impl Into<PathBuf>, command: &str) -> Target {
+        Target::new(lab, binary.into(), Server::Command(command.to_string()))
     }
 
     /// A Python server kept as a test fixture: `python3 SCRIPT --port {port} EXTRA {args}`.
@@ -291,6 +294,7 @@ impl Session {
                 let mut role = Spawn::new("server", Program::Shell(line))
                     .vital()
                     .output_cap(crate::process::STRANGER_OUTPUT_CAP)
+                    .sandbox(self.target.sandbox.clone())
                     .start(&self.transcript)?;
                 let expected = Ready { proto, addr: ([127, 0, 0, 1], port).into() };
                 let ready = role.wait_ready_or_bound(expected, self.target.ready_wait)?;

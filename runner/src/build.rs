@@ -16,8 +16,17 @@ pub struct Failed {
 /// Run `command` in a shell and wait for it. Its output is kept and shown only when it fails:
 /// a build that worked has nothing to say to a student checking their server.
 pub fn run(command: &str) -> Result<Option<Failed>> {
+    run_in(command, None)
+}
+
+/// [`run`], in `sandbox` where one is given (`grade`'s), with a build's limits.
+pub fn run_in(command: &str, sandbox: Option<&harness::sandbox::Sandbox>) -> Result<Option<Failed>> {
     let mut shell = Command::new("sh");
     shell.args(["-c", &format!("exec 2>&1; {command}")]).stdin(Stdio::null()).stdout(Stdio::piped());
+    if let Some(sandbox) = sandbox {
+        let build = harness::sandbox::Sandbox { limits: sandbox.limits.for_build(), ..sandbox.clone() };
+        harness::process::sandboxed(&mut shell, &build)?;
+    }
     #[cfg(unix)]
     {
         // Its own process group, killed with the roles when the runner gets Ctrl-C.

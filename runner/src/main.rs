@@ -87,19 +87,40 @@ enum Command {
         /// Each scenario's points, one `scenario_name = points` a line (1 each otherwise).
         #[arg(long, value_name = "FILE")]
         points: Option<std::path::PathBuf>,
+        /// Write the report into FILE at the end, whatever is there (a file or a link is
+        /// replaced, never followed), instead of on stdout: Gradescope's results.json.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
         /// With --format gradescope: who sees each test's result.
         #[arg(long, value_enum, default_value = "visible")]
         visibility: Visibility,
         /// With a format for a tool: a scenario still running after this many seconds fails.
         #[arg(long, value_name = "SECS", default_value = "60")]
         scenario_time_limit: f64,
-        /// How long your server may take to print its ready line (or bind its port) before a
-        /// scenario fails. A server that ends or listens elsewhere is reported at once anyway.
-        #[arg(long, value_name = "SECS", default_value_t = harness::READY_WAIT.as_secs_f64())]
-        ready_timeout: f64,
         /// The lab's own binary, already built (grade passes it to each submission's checker).
         #[arg(long, hide = true)]
         reference: Option<std::path::PathBuf>,
+        /// How long your server may take to print its ready line (or bind its port) before a
+        /// scenario fails (default 30). A server that ends, or listens elsewhere, is reported at
+        /// once anyway.
+        #[arg(long, value_name = "SECS")]
+        ready_timeout: Option<f64>,
+        /// Run your server as `grade` runs each student's: it may write only this folder and a
+        /// HOME and TMPDIR of its own, read only what a language runtime needs, gets a clean
+        /// environment and the limits below (Linux; Landlock for the files).
+        #[arg(long)]
+        sandbox: bool,
+        /// (grade: the submission's copy in DIR/work, its HOME and TMPDIR in DIR.)
+        #[arg(long, hide = true, value_name = "DIR")]
+        sandbox_dir: Option<std::path::PathBuf>,
+        /// (grade: the submission to copy into a tmpfs at DIR first.)
+        #[arg(long, hide = true, value_name = "PATH", requires = "sandbox_dir")]
+        sandbox_from: Option<std::path::PathBuf>,
+        /// (grade: the uid and gid its servers run as.)
+        #[arg(long, hide = true, value_name = "UID")]
+        sandbox_uid: Option<u32>,
+        #[command(flatten)]
+        limits: grade::sandbox::SandboxArgs,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         stray: Vec<String>,
@@ -161,9 +182,31 @@ enum Command {
         /// Check submissions side by side on this machine's network, without namespaces.
         #[arg(long)]
         no_isolation: bool,
+        /// Run each student's server as the grader's own user, with the grader's files, and
+        /// no limits (not for strangers' code).
+        #[arg(long)]
+        no_sandbox: bool,
         /// Run only this scenario (repeat the flag for more).
         #[arg(long = "scenario", value_name = "NAME")]
         only: Vec<String>,
+        /// A build to run first in each submission's copy, in its sandbox (`make -C
+        /// {submission}`, `gcc -o {submission}/server {submission}/server.c`): a compile error
+        /// scores 0, with the compiler's output in the report.
+        #[arg(long, value_name = "TEMPLATE")]
+        build: Option<String>,
+        /// Grade only this student (an entry's name) into the --out of an earlier run, keeping
+        /// everyone else's reports; repeat for more.
+        #[arg(long = "only", value_name = "NAME")]
+        students: Vec<String>,
+        /// Grade only the entries whose names match GLOB (`*.py`); repeat for more. Without it,
+        /// README*, __MACOSX and dot-files are passed over.
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Seconds a server may take to print its ready line or bind its port.
+        #[arg(long, value_name = "SECS")]
+        ready_timeout: Option<f64>,
+        #[command(flatten)]
+        limits: grade::sandbox::SandboxArgs,
     },
     /// (Inside `grade`'s namespaces: bring up the loopback, then run the rest as `cargo lab ...`.)
     #[command(hide = true)]
@@ -231,9 +274,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
             points,
             visibility,
+            output,
             scenario_time_limit,
-            ready_timeout,
             reference,
+            ready_timeout,
+            sandbox,
+            sandbox_dir,
+            sandbox_from,
+            sandbox_uid,
+            limits,
             build,
             watch,
             poll,
@@ -270,7 +319,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(path) => path,
                 None => reference_binary(lab)?,
             };
-            let target = Target::command(lab, reference, &server).with_ready_wait(seconds(ready_timeout)?);
+            let mut target = Target::command(lab, reference, &server);
+            if let Some(wait) = ready_timeout {
+                target.ready_wait = seconds(wait)?;
+            }
+            let (sandbox, _workspace) =
+                grade::sandbox::for_check(&limits, sandbox, sandbox_dir, sandbox_from, sandbox_uid)?;
+            target.sandbox = sandbox;
             let jobs = jobs.unwrap_or(if fail_fast { 1 } else { check::default_jobs() });
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             // A tool's format holds every scenario, so one that hangs must not hold the report.
@@ -291,10 +346,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 watch::watch(&target, &options, &watch)?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let points_file = points.clone();
             if let Some(build) = &build
-                && let Some(failed) = runner::build::run(build)?
+                && let Some(failed) = runner::build::run_in(build, target.sandbox.as_ref())?
             {
-                eprintln!("{}", failed.report());
+                if format == Format::Text {
+                    eprintln!("{}", failed.report());
+                } else {
+                    // A tool's report all the same: every scenario failed, the compiler's words as
+                    // the problem (grade scores it 0 and shows them).
+                    let points =
+                        points_file.map(|f| report::Points::read(&f, lab)).transpose()?.unwrap_or_default();
+                    let scenarios = check::selected(&target, &options)?;
+                    let name = name.unwrap_or_else(|| server.clone());
+                    let problem = format!(
+                        "the build failed ({}): `{}`\n{}",
+                        failed.status, failed.command, failed.output
+                    );
+                    let unchecked =
+                        grade::unchecked(lab.name, &scenarios, &points, &name, &server, problem, 0.0);
+                    report::print(&unchecked, format, visibility);
+                }
                 return Ok(ExitCode::FAILURE);
             }
             if format != Format::Text {
@@ -302,7 +374,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
                 let name = name.unwrap_or_else(|| server.clone());
                 let checked = report::run(&name, &target, &options, &points)?;
-                report::print(&checked, format, visibility);
+                grade::report_to(&checked, format, visibility, output.as_deref())?;
                 return Ok(verdict(checked.all_passed()));
             }
             let count = check::selected(&target, &options)?.len();
@@ -333,7 +405,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             scenario_time_limit,
             no_hints,
             no_isolation,
+            no_sandbox,
             only,
+            build,
+            students,
+            include,
+            ready_timeout,
+            limits,
         }) => {
             let lab = find(&lab)?;
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -350,6 +428,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 scenario_time_limit: seconds(scenario_time_limit)?,
                 no_hints,
                 isolate: !no_isolation,
+                sandbox: !no_sandbox,
+                build,
+                limits,
+                students,
+                include,
+                ready_wait: ready_timeout.map(seconds).transpose()?,
                 runner: std::env::current_exe().context("finding the lab runner itself")?,
                 reference: reference_binary(lab)?,
             };
@@ -358,6 +442,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Isolated { args }) => {
             harness::isolate::loopback_up().context("bringing up the loopback in a new network namespace")?;
+            // Best effort: a student's server then cannot see the checker in /proc at all.
+            let _ = harness::isolate::hide_processes();
             run(Cli::try_parse_from(std::iter::once("cargo lab".to_string()).chain(args))?)
         }
         Some(Command::New { lab, lang, dir }) => {

@@ -78,6 +78,11 @@ pub fn trials(listing: bool) -> Vec<Trial> {
             "namespaces cannot be made here ({why}): the isolation test is skipped (ignored), not passed"
         );
     }
+    // The hostile class needs the whole sandbox: Landlock, and root to give each server a uid.
+    let sandboxed = harness::sandbox::landlock_abi() > 0 && harness::sandbox::is_root();
+    if !listing && !sandboxed {
+        eprintln!("no Landlock, or not root: the hostile class test is skipped (ignored), not passed");
+    }
     let test = |name: &str, run: fn() -> Result<()>| {
         Trial::test(format!("grade::{name}"), move || run().map_err(|error| format!("{error:#}").into()))
     };
@@ -92,6 +97,16 @@ pub fn trials(listing: bool) -> Vec<Trial> {
         test("without_namespaces_grading_says_so_once_and_goes_on", without_namespaces),
         test("namespaces_let_two_submissions_bind_the_same_fixed_port", two_submissions_one_fixed_port)
             .with_ignored_flag(isolation.is_err()),
+        test("a_hostile_class_changes_no_honest_score_and_nothing_outside_out", hostile_class)
+            .with_ignored_flag(isolation.is_err() || !sandboxed),
+        test(
+            "only_regrades_one_student_and_what_is_not_a_submission_is_passed_over",
+            regrade_one_and_pass_over_what_is_not_a_submission,
+        ),
+        test(
+            "a_server_that_never_gets_ready_is_given_up_on_at_the_ready_timeout",
+            ready_timeout_is_the_graders,
+        ),
         test("by_hand::the_whole_fixture_class", the_whole_fixture_class).with_ignored_flag(true),
         test("by_hand::ten_udp_echo_submissions", ten_submissions).with_ignored_flag(true),
     ];
@@ -203,6 +218,9 @@ fn table(stdout: &str, names: &[&str], columns: usize) -> Result<BTreeMap<String
 
 #[derive(Debug, Deserialize)]
 struct Suites {
+    /// junit-10.xsd allows no `skipped` on `testsuites`.
+    #[serde(rename = "@skipped")]
+    skipped: Option<String>,
     #[serde(rename = "testsuite", default)]
     suites: Vec<Suite>,
 }
@@ -213,6 +231,8 @@ struct Suite {
     name: String,
     #[serde(rename = "@failures")]
     failures: usize,
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
     #[serde(rename = "testcase", default)]
     cases: Vec<Case>,
 }
@@ -227,6 +247,10 @@ struct Case {
 
 #[derive(Debug, Deserialize)]
 struct Failure {
+    #[serde(rename = "@type")]
+    kind: String,
+    #[serde(rename = "@message")]
+    message: String,
     #[serde(rename = "$text", default)]
     text: String,
 }
@@ -247,7 +271,10 @@ fn reports_agree(graded: &Graded, expected: &BTreeMap<String, Vec<String>>, colu
     let xml = std::fs::read_to_string(graded.out.join("junit.xml"))?;
     let suites: Suites = quick_xml::de::from_str(&xml).context("parsing junit.xml")?;
     ensure!(suites.suites.len() == expected.len(), "junit.xml has {} suites", suites.suites.len());
+    ensure!(suites.skipped.is_none(), "`skipped` on <testsuites>, which junit-10.xsd refuses");
     for suite in &suites.suites {
+        let stamp = suite.timestamp.as_bytes();
+        ensure!(stamp.len() == 19 && stamp[10] == b'T', "{}: timestamp {:?}", suite.name, suite.timestamp);
         let row = &expected[&suite.name];
         let cases: Vec<&str> = suite.cases.iter().map(|c| c.name.as_str()).collect();
         ensure!(cases == columns, "{}: testcases {cases:?}", suite.name);
@@ -255,6 +282,15 @@ fn reports_agree(graded: &Graded, expected: &BTreeMap<String, Vec<String>>, colu
             let in_xml = match (&case.failure, &case.skipped) {
                 (Some(failure), _) => {
                     ensure!(!failure.text.trim().is_empty(), "{}: an empty failure", case.name);
+                    ensure!(
+                        ["scenario-failed", "not-checked"].contains(&failure.kind.as_str())
+                            && !failure.message.is_empty()
+                            && failure.message != case.name,
+                        "{}: failure type {:?}, message {:?}",
+                        case.name,
+                        failure.kind,
+                        failure.message
+                    );
                     "fail"
                 }
                 (None, Some(_)) => "skip",
@@ -445,43 +481,52 @@ fn check_formats_parse_back() -> Result<()> {
     Ok(())
 }
 
-/// Every `cargo lab` command in the teachers' chapter's code blocks, run as written, in a
-/// folder laid out as the chapter says (a student's repository beside socket-labs, Gradescope's
-/// /autograder moved under it), with `cargo lab` standing for the runner: a command that the CLI
-/// no longer takes, or that no longer passes a correct server, fails here.
+/// Every `cargo lab` and `socket-labs` command in the teachers' chapter's code blocks, run as
+/// written, in a folder laid out as the chapter says (a student's repository, a class, a mixed
+/// class of Python and C, Gradescope's /autograder moved under it), with `cargo lab` and
+/// `socket-labs` standing for the runner: a command that the CLI no longer takes, or that no
+/// longer passes a correct server, fails here.
 fn teachers_commands_run() -> Result<()> {
     let chapter = std::fs::read_to_string(root().join("docs/src/teachers.md"))?;
     let commands = code_commands(&chapter);
-    ensure!(
-        commands.len() == 5,
-        "expected 5 `cargo lab` commands in the chapter's code blocks: {commands:#?}"
-    );
-    // Inside the repository, where the class's wrappers find the fixture they start.
+    ensure!(commands.len() == 7, "expected 7 commands in the chapter's code blocks: {commands:#?}");
     let dir = tempfile::Builder::new().prefix("grade-").tempdir_in(root().join("tests/fixtures/grade"))?;
     let here = dir.path();
-    // The fixture itself where it can be (one Python start per server, not the class's
-    // wrapper and then the fixture): these commands run side by side, each starting many.
     let correct = root().join("labs/udp-echo/tests/fixtures/echo.py");
     let merge = class().join("张 三 (merge).py");
     let upper = root().join("labs/upper/tests/fixtures/upper.py");
+    let c = root().join("tests/fixtures/grade/c");
     for folder in [
-        "socket-labs",
+        "bin",
         "udp-echo",
         "upper",
         "submissions",
-        "autograder/socket-labs",
+        "mixed/ana",
+        "mixed/ben",
+        "mixed/typo",
         "autograder/submission",
         "autograder/results",
     ] {
         std::fs::create_dir_all(here.join(folder))?;
     }
+    std::os::unix::fs::symlink(lab_binary(), here.join("bin/socket-labs"))?;
     std::fs::copy(&correct, here.join("udp-echo/server.py"))?;
     std::fs::copy(&upper, here.join("upper/server.py"))?;
     std::fs::copy(&correct, here.join("autograder/submission/server.py"))?;
     std::fs::copy(&correct, here.join("student_echo.py"))?;
     std::fs::copy(&correct, here.join("submissions/correct.py"))?;
     std::fs::copy(&merge, here.join("submissions/张 三 (merge).py"))?;
+    std::fs::copy(&correct, here.join("mixed/ana/server.py"))?;
+    std::fs::copy(c.join("correct/server.c"), here.join("mixed/ben/server.c"))?;
+    std::fs::copy(c.join("typo/server.c"), here.join("mixed/typo/server.c"))?;
+    // A score planted where Gradescope reads it, as a link to a file of the teacher's: the
+    // checker must replace the link, and leave the file as it was.
+    std::fs::write(here.join("victim.json"), "{\"score\": 1000}\n")?;
+    std::os::unix::fs::symlink(here.join("victim.json"), here.join("autograder/results/results.json"))?;
     let autograder = format!("{}/autograder/", here.display());
+    let path = std::env::join_paths(
+        std::iter::once(here.join("bin")).chain(std::env::split_paths(&python_first_on_path())),
+    )?;
     let run = |command: &str, here: &Path| -> Result<std::process::Output> {
         let command = command
             .replace("/autograder/", &autograder)
@@ -492,49 +537,55 @@ fn teachers_commands_run() -> Result<()> {
             .current_dir(here)
             .env("LAB", lab_binary())
             .env("NO_COLOR", "1")
-            .env("PATH", python_first_on_path())
+            .env("PATH", &path)
             .output()?)
     };
     // A copy of the student's repository whose server is wrong: the classroom step must fail it
     // (GitHub Classroom then gives no points).
     let wrong = here.join("wrong");
-    std::fs::create_dir_all(wrong.join("socket-labs"))?;
     std::fs::create_dir_all(wrong.join("udp-echo"))?;
     std::fs::copy(&merge, wrong.join("udp-echo/server.py"))?;
     let classroom =
-        commands.iter().find(|c| c.contains("../udp-echo/server.py")).context("the classroom step")?;
-    // Side by side: each mostly waits.
+        commands.iter().find(|c| c.contains("udp-echo/server.py --port")).context("the classroom step")?;
+    // Side by side (each mostly waits), but a re-grade after the grade it adds to.
+    let (later, first): (Vec<&String>, Vec<&String>) = commands.iter().partition(|c| c.contains("--only"));
     let (outputs, wrong_output) = std::thread::scope(|scope| {
-        let runs: Vec<_> = commands.iter().map(|command| scope.spawn(|| run(command, here))).collect();
+        let runs: Vec<_> = first.iter().map(|command| scope.spawn(|| run(command, here))).collect();
         let wrong_run = scope.spawn(|| run(classroom, &wrong));
         (
             runs.into_iter().map(|run| run.join().expect("no panic")).collect::<Vec<_>>(),
             wrong_run.join().expect("no panic"),
         )
     });
-    for (command, output) in commands.iter().zip(outputs) {
+    let outputs: Vec<_> = outputs.into_iter().chain(later.iter().map(|command| run(command, here))).collect();
+    for (command, output) in first.iter().chain(&later).zip(outputs) {
         let output = output?;
-        // What went into a file (`> results.json`) is the report to read on a failure.
-        let written = command.rsplit_once("> ").map(|(_, file)| {
-            std::fs::read_to_string(file.replace("/autograder/", &autograder)).unwrap_or_default()
-        });
         ensure!(
             output.status.success(),
-            "`{command}` failed ({}):\n{}\n{}\n{}",
+            "`{command}` failed ({}):\n{}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
-            written.unwrap_or_default()
         );
     }
     ensure!(wrong_output?.status.code() == Some(1), "the classroom step passed a wrong server");
-    // What the commands wrote: Gradescope's results, the grade's folder.
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(here.join("autograder/results/results.json"))?)?;
+    // What the commands wrote: Gradescope's results (over the planted link), the grades.
+    let results_file = here.join("autograder/results/results.json");
+    ensure!(!results_file.is_symlink(), "the planted link is still there");
+    ensure!(std::fs::read_to_string(here.join("victim.json"))? == "{\"score\": 1000}\n", "written through");
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results_file)?)?;
     ensure!(results["score"] == 7.0 && results["tests"].as_array().map(Vec::len) == Some(7), "{results}");
+    ensure!(results["output_format"] == "text", "{results}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(here.join("grades/summary.json"))?)?;
     ensure!(summary["submissions"].as_array().map(Vec::len) == Some(2), "{summary}");
+    let mixed =
+        scores(&Graded { stdout: String::new(), stderr: String::new(), out: here.join("grades-mixed") })?;
+    let points: Vec<(&str, &str)> =
+        mixed.iter().map(|(name, score)| (name.as_str(), score.split(' ').next().unwrap_or(""))).collect();
+    ensure!(points == [("ana", "7.0"), ("ben", "7.0"), ("typo", "0.0")], "{mixed:?}");
+    let typo = std::fs::read_to_string(here.join("grades-mixed/reports/typo.txt"))?;
+    ensure!(typo.contains("the build failed") && typo.contains("error: expected"), "{typo}");
     // The chapter's points file is one the grader reads.
     let points =
         chapter.split("```text\n").find(|block| block.starts_with("# points.txt")).context("points.txt")?;
@@ -543,8 +594,8 @@ fn teachers_commands_run() -> Result<()> {
     Ok(())
 }
 
-/// The `cargo lab ...` commands in a chapter's `sh` and `yaml` code blocks (from `cargo lab`,
-/// or from a `cd` before it, to the end of the line).
+/// The `cargo lab ...` and `socket-labs ...` commands in a chapter's `sh` and `yaml` code
+/// blocks (from the command, or from a `cd` before it, to the end of the line).
 fn code_commands(text: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_code = false;
@@ -553,11 +604,13 @@ fn code_commands(text: &str) -> Vec<String> {
             in_code = line.starts_with("```sh") || line.starts_with("```yaml");
             continue;
         }
-        if !in_code || !line.contains("cargo lab ") {
+        let Some(at) = ["cargo lab ", "socket-labs "].iter().find_map(|command| line.find(command)) else {
+            continue;
+        };
+        if !in_code {
             continue;
         }
-        let from = line.find("cd ").filter(|&at| at < line.find("cargo lab").unwrap_or(0));
-        let from = from.unwrap_or_else(|| line.find("cargo lab").expect("checked above"));
+        let from = line.find("cd ").filter(|&cd| cd < at).unwrap_or(at);
         commands.push(line[from..].trim().to_string());
     }
     commands
@@ -621,6 +674,13 @@ fn without_namespaces() -> Result<()> {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin)?;
     for program in ["sh", "python3", "cargo", "rustc"] {
+        // The system's Python where there is one: each server runs as a user of its own, who
+        // may not reach a Python installed under a home folder (pyenv's, under /root).
+        let system = Path::new("/usr/bin/python3");
+        if program == "python3" && system.exists() {
+            std::os::unix::fs::symlink(system, bin.join(program))?;
+            continue;
+        }
         let found = std::env::split_paths(&python_first_on_path())
             .map(|folder| folder.join(program))
             .find(|path| path.exists())
@@ -732,5 +792,267 @@ fn ten_submissions() -> Result<()> {
         took.as_secs_f64()
     );
     ensure!(graded.stdout.contains("10 submissions: 10 passed every scenario"), "{}", graded.stdout);
+    Ok(())
+}
+
+/// The honest students of the hostile class: correct, one with a bug, one that forks.
+const HONEST: [&str; 3] = ["correct.py", "张 三 (merge).py", "forks.py"];
+
+/// The hostile ones (tests/fixtures/grade/hostile): each attacks when it starts.
+const HOSTILE: [&str; 7] =
+    ["vandal.py", "spy.py", "tamperer.py", "killer.py", "fork_storm.py", "memory_hog.py", "disk_filler.py"];
+
+/// Every file under `dir` (but `except`), and each file of `files`, with a hash of its bytes
+/// (a link: of where it points).
+fn checksums(dir: &Path, except: &[PathBuf], files: &[PathBuf]) -> Result<BTreeMap<PathBuf, u64>> {
+    use std::hash::{Hash, Hasher};
+    let hash = |path: &Path| -> Result<u64> {
+        let meta = std::fs::symlink_metadata(path)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        match meta.is_symlink() {
+            true => std::fs::read_link(path)?.hash(&mut hasher),
+            false => std::fs::read(path)?.hash(&mut hasher),
+        }
+        Ok(hasher.finish())
+    };
+    let mut sums = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if except.iter().any(|no| path.starts_with(no)) {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).with_context(|| format!("{}", path.display()))?;
+            match meta.is_dir() {
+                true => folders.push(path),
+                false => {
+                    _ = sums.insert(path.clone(), hash(&path).with_context(|| format!("{}", path.display()))?)
+                }
+            }
+        }
+    }
+    for file in files {
+        sums.insert(file.clone(), hash(file)?);
+    }
+    Ok(sums)
+}
+
+/// The processes, still alive, of the uids a grade run `pid` gives its students' servers.
+fn students_left(pid: u32) -> Vec<String> {
+    let first = (1u32 << 30) + (pid % (1 << 22)) * 256;
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next().and_then(|uid| uid.parse::<u32>().ok()));
+        if uid.is_some_and(|uid| (first..first + 256).contains(&uid)) {
+            left.push(format!("{:?} (uid {uid:?})", entry.file_name()));
+        }
+    }
+    left
+}
+
+/// `grade` over `submissions` as `grade` does, but started here so that its pid is known.
+fn grade_with_pid(submissions: &Path, out: &Path, extra: &[&str], mark: &str) -> Result<(Graded, u32)> {
+    let (key, value) = mark.split_once('=').expect("a mark is KEY=VALUE");
+    let child = std::process::Command::new(lab_binary())
+        .args(["grade", "udp-echo", "--submissions"])
+        .arg(submissions)
+        .args(["--server", TEMPLATE, "--out"])
+        .arg(out)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("LAB_BINARIES", lab_binaries())
+        .env("PATH", python_first_on_path())
+        .env(key, value)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let output = child.wait_with_output()?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    ensure!(output.status.success(), "grade failed ({}):\n{stdout}\n{stderr}", output.status);
+    Ok((Graded { stdout, stderr, out: out.to_path_buf() }, pid))
+}
+
+/// Each submission's points and statuses, from summary.json.
+fn scores(graded: &Graded) -> Result<BTreeMap<String, String>> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(graded.out.join("summary.json"))?)?;
+    let rows = summary["submissions"].as_array().context("submissions")?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                row["name"].as_str().unwrap_or_default().to_string(),
+                format!("{} {}", row["points"], row["results"]),
+            )
+        })
+        .collect())
+}
+
+/// A hostile class graded with honest students, while the same honest students are graded
+/// alone beside it (load): a vandal that overwrites classmates and writes outside its folder, a
+/// spy, a tamperer that replaces the checker through /proc/1/exe, one that kills its parent,
+/// a fork storm, a memory hog, a disk filler, and links planted in --out. Every honest student keeps the
+/// score it gets alone; no submission, binary or file outside --out changes; every attack is
+/// refused (each attacker says what it tried); nothing is left running.
+fn hostile_class() -> Result<()> {
+    let (dir, submissions) = copy_class(&HONEST)?;
+    let alone = dir.path().join("alone");
+    std::fs::create_dir(&alone)?;
+    for name in HONEST {
+        std::fs::copy(submissions.join(name), alone.join(name))?;
+    }
+    for name in HOSTILE {
+        let text = std::fs::read_to_string(root().join("tests/fixtures/grade/hostile").join(name))?;
+        std::fs::write(
+            submissions.join(name),
+            text.replace("@SUBMISSIONS@", &submissions.to_string_lossy()),
+        )?;
+    }
+    // Links planted in --out, to a file and a folder outside it.
+    let (out, outside) = (dir.path().join("grades"), dir.path().join("outside"));
+    std::fs::create_dir_all(outside.join("reports"))?;
+    std::fs::write(outside.join("victim.csv"), "the teacher's own file\n")?;
+    std::fs::create_dir(&out)?;
+    std::os::unix::fs::symlink(outside.join("victim.csv"), out.join("results.csv"))?;
+    std::os::unix::fs::symlink(outside.join("reports"), out.join("reports"))?;
+    let binaries = vec![lab_binary(), lab_binaries().join("udp-echo")];
+    let alone_out = dir.path().join("grades-alone");
+    let outs = [out.clone(), alone_out.clone()];
+    let before = checksums(dir.path(), &outs, &binaries)?;
+
+    // Each attacker attacks before it is ready (most never are): the wait for readiness is what
+    // lets it, so a busy machine gets all the time it needs (the wait ends at the event).
+    let flags = [
+        "--scenario",
+        SCENARIOS[0],
+        "--scenario",
+        SCENARIOS[1],
+        "--process-limit",
+        "128",
+        "--disk-limit",
+        "64M",
+        "--ready-timeout",
+        "120",
+    ];
+    let (mark, mark_alone) = (mark(), mark());
+    let (together, by_themselves) = std::thread::scope(|scope| {
+        let together = scope.spawn(|| grade_with_pid(&submissions, &out, &flags, &mark));
+        let by_themselves = scope.spawn(|| grade(&alone, &alone_out, &flags, &mark_alone));
+        (together.join().expect("no panic"), by_themselves.join().expect("no panic"))
+    });
+    let ((graded, pid), by_themselves) = (together?, by_themselves?);
+    nothing_left(&mark)?;
+    let left = harness::wait::until(Duration::from_secs(5), || students_left(pid).is_empty().then_some(()));
+    ensure!(left.is_some(), "students' processes left: {:?}", students_left(pid));
+
+    let (with_class, alone) = (scores(&graded)?, scores(&by_themselves)?);
+    for name in HONEST {
+        ensure!(
+            with_class.get(name) == alone.get(name),
+            "{name}: {:?} graded with the hostile class, {:?} alone\n{}",
+            with_class.get(name),
+            alone.get(name),
+            graded.stdout
+        );
+    }
+    let after = checksums(dir.path(), &outs, &binaries)?;
+    let changed: Vec<_> = before.keys().filter(|path| before.get(*path) != after.get(*path)).collect();
+    let added: Vec<_> = after.keys().filter(|path| !before.contains_key(*path)).collect();
+    ensure!(changed.is_empty() && added.is_empty(), "changed {changed:?}, added {added:?}");
+    ensure!(!Path::new("/tmp/socket-labs-vandal-was-here").exists(), "the vandal wrote into /tmp");
+    ensure!(
+        out.join("reports").is_dir() && !out.join("reports").is_symlink(),
+        "--out/reports is still a link"
+    );
+
+    let report = |name: &str| {
+        std::fs::read_to_string(out.join("reports").join(format!("{name}.txt")))
+            .with_context(|| format!("{name}'s report, in:\n{}", graded.stdout))
+    };
+    for (name, managed) in [
+        ("vandal.py", "WROTE"),
+        ("spy.py", "READ "),
+        ("tamperer.py", "WROTE"),
+        ("tamperer.py", "REPLACED"),
+        ("disk_filler.py", "WROTE"),
+    ] {
+        let text = report(name)?;
+        ensure!(text.contains("denied "), "{name} tried nothing:\n{text}");
+        ensure!(!text.contains(managed), "{name} managed it:\n{text}");
+    }
+    let killer = &with_class["killer.py"];
+    ensure!(killer.starts_with("2.0 "), "the killer's checker did not live through it: {killer}");
+    let filler = report("disk_filler.py")?;
+    ensure!(filler.contains("No space left on device"), "{filler}");
+    let hog = report("memory_hog.py")?;
+    ensure!(hog.contains("ran out of memory at its limit (4 GiB of address space)"), "{hog}");
+    Ok(())
+}
+
+/// `--only NAME` re-grades one student into an earlier --out and keeps everyone else's rows
+/// and reports; README.md, __MACOSX and dot-files are passed over and named once; a name with
+/// an escape sequence and a newline is shown escaped and forges no row.
+fn regrade_one_and_pass_over_what_is_not_a_submission() -> Result<()> {
+    let (dir, submissions) = copy_class(&["correct.py", "张 三 (merge).py"])?;
+    std::fs::write(submissions.join("README.md"), "the class\n")?;
+    std::fs::create_dir(submissions.join("__MACOSX"))?;
+    std::fs::write(submissions.join(".DS_Store"), "")?;
+    let forged = "\u{1b}[2Jforged\npass pass 2 of 2.py";
+    std::fs::copy(class().join("correct.py"), submissions.join(forged))?;
+    let out = dir.path().join("grades");
+    let flags = ["--scenario", SCENARIOS[0], "--scenario", SCENARIOS[1]];
+    let first = grade(&submissions, &out, &flags, &mark())?;
+    ensure!(
+        first.stderr.matches("not graded, as not submissions: .DS_Store, README.md, __MACOSX").count() == 1,
+        "{}",
+        first.stderr
+    );
+    ensure!(
+        !first.stdout.contains('\u{1b}') && first.stdout.contains("\\u{1b}[2Jforged\\u{a}pass"),
+        "{}",
+        first.stdout
+    );
+    ensure!(scores(&first)?.len() == 3, "{:?}", scores(&first)?);
+    // The merge student fixes the bug and is graded again, alone.
+    std::fs::copy(class().join("correct.py"), submissions.join("张 三 (merge).py"))?;
+    let mut again: Vec<&str> = flags.to_vec();
+    again.extend(["--only", "张 三 (merge).py"]);
+    let second = grade(&submissions, &out, &again, &mark())?;
+    let (before, after) = (scores(&first)?, scores(&second)?);
+    ensure!(after.len() == 3, "rows dropped: {after:?}");
+    ensure!(after["correct.py"] == before["correct.py"], "{after:?}");
+    ensure!(after["张 三 (merge).py"].starts_with("2.0 "), "not re-graded: {after:?}");
+    let csv = std::fs::read_to_string(out.join("results.csv"))?;
+    ensure!(csv.lines().count() == 4, "{csv}");
+    ensure!(out.join("reports/correct.py.txt").is_file(), "correct.py's report went");
+    Ok(())
+}
+
+/// `grade --ready-timeout`: a server that never gets ready is given up on after that long,
+/// and the report says so, with the figure.
+fn ready_timeout_is_the_graders() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let submissions = dir.path().join("submissions");
+    std::fs::create_dir(&submissions)?;
+    std::fs::write(submissions.join("slow.py"), "import time\ntime.sleep(60)\n")?;
+    let mark = mark();
+    let graded = grade(
+        &submissions,
+        &dir.path().join("grades"),
+        &["--scenario", SCENARIOS[0], "--ready-timeout", "0.5"],
+        &mark,
+    )?;
+    nothing_left(&mark)?;
+    let report = std::fs::read_to_string(graded.out.join("reports/slow.py.txt"))?;
+    ensure!(report.contains("within 0.5s"), "{report}");
     Ok(())
 }

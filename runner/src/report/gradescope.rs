@@ -1,7 +1,7 @@
 //! Gradescope's `results.json`, as its autograder reads it from
 //! `/autograder/results/results.json`: a test per scenario with its `score`, `max_score`,
 //! `status` (`passed` or `failed`), `output` and `visibility`, and the submission's
-//! `execution_time` and `output`. Gradescope has no "skipped": a skipped scenario earns nothing
+//! `execution_time`, `output` and its `output_format` (`text`). Gradescope has no "skipped": a skipped scenario earns nothing
 //! and says why.
 
 use serde::Serialize;
@@ -25,6 +25,8 @@ struct Results<'a> {
     score: f64,
     execution_time: f64,
     output: String,
+    /// How Gradescope shows `output`: as plain text (our reports are not Markdown or HTML).
+    output_format: &'static str,
     visibility: Visibility,
     stdout_visibility: Visibility,
     tests: Vec<Test<'a>>,
@@ -69,6 +71,7 @@ pub fn write(submission: &Submission, visibility: Visibility) -> String {
         score: submission.points(),
         execution_time: submission.seconds,
         output,
+        output_format: "text",
         visibility,
         stdout_visibility: Visibility::Hidden,
         tests,
