@@ -15,11 +15,13 @@
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
 //! - [`testing`]: a lab's tests, generated from its scenarios.
 //! - [`labs`]: each lab's definition and scenarios, one module per lab.
+//! - [`bench`]: what the labs' benchmarks share (a C reference server, medians, the load).
 
 // First, so that its `scenario!` is in scope for the labs below.
 #[macro_use]
 pub mod scenario;
 
+pub mod bench;
 pub mod isolate;
 pub mod kernel;
 pub mod labs;

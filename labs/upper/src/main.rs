@@ -173,10 +173,24 @@ fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<Served> {
         }
         served.bytes += len as u64;
         served.mid_line = buf[len - 1] != b'\n';
-        unfinished.extend_from_slice(&buf[..len]);
-        let complete = complete_utf8_len(&unfinished);
-        stream.write_all(&to_upper(&unfinished[..complete]))?;
-        unfinished.drain(..complete);
+        let read = &mut buf[..len];
+        if unfinished.is_empty() && read.is_ascii() {
+            // The fast path, and the one most text takes. An ASCII byte (below 0x80) is a whole
+            // character on its own: UTF-8 spells the first 128 characters exactly as ASCII does,
+            // one byte each, and every byte of a longer character is 0x80 or above. So nothing
+            // here can be cut off between reads, and upper-casing changes each byte alone, into
+            // one byte: the reply is these bytes, upper-cased where they lie. No copy, no
+            // allocation, no decoding.
+            read.make_ascii_uppercase();
+            stream.write_all(read)?;
+        } else {
+            // Anything else takes the careful path: characters of several bytes, maybe one cut
+            // off at the end, maybe bytes that are not UTF-8 at all.
+            unfinished.extend_from_slice(read);
+            let complete = complete_utf8_len(&unfinished);
+            stream.write_all(&to_upper(&unfinished[..complete]))?;
+            unfinished.drain(..complete);
+        }
     }
 }
 
