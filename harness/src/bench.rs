@@ -1,8 +1,11 @@
 //! What the labs' benchmarks share: a C reference server built with the system's `cc`, the
-//! machine's size and load printed beside the figures, and the median of alternating rounds.
+//! machine's size and load printed beside the figures, a server's CPU time, and the median of
+//! alternating rounds.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -43,4 +46,41 @@ pub fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
+}
+
+/// The CPU time a server's threads use from now on: on a machine shared with other work, a
+/// server's wall-clock rate says as much about the others as about the server, and the CPU
+/// time it used for the same work does not.
+///
+/// Read from Linux's /proc/PID/task/*/schedstat (the first field: nanoseconds on a CPU), a
+/// thread at a time, so that a thread born meanwhile counts from 0 and one that ended meanwhile
+/// (its last moments are lost) does not subtract. `None` where there is no such file.
+pub struct CpuClock {
+    pid: u32,
+    start: HashMap<String, u64>,
+}
+
+impl CpuClock {
+    pub fn start(pid: u32) -> Option<CpuClock> {
+        Some(CpuClock { pid, start: thread_times(pid)? })
+    }
+
+    pub fn elapsed(&self) -> Option<Duration> {
+        let now = thread_times(self.pid)?;
+        let nanos = now.iter().map(|(tid, &ns)| ns.saturating_sub(*self.start.get(tid).unwrap_or(&0))).sum();
+        Some(Duration::from_nanos(nanos))
+    }
+}
+
+/// Nanoseconds on a CPU so far, by thread id.
+fn thread_times(pid: u32) -> Option<HashMap<String, u64>> {
+    let mut times = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        // A thread may end between the listing and the read: it simply is not counted.
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            let nanos = stat.split_whitespace().next()?.parse().ok()?;
+            times.insert(task.file_name().to_string_lossy().into_owned(), nanos);
+        }
+    }
+    Some(times)
 }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use harness::bench::{compile_c, machine, median};
+use harness::bench::{CpuClock, compile_c, machine, median};
 use harness::process::Role;
 use harness::transcript::Transcript;
 use harness::{Session, Target};
@@ -35,13 +35,15 @@ const ROUNDS: usize = 9;
 const BURST: usize = 100;
 const LATENCY_ROUNDS: usize = 10;
 
-const C_ROOM: &str = "room in C, sendmmsg (reference)";
+const C_ROOM: &str = "C room, sendmmsg (reference)";
 
 /// One server in the comparison, and its figures, a value per round.
 struct Contender {
     label: &'static str,
     server: Role,
+    /// Deliveries per second by the wall clock, and per second of the server's own CPU time.
     rates: Vec<f64>,
+    per_cpu: Vec<f64>,
     lost: usize,
     median_latency: Vec<f64>,
     worst_latency: f64,
@@ -68,13 +70,15 @@ pub fn udp_group(binary: &Path) -> Result<()> {
         harness::out!("the C reference figures are missing: {error:#}\n");
     }
     harness::out!(
-        "{:>7}  {:<34} {:>12} {:>8} {:>6} {:>18} {:>18}",
+        "{:>7}  {:<28} {:>12} {:>6}  {:>15} {:>6} {:>5} {:>19} {:>19}",
         "members",
         "server",
         "deliveries/s",
         "vs C",
+        "per CPU-second",
+        "vs C",
         "lost",
-        "send → last, med.",
+        "send → last, median",
         "send → last, worst"
     );
     for size in GROUP_SIZES {
@@ -82,7 +86,7 @@ pub fn udp_group(binary: &Path) -> Result<()> {
         if let Ok(program) = &c_room {
             contenders.push(Contender::new(C_ROOM, start_c(program)?));
         }
-        contenders.push(Contender::new("udp-group (loop of sendto)", start(binary, "loop")?));
+        contenders.push(Contender::new("udp-group, loop of sendto", start(binary, "loop")?));
         contenders.push(Contender::new("udp-group --broadcast batch", start(binary, "batch")?));
         let members = register_members(&contenders, size)?;
         // Each round, each server takes a turn; who goes first moves on by one every round.
@@ -92,18 +96,19 @@ pub fn udp_group(binary: &Path) -> Result<()> {
                 contenders[next].measure(&members)?;
             }
         }
-        let reference = contenders.iter().find(|c| c.label == C_ROOM).map(|c| median(&c.rates));
+        let reference = contenders.iter().find(|c| c.label == C_ROOM);
         for contender in &contenders {
-            let rate = median(&contender.rates);
-            let ratio = reference.map_or("missing".to_string(), |c| format!("{:.2}×", rate / c));
+            let (rate, per_cpu) = (median(&contender.rates), median(&contender.per_cpu));
+            let (ratio, ratio_cpu) = match reference {
+                Some(c) => (ratio(rate, median(&c.rates)), ratio(per_cpu, median(&c.per_cpu))),
+                None => ("-".to_string(), "-".to_string()),
+            };
             harness::out!(
-                "{size:>7}  {:<34} {rate:>12.0} {ratio:>8} {:>6} {:>15.1} µs {:>15.1} µs   (rate {:.0}–{:.0})",
+                "{size:>7}  {:<28} {rate:>12.0} {ratio:>6}  {per_cpu:>15.0} {ratio_cpu:>6} {:>5} {:>16.1} µs {:>16.1} µs",
                 contender.label,
                 contender.lost,
                 median(&contender.median_latency),
                 contender.worst_latency,
-                contender.rates.iter().copied().fold(f64::INFINITY, f64::min),
-                contender.rates.iter().copied().fold(0.0, f64::max),
             );
         }
     }
@@ -117,6 +122,7 @@ impl Contender {
             label,
             server,
             rates: Vec::new(),
+            per_cpu: Vec::new(),
             lost: 0,
             median_latency: Vec::new(),
             worst_latency: 0.0,
@@ -125,11 +131,13 @@ impl Contender {
 
     /// One turn: the fan-out burst, then the single messages.
     fn measure(&mut self, members: &[UdpSocket]) -> Result<()> {
-        let server = self.server.addr();
-        let (delivered, missing, took) = fan_out(server, members)?;
-        self.rates.push(delivered as f64 / took.as_secs_f64());
-        self.lost += missing;
-        let (median, worst) = latency(server, members)?;
+        let burst = fan_out(&self.server, members)?;
+        self.rates.push(burst.delivered as f64 / burst.took.as_secs_f64());
+        if let Some(cpu) = burst.cpu {
+            self.per_cpu.push(burst.delivered as f64 / cpu.as_secs_f64());
+        }
+        self.lost += burst.lost;
+        let (median, worst) = latency(self.server.addr(), members)?;
         self.median_latency.push(micros(median));
         self.worst_latency = self.worst_latency.max(micros(worst));
         Ok(())
@@ -197,11 +205,23 @@ fn sync(server: SocketAddr, members: &[UdpSocket], tag: &str) -> Result<()> {
     Ok(())
 }
 
-/// One burst: deliveries that came, deliveries that never came, and the time from the first
-/// send to the last delivery.
-fn fan_out(server: SocketAddr, members: &[UdpSocket]) -> Result<(usize, usize, Duration)> {
+/// What one burst came to.
+struct Burst {
+    delivered: usize,
+    /// Deliveries that never came.
+    lost: usize,
+    /// From the first send to the last delivery.
+    took: Duration,
+    /// The CPU time the server used meanwhile, where it can be known.
+    cpu: Option<Duration>,
+}
+
+/// One burst: member 0 sends BURST messages back to back, and every member reads them.
+fn fan_out(server: &Role, members: &[UdpSocket]) -> Result<Burst> {
     let expected = BURST * members.len();
     let mut buf = vec![MaybeUninit::uninit(); 65_536];
+    let cpu = CpuClock::start(server.pid());
+    let server = server.addr();
     let started = Instant::now();
     for number in 0..BURST {
         members[0].send_to(format!("M m0 burst {number}").as_bytes(), server)?;
@@ -220,8 +240,9 @@ fn fan_out(server: SocketAddr, members: &[UdpSocket]) -> Result<(usize, usize, D
         }
     }
     let took = last.duration_since(started);
+    let cpu = cpu.and_then(|clock| clock.elapsed());
     sync(server, members, "after the burst")?;
-    Ok((got, expected - got, took))
+    Ok(Burst { delivered: got, lost: expected - got, took, cpu })
 }
 
 /// Median and worst time from one send to its receipt at the last member.
@@ -255,6 +276,11 @@ fn drain(socket: &UdpSocket, buf: &mut [MaybeUninit<u8>]) -> usize {
         count += 1;
     }
     count
+}
+
+/// "0.93×"; "-" when either figure is missing.
+fn ratio(ours: f64, reference: f64) -> String {
+    if ours.is_nan() || reference.is_nan() { "-".to_string() } else { format!("{:.2}×", ours / reference) }
 }
 
 fn micros(duration: Duration) -> f64 {

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use harness::bench::{compile_c, machine, median};
+use harness::bench::{CpuClock, compile_c, machine, median};
 use harness::process::Role;
 use harness::transcript::Transcript;
 use harness::{Session, Target};
@@ -32,6 +32,7 @@ const ROUNDS: usize = 9;
 const ROUND_TRIPS: u32 = 5_000;
 const BULK_BYTES: usize = 128 * 1024 * 1024;
 const CROWD: usize = 500;
+const C_ECHO: &str = "plain echo loop in C (reference)";
 
 /// One server in the comparison, and its figures, a value per round.
 struct Contender {
@@ -39,7 +40,9 @@ struct Contender {
     server: Role,
     nodelay: Vec<f64>,
     nagle: Vec<f64>,
+    /// MB/s by the wall clock, and MB per second of the server's own CPU time.
     bulk: Vec<f64>,
+    bulk_per_cpu: Vec<f64>,
 }
 
 /// upper: lock-step round trips with and without TCP_NODELAY, bulk throughput, and how many
@@ -55,7 +58,7 @@ pub fn upper(binary: &Path) -> Result<()> {
     );
     let mut contenders = Vec::new();
     match c_echo() {
-        Ok(server) => contenders.push(Contender::new("plain echo loop in C (reference)", server)),
+        Ok(server) => contenders.push(Contender::new(C_ECHO, server)),
         Err(error) => harness::out!("the C reference figures are missing: {error:#}\n"),
     }
     for mode in ["iterative", "threaded"] {
@@ -70,24 +73,29 @@ pub fn upper(binary: &Path) -> Result<()> {
     }
 
     harness::out!(
-        "{:<34} {:>14} {:>14} {:>11} {:>16}",
+        "{:<34} {:>12} {:>12} {:>11} {:>6}   {:>15} {:>6}",
         "server",
         "RTT nodelay",
         "RTT Nagle",
         "bulk",
-        "bulk vs C"
+        "vs C",
+        "bulk per CPU-s",
+        "vs C"
     );
-    let reference = contenders.first().filter(|c| c.label.contains("in C")).map(|c| median(&c.bulk));
+    let reference = contenders.first().filter(|c| c.label == C_ECHO);
     for contender in &contenders {
-        let bulk = median(&contender.bulk);
-        let ratio = reference.map_or("missing".to_string(), |c| format!("{:.2}×", bulk / c));
+        let (bulk, per_cpu) = (median(&contender.bulk), median(&contender.bulk_per_cpu));
+        let (ratio, ratio_cpu) = match reference {
+            Some(c) => (ratio(bulk, median(&c.bulk)), ratio(per_cpu, median(&c.bulk_per_cpu))),
+            None => ("-".to_string(), "-".to_string()),
+        };
         harness::out!(
-            "{:<34} {:>11.1} µs {:>11.1} µs {:>6.0} MB/s {:>16}   (bulk {:.0}–{:.0} MB/s)",
+            "{:<34} {:>9.1} µs {:>9.1} µs {:>6.0} MB/s {ratio:>6}   {:>10.0} MB/s {ratio_cpu:>6}   (bulk {:.0}–{:.0} MB/s)",
             contender.label,
             median(&contender.nodelay),
             median(&contender.nagle),
             bulk,
-            ratio,
+            per_cpu,
             min(&contender.bulk),
             max(&contender.bulk),
         );
@@ -110,15 +118,22 @@ impl Contender {
             nodelay: Vec::new(),
             nagle: Vec::new(),
             bulk: Vec::new(),
+            bulk_per_cpu: Vec::new(),
         }
     }
 
-    /// One round: round trips with and without TCP_NODELAY (in µs), then the stream (in MB/s).
+    /// One round: round trips with and without TCP_NODELAY (in µs), then the stream (in MB/s,
+    /// and in MB per second of CPU time the server used for it).
     fn measure(&mut self) -> Result<()> {
         let addr = self.server.addr();
         self.nodelay.push(micros(round_trip(addr, true)?));
         self.nagle.push(micros(round_trip(addr, false)?));
-        self.bulk.push(bulk(addr).with_context(|| format!("streaming through {}", self.label))?);
+        let cpu = CpuClock::start(self.server.pid());
+        let (rate, took) = bulk(addr).with_context(|| format!("streaming through {}", self.label))?;
+        self.bulk.push(rate);
+        if let Some(used) = cpu.and_then(|clock| clock.elapsed()) {
+            self.bulk_per_cpu.push(rate * took.as_secs_f64() / used.as_secs_f64());
+        }
         Ok(())
     }
 }
@@ -137,6 +152,11 @@ fn c_echo() -> Result<Role> {
     let command = format!("{} --port {{port}}", harness::process::quote(&program.to_string_lossy()));
     let target = Target::command(&harness::labs::upper::LAB, env!("CARGO_BIN_EXE_upper"), &command);
     Session::new(&target, &Transcript::new()).server(&[])
+}
+
+/// "0.93×"; "-" when either figure is missing.
+fn ratio(ours: f64, reference: f64) -> String {
+    if ours.is_nan() || reference.is_nan() { "-".to_string() } else { format!("{:.2}×", ours / reference) }
 }
 
 fn min(values: &[f64]) -> f64 {
@@ -172,8 +192,9 @@ fn round_trip(addr: SocketAddr, nodelay: bool) -> Result<Duration> {
     Ok(started.elapsed() / ROUND_TRIPS)
 }
 
-/// MB/s for BULK_BYTES of ASCII text sent on one thread and read back on another.
-fn bulk(addr: SocketAddr) -> Result<f64> {
+/// MB/s for BULK_BYTES of ASCII text sent on one thread and read back on another, and how
+/// long it took.
+fn bulk(addr: SocketAddr) -> Result<(f64, Duration)> {
     let stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut writer = stream.try_clone()?;
@@ -197,7 +218,7 @@ fn bulk(addr: SocketAddr) -> Result<f64> {
     }
     let elapsed = started.elapsed();
     sending.join().expect("the sending thread does not panic")?;
-    Ok(BULK_BYTES as f64 / 1e6 / elapsed.as_secs_f64())
+    Ok((BULK_BYTES as f64 / 1e6 / elapsed.as_secs_f64(), elapsed))
 }
 
 /// Connect `count` clients, keep them all connected, and have each get a reply. Returns how
