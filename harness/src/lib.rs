@@ -17,11 +17,13 @@
 //! - [`testing`]: a lab's tests, generated from its scenarios; [`guard`]: none of a test's
 //!   processes outlives it.
 //! - [`labs`]: each lab's definition and scenarios, one module per lab.
+//! - [`bench`]: what the labs' benchmarks share (a C reference server, medians, the load).
 
 // First, so that its `scenario!` is in scope for the labs below.
 #[macro_use]
 pub mod scenario;
 
+pub mod bench;
 pub mod guard;
 pub mod isolate;
 pub mod kernel;

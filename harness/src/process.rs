@@ -265,6 +265,11 @@ impl Role {
     }
 
     /// Where a listening role listens (from its ready line).
+    /// The process's id (a shell command's: the command itself once the shell has exec'd).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.ready
             .map(|ready| ready.addr)

@@ -15,7 +15,8 @@
 //!   The server's stdin is the owner's console: a line goes to everyone, `/who`, `/kick NAME`.
 //!
 //! The protocol itself, with no sockets in it, is in `room.rs`; the `client` and `listen`
-//! roles are in `client.rs`.
+//! roles are in `client.rs`; `--broadcast batch`, the same broadcast in one system call, is in
+//! `batch.rs`.
 //!
 //! Try it by hand, one terminal each:
 //!
@@ -26,6 +27,7 @@
 //! cargo lab udp-group server --mode relay   # then: cargo lab udp-group listen, and type on the server
 //! ```
 
+mod batch;
 mod client;
 mod room;
 
@@ -42,12 +44,12 @@ use socket2::{SockAddr, SockRef};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, port, mode, max_members, max_datagram } => {
+        Role::Server { bind, port, mode, max_members, max_datagram, broadcast } => {
             let group: Shared = match mode {
                 Mode::Room => Arc::new(Mutex::new(Room::new(max_members as usize))),
                 Mode::Relay => Arc::new(Mutex::new(Relay::new(max_members as usize))),
             };
-            serve(lab_common::listen_addr(bind, port), group, max_datagram as usize)
+            serve(lab_common::listen_addr(bind, port), group, max_datagram as usize, broadcast)
         }
         Role::Client { server, name } => client::chat(server, name),
         Role::Listen { server, name } => client::listen(server, name),
@@ -60,7 +62,7 @@ type Shared = Arc<Mutex<dyn Group + Send>>;
 
 /// The server: bind one socket, let the owner type on another thread, and handle datagrams,
 /// one at a time, forever.
-fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
+fn serve(bind: SocketAddr, group: Shared, max_datagram: usize, how: Broadcast) -> Result<()> {
     let socket = Arc::new(UdpSocket::bind(bind).with_context(|| format!("binding udp://{bind}"))?);
     let addr = socket.local_addr()?;
     lab_common::print_ready("udp", addr);
@@ -70,7 +72,7 @@ fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
     // the original lesson does). Both touch the same member list, so it sits behind a lock.
     let (console_socket, console_group) = (Arc::clone(&socket), Arc::clone(&group));
     eprintln!("{}", lock(&group).console_help());
-    thread::spawn(move || read_console(&console_socket, &console_group));
+    thread::spawn(move || read_console(&console_socket, &console_group, how));
 
     // One byte more than the limit: a datagram that fills the buffer is over the limit. The
     // kernel has already thrown away whatever did not fit, so the only honest answer is ERR.
@@ -90,13 +92,13 @@ fn serve(bind: SocketAddr, group: Shared, max_datagram: usize) -> Result<()> {
         } else {
             group.receive(from, &buf[..len])
         };
-        deliver(&socket, &*group, outcome);
+        deliver(&socket, &*group, outcome, how);
     }
 }
 
 /// The owner's console: each line of stdin becomes an action on the group. At end of input
 /// the console closes and the room goes on.
-fn read_console(socket: &UdpSocket, group: &Shared) {
+fn read_console(socket: &UdpSocket, group: &Shared, how: Broadcast) {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
@@ -104,7 +106,7 @@ fn read_console(socket: &UdpSocket, group: &Shared) {
         }
         let mut group = lock(group);
         let outcome = group.console(&line);
-        deliver(socket, &*group, outcome);
+        deliver(socket, &*group, outcome, how);
     }
     eprintln!("owner's console closed (end of input); the room goes on: Ctrl-C stops the server");
 }
@@ -115,7 +117,7 @@ fn lock(group: &Shared) -> std::sync::MutexGuard<'_, dyn Group + Send + 'static>
 }
 
 /// Log what happened and send the datagrams it calls for.
-fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
+fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome, how: Broadcast) {
     match outcome.log {
         Some(Log::Event(line)) => println!("{line}"),
         Some(Log::Rejected(line)) => eprintln!("rejected {line}"),
@@ -124,8 +126,8 @@ fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
     for send in outcome.sends {
         match send {
             Delivery::To(to, bytes) => send_without_waiting(socket, to, &bytes),
-            Delivery::All(bytes) => broadcast(socket, group, None, &bytes),
-            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes),
+            Delivery::All(bytes) => broadcast(socket, group, None, &bytes, how),
+            Delivery::AllBut(but, bytes) => broadcast(socket, group, Some(but), &bytes, how),
         }
     }
 }
@@ -134,10 +136,22 @@ fn deliver(socket: &UdpSocket, group: &dyn Group, outcome: Outcome) {
 /// datagram per member. A member that vanished without `Q` (its client killed by Ctrl-C) is
 /// still in the loop, and stays: its datagrams go to a closed port, and this unconnected socket
 /// is not told (on Linux). The name stays taken until the owner types `/kick NAME`.
-fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, bytes: &[u8]) {
-    for to in group.addresses() {
-        if Some(to) != but {
-            send_without_waiting(socket, to, bytes);
+///
+/// `--broadcast batch` sends the very same datagrams, but hands them all to the kernel in one
+/// system call (sendmmsg, Linux's): see `batch.rs`.
+fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, bytes: &[u8], how: Broadcast) {
+    let members = group.addresses().into_iter().filter(|&to| Some(to) != but);
+    match how {
+        Broadcast::Loop => {
+            for to in members {
+                send_without_waiting(socket, to, bytes);
+            }
+        }
+        Broadcast::Batch => {
+            let members: Vec<SocketAddr> = members.collect();
+            for (to, error) in batch::send_to_all(socket, &members, bytes) {
+                report_unsent(to, error);
+            }
         }
     }
 }
@@ -152,12 +166,20 @@ fn broadcast(socket: &UdpSocket, group: &dyn Group, but: Option<SocketAddr>, byt
 /// be lost is further on: a member that does not read fills its receive buffer, and the kernel
 /// drops what arrives for it, again without holding up the sender or anyone else.
 fn send_without_waiting(socket: &UdpSocket, to: SocketAddr, bytes: &[u8]) {
-    match SockRef::from(socket).send_to_with_flags(bytes, &SockAddr::from(to), libc::MSG_DONTWAIT) {
-        Ok(_) => {}
-        Err(error) if error.kind() == ErrorKind::WouldBlock => {
-            eprintln!("dropped a datagram for {to}: no room to send it now")
-        }
-        Err(error) => eprintln!("sending to {to} failed: {error}"),
+    if let Err(error) =
+        SockRef::from(socket).send_to_with_flags(bytes, &SockAddr::from(to), libc::MSG_DONTWAIT)
+    {
+        report_unsent(to, error);
+    }
+}
+
+/// A datagram for `to` that the kernel would not take: that member's copy is lost, and only
+/// that member's.
+fn report_unsent(to: SocketAddr, error: std::io::Error) {
+    if error.kind() == ErrorKind::WouldBlock {
+        eprintln!("dropped a datagram for {to}: no room to send it now");
+    } else {
+        eprintln!("sending to {to} failed: {error}");
     }
 }
 
@@ -195,6 +217,10 @@ enum Role {
         /// Names are at most 32 characters.
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(16..=65_507))]
         max_datagram: u32,
+        /// How a broadcast goes out: a loop of sendto, one system call per member (the
+        /// lesson), or the same datagrams in one sendmmsg call (Linux; elsewhere the loop).
+        #[arg(long, value_enum, default_value_t = Broadcast::Loop)]
+        broadcast: Broadcast,
     },
     /// Join a room and chat, receiving while you type.
     ///
@@ -222,6 +248,15 @@ enum Role {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+/// How a broadcast's datagrams are handed to the kernel.
+#[derive(Clone, Copy, ValueEnum)]
+enum Broadcast {
+    /// One sendto per member: the loop the lesson is about.
+    Loop,
+    /// All of them in one sendmmsg call (Linux): the same datagrams, fewer system calls.
+    Batch,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

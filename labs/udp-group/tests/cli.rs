@@ -1,6 +1,6 @@
 //! udp-group as a user meets it on the command line: help that teaches and states the bounds,
 //! errors that say what to do next, the owner's console, /who, the listen role, and a member
-//! that never reads costing nobody else anything.
+//! that never reads costing nobody else anything; and --broadcast batch passing every scenario.
 
 use std::time::Duration;
 
@@ -211,4 +211,15 @@ fn a_member_that_never_reads_costs_nobody_else_anything() {
         eprintln!("the idle member's buffer held {idle_got} of its 2002 datagrams");
         Ok(())
     });
+}
+
+/// `--broadcast batch` hands the kernel the very datagrams the loop of sendto does, in one
+/// sendmmsg call: every scenario of the lab passes against it, byte for byte.
+#[test]
+fn every_scenario_passes_with_the_batched_broadcast() -> anyhow::Result<()> {
+    let target = target().with_server_args(&["--broadcast", "batch"]);
+    for scenario in LAB.scenarios {
+        harness::testing::passes(scenario, &target)?;
+    }
+    Ok(())
 }

@@ -173,11 +173,41 @@ fn upper_case_until_closed(mut stream: TcpStream) -> std::io::Result<Served> {
         }
         served.bytes += len as u64;
         served.mid_line = buf[len - 1] != b'\n';
-        unfinished.extend_from_slice(&buf[..len]);
-        let complete = complete_utf8_len(&unfinished);
-        stream.write_all(&to_upper(&unfinished[..complete]))?;
-        unfinished.drain(..complete);
+        let read = &mut buf[..len];
+        let all_ascii = upper_case_ascii(read);
+        if all_ascii && unfinished.is_empty() {
+            // The fast path, and the one most text takes: every byte was ASCII, and no part of
+            // a character waits from the read before. The reply is these bytes, upper-cased
+            // where they lie: no copy, no allocation, no decoding.
+            stream.write_all(read)?;
+        } else {
+            // Anything else takes the careful path: characters of several bytes, maybe one cut
+            // off at the end, maybe bytes that are not UTF-8 at all.
+            unfinished.extend_from_slice(read);
+            let complete = complete_utf8_len(&unfinished);
+            stream.write_all(&to_upper(&unfinished[..complete]))?;
+            unfinished.drain(..complete);
+        }
     }
+}
+
+/// Upper-case the ASCII letters in `bytes` where they lie, in one pass, and say whether every
+/// byte was ASCII.
+///
+/// An ASCII byte (below 0x80) is a whole character on its own: UTF-8 spells the first 128
+/// characters exactly as ASCII does, one byte each, and every byte of a longer character is
+/// 0x80 or above. So an ASCII byte is never half of anything, whatever the read cut off, and
+/// its capital is one byte too: it can be raised without decoding anything. The bytes of
+/// longer characters, and bytes that are not UTF-8 at all, are left as they are, for the
+/// careful path.
+fn upper_case_ascii(bytes: &mut [u8]) -> bool {
+    let mut seen = 0;
+    for byte in bytes {
+        seen |= *byte;
+        byte.make_ascii_uppercase();
+    }
+    // Only a byte of 0x80 or above sets the top bit.
+    seen.is_ascii()
 }
 
 /// How many leading bytes can be upper-cased now: all of them, except a character cut off at
@@ -269,5 +299,16 @@ mod tests {
         assert_eq!(complete_utf8_len(b"\xff\xe5\xbc"), 1);
         assert_eq!(to_upper(b"ab\xffcd"), b"AB\xffCD");
         assert_eq!(to_upper("straße 张三".as_bytes()), "STRASSE 张三".as_bytes());
+    }
+
+    #[test]
+    fn ascii_is_raised_in_place_and_the_rest_left_for_the_careful_path() {
+        let mut ascii = *b"hello, World 42\n";
+        assert!(upper_case_ascii(&mut ascii));
+        assert_eq!(&ascii, b"HELLO, WORLD 42\n");
+        let mut mixed = "café \u{ff}".as_bytes().to_vec();
+        assert!(!upper_case_ascii(&mut mixed));
+        assert_eq!(mixed, "CAFé \u{ff}".as_bytes());
+        assert_eq!(to_upper(&mixed), "CAFÉ \u{178}".as_bytes());
     }
 }
