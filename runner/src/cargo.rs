@@ -1,6 +1,6 @@
-//! Finding a lab's binary: ask cargo to build it and read the path from cargo's own report.
-//! Guessing `target/debug/NAME` would break under another target dir, and could run a stale
-//! build.
+//! Finding a lab's binary: in the repository, ask cargo to build it and read the path from
+//! cargo's own report (guessing `target/debug/NAME` would break under another target dir, and
+//! could run a stale build); installed from the wheel, take the one it holds (installed.rs).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
+
+use crate::installed;
 
 /// The workspace root: this crate lives in `runner/` beneath it.
 pub fn workspace_root() -> &'static Path {
@@ -30,7 +32,10 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
             return Ok(path);
         }
     }
-    let path = build(package, bin)?;
+    let path = match installed::data() {
+        Some(data) => installed::lab_binary(data, bin)?,
+        None => build(package, bin)?,
+    };
     built.insert(bin.to_string(), path.clone());
     Ok(path)
 }
@@ -62,7 +67,7 @@ fn build(package: &str, bin: &str) -> Result<PathBuf> {
 
 /// Cargo prints one JSON message a line; a `compiler-artifact` for our binary carries the
 /// `executable` path.
-fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
+pub(crate) fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
     report.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(
         |message| {
             let is_ours = message["reason"] == "compiler-artifact" && message["target"]["name"] == bin;
