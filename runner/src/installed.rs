@@ -19,12 +19,14 @@ pub const MARKER: &str = "README.txt";
 /// (`target/debug/lab` has no `share/socket-labs/` above it).
 pub fn data() -> Option<&'static Path> {
     static DATA: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let exe = std::env::current_exe().ok()?;
-        let data = exe.parent()?.parent()?.join(DATA_DIR);
-        data.join(MARKER).is_file().then_some(data)
-    })
-    .as_deref()
+    DATA.get_or_init(|| data_beside(&std::env::current_exe().ok()?)).as_deref()
+}
+
+/// The data folder of an installation whose runner is `exe` (PREFIX/bin/socket-labs): None
+/// unless PREFIX/share/socket-labs has the wheel's README.txt.
+fn data_beside(exe: &Path) -> Option<PathBuf> {
+    let data = exe.parent()?.parent()?.join(DATA_DIR);
+    data.join(MARKER).is_file().then_some(data)
 }
 
 /// What the user types to run the runner: `socket-labs` when installed, else `cargo lab`.
@@ -64,4 +66,26 @@ pub fn needs_repository(command: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// pip's layout: the runner in PREFIX/bin, the data in PREFIX/share/socket-labs. A runner
+    /// elsewhere (target/debug/lab) is not an installation, nor one whose folder lacks README.txt.
+    #[test]
+    fn an_installation_is_the_data_folder_beside_the_runners_bin() {
+        let prefix = tempfile::tempdir().unwrap();
+        let exe = prefix.path().join("bin/socket-labs");
+        let data = prefix.path().join(DATA_DIR);
+        std::fs::create_dir_all(data.join("labs")).unwrap();
+        assert_eq!(data_beside(&exe), None, "no README.txt yet");
+        std::fs::write(data.join(MARKER), "socket-labs").unwrap();
+        assert_eq!(data_beside(&exe), Some(data.clone()));
+        assert_eq!(data_beside(&prefix.path().join("target/debug/lab")), None);
+        assert!(lab_binary(&data, "udp-echo").is_err(), "a missing binary is an error");
+        std::fs::write(data.join("labs/udp-echo"), "").unwrap();
+        assert_eq!(lab_binary(&data, "udp-echo").unwrap(), data.join("labs/udp-echo"));
+    }
 }
