@@ -28,6 +28,10 @@ docs *labs:
 book *args:
     @cargo lab book "$@"
 
+# Build the wheel for a class without Rust: dist/socket_labs-VERSION-….whl (`pip install` it).
+dist:
+    cargo lab dist
+
 # Open every page of the book in headless Chromium, as CI does (needs mdbook, chromium, npm).
 book-test:
     npm ci --prefix tests/browser --no-audit --no-fund

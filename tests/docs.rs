@@ -238,7 +238,7 @@ fn quoted_commands(line: &str) -> Vec<Vec<&str>> {
 fn check_command(words: &[&str], place: &str) {
     let is_placeholder = |word: &str| word.chars().all(|c| c.is_ascii_uppercase() || c == '.');
     match words {
-        [] | ["list" | "docs" | "check" | "spec" | "new" | "progress" | "grade"] => {}
+        [] | ["list" | "docs" | "check" | "spec" | "new" | "progress" | "grade" | "dist"] => {}
         ["list" | "docs" | "book", ..] => {}
         ["check" | "bench" | "spec" | "new" | "grade", name, ..] if is_placeholder(name) => {}
         ["check" | "bench" | "spec" | "new" | "grade", name, ..] => {

@@ -1,12 +1,14 @@
-//! Finding a lab's binary: ask cargo to build it and read the path from cargo's own report.
-//! Guessing `target/debug/NAME` would break under another target dir, and could run a stale
-//! build.
+//! Finding a lab's binary: in the repository, ask cargo to build it and read the path from
+//! cargo's own report (guessing `target/debug/NAME` would break under another target dir, and
+//! could run a stale build); installed from the wheel, take the one it holds (installed.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
+
+use crate::installed;
 
 /// The workspace root: this crate lives in `runner/` beneath it.
 pub fn workspace_root() -> &'static Path {
@@ -25,6 +27,9 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
         if path.is_file() {
             return Ok(path);
         }
+    }
+    if let Some(data) = installed::data() {
+        return installed::lab_binary(data, bin);
     }
     static BUILT: OnceLock<Mutex<Option<String>>> = OnceLock::new();
     let mut built =
@@ -82,7 +87,7 @@ fn build_report(args: &[&str], what: &str) -> Result<String> {
 
 /// Cargo prints one JSON message a line; a `compiler-artifact` for our binary carries the
 /// `executable` path.
-fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
+pub(crate) fn executable_in(report: &str, bin: &str) -> Option<PathBuf> {
     report.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(
         |message| {
             let is_ours = message["reason"] == "compiler-artifact" && message["target"]["name"] == bin;

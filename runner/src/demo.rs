@@ -25,7 +25,8 @@ pub fn demo_stepped(target: &Target) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!(
             "--step waits for Enter before each step, but stdin is not a terminal\n\
-             hint: run `cargo lab {} --step` in a terminal, or leave out --step to run every step at once",
+             hint: run `{} {} --step` in a terminal, or leave out --step to run every step at once",
+            crate::installed::command_name(),
             target.lab.name
         );
     }
@@ -62,7 +63,7 @@ fn narrate(target: &Target) -> bool {
     };
     out!("\n{verdict}\n\nTry it by hand, one terminal each:");
     for command in lab.by_hand {
-        out!("    {command}");
+        out!("    {}", crate::installed::named(command));
     }
     held == all
 }

@@ -1,5 +1,5 @@
-//! The runner behind `cargo lab`, as a library: its commands, and how it finds the labs' binaries.
-//! `main.rs` is the command line.
+//! The runner behind `cargo lab` (and `socket-labs`, as pip installs it), as a library: its
+//! commands, and how it finds the labs' binaries. `main.rs` is the command line.
 
 pub mod book;
 pub mod build;
@@ -7,8 +7,10 @@ pub mod cargo;
 pub mod check;
 pub mod demo;
 pub mod diagram;
+pub mod dist;
 pub mod docs;
 pub mod grade;
+pub mod installed;
 pub mod new;
 pub mod progress;
 pub mod report;

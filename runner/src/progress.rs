@@ -106,8 +106,12 @@ pub fn next_lab(lab: &Lab) -> Option<&'static Lab> {
 pub fn next_step(lab: &Lab) -> String {
     match next_lab(lab) {
         Some(next) => format!(
-            "Next: {} ({}). Watch it with `cargo lab {}`, then start yours with `cargo lab new {}`.",
-            next.name, next.teaches, next.name, next.name
+            "Next: {} ({}). Watch it with `{me} {}`, then start yours with `{me} new {}`.",
+            next.name,
+            next.teaches,
+            next.name,
+            next.name,
+            me = crate::installed::command_name()
         ),
         None => "That was the last lab: every lab of the course is behind you.".to_string(),
     }
@@ -119,7 +123,8 @@ pub fn show(file: &Path) -> Result<()> {
     let style = Style::for_stdout();
     if entries.is_empty() {
         out!("No check has been run from this folder yet ({} does not exist).", file.display());
-        out!("Start with `cargo lab new {0}`, then check it as its README says.", labs::ALL[0].name);
+        let me = crate::installed::command_name();
+        out!("Start with `{me} new {0}`, then check it as its README says.", labs::ALL[0].name);
         return Ok(());
     }
     out!("Your labs, from the best of your whole checks of each (kept in {}):\n", file.display());
@@ -147,7 +152,8 @@ pub fn show(file: &Path) -> Result<()> {
             out!("Next: finish {}:\n  {}", lab.name, entry.command)
         }
         Some((lab, None)) => {
-            out!("Next: {}: watch `cargo lab {}`, then `cargo lab new {}`.", lab.name, lab.name, lab.name)
+            let me = crate::installed::command_name();
+            out!("Next: {}: watch `{me} {}`, then `{me} new {}`.", lab.name, lab.name, lab.name)
         }
         None => out!("Every lab is done."),
     }

@@ -243,7 +243,8 @@ fn selected(options: &Options) -> Vec<&'static harness::Scenario> {
 /// The template names `{submission}` unquoted (it is quoted here) and the port.
 fn check_template(template: &str, lab: &Lab) -> Result<()> {
     let example = format!(
-        "cargo lab grade {} --submissions DIR --server 'python3 {{submission}} --port {{port}} {{args}}'",
+        "{} grade {} --submissions DIR --server 'python3 {{submission}} --port {{port}} {{args}}'",
+        crate::installed::command_name(),
         lab.name
     );
     if !template.contains("{submission}") {
