@@ -249,6 +249,15 @@ impl Session {
     }
 
     fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {
+        // A flag the checker passes is one a student's server must take: `cargo lab spec` says so.
+        let spec = &self.target.lab.spec;
+        if let Some(flag) = args.iter().find(|arg| arg.starts_with("--") && !spec.takes(arg)) {
+            bail!(
+                "this scenario starts the server with {flag}, which {}'s spec does not list: add it to \
+                 the lab's spec flags",
+                self.target.lab.name
+            );
+        }
         let (mut role, ready) = match &self.target.server {
             Server::Reference => {
                 let bind = format!("127.0.0.1:{}", port.unwrap_or(0));

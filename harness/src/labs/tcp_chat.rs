@@ -17,6 +17,7 @@ pub const LAB: Lab = Lab {
     default_port: 9000,
     roles: &["server", "client"],
     modes: &["lockstep", "duplex"],
+    server_flags: &[],
     story: "
 Two people chat over TCP: one types into the server, the other into the client. The server
 must run first; then the client speaks first and they take turns (lockstep, as the original
@@ -80,7 +81,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             // prints nothing, and the report shows the 18 bytes that did arrive.
             Report {
                 name: "a_reply_without_its_newline_shows_on_the_wire",
-                scenario: "the_client_is_refused_until_the_server_runs",
+                scenario: scenario_name!(the_client_is_refused_until_the_server_runs),
                 bug: "no-newline",
                 shows: &[
                     &["server → client  bytes (18 bytes): \"yes, I am here now\""],
@@ -89,7 +90,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             },
             Report {
                 name: "the_quit_failure_shows_the_unnoticed_quit_word",
-                scenario: "a_quit_word_from_either_side_ends_the_conversation",
+                scenario: scenario_name!(a_quit_word_from_either_side_ends_the_conversation),
                 bug: "quit-never-matches",
                 shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
             },

@@ -20,6 +20,7 @@ pub const LAB: Lab = Lab {
     default_port: 8889,
     roles: &["server", "client", "peer"],
     modes: &["lockstep", "duplex"],
+    server_flags: &[],
     story: "
 The same chat as tcp-chat, over UDP. There is no connection, so either end may start first:
 a line sent before the other end exists is simply lost, and the sender's send still succeeds.
@@ -73,7 +74,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
         reports: &[
             Report {
                 name: "the_stranger_failure_shows_the_strangers_line",
-                scenario: "a_stranger_cannot_cut_into_the_chat",
+                scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
                 bug: "reply-to-last",
                 shows: &[&["but it printed \"client: alice here, from a new port\""]],
             },
@@ -81,7 +82,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
             // trusts it shows mallory's line, sent right behind alice's first one.
             Report {
                 name: "a_strangers_datagram_queued_before_connect_is_caught",
-                scenario: "a_stranger_cannot_cut_into_the_chat",
+                scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
                 bug: "trust-connect",
                 shows: &[&["but it printed \"client: alice here, from a new port\""]],
             },
