@@ -11,6 +11,7 @@ macro_rules! scenario_name {
 }
 
 pub mod backlog;
+mod chat;
 pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 
+use super::chat::in_duplex_either_side_types_at_any_time;
 use crate::process::describe_status;
 use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
@@ -183,31 +184,6 @@ pub fn in_lockstep_the_client_speaks_first_then_they_take_turns(s: &mut Session)
     alice.send(b"yes, still here\n")?;
     server.expect_line_containing("yes, still here")?;
     alice.expect_bytes(b"are you still there?\n")?;
-    Ok(())
-}
-
-/// Duplex: once the client has said hello, the server's operator types two lines, and the
-/// lab's client shows both without typing anything; then the client types two in a row, and
-/// the server shows both.
-pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&["--mode", "duplex"])?;
-    // Through a tap, so that a failure shows what reached the client, not only what it printed.
-    let tap = s.tap(&server, "client")?;
-    let address = tap.addr().to_string();
-    let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
-    s.say("The client says hello; the server shows it, so the operator knows someone is there.");
-    client.send_line("hello from the client")?;
-    server.expect_line_containing("hello from the client")?;
-    s.say("The server's operator types two lines; the client shows both without typing anything.");
-    server.send_line("first, from the server")?;
-    server.send_line("second, from the server")?;
-    client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;
-    client.expect_line("the server's second line", WAIT, |line| line.contains("second, from the server"))?;
-    s.say("The client types two lines in a row, with no reply between them; the server shows both.");
-    client.send_line("one from the client")?;
-    client.send_line("two from the client")?;
-    server.expect_line_containing("one from the client")?;
-    server.expect_line_containing("two from the client")?;
     Ok(())
 }
 
