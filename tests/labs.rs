@@ -57,8 +57,8 @@ fn every_scenario_has_a_fixture_bug_it_catches() {
 
 /// Every flag the lab's server needs to start (`--backlog`), and `--mode` for a lab whose
 /// server runs in modes, is in the lab's spec, so that `cargo lab spec` tells a student every
-/// flag their server must take. (A flag a scenario passes is checked as it starts the server:
-/// `Session::server` fails the scenario when the spec does not list it.)
+/// flag their server must take. (A flag a scenario passes is checked as it starts a server in
+/// another language: `Session::server` fails the scenario when the spec does not list it.)
 #[test]
 fn every_flag_a_server_needs_is_in_the_spec() {
     for lab in ALL {
@@ -74,11 +74,13 @@ fn every_flag_a_server_needs_is_in_the_spec() {
     }
 }
 
-/// A scenario that starts the server with a flag the spec does not list fails, saying so,
-/// before any server starts: the spec a student reads lists every flag the checker passes.
+/// A scenario that starts a student's server with a flag the spec does not list fails, saying
+/// so, before any server starts: the spec a student reads lists every flag the checker passes.
+/// (Every scenario runs against its lab's Python fixture, so every flag is checked.)
 #[test]
 fn a_scenario_cannot_pass_a_flag_the_spec_does_not_list() {
-    let target = harness::Target::reference(&harness::labs::udp_echo::LAB, "/nonexistent/udp-echo");
+    let command = "/nonexistent/server --port {port} {args}";
+    let target = harness::Target::command(&harness::labs::udp_echo::LAB, "/nonexistent/udp-echo", command);
     let transcript = harness::transcript::Transcript::new();
     let mut session = harness::Session::new(&target, &transcript);
     let error = session.server(&["--buf", "16", "--no-such-flag"]).err().expect("an unlisted flag fails");
