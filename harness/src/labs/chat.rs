@@ -14,10 +14,7 @@ pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
     let tap = s.tap(&server, "client")?;
     let address = tap.addr().to_string();
     let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
-    s.say(
-        "The client says hello first; the server shows it, so the operator knows someone is there \
-         (over UDP, it is also how the server learns where the client is).",
-    );
+    s.say("The client says hello first; the server shows it, and now has someone to talk to.");
     client.send_line("hello from the client")?;
     server.expect_line_containing("hello from the client")?;
     s.say("The server's operator types two lines; the client shows both without typing anything.");
