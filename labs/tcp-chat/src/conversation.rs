@@ -292,9 +292,15 @@ impl Hearing {
         let Some(line) = self.lines.next_line().with_context(|| format!("receiving from {them}"))? else {
             return Ok(Some(Ending::TheyLeft));
         };
-        println!("{them}: {}", lab_common::as_text(&line));
+        println!("{}", shown(them, &line));
         Ok(self.quit.is_quit(&line).then_some(Ending::TheyQuit))
     }
+}
+
+/// A line of theirs as it is printed: who said it, and the text, with bytes that are not
+/// text (or would act on the terminal) escaped.
+fn shown(them: &str, line: &[u8]) -> String {
+    format!("{them}: {}", lab_common::as_text(line))
 }
 
 /// Start a thread that reads and prints one line of theirs each time it is asked, and reports
@@ -314,4 +320,34 @@ fn read_on_request(mut hearing: Hearing, keyboard: &Keyboard) -> Sender<()> {
         }
     });
     ask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text in any script is shown as it came; bytes that are not UTF-8 are shown escaped.
+    #[test]
+    fn received_text_is_shown_as_it_is_and_bytes_escaped() {
+        assert_eq!(shown("client 1", "你好, 张三".as_bytes()), "client 1: 你好, 张三");
+        assert_eq!(shown("server", b"\xff ok"), r#"server: "\xff ok""#);
+    }
+
+    /// Each side is told who speaks first in lockstep, and how to end the conversation.
+    #[test]
+    fn the_turn_hint_says_who_speaks_first_and_how_to_quit() {
+        let quit = QuitWords::new(vec!["q".into(), "88".into()]);
+        assert_eq!(
+            turn_hint(Mode::Lockstep, "client 1", FirstTurn::Theirs, &quit),
+            "(client 1 speaks first; type your reply when its line arrives; q or 88 ends the conversation)"
+        );
+        assert_eq!(
+            turn_hint(Mode::Lockstep, "the server", FirstTurn::Ours, &quit),
+            "(you speak first, then wait for each reply; q or 88 ends the conversation)"
+        );
+        assert!(
+            turn_hint(Mode::Duplex, "client 1", FirstTurn::Theirs, &quit)
+                .starts_with("(duplex: type at any time;")
+        );
+    }
 }

@@ -248,6 +248,17 @@ mod tests {
         assert_eq!(chat.framing, Framing::Line { max: 8 });
     }
 
+    /// The quit words by default are q and 88, in any case, and only a whole line of one.
+    #[test]
+    fn quit_words_match_in_any_case_and_only_whole() {
+        let Role::Client { chat, .. } = Cli::parse_from(["tcp-chat", "client"]).role else {
+            panic!("parsed as a client")
+        };
+        let quit = Chat::from(chat).quit;
+        assert!(quit.is_quit(b"q") && quit.is_quit(b"Q") && quit.is_quit(b"88"));
+        assert!(!quit.is_quit(b"quit") && !quit.is_quit(b"q is for quit"));
+    }
+
     /// `--port` is `--bind 127.0.0.1:PORT`, and the two cannot both be given.
     #[test]
     fn port_is_a_shorthand_for_bind_on_loopback() {
