@@ -69,8 +69,8 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     // next one out: nothing they sent meanwhile is lost.
     for number in 1.. {
         let Some(stream) = next_client(&listener, &keyboard) else {
-            // Returning closes the listening socket: clients still waiting in its accept queue
-            // are reset by the kernel, and see "connection reset".
+            // The program ends, and with it the listening socket: clients still waiting in its
+            // accept queue are reset by the kernel, and see "connection reset".
             return Ok(());
         };
         let them = format!("client {number}");
