@@ -55,30 +55,55 @@ fn every_scenario_has_a_fixture_bug_it_catches() {
     }
 }
 
-/// Every flag a scenario starts the server with (`s.server(&["--buf", "16"])`, and the same
-/// through `server_on`, `server_at`, `server_after` or an `args` array) is in the lab's spec,
-/// so that `cargo lab spec` tells a student every flag their server must take.
+/// Every flag the lab's server needs to start (`--backlog`), and `--mode` for a lab whose
+/// server runs in modes, is in the lab's spec, so that `cargo lab spec` tells a student every
+/// flag their server must take. (A flag a scenario passes is checked as it starts a server in
+/// another language: `Session::server` fails the scenario when the spec does not list it.)
 #[test]
-fn every_flag_the_scenarios_pass_is_in_the_spec() {
-    let starts = ["server(&[", "server_on(", "server_at(", "server_after(&[", "let args = ["];
-    let mut seen = 0;
+fn every_flag_a_server_needs_is_in_the_spec() {
     for lab in ALL {
-        let source = read(&format!("harness/src/labs/{}.rs", lab.name.replace('-', "_")));
-        let mut passed: Vec<&str> = if lab.modes.is_empty() { Vec::new() } else { vec!["--mode"] };
-        for line in source.lines().filter(|line| starts.iter().any(|start| line.contains(start))) {
-            passed.extend(line.split('"').skip(1).step_by(2).filter(|word| word.starts_with("--")));
-        }
-        seen += passed.len();
-        for flag in passed {
+        let needed = lab.server_flags.iter().filter(|arg| arg.starts_with("--"));
+        let mode = if lab.modes.is_empty() { None } else { Some(&"--mode") };
+        for flag in needed.chain(mode) {
             assert!(
-                lab.spec.flags.iter().any(|f| f.usage.split(' ').next() == Some(flag)),
-                "{}: a scenario passes {flag} to the server, but the lab's spec does not list it",
+                lab.spec.takes(flag),
+                "{}: its server needs {flag}, but its spec does not list it",
                 lab.name
             );
         }
     }
-    // A lab may pass no flag at all (tcp-states); the labs together pass many.
-    assert!(seen > 5, "found only {seen} flags passed to servers: is the scan broken?");
+}
+
+/// A scenario that starts a student's server with a flag the spec does not list fails, saying
+/// so, before any server starts: the spec a student reads lists every flag the checker passes.
+/// (Every scenario runs against its lab's Python fixture, so every flag is checked.)
+#[test]
+fn a_scenario_cannot_pass_a_flag_the_spec_does_not_list() {
+    let command = "/nonexistent/server --port {port} {args}";
+    let target = harness::Target::command(&harness::labs::udp_echo::LAB, "/nonexistent/udp-echo", command);
+    let transcript = harness::transcript::Transcript::new();
+    let mut session = harness::Session::new(&target, &transcript);
+    let error = session.server(&["--buf", "16", "--no-such-flag"]).err().expect("an unlisted flag fails");
+    assert!(
+        format!("{error:#}").contains("--no-such-flag, which udp-echo's spec does not list"),
+        "{error:#}"
+    );
+}
+
+/// Every failure report a lab's fixture is tested for names one of that lab's scenarios.
+#[test]
+fn every_report_names_one_of_its_labs_scenarios() {
+    for lab in ALL {
+        for report in lab.fixture.reports {
+            assert!(
+                lab.scenarios.iter().any(|scenario| scenario.name == report.scenario),
+                "{}: the report {} names {}, which is not one of its scenarios",
+                lab.name,
+                report.name,
+                report.scenario
+            );
+        }
+    }
 }
 
 /// Every scenario has a hint for the student whose server fails it: where to look, in a
@@ -142,10 +167,7 @@ fn every_server_refuses_a_taken_port_with_an_error_and_a_hint() {
         };
         let proto = if lab.proto == Proto::Udp { "udp" } else { "tcp" };
         let mut args = vec!["server".to_string(), "--bind".to_string(), addr.to_string()];
-        // The one server flag a lab requires.
-        if lab.name == "backlog" {
-            args.extend(["--backlog".to_string(), "1".to_string()]);
-        }
+        args.extend(lab.server_flags.iter().map(|flag| flag.to_string()));
         let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
         assert_cmd::Command::new(binary)
             .args(&args)
@@ -173,9 +195,7 @@ fn every_server_bound_beyond_loopback_says_so() {
     for lab in ALL {
         let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
         let mut args = vec!["server".to_string(), "--bind".to_string(), "0.0.0.0:0".to_string()];
-        if lab.name == "backlog" {
-            args.extend(["--backlog".to_string(), "1".to_string()]);
-        }
+        args.extend(lab.server_flags.iter().map(|flag| flag.to_string()));
         let transcript = harness::transcript::Transcript::new();
         let program = harness::process::Program::Exec { path: binary, args };
         let mut server = harness::process::Role::spawn("server", program, &transcript).unwrap();
@@ -198,9 +218,7 @@ fn every_server_takes_a_port_alone() {
     for lab in ALL {
         let binary = runner::cargo::binary(lab.name, lab.name).unwrap();
         let mut args = vec!["server".to_string(), "--port".to_string(), "0".to_string()];
-        if lab.name == "backlog" {
-            args.extend(["--backlog".to_string(), "1".to_string()]);
-        }
+        args.extend(lab.server_flags.iter().map(|flag| flag.to_string()));
         let transcript = harness::transcript::Transcript::new();
         let program = harness::process::Program::Exec { path: binary, args };
         let mut server = harness::process::Role::spawn("server", program, &transcript).unwrap();

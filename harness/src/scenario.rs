@@ -23,6 +23,10 @@ pub struct Lab {
     /// The kinds of server the reference runs as (`--mode iterative`, `--mode threaded`). A
     /// scenario for every kind runs against each; none when the server has one kind.
     pub modes: &'static [&'static str],
+    /// Flags the lab's server cannot start without, with values that serve any start
+    /// (`--backlog 1`): what starts every lab's server alike (the suite's tests) passes them.
+    /// Each is in [`Spec::flags`] too.
+    pub server_flags: &'static [&'static str],
     /// The demo's opening paragraph.
     pub story: &'static str,
     pub scenarios: &'static [Scenario],
@@ -57,6 +61,13 @@ pub struct Spec {
     pub protocol: &'static [&'static str],
 }
 
+impl Spec {
+    /// Whether `flag` (`--mode`) is one of [`Spec::flags`].
+    pub fn takes(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f.usage.split(' ').next() == Some(flag))
+    }
+}
+
 /// One flag of a student's server, and what the server must do with it.
 #[derive(Debug)]
 pub struct Flag {
@@ -84,6 +95,8 @@ pub struct Fixture {
 pub struct Report {
     /// The test's name: what the report shows.
     pub name: &'static str,
+    /// The scenario that fails, as `scenario_name!(its_function)` writes it: a name that is
+    /// no function does not compile.
     pub scenario: &'static str,
     pub bug: &'static str,
     pub shows: &'static [&'static [&'static str]],

@@ -252,6 +252,18 @@ impl Session {
     }
 
     fn start_server(&mut self, proto: Proto, port: Option<u16>, args: &[&str]) -> Result<Role> {
+        // A flag passed to a server in another language (a student's, a fixture) is one a
+        // student's server must take: `cargo lab spec` must say so. (The lab's own server
+        // takes more, which its own tests use.)
+        let spec = &self.target.lab.spec;
+        let foreign = matches!(self.target.server, Server::Command(_));
+        if let Some(flag) = args.iter().find(|arg| foreign && arg.starts_with("--") && !spec.takes(arg)) {
+            bail!(
+                "this scenario starts the server with {flag}, which {}'s spec does not list: add it to \
+                 the lab's spec flags",
+                self.target.lab.name
+            );
+        }
         let (mut role, ready) = match &self.target.server {
             Server::Reference => {
                 let bind = format!("127.0.0.1:{}", port.unwrap_or(0));

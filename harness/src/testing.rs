@@ -104,7 +104,10 @@ pub fn lab_trials(lab: &'static Lab, lab_dir: &Path, binary: &Binary) -> Vec<Tri
         let (binary, dir) = (binary.clone(), lab_dir.to_path_buf());
         trials.push(trial(name(report.name.to_string()), move || {
             let target = fixture(lab, &binary(lab)?, &dir, &format!("--bug {}", report.bug));
-            let text = expect_failure(lab.scenario(report.scenario), &target)?;
+            let scenario = lab.scenarios.iter().find(|s| s.name == report.scenario).ok_or_else(|| {
+                anyhow!("the report names {}, which is not one of {}'s scenarios", report.scenario, lab.name)
+            })?;
+            let text = expect_failure(scenario, &target)?;
             for any in report.shows {
                 if !any.iter().any(|shown| text.contains(shown)) {
                     return Err(anyhow!("the failure report does not show {any:?}:\n{text}"));

@@ -23,6 +23,7 @@ pub const LAB: Lab = Lab {
     default_port: 9200,
     roles: &["server", "probe"],
     modes: &[],
+    server_flags: &["--backlog", "1"],
     story: "
 Original lesson 001 writes listen(5) and warns: 5 is not the maximum number of connections. What is
 it, then? The kernel completes each client's handshake on its own, before the program calls

@@ -1,6 +1,17 @@
 //! Each lab's scenarios, one module per lab, and the list the runner shows.
 
+/// The name of one of this lab's scenarios, for a [`Report`](crate::scenario::Report): its
+/// proving function's name, so that a misspelt name, which names no function, does not compile.
+/// (That the function is in the lab's list of scenarios is tests/labs.rs's to check.)
+macro_rules! scenario_name {
+    ($run:ident) => {{
+        const _: fn(&mut $crate::session::Session) -> anyhow::Result<()> = $run;
+        stringify!($run)
+    }};
+}
+
 pub mod backlog;
+mod chat;
 pub mod reliable;
 pub mod sticky;
 pub mod tcp_chat;

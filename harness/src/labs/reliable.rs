@@ -21,6 +21,7 @@ pub const LAB: Lab = Lab {
     default_port: 9300,
     roles: &["server", "client", "recv", "send", "link", "ping"],
     modes: &[],
+    server_flags: &[],
     story: "
 On 127.0.0.1 a datagram is lost only when a queue on its way is full (most often the receiving
 socket's buffer), so here a lossy link sits between the sender and the receiver (the server), and drops, duplicates, reorders or corrupts datagrams on purpose, the
@@ -92,7 +93,7 @@ flight.",
         passes_with: &[""],
         reports: &[Report {
             name: "the_copy_failure_shows_the_line_printed_twice",
-            scenario: "stop_and_wait_delivers_every_line_once_in_order",
+            scenario: scenario_name!(stop_and_wait_delivers_every_line_once_in_order),
             bug: "deliver-copies",
             shows: &[&["printed \"line"], &["again, after"]],
         }],

@@ -26,6 +26,7 @@ pub const LAB: Lab = Lab {
     default_port: 9100,
     roles: &["server", "client"],
     modes: &[],
+    server_flags: &[],
     story: "
 TCP delivers bytes in order and nothing else: the boundaries between a sender's writes are not
 on the wire. Below, the server prints every read it made, its bytes in a box, [hel][lowor][ld],

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 
+use super::chat::in_duplex_either_side_types_at_any_time;
 use crate::process::describe_status;
 use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
@@ -17,6 +18,7 @@ pub const LAB: Lab = Lab {
     default_port: 9000,
     roles: &["server", "client"],
     modes: &["lockstep", "duplex"],
+    server_flags: &[],
     story: "
 Two people chat over TCP: one types into the server, the other into the client. The server
 must run first; then the client speaks first and they take turns (lockstep, as the original
@@ -80,7 +82,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             // prints nothing, and the report shows the 18 bytes that did arrive.
             Report {
                 name: "a_reply_without_its_newline_shows_on_the_wire",
-                scenario: "the_client_is_refused_until_the_server_runs",
+                scenario: scenario_name!(the_client_is_refused_until_the_server_runs),
                 bug: "no-newline",
                 shows: &[
                     &["server → client  bytes (18 bytes): \"yes, I am here now\""],
@@ -89,7 +91,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             },
             Report {
                 name: "the_quit_failure_shows_the_unnoticed_quit_word",
-                scenario: "a_quit_word_from_either_side_ends_the_conversation",
+                scenario: scenario_name!(a_quit_word_from_either_side_ends_the_conversation),
                 bug: "quit-never-matches",
                 shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
             },
@@ -182,31 +184,6 @@ pub fn in_lockstep_the_client_speaks_first_then_they_take_turns(s: &mut Session)
     alice.send(b"yes, still here\n")?;
     server.expect_line_containing("yes, still here")?;
     alice.expect_bytes(b"are you still there?\n")?;
-    Ok(())
-}
-
-/// Duplex: once the client has said hello, the server's operator types two lines, and the
-/// lab's client shows both without typing anything; then the client types two in a row, and
-/// the server shows both.
-pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&["--mode", "duplex"])?;
-    // Through a tap, so that a failure shows what reached the client, not only what it printed.
-    let tap = s.tap(&server, "client")?;
-    let address = tap.addr().to_string();
-    let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
-    s.say("The client says hello; the server shows it, so the operator knows someone is there.");
-    client.send_line("hello from the client")?;
-    server.expect_line_containing("hello from the client")?;
-    s.say("The server's operator types two lines; the client shows both without typing anything.");
-    server.send_line("first, from the server")?;
-    server.send_line("second, from the server")?;
-    client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;
-    client.expect_line("the server's second line", WAIT, |line| line.contains("second, from the server"))?;
-    s.say("The client types two lines in a row, with no reply between them; the server shows both.");
-    client.send_line("one from the client")?;
-    client.send_line("two from the client")?;
-    server.expect_line_containing("one from the client")?;
-    server.expect_line_containing("two from the client")?;
     Ok(())
 }
 

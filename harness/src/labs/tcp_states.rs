@@ -25,6 +25,7 @@ pub const LAB: Lab = Lab {
     default_port: 9400,
     roles: &["server", "client"],
     modes: &[],
+    server_flags: &[],
     story: "
 A TCP connection has two ends, and the kernel keeps a state for each: ESTABLISHED once the
 handshake is done, then, as each side closes, FIN_WAIT2, CLOSE_WAIT, TIME_WAIT, and gone.
@@ -92,7 +93,7 @@ server is paused (SIGSTOP, as Ctrl-Z pauses a program), what happens is the kern
         passes_with: &[""],
         reports: &[Report {
             name: "a_server_that_never_closes_is_caught_in_close_wait",
-            scenario: "a_closed_client_leaves_no_close_wait",
+            scenario: scenario_name!(a_closed_client_leaves_no_close_wait),
             bug: "never-close",
             shows: &[&["it still shows alice FIN_WAIT2, server (alice) CLOSE_WAIT"], &["CLOSE_WAIT"]],
         }],

@@ -21,6 +21,7 @@ pub const LAB: Lab = Lab {
     default_port: 9500,
     roles: &["server", "sink", "blast", "requests"],
     modes: &["iterative", "threaded"],
+    server_flags: &[],
     story: "
 The lessons end with a table: TCP is a reliable stream, UDP sends and does not care; a new
 connection for every request costs a TCP server dearly; one long request on a loop server makes

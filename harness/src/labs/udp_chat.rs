@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use anyhow::{Result, bail};
 
+use super::chat::in_duplex_either_side_types_at_any_time;
 use crate::process::{Role, describe_status};
 use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
@@ -20,6 +21,7 @@ pub const LAB: Lab = Lab {
     default_port: 8889,
     roles: &["server", "client", "peer"],
     modes: &["lockstep", "duplex"],
+    server_flags: &[],
     story: "
 The same chat as tcp-chat, over UDP. There is no connection, so either end may start first:
 a line sent before the other end exists is simply lost, and the sender's send still succeeds.
@@ -73,7 +75,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
         reports: &[
             Report {
                 name: "the_stranger_failure_shows_the_strangers_line",
-                scenario: "a_stranger_cannot_cut_into_the_chat",
+                scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
                 bug: "reply-to-last",
                 shows: &[&["but it printed \"client: alice here, from a new port\""]],
             },
@@ -81,7 +83,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
             // trusts it shows mallory's line, sent right behind alice's first one.
             Report {
                 name: "a_strangers_datagram_queued_before_connect_is_caught",
-                scenario: "a_stranger_cannot_cut_into_the_chat",
+                scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
                 bug: "trust-connect",
                 shows: &[&["but it printed \"client: alice here, from a new port\""]],
             },
@@ -217,31 +219,6 @@ pub fn in_lockstep_the_server_waits_for_its_turn(s: &mut Session) -> Result<()> 
     alice.send_to(server.addr(), b"four, from alice")?;
     server.expect_line_containing("four, from alice")?;
     alice.expect_datagram(b"three, from the server")?;
-    Ok(())
-}
-
-/// Duplex: the lab's client speaks first (the server must learn its address); then the
-/// server's operator types two lines and the client shows both, typing nothing; then the
-/// client sends two in a row and the server shows both.
-pub fn in_duplex_either_side_types_at_any_time(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&["--mode", "duplex"])?;
-    // Through a tap, so that a failure shows what reached the client, not only what it printed.
-    let tap = s.tap(&server, "client")?;
-    let address = tap.addr().to_string();
-    let mut client = s.role("client", "client", &["--server", &address, "--mode", "duplex"])?;
-    s.say("The client speaks first: until then the server has nobody to send to.");
-    client.send_line("hello from the client")?;
-    server.expect_line_containing("hello from the client")?;
-    s.say("The server's operator types two lines; the client shows both without typing anything.");
-    server.send_line("first, from the server")?;
-    server.send_line("second, from the server")?;
-    client.expect_line("the server's first line", WAIT, |line| line.contains("first, from the server"))?;
-    client.expect_line("the server's second line", WAIT, |line| line.contains("second, from the server"))?;
-    s.say("The client types two in a row; the server shows both.");
-    client.send_line("one more")?;
-    client.send_line("and another")?;
-    server.expect_line_containing("one more")?;
-    server.expect_line_containing("and another")?;
     Ok(())
 }
 

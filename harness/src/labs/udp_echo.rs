@@ -18,6 +18,7 @@ pub const LAB: Lab = Lab {
     default_port: 8888,
     roles: &["server", "client"],
     modes: &[],
+    server_flags: &[],
     story: "
 A UDP server accepts nobody. It binds a port and waits; every datagram arrives with the
 address it came from, and the reply goes back to that address. Below, real sockets on
@@ -83,13 +84,13 @@ and every datagram that crosses the wire is shown with its exact bytes.",
         reports: &[
             Report {
                 name: "a_server_that_reads_1024_bytes_by_default_is_caught",
-                scenario: "bad_input_does_not_stop_the_server",
+                scenario: scenario_name!(bad_input_does_not_stop_the_server),
                 bug: "default-1024",
                 shows: &[&["but got 1024 of them"]],
             },
             Report {
                 name: "the_merge_failure_shows_the_merged_datagram",
-                scenario: "datagrams_keep_their_boundaries",
+                scenario: scenario_name!(datagrams_keep_their_boundaries),
                 bug: "merge",
                 // Which datagrams the fixture gathers into one depends on when it wakes up.
                 shows: &[&[

@@ -19,6 +19,7 @@ pub const LAB: Lab = Lab {
     default_port: 10024,
     roles: &["server", "client", "listen"],
     modes: &[],
+    server_flags: &[],
     story: "
 A group chat on UDP has one server socket and no connections. The server knows a member only
 as an address its datagrams came from, and \"send to everyone\" is a loop: one sendto per
@@ -121,7 +122,7 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
         passes_with: &["", "--quiet"],
         reports: &[Report {
             name: "the_eaten_spaces_show_in_the_failure",
-            scenario: "a_message_arrives_byte_for_byte_at_every_member",
+            scenario: scenario_name!(a_message_arrives_byte_for_byte_at_every_member),
             bug: "eat-spaces",
             shows: &[&["你好,everyone:twospaces,three,andoneattheend"]],
         }],

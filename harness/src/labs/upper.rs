@@ -16,6 +16,7 @@ pub const LAB: Lab = Lab {
     default_port: 9999,
     roles: &["server", "client"],
     modes: &["iterative", "threaded"],
+    server_flags: &[],
     story: "
 A TCP server needs a connection per client: the client connects, the kernel completes the
 handshake, and accept hands the server a socket for that one client. Original lesson 001's server

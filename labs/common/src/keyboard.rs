@@ -12,6 +12,11 @@
 //! (or sent) in, and is only ever handed to that one: a line typed for a client that has gone
 //! never reaches the next client.
 //!
+//! A program with nobody to talk to waits in `accept` or `recvfrom`, which nothing portable
+//! interrupts, while its user may leave (the end of input, or a quit word). So it waits through
+//! [`Keyboard::until_left`]: the blocking call runs on a thread of its own, and the program's
+//! main loop hears whichever comes first, and returns.
+//!
 //! A conversation stuck sending to a peer that does not read is not waiting on the keyboard,
 //! so a quit word would wait in the queue behind the stuck line for ever. While it is stuck,
 //! the keyboard's own thread acts on a quit word (or the end of input): see
@@ -76,6 +81,34 @@ pub enum WhileAlone {
     DropLines,
 }
 
+/// Why the user left while nobody was there to talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goodbye {
+    /// The user's input ended.
+    InputEnded,
+    /// A quit word, typed to a server with nobody connected ([`WhileAlone::DropLines`]).
+    QuitWord,
+}
+
+impl Goodbye {
+    /// What the program says as it ends.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Goodbye::InputEnded => "end of input: goodbye",
+            Goodbye::QuitWord => "quit word with nobody connected: goodbye",
+        }
+    }
+}
+
+/// What came first while nobody was there to talk to: see [`Keyboard::until_left`].
+#[derive(Debug)]
+pub enum Alone<T> {
+    /// What the wait returned: someone to talk to.
+    Came(T),
+    /// The user left first.
+    Left(Goodbye),
+}
+
 /// The keyboard's queue, and what the program has told it.
 pub struct Keyboard<N> {
     inputs: Receiver<Stamped<N>>,
@@ -103,6 +136,21 @@ struct State {
     leaving: bool,
     /// While the conversation is stuck sending: how to hang up on the other side.
     stuck: Option<HangUp>,
+    /// The user left while nobody was there to talk to: the program is done.
+    left: Option<Goodbye>,
+    /// While the program waits with nobody to talk to: how to tell it that the user left.
+    on_leaving: Option<Box<dyn FnOnce(Goodbye) + Send>>,
+}
+
+impl State {
+    /// The user left with nobody there to talk to: tell the program, now if it is waiting in
+    /// [`Keyboard::until_left`], or when it next does.
+    fn leave(&mut self, goodbye: Goodbye) {
+        self.left = Some(goodbye);
+        if let Some(tell) = self.on_leaving.take() {
+            tell(goodbye);
+        }
+    }
 }
 
 struct HangUp {
@@ -121,7 +169,8 @@ impl HangUp {
 /// How a conversation left the keyboard, once it is over.
 #[derive(Debug)]
 pub struct AfterConversation {
-    /// The user's input has ended: there is nothing more to type for anyone.
+    /// The user's input has ended (or they left as the conversation began): there is
+    /// nothing more to type for anyone.
     pub input_ended: bool,
     /// Lines typed for that conversation that it never took: they are dropped, not kept for
     /// the next one.
@@ -146,7 +195,16 @@ impl<N: Send + 'static> Keyboard<N> {
 
     fn new(alone: WhileAlone) -> Keyboard<N> {
         let (sender, inputs) = mpsc::channel();
-        let state = State { conversation: None, next: 1, alone, ended: false, leaving: false, stuck: None };
+        let state = State {
+            conversation: None,
+            next: 1,
+            alone,
+            ended: false,
+            leaving: false,
+            stuck: None,
+            left: None,
+            on_leaving: None,
+        };
         Keyboard { inputs, sender, state: Arc::new(Mutex::new(state)) }
     }
 
@@ -160,9 +218,15 @@ impl<N: Send + 'static> Keyboard<N> {
     /// Someone is there to talk to: lines typed from now on are for them.
     pub fn begin_conversation(&self) {
         let mut state = lock(&self.state);
-        state.conversation = Some(state.next);
+        let conversation = state.next;
+        state.conversation = Some(conversation);
         state.next += 1;
         state.leaving = false;
+        // The user left just as they came, with nobody there yet: the keyboard's thread has
+        // ended, so the conversation hears it here, as the end of input.
+        if state.left.is_some() {
+            let _ = self.sender.send(Stamped { conversation, input: Input::Ended });
+        }
     }
 
     /// The conversation is over: nobody is there to talk to until the next one begins. The
@@ -172,7 +236,7 @@ impl<N: Send + 'static> Keyboard<N> {
             let mut state = lock(&self.state);
             state.conversation = None;
             state.stuck = None;
-            state.ended
+            state.ended || state.left.is_some()
         };
         // The keyboard's thread stamps and queues a line under the lock, so from here on it
         // queues nothing more for that conversation: what is in the queue now is all of it.
@@ -208,6 +272,35 @@ impl<N: Send + 'static> Keyboard<N> {
             state.stuck = Some(hang_up);
         }
         Stuck { state: self.state.clone(), done }
+    }
+
+    /// Wait, with nobody to talk to, for whichever comes first: someone to talk to (what `wait`
+    /// returns: a blocking `accept` or `recvfrom`, run on a thread of its own) or the user
+    /// leaving (the end of input, or, with [`WhileAlone::DropLines`], a quit word).
+    ///
+    /// A thread blocked in accept cannot also read the keyboard, and nothing portable wakes
+    /// it; so the wait gets a thread, and the keyboard's thread tells this one when the user
+    /// leaves. After [`Alone::Left`] the program ends: the thread still blocked in `wait` ends
+    /// with it.
+    pub fn until_left<T: Send + 'static>(&self, wait: impl FnOnce() -> T + Send + 'static) -> Alone<T> {
+        let (first, came_first) = mpsc::channel();
+        {
+            let mut state = lock(&self.state);
+            if let Some(goodbye) = state.left {
+                return Alone::Left(goodbye);
+            }
+            let leaving = first.clone();
+            state.on_leaving = Some(Box::new(move |goodbye| {
+                let _ = leaving.send(Alone::Left(goodbye));
+            }));
+        }
+        thread::spawn(move || {
+            let _ = first.send(Alone::Came(wait()));
+        });
+        // The keyboard's state holds a sender until one of the two has sent: recv only waits.
+        let came = came_first.recv().expect("the keyboard's state holds a sender");
+        lock(&self.state).on_leaving = None;
+        came
     }
 
     /// A way for another thread of this conversation to wake it while it waits on the keyboard.
@@ -285,21 +378,19 @@ fn read_typing<N>(
                 conversation
             }
             (Some(conversation), _) => conversation,
-            // Nobody to talk to, and nothing more to type: the program is done. Its main thread
-            // waits in accept or recvfrom, which nothing portable interrupts, so this thread
-            // ends the process. Every line printed so far has been flushed: stdout is
-            // line-buffered.
+            // Nobody to talk to, and nothing more to type: the program is done. Its main loop
+            // waits in `until_left`, for someone to talk to or for this.
             (None, _) if ended => {
-                println!("end of input: goodbye");
-                std::process::exit(0);
+                state.leave(Goodbye::InputEnded);
+                return;
             }
             (None, WhileAlone::KeepLines) => state.next,
             // A server with nobody connected has nobody to send to. Keeping the line would
             // hand it to the next client as if typed for them; a quit word here can only
             // mean "stop the server".
             (None, WhileAlone::DropLines) if quit.is_quit(&line) => {
-                println!("quit word with nobody connected: goodbye");
-                std::process::exit(0);
+                state.leave(Goodbye::QuitWord);
+                return;
             }
             (None, WhileAlone::DropLines) => {
                 eprintln!("(nobody is connected: that line was not sent)");
@@ -336,13 +427,58 @@ mod tests {
         assert_eq!(quit.listed(), "q or 88");
     }
 
-    /// A keyboard the test types into through a pipe, as a user types into stdin. The pipe is
-    /// never closed: the end of input with nobody to talk to ends the process, test and all.
-    fn typed_into() -> (Keyboard<&'static str>, &'static std::io::PipeWriter) {
+    /// A keyboard the test types into through a pipe, as a user types into stdin; closing the
+    /// pipe is the end of input.
+    fn typed_into() -> (Keyboard<&'static str>, std::io::PipeWriter) {
         let (typed, typing) = std::io::pipe().unwrap();
         let quit = QuitWords::new(vec!["q".into()]);
         let keyboard = Keyboard::new(WhileAlone::DropLines).reading(|| std::io::BufReader::new(typed), quit);
-        (keyboard, Box::leak(Box::new(typing)))
+        (keyboard, typing)
+    }
+
+    /// A wait that never ends by itself, as an accept with no client: the test holds the sender.
+    fn forever() -> (mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
+        let (sender, never) = mpsc::channel::<()>();
+        (sender, move || {
+            let _ = never.recv();
+        })
+    }
+
+    /// With nobody connected, the end of input ends the wait for the next one: the program's
+    /// main loop hears it, instead of the keyboard's thread ending the process.
+    #[test]
+    fn with_nobody_there_the_end_of_input_ends_the_wait() {
+        let (keyboard, typing) = typed_into();
+        let (_held, accept) = forever();
+        drop(typing);
+        assert!(matches!(keyboard.until_left(accept), Alone::Left(Goodbye::InputEnded)));
+        // Told once, it is told again: the program may ask after the keyboard's thread is gone.
+        assert!(matches!(keyboard.until_left(|| ()), Alone::Left(Goodbye::InputEnded)));
+    }
+
+    /// A user who leaves just as someone comes, before the conversation has begun, is heard
+    /// by that conversation as the end of input: it says goodbye, and nothing waits for ever.
+    #[test]
+    fn a_user_who_leaves_as_someone_comes_ends_that_conversation() {
+        let (keyboard, typing) = typed_into();
+        let (_held, accept) = forever();
+        drop(typing);
+        assert!(matches!(keyboard.until_left(accept), Alone::Left(Goodbye::InputEnded)));
+        keyboard.begin_conversation();
+        assert!(matches!(keyboard.next(), Input::Ended));
+        assert!(keyboard.end_conversation().input_ended);
+    }
+
+    /// A server with nobody connected hears a quit word as "stop the server"; other lines are
+    /// dropped, and someone who comes first is who the wait returns.
+    #[test]
+    fn with_nobody_there_a_quit_word_ends_the_wait_and_a_client_comes_first() {
+        use std::io::Write;
+        let (keyboard, mut typing) = typed_into();
+        assert!(matches!(keyboard.until_left(|| "a client"), Alone::Came("a client")));
+        let (_held, accept) = forever();
+        typing.write_all(b"for nobody\nQ\n").unwrap();
+        assert!(matches!(keyboard.until_left(accept), Alone::Left(Goodbye::QuitWord)));
     }
 
     fn typed(input: Input<&str>) -> Option<Vec<u8>> {

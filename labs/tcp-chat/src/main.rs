@@ -10,11 +10,11 @@
 //! turns; a line typed out of turn waits until the other side's line has arrived, but a quit
 //! word or the end of input ends the conversation at once, even with a silent partner. Duplex
 //! (the original lessons' "next step"): one thread sends what you type while another prints what arrives,
-//! so either side may type at any time. How the turns are kept is in `conversation.rs`; this
-//! file is the TCP: connect, accept, lines in, lines out.
+//! so either side may type at any time. This file is the TCP: connect, and accept one client
+//! after another; a `Conversation` (`conversation.rs`) owns each connection and keeps the turns.
 //!
 //! On the wire every message is one line of UTF-8 ending in `\n`, up to 1 MiB however many
-//! reads it takes to arrive. A quit word (`q` in either case, or `88`) is sent like any line, and
+//! reads it takes to arrive (`lines.rs`). A quit word (`q` in either case, or `88`) is sent like any line, and
 //! ends the conversation for both.
 //!
 //! Try it by hand, one terminal each:
@@ -28,25 +28,23 @@
 //! ```
 
 mod conversation;
+mod lines;
 
-use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
-use conversation::{Ending, FirstTurn, converse};
-use lab_common::framing::{self, DEFAULT_MAX, Decoder, Framing};
-use lab_common::keyboard::{QuitWords, Stuck, WhileAlone};
+use clap::{Parser, Subcommand};
+use conversation::{Chat, Conversation, Ending, FirstTurn, Keyboard, Mode};
+use lab_common::framing::{DEFAULT_MAX, Framing};
+use lab_common::keyboard::{Alone, QuitWords, WhileAlone};
 use lab_common::server;
-
-/// The keyboard, as this lab uses it: its news comes from the threads that read the socket.
-type Keyboard = lab_common::keyboard::Keyboard<conversation::News>;
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
-        Role::Server { bind, port, chat } => serve(lab_common::listen_addr(bind, port), Chat::new(chat)),
-        Role::Client { server, chat } => talk(server, Chat::new(chat)),
+        Role::Server { bind, port, chat } => serve(lab_common::listen_addr(bind, port), chat.into()),
+        Role::Client { server, chat } => talk(server, chat.into()),
     };
     lab_common::exit(result)
 }
@@ -56,33 +54,52 @@ fn main() -> ExitCode {
 fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding tcp://{bind}"))?;
     let addr = listener.local_addr()?;
+    // Shared with the thread that waits in accept (see next_client).
+    let listener = Arc::new(listener);
     lab_common::print_ready("tcp", addr);
     server::say_who_can_reach(addr);
     // The operator types while the socket may have something to read: one thread cannot block
     // on both. The keyboard reads stdin on a thread of its own and queues each line, marked
-    // with the conversation it was typed in, so a line never reaches another client. (With
-    // nobody connected, the end of input or a quit word ends the server from that thread.)
+    // with the conversation it was typed in, so a line never reaches another client.
     let keyboard = Keyboard::for_server(chat.quit.clone(), WhileAlone::DropLines);
 
     // While we chat with one client, the kernel goes on completing handshakes with the next
     // ones and keeps them in the accept queue (up to its backlog, 128 from std: past that, new
     // clients wait for their SYN to be sent again), with whatever they send. accept only takes the
-    // next one out: nothing they sent meanwhile is lost. (`server::incoming` is std's
-    // `listener.incoming()`, except that a failed accept, such as running out of file
-    // descriptors, makes it pause, not spin.)
-    for (number, stream) in (1..).zip(server::incoming(&listener)) {
+    // next one out: nothing they sent meanwhile is lost.
+    for number in 1.. {
+        let Some(stream) = next_client(&listener, &keyboard) else {
+            // The program ends, and with it the listening socket: clients still waiting in its
+            // accept queue are reset by the kernel, and see "connection reset".
+            return Ok(());
+        };
         let them = format!("client {number}");
         let from = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         println!("{them} connected from {from}");
         eprintln!("{}", conversation::turn_hint(chat.mode, &them, FirstTurn::Theirs, &chat.quit));
         if let Stop::InputEnded = chat_with(stream, &them, &chat, &keyboard) {
-            // Returning closes the listening socket: clients still waiting in its accept queue
-            // are reset by the kernel, and see "connection reset".
             return Ok(());
         }
         eprintln!("waiting for the next client (any that connected meanwhile are first in the queue)");
     }
-    unreachable!("incoming() never ends")
+    unreachable!("there is always a next number")
+}
+
+/// The next client out of the accept queue, or `None` when the operator leaves first (the end
+/// of input, or a quit word, with nobody connected).
+///
+/// Nothing portable wakes a thread blocked in accept, so accept waits on a thread of its own
+/// and the keyboard says which came first. (`server::incoming` is std's `listener.incoming()`,
+/// except that a failed accept, such as running out of file descriptors, makes it pause, not spin.)
+fn next_client(listener: &Arc<TcpListener>, keyboard: &Keyboard) -> Option<TcpStream> {
+    let listener = Arc::clone(listener);
+    match keyboard.until_left(move || server::incoming(&listener).accept()) {
+        Alone::Came((stream, _)) => Some(stream),
+        Alone::Left(goodbye) => {
+            println!("{}", goodbye.describe());
+            None
+        }
+    }
 }
 
 /// Whether the server goes on to the next client.
@@ -97,9 +114,9 @@ enum Stop {
 /// for the next client.
 fn chat_with(stream: TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) -> Stop {
     keyboard.begin_conversation();
-    // The chat itself: `converse` (conversation.rs) keeps the turns, and calls `send_line` and
-    // `print_next_line` below for each line out and in.
-    match converse(stream, them, FirstTurn::Theirs, chat, keyboard) {
+    // The chat itself: a `Conversation` (conversation.rs) owns the connection and keeps the
+    // turns; its lines cross the wire as lines.rs frames them.
+    match Conversation::new(stream, them, chat, keyboard).run(FirstTurn::Theirs) {
         Ok(Ending::InputEnded) => {
             println!("end of input: said goodbye to {them}");
             return Stop::InputEnded;
@@ -135,117 +152,13 @@ fn talk(server: SocketAddr, chat: Chat) -> Result<()> {
     );
     eprintln!("{}", conversation::turn_hint(chat.mode, "the server", FirstTurn::Ours, &chat.quit));
     let keyboard = Keyboard::for_client(chat.quit.clone());
-    let ending = converse(stream, "server", FirstTurn::Ours, &chat, &keyboard)?;
+    let ending = Conversation::new(stream, "server", &chat, &keyboard).run(FirstTurn::Ours)?;
     println!("{}", ending.describe("the server"));
     Ok(())
 }
 
-/// Lines from a TCP stream. TCP delivers bytes, not lines: one read may return half a line,
-/// or three lines and a bit. The decoder keeps bytes until their newline arrives, so a 100 KB
-/// line comes out whole; the original lessons' `recv(1024)` cut it into a hundred "messages".
-struct LineReader {
-    stream: TcpStream,
-    decoder: Decoder,
-    buf: Vec<u8>,
-}
-
-impl LineReader {
-    fn new(stream: TcpStream, framing: Framing) -> LineReader {
-        LineReader { stream, decoder: Decoder::new(framing), buf: vec![0; 64 * 1024] }
-    }
-
-    /// The next whole line, without its newline (nor a `\r` before it); `None` once they have
-    /// closed the connection. A line longer than the bound is an error: the decoder stops
-    /// there instead of buffering without end.
-    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
-        loop {
-            if let Some(mut line) = self.decoder.next_message()? {
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(Some(line));
-            }
-            // A read of 0 bytes is TCP's end of stream: they closed their side. If half a line
-            // was left, say so rather than drop it silently.
-            let len = self.stream.read(&mut self.buf)?;
-            if len == 0 {
-                self.decoder.finish()?;
-                return Ok(None);
-            }
-            self.decoder.push(&self.buf[..len]);
-        }
-    }
-}
-
-/// What became of a typed line.
-enum Sent {
-    Whole,
-    /// Too long for the protocol: nothing was sent.
-    TooLong,
-    /// They were not reading, and our user hung up before it could go.
-    HungUp,
-}
-
-/// Send one typed line, with its newline.
-///
-/// TCP has flow control: when they do not read, their receive buffer fills, then our send
-/// buffer, and the write blocks until they read, maybe never. Blocked there we cannot look at
-/// the keyboard, so its thread is told how to hang up: a quit word (or the end of input)
-/// shuts the connection down, which makes the blocked write fail at once.
-fn send_line(stream: &TcpStream, line: &[u8], them: &str, chat: &Chat, keyboard: &Keyboard) -> Result<Sent> {
-    let bytes = match framing::encode(chat.framing, line) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            eprintln!("not sent: {error}");
-            return Ok(Sent::TooLong);
-        }
-    };
-    let mut stuck = None;
-    let written = lab_common::tcp::write_all_or_notice_stall(stream, &bytes, || {
-        eprintln!(
-            "({them} has not read what we sent: its receive buffer and our send buffer are full, so \
-             this line waits for room; {} hangs up)",
-            chat.quit.listed()
-        );
-        let connection = stream.try_clone();
-        stuck = Some(keyboard.hang_up_on_quit(move || {
-            if let Ok(connection) = connection {
-                let _ = connection.shutdown(Shutdown::Both);
-            }
-        }));
-    });
-    if stuck.as_ref().is_some_and(Stuck::hung_up) {
-        return Ok(Sent::HungUp);
-    }
-    written.context("sending")?;
-    Ok(Sent::Whole)
-}
-
-/// Our user is gone; the protocol's goodbye is a quit word. They may be gone too, or not
-/// reading (then the goodbye hangs up), so a failure to say it is no error.
-fn say_goodbye(stream: &TcpStream, them: &str, chat: &Chat, keyboard: &Keyboard) {
-    let _ = send_line(stream, chat.quit.goodbye().as_bytes(), them, chat, keyboard);
-}
-
-/// Their turn: wait for their next line and print it. `Some` when the conversation is over.
-fn print_next_line(lines: &mut LineReader, them: &str, chat: &Chat) -> Result<Option<Ending>> {
-    let Some(line) = lines.next_line().with_context(|| format!("receiving from {them}"))? else {
-        return Ok(Some(Ending::TheyLeft));
-    };
-    println!("{them}: {}", lab_common::as_text(&line));
-    Ok(chat.quit.is_quit(&line).then_some(Ending::TheyQuit))
-}
-
-/// How both sides chat: the settings each conversation needs.
-#[derive(Clone)]
-struct Chat {
-    mode: Mode,
-    quit: QuitWords,
-    framing: Framing,
-}
-
-impl Chat {
-    fn new(args: ChatArgs) -> Chat {
+impl From<ChatArgs> for Chat {
+    fn from(args: ChatArgs) -> Chat {
         Chat {
             mode: args.mode,
             quit: QuitWords::new(args.quit),
@@ -304,39 +217,56 @@ struct ChatArgs {
     max_line: usize,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Mode {
-    /// Take turns: each side waits for the other's line before it may send again.
-    Lockstep,
-    /// Send and receive on two threads: either side may type at any time.
-    Duplex,
-}
-
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    fn chat() -> Chat {
-        Chat {
-            mode: Mode::Lockstep,
-            quit: QuitWords::new(vec!["q".into(), "88".into()]),
-            framing: Framing::Line { max: 8 },
-        }
+    /// The command line is well formed: no clashing names, every default parses.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
+    /// A server started with no flags chats in lockstep, ends on q or 88, and takes lines up
+    /// to 1 MiB; the flags change each of these.
+    #[test]
+    fn the_chat_settings_come_from_the_flags() {
+        let Role::Server { chat, port, .. } = Cli::parse_from(["tcp-chat", "server"]).role else {
+            panic!("parsed as a server")
+        };
+        let chat = Chat::from(chat);
+        assert!(matches!(chat.mode, Mode::Lockstep) && port.is_none());
+        assert_eq!(chat.quit.listed(), "q or 88");
+        assert_eq!(chat.framing, Framing::Line { max: 1024 * 1024 });
+        let args = ["tcp-chat", "client", "--mode", "duplex", "--quit", "bye", "--max-line", "8"];
+        let Role::Client { chat, .. } = Cli::parse_from(args).role else { panic!("parsed as a client") };
+        let chat = Chat::from(chat);
+        assert!(matches!(chat.mode, Mode::Duplex));
+        assert_eq!(chat.quit.listed(), "bye");
+        assert_eq!(chat.framing, Framing::Line { max: 8 });
+    }
+
+    /// The quit words by default are q and 88, in any case, and only a whole line of one.
     #[test]
     fn quit_words_match_in_any_case_and_only_whole() {
-        let chat = chat();
-        assert!(chat.quit.is_quit(b"q"));
-        assert!(chat.quit.is_quit(b"Q"));
-        assert!(chat.quit.is_quit(b"88"));
-        assert!(!chat.quit.is_quit(b"quit"));
-        assert!(!chat.quit.is_quit(b"q is for quit"));
+        let Role::Client { chat, .. } = Cli::parse_from(["tcp-chat", "client"]).role else {
+            panic!("parsed as a client")
+        };
+        let quit = Chat::from(chat).quit;
+        assert!(quit.is_quit(b"q") && quit.is_quit(b"Q") && quit.is_quit(b"88"));
+        assert!(!quit.is_quit(b"quit") && !quit.is_quit(b"q is for quit"));
     }
 
+    /// `--port` is `--bind 127.0.0.1:PORT`, and the two cannot both be given.
     #[test]
-    fn received_text_is_shown_as_it_is_and_bytes_escaped() {
-        assert_eq!(lab_common::as_text("你好, 张三".as_bytes()), "你好, 张三");
-        assert_eq!(lab_common::as_text(b"\xff ok"), r#""\xff ok""#);
+    fn port_is_a_shorthand_for_bind_on_loopback() {
+        let Role::Server { bind, port, .. } = Cli::parse_from(["tcp-chat", "server", "--port", "0"]).role
+        else {
+            panic!("parsed as a server")
+        };
+        assert_eq!(lab_common::listen_addr(bind, port), "127.0.0.1:0".parse().unwrap());
+        assert!(Cli::try_parse_from(["tcp-chat", "server", "--port", "1", "--bind", "127.0.0.1:2"]).is_err());
     }
 }

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use lab_common::keyboard::{Input, QuitWords, WhileAlone};
+use lab_common::keyboard::{Alone, Input, QuitWords, WhileAlone};
 
 /// The keyboard, as this lab uses it: its only news is that they quit, from the duplex
 /// receiving thread.
@@ -78,9 +78,16 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     eprintln!("(waiting for someone to speak first; {} ends the chat)", chat.quit.listed());
 
     // There is no accept: whoever sends the first datagram is the one we chat with. recvfrom
-    // is the only place their address comes from.
-    let mut buf = vec![0; BUF];
-    let (len, peer) = socket.recv_from(&mut buf).context("receiving the first datagram")?;
+    // is the only place their address comes from. (It waits on a thread of its own: the
+    // operator may leave first, and nothing portable wakes a recvfrom.)
+    let waiting = socket.try_clone().context("cloning the socket")?;
+    let (first, peer) = match keyboard.until_left(move || receive_first(&waiting)) {
+        Alone::Came(received) => received.context("receiving the first datagram")?,
+        Alone::Left(goodbye) => {
+            println!("{}", goodbye.describe());
+            return Ok(());
+        }
+    };
     keyboard.begin_conversation();
     // From now on the socket is "connected" to that peer: sends go there, and the kernel drops
     // datagrams from any other address as they arrive. But connect does not empty the queue: a
@@ -89,7 +96,6 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     // could cut into the conversation.
     socket.connect(peer).with_context(|| format!("connecting the socket to udp://{peer}"))?;
     println!("{peer} spoke first; chatting with it, and ignoring anyone else");
-    let first = buf[..len].to_vec();
     println!("client: {}", lab_common::as_text(&first));
     if chat.quit.is_quit(&first) {
         println!("{}", Ending::TheyQuit.describe("the client"));
@@ -98,6 +104,14 @@ fn serve(bind: SocketAddr, chat: Chat) -> Result<()> {
     let ending = converse(socket, "client", &chat, &keyboard)?;
     println!("{}", ending.describe("the client"));
     Ok(())
+}
+
+/// The first datagram, from anyone, and who sent it.
+fn receive_first(socket: &UdpSocket) -> std::io::Result<(Vec<u8>, SocketAddr)> {
+    let mut buf = vec![0; BUF];
+    let (len, from) = socket.recv_from(&mut buf)?;
+    buf.truncate(len);
+    Ok((buf, from))
 }
 
 /// The client (or a peer): bind, connect the socket to the other end, and speak first.
