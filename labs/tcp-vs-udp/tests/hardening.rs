@@ -145,3 +145,24 @@ fn requests_over_udp_gives_up_while_junk_keeps_coming() {
         Ok(())
     });
 }
+
+/// The kept-connection scenario against a server that answers with endless bytes and no
+/// newline: the scenario fails, because `requests` stops at its bound and says so (it and the
+/// tap in front of it each hold a bounded amount, where both once grew to hundreds of MB).
+#[test]
+fn a_kept_connection_against_an_endless_answer_fails_with_a_bounded_read() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/endless.py");
+    let command = format!(
+        "{} {} --port {{port}} {{args}}",
+        harness::process::quote(harness::session::python3()),
+        harness::process::quote(&script.to_string_lossy())
+    );
+    let target = Target::command(&LAB, env!("CARGO_BIN_EXE_tcp-vs-udp"), &command);
+    let scenario = LAB
+        .scenarios
+        .iter()
+        .find(|scenario| scenario.name == "a_kept_connection_carries_every_request")
+        .expect("the scenario");
+    let report = harness::testing::expect_failure(scenario, &target).unwrap();
+    assert!(report.contains("ran past 512 bytes without a newline"), "{report}");
+}
