@@ -302,10 +302,9 @@ pub const ACTIVE: Duration = Duration::from_secs(30);
 /// A datagram held back goes on right after the next one that goes on, in the same direction.
 /// So that none is held for ever (`--reorder 1` holds every one), at most this many wait at
 /// once, the oldest going on when one more is held, and all go on once the link has been
-/// quiet in that direction for [`QUIET_LOOKS`] looks (a second): a held datagram is late,
-/// never lost.
+/// quiet in that direction for [`QUIET`]: a held datagram is late, never lost.
 const MAX_HELD: usize = 8;
-const QUIET_LOOKS: u32 = 10;
+const QUIET: Duration = Duration::from_secs(1);
 
 /// At most this many senders at once have a far socket of their own. A new one takes the
 /// place of the one heard from longest ago if that one has been silent for [`ACTIVE`];
@@ -330,24 +329,21 @@ struct Forward {
 impl Forward {
     fn run(mut self) {
         let mut buf = vec![0; 65_536];
-        let mut quiet = 0;
+        let mut heard = Instant::now();
         while !self.shared.stopped.load(Ordering::SeqCst) {
+            if heard.elapsed() >= QUIET {
+                // Nothing came to overtake what is held back: it goes on now.
+                for (far, late) in self.held.drain(..) {
+                    self.forward.send(Dest::Far(far), late);
+                }
+            }
             let (len, sender) = match self.near.recv_from(&mut buf) {
                 Ok(got) => got,
-                // A timeout (look again whether the link is stopped, and after a quiet second
-                // let go of what is held back: nothing came to overtake it), or an ICMP error for a reply sent
-                // back earlier: not ours to act on.
-                Err(_) => {
-                    quiet += 1;
-                    if quiet >= QUIET_LOOKS {
-                        for (far, late) in self.held.drain(..) {
-                            self.forward.send(Dest::Far(far), late);
-                        }
-                    }
-                    continue;
-                }
+                // A timeout (look again whether the link is stopped), or an ICMP error for a
+                // reply sent back earlier: not ours to act on.
+                Err(_) => continue,
             };
-            quiet = 0;
+            heard = Instant::now();
             let Some(far) = self.far_socket_for(sender) else { continue };
             self.number += 1;
             let bytes = &buf[..len];
@@ -458,25 +454,21 @@ impl Back {
     fn run(self) {
         let mut buf = vec![0; 65_536];
         let mut held: Vec<Vec<u8>> = Vec::new();
-        let mut quiet = 0;
+        let mut heard = Instant::now();
         while !self.shared.stopped.load(Ordering::SeqCst) && !self.gone.load(Ordering::SeqCst) {
+            if heard.elapsed() >= QUIET {
+                // Nothing came to overtake what is held back: it goes on now.
+                for late in held.drain(..) {
+                    self.outbox.send(Dest::Near(self.sender), late);
+                }
+            }
             let len = match self.far.recv(&mut buf) {
                 Ok(len) => len,
-                // A timeout (after a quiet second what is held back goes: nothing came to
-                // overtake it), or the ICMP
-                // "port unreachable" that this connected socket hears once the far end is
-                // gone: the sender will notice by the silence.
-                Err(_) => {
-                    quiet += 1;
-                    if quiet >= QUIET_LOOKS {
-                        for late in held.drain(..) {
-                            self.outbox.send(Dest::Near(self.sender), late);
-                        }
-                    }
-                    continue;
-                }
+                // A timeout, or the ICMP "port unreachable" that this connected socket hears
+                // once the far end is gone: the sender will notice by the silence.
+                Err(_) => continue,
             };
-            quiet = 0;
+            heard = Instant::now();
             let number = self.shared.back_numbers.fetch_add(1, Ordering::SeqCst) + 1;
             let bytes = &buf[..len];
             let fate = self.shared.plan.fate(Way::Back, number, len);
