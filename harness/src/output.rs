@@ -15,7 +15,8 @@ use std::io::Read;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use crate::transcript::{Event, Transcript};
+use crate::process::LINE_COST;
+use crate::transcript::{Dropped, Event, Transcript};
 
 /// Which of a child's streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,10 @@ pub(crate) struct Pipe {
     /// Bytes read so far; past `cap` they are read and dropped.
     seen: usize,
     cap: usize,
+    /// Lines recorded so far; past `cap / LINE_COST` the rest is read and dropped.
+    lines_seen: usize,
+    /// Once a limit is reached: what was read and not recorded since, and the note saying so.
+    cut: Option<(String, Dropped)>,
     /// Where each complete line goes; dropped at the end of the stream, which tells the
     /// receiving side that no more lines will come.
     lines: Option<Sender<String>>,
@@ -63,6 +68,8 @@ impl Pipe {
             partial: Vec::new(),
             seen: 0,
             cap,
+            lines_seen: 0,
+            cut: None,
             lines: Some(lines),
             transcript: transcript.clone(),
         }
@@ -92,44 +99,88 @@ impl Pipe {
         }
     }
 
+    /// The most lines recorded of one stream: its byte cap over [`LINE_COST`].
+    fn max_lines(&self) -> usize {
+        self.cap / LINE_COST
+    }
+
     fn take(&mut self, bytes: &[u8]) {
-        let before = self.seen;
-        self.seen += bytes.len();
-        if before > self.cap {
+        if self.cut.is_some() {
+            self.drop_bytes(&[bytes]);
             return;
         }
-        if self.seen > self.cap {
-            let room = self.cap - before;
-            self.partial.extend_from_slice(&bytes[..room]);
-            let cut = format!("(output cut: more than {} bytes; the rest is not recorded)", self.cap);
-            let rest = std::mem::take(&mut self.partial);
-            if !rest.is_empty() {
-                self.emit(rest);
-            }
-            self.emit(cut.into_bytes());
-            return;
-        }
-        self.partial.extend_from_slice(bytes);
+        let room = self.cap.saturating_sub(self.seen);
+        let (kept, over) = bytes.split_at(bytes.len().min(room));
+        self.seen += kept.len();
+        self.partial.extend_from_slice(kept);
         while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            if self.lines_seen == self.max_lines() {
+                let rest = std::mem::take(&mut self.partial);
+                self.start_cut(format!("more than {} lines", self.max_lines()), &[&rest, over]);
+                return;
+            }
             let mut line: Vec<u8> = self.partial.drain(..=end).collect();
             while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
                 line.pop();
             }
             self.emit(line);
         }
+        if !over.is_empty() {
+            // The byte cap, in the middle of a line: its start is recorded as a line.
+            let rest = std::mem::take(&mut self.partial);
+            if !rest.is_empty() {
+                self.emit(rest);
+            }
+            self.start_cut(format!("more than {} bytes", self.cap), &[over]);
+        }
+    }
+
+    /// A limit is reached: from now on everything read is counted and dropped, and one line
+    /// (kept up to date) says how much.
+    fn start_cut(&mut self, why: String, dropped: &[&[u8]]) {
+        let note = format!("(output cut: {why}; the rest is read and not recorded)");
+        if let Some(lines) = &self.lines {
+            let _ = lines.send(note.clone());
+        }
+        let mut counts = Dropped::default();
+        self.transcript.note(&mut counts, self.line_event(note));
+        self.cut = Some((why, counts));
+        self.drop_bytes(dropped);
+    }
+
+    fn drop_bytes(&mut self, parts: &[&[u8]]) {
+        let Some((why, mut counts)) = self.cut.take() else { return };
+        for part in parts {
+            let newlines = part.iter().filter(|&&b| b == b'\n').count();
+            counts.add(newlines as u64, part.len() as u64);
+        }
+        if counts.bytes > 0 {
+            let note = format!(
+                "(output cut: {why}; {} more lines ({} bytes) were read and not recorded)",
+                counts.events, counts.bytes
+            );
+            self.transcript.note(&mut counts, self.line_event(note));
+        }
+        self.cut = Some((why, counts));
+    }
+
+    fn line_event(&self, line: String) -> Event {
+        let who = self.who.clone();
+        match self.stream {
+            Stream::Stdout => Event::Stdout { who, line },
+            Stream::Stderr => Event::Stderr { who, line },
+        }
     }
 
     fn emit(&mut self, line: Vec<u8>) {
+        // Bytes that are not UTF-8 are escaped here, so that a line is text; the characters
+        // a terminal acts on are kept (a scenario may look for them) and escaped when shown.
         let line = match String::from_utf8(line) {
             Ok(text) => text,
-            Err(err) => crate::transcript::show(err.as_bytes()),
+            Err(err) => crate::style::printable_bytes(err.as_bytes()).into_owned(),
         };
-        let who = self.who.clone();
-        let event = match self.stream {
-            Stream::Stdout => Event::Stdout { who, line: line.clone() },
-            Stream::Stderr => Event::Stderr { who, line: line.clone() },
-        };
-        self.transcript.record_settled(event);
+        self.lines_seen += 1;
+        self.transcript.record_settled(self.line_event(line.clone()));
         if let Some(lines) = &self.lines {
             // The role may be gone already; its lines are still in the transcript.
             let _ = lines.send(line);

@@ -161,6 +161,9 @@ pub(crate) enum Unread {
     Tcp { who: String, other: String, stream: Weak<TcpStream> },
 }
 
+/// The most bytes collected from one peer's socket once a scenario has failed.
+pub const UNREAD_CAP: usize = 1024 * 1024;
+
 impl Unread {
     pub(crate) fn of_udp(peer: &UdpPeer) -> Unread {
         Unread::Udp { who: peer.who.clone(), socket: peer.socket.clone() }
@@ -170,15 +173,24 @@ impl Unread {
         Unread::Tcp { who: peer.who.clone(), other: peer.other.clone(), stream: Arc::downgrade(&peer.stream) }
     }
 
-    /// Record everything waiting in a socket that is still open, without blocking; how many
-    /// datagrams or pieces of a stream that was.
+    /// Record what waits in a socket that is still open, without blocking, up to
+    /// [`UNREAD_CAP`] bytes (a server that sends without end would otherwise keep this
+    /// reading for ever); how many datagrams or pieces of a stream that was.
     pub(crate) fn collect(&self, transcript: &Transcript) -> usize {
         let mut buf = vec![0; MAX_DATAGRAM];
         let mut count = 0;
+        let mut bytes = 0;
+        let mut room = |len: usize| {
+            bytes += len;
+            bytes <= UNREAD_CAP
+        };
         match self {
             Unread::Udp { who, socket } => {
                 let _ = socket.set_nonblocking(true);
                 while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                    if !room(len) {
+                        break;
+                    }
                     count += 1;
                     transcript.record(Event::Wire {
                         from: transcript.who(from),
@@ -192,6 +204,9 @@ impl Unread {
                 let Some(stream) = stream.upgrade() else { return 0 };
                 let _ = stream.set_nonblocking(true);
                 while let Ok(len @ 1..) = (&*stream).read(&mut buf) {
+                    if !room(len) {
+                        break;
+                    }
                     count += 1;
                     transcript.record(Event::Wire {
                         from: other.clone(),
@@ -201,6 +216,10 @@ impl Unread {
                     });
                 }
             }
+        }
+        if bytes > UNREAD_CAP {
+            let (Unread::Udp { who, .. } | Unread::Tcp { who, .. }) = self;
+            transcript.say(format!("(more was waiting for {who}: past {UNREAD_CAP} bytes, not read)"));
         }
         count
     }
@@ -496,4 +515,36 @@ enum Chunk {
     Bytes(Vec<u8>),
     Eof,
     Nothing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends without end to a peer that was not reading: collecting what it
+    /// left unread ends, having recorded at most UNREAD_CAP bytes. (Whether the cap is reached
+    /// depends on how fast the server refills the socket while it is read; when it is, a line
+    /// says that more was waiting.)
+    #[test]
+    fn collecting_an_endless_stream_ends_within_its_cap() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let chunk = vec![b'x'; 64 * 1024];
+            while stream.write_all(&chunk).is_ok() {}
+        });
+        let transcript = Transcript::new();
+        let peer = TcpPeer::connect("alice", addr, &transcript).unwrap();
+        Unread::of_tcp(&peer).collect(&transcript);
+        let recorded: usize = transcript
+            .events()
+            .iter()
+            .map(|(_, event)| match event {
+                Event::Wire { bytes, .. } => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!(recorded <= UNREAD_CAP, "{recorded} bytes recorded");
+    }
 }

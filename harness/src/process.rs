@@ -120,6 +120,11 @@ pub const OUTPUT_CAP: usize = 16 * 1024 * 1024;
 /// each stream is more than any failure report needs, and every scenario starts its own.
 pub const STRANGER_OUTPUT_CAP: usize = 1024 * 1024;
 
+/// What recording one line costs, at least, however short (an event, its names, its time): a
+/// stream's byte cap over this is the most lines recorded of it (16,384 for a stranger's), so
+/// that a flood of empty lines is bounded as a flood of bytes is.
+pub const LINE_COST: usize = 64;
+
 impl Spawn {
     pub fn new(who: &str, program: Program) -> Spawn {
         Spawn {

@@ -197,7 +197,7 @@ fn after_a_crash(error: anyhow::Error, transcript: &Transcript) -> anyhow::Error
     } else {
         heading.push_str("; its last lines on stderr:");
         for line in last {
-            heading.push_str(&format!("\n      {line}"));
+            heading.push_str(&format!("\n      {}", crate::style::printable(&line)));
         }
     }
     anyhow::anyhow!("{heading}\n  and then: {error:#}")

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::transcript::{Event, Proto, Transcript};
+use crate::transcript::{Dropped, Event, Proto, Transcript};
 
 /// How often a tap's threads look whether the tap is gone.
 const LOOK: Duration = Duration::from_millis(100);
@@ -112,17 +112,19 @@ fn copy(
     let transcript = transcript.clone();
     thread::spawn(move || {
         let mut buf = vec![0; 64 * 1024];
+        let mut limit = Limit::default();
         loop {
             match from.read(&mut buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok(0) | Err(_) => break,
                 Ok(len) => {
-                    transcript.record(Event::Wire {
+                    let event = Event::Wire {
                         from: from_name.clone(),
                         to: to_name.clone(),
                         proto: Proto::Tcp,
                         bytes: buf[..len].to_vec(),
-                    });
+                    };
+                    limit.record(&transcript, event, len);
                     if to.write_all(&buf[..len]).is_err() {
                         break;
                     }
@@ -131,6 +133,39 @@ fn copy(
         }
         let _ = to.shutdown(Shutdown::Write);
     });
+}
+
+/// The most a tap records of one direction of one connection (or of one UDP direction), in
+/// bytes and in reads (datagrams): everything is passed on, but past either only counted, so
+/// that a server answering without end cannot fill the checker's memory through its tap.
+pub const TAP_BYTES: usize = 1024 * 1024;
+pub const TAP_READS: usize = 10_000;
+
+/// What one direction of a tap has recorded, and what it has not.
+#[derive(Default)]
+struct Limit {
+    bytes: usize,
+    reads: usize,
+    dropped: Dropped,
+}
+
+impl Limit {
+    /// Record `event`, of `len` bytes, or past the limit count it in a note.
+    fn record(&mut self, transcript: &Transcript, event: Event, len: usize) {
+        if self.reads < TAP_READS && self.bytes + len <= TAP_BYTES {
+            self.reads += 1;
+            self.bytes += len;
+            transcript.record(event);
+            return;
+        }
+        let Event::Wire { from, to, .. } = event else { return };
+        self.dropped.add(1, len as u64);
+        let what = format!(
+            "(tap: past {TAP_READS} reads or {TAP_BYTES} bytes recorded; {} more reads ({} bytes) passed on and not recorded)",
+            self.dropped.events, self.dropped.bytes
+        );
+        transcript.note(&mut self.dropped, Event::Conn { from, to, what });
+    }
 }
 
 fn udp(
@@ -154,14 +189,16 @@ fn udp(
             let (transcript, stopped, client) = (transcript.clone(), stopped.clone(), client.clone());
             thread::spawn(move || {
                 let mut buf = vec![0; 65_536];
+                let mut limit = Limit::default();
                 while !stopped.load(Ordering::SeqCst) {
                     let Ok((len, sender)) = from.recv_from(&mut buf) else { continue };
-                    transcript.record(Event::Wire {
+                    let event = Event::Wire {
                         from: from_name.clone(),
                         to: to_name.clone(),
                         proto: Proto::Udp,
                         bytes: buf[..len].to_vec(),
-                    });
+                    };
+                    limit.record(&transcript, event, len);
                     if upward {
                         *client.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
                         let _ = to.send(&buf[..len]);

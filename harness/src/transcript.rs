@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::output::{self, Pipe};
-use crate::style::Style;
+use crate::style::{Style, printable};
 
 /// One thing that happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +63,33 @@ struct Inner {
     pipes: Vec<Weak<[Mutex<Pipe>; 2]>>,
     /// The end of a vital role (the server under test) that did not end well.
     crash: Option<Crash>,
+    /// The payload bytes recorded so far (lines, datagrams, chunks of a stream).
+    bytes: usize,
+    /// What was not recorded past [`MAX_EVENTS`] or [`MAX_BYTES`].
+    dropped: Dropped,
+}
+
+/// The most events one transcript keeps, and the most payload bytes: a backstop behind the
+/// limits each source keeps (a pipe's lines, a tap's reads), so that no program under test can
+/// grow the checker's memory without end, however it floods. Past either, events are counted
+/// and dropped, and one note at the end says how many.
+pub const MAX_EVENTS: usize = 200_000;
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a source did not record past its limit, and where its note is, to keep it up to date.
+#[derive(Debug, Default)]
+pub(crate) struct Dropped {
+    pub(crate) events: u64,
+    pub(crate) bytes: u64,
+    note: Option<usize>,
+}
+
+impl Dropped {
+    /// Count `events` more events of `bytes` bytes as not recorded.
+    pub(crate) fn add(&mut self, events: u64, bytes: u64) {
+        self.events += events;
+        self.bytes += bytes;
+    }
 }
 
 /// A vital role (the server under test) ended on its own: every wait in the scenario gives up
@@ -92,6 +119,8 @@ impl Transcript {
                 hushed: 0,
                 pipes: Vec::new(),
                 crash: None,
+                bytes: 0,
+                dropped: Dropped::default(),
             })),
         }
     }
@@ -125,17 +154,35 @@ impl Transcript {
         self.record_settled(event);
     }
 
-    /// Record `event` as it is: for a process's own output, read from its pipe.
+    /// Record `event` as it is: for a process's own output, read from its pipe. Past
+    /// [`MAX_EVENTS`] or [`MAX_BYTES`] it is counted and dropped instead.
     pub(crate) fn record_settled(&self, event: Event) {
+        let len = event.payload();
         let mut inner = self.lock();
-        let at = inner.start.elapsed();
-        if let Some(style) = inner.live.filter(|_| inner.hushed == 0) {
-            let mut out = std::io::stdout().lock();
-            // A closed stdout (a demo piped into `head`) must not stop the demo.
-            let _ = writeln!(out, "{}", render(at, &event, style));
-            let _ = out.flush();
+        if inner.events.len() >= MAX_EVENTS || inner.bytes + len > MAX_BYTES {
+            let inner = &mut *inner;
+            inner.dropped.add(1, len as u64);
+            let note = format!(
+                "(the transcript is full: past {MAX_EVENTS} events or {} MB, {} more events ({} bytes) were not recorded)",
+                MAX_BYTES / (1024 * 1024),
+                inner.dropped.events,
+                inner.dropped.bytes
+            );
+            note_in(inner, &mut None, Event::Say(note), true);
+            return;
         }
-        inner.events.push((at, event));
+        inner.bytes += len;
+        push(&mut inner, event);
+    }
+
+    /// Record (the first time) or update in place (every time after) the note a source keeps
+    /// about what it did not record: `dropped` remembers where the note is. A note is recorded
+    /// even in a full transcript.
+    pub(crate) fn note(&self, dropped: &mut Dropped, event: Event) {
+        let mut inner = self.lock();
+        let mut at = dropped.note;
+        note_in(&mut inner, &mut at, event, false);
+        dropped.note = at;
     }
 
     /// Read a process's pipes before recording anything else.
@@ -209,6 +256,44 @@ impl Transcript {
     }
 }
 
+/// Add an event at the end, printing it if the transcript is live.
+fn push(inner: &mut Inner, event: Event) {
+    let at = inner.start.elapsed();
+    if let Some(style) = inner.live.filter(|_| inner.hushed == 0) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (a demo piped into `head`) must not stop the demo.
+        let _ = writeln!(out, "{}", render(at, &event, style));
+        let _ = out.flush();
+    }
+    inner.events.push((at, event));
+}
+
+/// Put a note about dropped events where `at` says (the transcript's own note when `own`),
+/// or record it at the end the first time.
+fn note_in(inner: &mut Inner, at: &mut Option<usize>, event: Event, own: bool) {
+    let at = if own { &mut inner.dropped.note } else { at };
+    match *at {
+        Some(index) if index < inner.events.len() => inner.events[index].1 = event,
+        _ => {
+            *at = Some(inner.events.len());
+            push(inner, event);
+        }
+    }
+}
+
+impl Event {
+    /// The bytes this event carries from a program or the wire, which count toward
+    /// [`MAX_BYTES`].
+    fn payload(&self) -> usize {
+        match self {
+            Event::Stdout { line, .. } | Event::Stderr { line, .. } | Event::Stdin { line, .. } => line.len(),
+            Event::Wire { bytes, .. } | Event::Link { bytes, .. } => bytes.len(),
+            Event::Say(text) => text.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// While this lives, the transcript records without printing. See [`Transcript::hush`].
 pub struct Hush(Transcript);
 
@@ -229,17 +314,20 @@ impl Default for Transcript {
 pub fn render(at: Duration, event: &Event, style: Style) -> String {
     let time = style.paint("2", &format!("{:>7.3}s", at.as_secs_f64()));
     match event {
-        Event::Say(text) => format!("         {}", style.paint("1", text)),
+        Event::Say(text) => format!("         {}", style.paint("1", &printable(text))),
         Event::Start { who, command } => {
-            format!("{time}  {who} {} {command}", style.paint("36", "started:"))
+            format!("{time}  {who} {} {}", style.paint("36", "started:"), printable(command))
         }
         Event::Stdin { who, line } => {
             format!("{time}  {who} {} {}", style.paint("36", "stdin <"), show(line.as_bytes()))
         }
+        // A line a program printed may hold anything a terminal acts on: shown escaped.
         Event::Stdout { who, line } => {
-            format!("{time}  {who} {} {}", style.paint("32", "stdout>"), shorten(line))
+            format!("{time}  {who} {} {}", style.paint("32", "stdout>"), shorten(&printable(line)))
         }
-        Event::Stderr { who, line } => format!("{time}  {who} {} {line}", style.paint("33", "stderr>")),
+        Event::Stderr { who, line } => {
+            format!("{time}  {who} {} {}", style.paint("33", "stderr>"), shorten(&printable(line)))
+        }
         Event::Wire { from, to, proto, bytes } => {
             let what = match proto {
                 Proto::Udp => "datagram",
@@ -318,6 +406,30 @@ mod tests {
         let first = text.find("first").unwrap();
         let wire = text.find("alice → server  datagram (1 byte): \"x\"").unwrap();
         assert!(first < wire, "{text}");
+    }
+
+    /// Past MAX_EVENTS, events are counted and dropped, and one note at the end, kept up to
+    /// date, says how many.
+    #[test]
+    fn a_full_transcript_counts_what_it_drops() {
+        let transcript = Transcript::new();
+        for _ in 0..MAX_EVENTS + 3 {
+            transcript.record_settled(Event::Stdout { who: "server".into(), line: "ab".into() });
+        }
+        let events = transcript.events();
+        assert_eq!(events.len(), MAX_EVENTS + 1);
+        let expected = "(the transcript is full: past 200000 events or 64 MB, 3 more events (6 bytes) were not recorded)";
+        assert_eq!(events.last().map(|(_, event)| event), Some(&Event::Say(expected.into())));
+    }
+
+    /// A program's line is shown with every control and format character escaped.
+    #[test]
+    fn printed_lines_are_shown_escaped() {
+        let transcript = Transcript::new();
+        let line = "\u{1b}[2J\u{9b}1m\u{202e}txt".to_string();
+        transcript.record_settled(Event::Stderr { who: "server".into(), line });
+        let text = transcript.render();
+        assert!(text.ends_with("server stderr> \"\\u{1b}[2J\\u{9b}1m\\u{202e}txt\"\n"), "{text}");
     }
 
     /// A lossy link's decision reads as what it did, to which datagram, with its bytes.

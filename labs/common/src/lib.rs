@@ -211,7 +211,10 @@ pub fn unbox(text: &str) -> Option<Vec<u8>> {
     None
 }
 
-fn escape(bytes: &[u8]) -> String {
+/// Bytes as text, without the quotes [`show`] adds and without shortening: `"` and `\\`
+/// escaped, every character that [`needs_escape`] escaped (`\u{1b}`), and every byte that is
+/// not part of a UTF-8 character written `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
     let mut text = String::new();
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -293,11 +293,25 @@ struct Sender {
     addr: SocketAddr,
     far: Arc<UdpSocket>,
     gone: Arc<AtomicBool>,
+    heard: Instant,
 }
 
-/// At most this many senders at once have a far socket of their own; a new one takes the
-/// socket of the one heard from longest ago.
-const MAX_SENDERS: usize = 64;
+/// A sender heard from within this long is active: its far socket is never taken from it.
+pub const ACTIVE: Duration = Duration::from_secs(30);
+
+/// A datagram held back goes on right after the next one that goes on, in the same direction.
+/// So that none is held for ever (`--reorder 1` holds every one), at most this many wait at
+/// once, the oldest going on when one more is held, and all go on once the link has been
+/// quiet in that direction for [`QUIET`]: a held datagram is late, never lost.
+const MAX_HELD: usize = 8;
+const QUIET: Duration = Duration::from_secs(1);
+
+/// At most this many senders at once have a far socket of their own. A new one takes the
+/// place of the one heard from longest ago if that one has been silent for [`ACTIVE`];
+/// otherwise every sender is active, and the new one's datagrams are dropped (and the watcher
+/// told why) until one falls silent: moving an active sender to a new port would make the far
+/// end take it for a new one and start its stream again.
+pub const MAX_SENDERS: usize = 64;
 
 /// The forward direction: receive from whoever sends to the link, decide, pass on.
 struct Forward {
@@ -315,7 +329,14 @@ struct Forward {
 impl Forward {
     fn run(mut self) {
         let mut buf = vec![0; 65_536];
+        let mut heard = Instant::now();
         while !self.shared.stopped.load(Ordering::SeqCst) {
+            if heard.elapsed() >= QUIET {
+                // Nothing came to overtake what is held back: it goes on now.
+                for (far, late) in self.held.drain(..) {
+                    self.forward.send(Dest::Far(far), late);
+                }
+            }
             let (len, sender) = match self.near.recv_from(&mut buf) {
                 Ok(got) => got,
                 // A timeout (look again whether the link is stopped), or, on Windows, an ICMP
@@ -323,12 +344,17 @@ impl Forward {
                 // nothing): not ours to act on.
                 Err(_) => continue,
             };
+            heard = Instant::now();
             let Some(far) = self.far_socket_for(sender) else { continue };
             self.number += 1;
             let bytes = &buf[..len];
             let fate = self.shared.plan.fate(Way::Forward, self.number, len);
             (self.shared.watch)(Report::Decided { way: Way::Forward, number: self.number, fate, bytes });
             if fate == Fate::HoldBack {
+                if self.held.len() == MAX_HELD {
+                    let (far, oldest) = self.held.remove(0);
+                    self.forward.send(Dest::Far(far), oldest);
+                }
                 self.held.push((far, bytes.to_vec()));
                 continue;
             }
@@ -348,12 +374,23 @@ impl Forward {
     /// socket can be had (said to the watcher).
     fn far_socket_for(&mut self, sender: SocketAddr) -> Option<Arc<UdpSocket>> {
         if let Some(at) = self.senders.iter().position(|known| known.addr == sender) {
-            let known = self.senders.remove(at);
+            let mut known = self.senders.remove(at);
+            known.heard = Instant::now();
             let far = known.far.clone();
             self.senders.push(known);
             return Some(far);
         }
         if self.senders.len() >= MAX_SENDERS {
+            if self.senders[0].heard.elapsed() < ACTIVE {
+                (self.shared.watch)(Report::Unsent {
+                    way: Way::Forward,
+                    why: format!(
+                        "no room for a new sender, {sender}: all {MAX_SENDERS} are active (heard from within {} s); its datagram is dropped",
+                        ACTIVE.as_secs()
+                    ),
+                });
+                return None;
+            }
             let oldest = self.senders.remove(0);
             oldest.gone.store(true, Ordering::SeqCst);
         }
@@ -376,7 +413,7 @@ impl Forward {
             gone: gone.clone(),
         };
         thread::spawn(move || back.run());
-        self.senders.push(Sender { addr: sender, far: far.clone(), gone });
+        self.senders.push(Sender { addr: sender, far: far.clone(), gone, heard: Instant::now() });
         Some(far)
     }
 }
@@ -418,18 +455,29 @@ impl Back {
     fn run(self) {
         let mut buf = vec![0; 65_536];
         let mut held: Vec<Vec<u8>> = Vec::new();
+        let mut heard = Instant::now();
         while !self.shared.stopped.load(Ordering::SeqCst) && !self.gone.load(Ordering::SeqCst) {
+            if heard.elapsed() >= QUIET {
+                // Nothing came to overtake what is held back: it goes on now.
+                for late in held.drain(..) {
+                    self.outbox.send(Dest::Near(self.sender), late);
+                }
+            }
             let len = match self.far.recv(&mut buf) {
                 Ok(len) => len,
                 // A timeout, or the ICMP "port unreachable" that this connected socket hears
                 // once the far end is gone: the sender will notice by the silence.
                 Err(_) => continue,
             };
+            heard = Instant::now();
             let number = self.shared.back_numbers.fetch_add(1, Ordering::SeqCst) + 1;
             let bytes = &buf[..len];
             let fate = self.shared.plan.fate(Way::Back, number, len);
             (self.shared.watch)(Report::Decided { way: Way::Back, number, fate, bytes });
             if fate == Fate::HoldBack {
+                if held.len() == MAX_HELD {
+                    self.outbox.send(Dest::Near(self.sender), held.remove(0));
+                }
                 held.push(bytes.to_vec());
                 continue;
             }
@@ -616,6 +664,57 @@ mod tests {
         assert_eq!(&buf[..len], b"seven");
         far.send_to(b"reply", from).unwrap();
         assert_eq!(next(&sender), b"reply");
+    }
+
+    /// `--reorder 1` holds every datagram back: each still arrives, at most MAX_HELD behind,
+    /// and the last ones once the link is quiet; none is kept for ever.
+    #[test]
+    fn holding_every_datagram_back_delays_them_and_keeps_none() {
+        let far = far_end();
+        let plan = Plan { reorder: 1.0, ..Plan::default() };
+        let link =
+            Link::start("127.0.0.1:0".parse().unwrap(), far.local_addr().unwrap(), plan, Arc::new(|_| {}))
+                .unwrap();
+        let sender = far_end();
+        for number in 0..20u8 {
+            sender.send_to(&[number], link.addr()).unwrap();
+        }
+        let mut arrived: Vec<u8> = (0..20).map(|_| next(&far)[0]).collect();
+        arrived.sort();
+        assert_eq!(arrived, (0..20).collect::<Vec<u8>>());
+    }
+
+    /// 64 senders, all active, fill the link: a 65th is refused (its datagram dropped, the
+    /// watcher told why), and the first keeps its far socket, so the far end sees it on the
+    /// same port as before.
+    #[test]
+    fn an_active_sender_keeps_its_port_when_a_new_one_comes() {
+        let far = far_end();
+        let (told, unsent) = mpsc::channel();
+        let told = std::sync::Mutex::new(told);
+        let watch: Watcher = Arc::new(move |report| {
+            if let Report::Unsent { why, .. } = report {
+                let _ = told.lock().unwrap_or_else(|p| p.into_inner()).send(why);
+            }
+        });
+        let link =
+            Link::start("127.0.0.1:0".parse().unwrap(), far.local_addr().unwrap(), Plan::default(), watch)
+                .unwrap();
+        let senders: Vec<UdpSocket> = (0..MAX_SENDERS).map(|_| far_end()).collect();
+        let mut first_port = None;
+        for sender in &senders {
+            sender.send_to(b"hello", link.addr()).unwrap();
+            let (_, from) = far.recv_from(&mut [0; 10]).expect("a datagram within 5 s");
+            first_port.get_or_insert(from);
+        }
+        let late = far_end();
+        late.send_to(b"me too", link.addr()).unwrap();
+        let why = unsent.recv_timeout(Duration::from_secs(5)).expect("the watcher told of the refusal");
+        assert!(why.contains("all 64 are active"), "{why}");
+        senders[0].send_to(b"still me", link.addr()).unwrap();
+        let mut buf = [0; 10];
+        let (len, from) = far.recv_from(&mut buf).expect("a datagram within 5 s");
+        assert_eq!((&buf[..len], Some(from)), (&b"still me"[..], first_port));
     }
 
     /// A delay holds every datagram that long, and keeps their order.

@@ -51,9 +51,14 @@ use lab_common::{as_text, show};
 
 use crate::wire::Packet;
 
-/// The receiver keeps the next expected line of this many senders at most; a new one pushes
-/// out the one heard from longest ago.
+/// The receiver keeps the next expected line of this many senders at most. A new one takes the
+/// place of the one heard from longest ago if that one has been silent for [`ACTIVE`];
+/// otherwise the new one is refused (not acknowledged, and said on stderr) until a sender
+/// falls silent: forgetting an active sender would start its stream again at 0.
 const MAX_SENDERS: usize = 1024;
+
+/// A sender heard from within this long is active, and never forgotten to make room.
+const ACTIVE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let result = match Cli::parse().role {
@@ -123,7 +128,13 @@ fn receive(bind: SocketAddr, naive: bool) -> Result<()> {
                 continue;
             }
         };
-        let stream = stream_of(&mut senders, from);
+        let Some(stream) = stream_of(&mut senders, from) else {
+            eprintln!(
+                "refused DATA {seq} from {from}: already {MAX_SENDERS} senders, all heard from within {} s; not acknowledged",
+                ACTIVE.as_secs()
+            );
+            continue;
+        };
         if seq == stream.next {
             // The next line: deliver it (print it) before acknowledging it, so that an ACK is
             // a promise the line is out.
@@ -158,18 +169,24 @@ struct Stream {
 }
 
 /// The stream of `from`, a new one if we have not heard from it; at most [`MAX_SENDERS`] are
-/// kept, so no crowd of senders grows this without bound.
-fn stream_of(senders: &mut HashMap<SocketAddr, Stream>, from: SocketAddr) -> &mut Stream {
+/// kept, so no crowd of senders grows this without bound. None for a new sender when all
+/// those kept are active.
+fn stream_of(senders: &mut HashMap<SocketAddr, Stream>, from: SocketAddr) -> Option<&mut Stream> {
     if !senders.contains_key(&from) && senders.len() >= MAX_SENDERS {
-        let oldest = senders.iter().min_by_key(|(_, stream)| stream.heard).map(|(addr, _)| *addr);
-        if let Some(oldest) = oldest {
-            senders.remove(&oldest);
-            eprintln!("forgot {oldest}, heard from longest ago: {MAX_SENDERS} senders at most");
+        let (oldest, heard) =
+            senders.iter().map(|(addr, stream)| (*addr, stream.heard)).min_by_key(|(_, heard)| *heard)?;
+        if heard.elapsed() < ACTIVE {
+            return None;
         }
+        senders.remove(&oldest);
+        eprintln!(
+            "forgot {oldest}, silent for {} s: {MAX_SENDERS} senders at most",
+            heard.elapsed().as_secs()
+        );
     }
     let stream = senders.entry(from).or_insert(Stream { next: 0, heard: Instant::now() });
     stream.heard = Instant::now();
-    stream
+    Some(stream)
 }
 
 /// Send one datagram; a failure concerns that datagram only.
@@ -249,7 +266,8 @@ struct Cli {
 enum Role {
     /// The receiver, the same as `recv` under the name every lab's server has: prints each line
     /// once, in order, and acknowledges every datagram. Shows that reliability is built by
-    /// both ends.
+    /// both ends. Keeps 1,024 senders' streams; past that a new sender is refused while every
+    /// one kept was heard from within 30 s.
     Server(RecvArgs),
     /// The sender, the same as `send` under the name every lab's client has: sends each line
     /// again until it is acknowledged. Shows what a timeout and retransmission buy.
@@ -257,7 +275,8 @@ enum Role {
     /// Receive lines and print each one once, in order: checks each datagram's checksum,
     /// delivers only the next line in sequence, and acknowledges every datagram (a copy
     /// too). Shows that reliability is built by both ends: a receiver that forgets to
-    /// acknowledge a copy leaves its sender resending for ever.
+    /// acknowledge a copy leaves its sender resending for ever. Keeps 1,024 senders' streams;
+    /// past that a new sender is refused while every one kept was heard from within 30 s.
     Recv(RecvArgs),
     /// Send each line of stdin, numbered and checksummed, and send it again until it is
     /// acknowledged. Shows what a timeout and retransmission buy, and, with --window, what a
@@ -267,6 +286,8 @@ enum Role {
     /// A lossy link: relay datagrams between whoever sends to it and --to, dropping,
     /// duplicating, reordering, delaying or corrupting them as told, the same way for the
     /// same seed, and print each decision. Shows what UDP is allowed to do to a datagram.
+    /// Each sender gets a port of its own toward --to, 64 at most; past that a new sender's
+    /// datagrams are dropped while every one was heard from within 30 s.
     Link(LinkArgs),
     /// The UDP pinger: send numbered pings one at a time, print each reply's round-trip time
     /// or "timed out", then the minimum, average and maximum, and the loss. Works against any
@@ -351,7 +372,9 @@ struct LinkArgs {
     /// The chance that a datagram is sent twice.
     #[arg(long, value_parser = link::chance, default_value = "0")]
     dup: f64,
-    /// The chance that a datagram is held back and sent after the next one.
+    /// The chance that a datagram is held back and sent after the next one. At most 8 are held
+    /// at once (one more sends the oldest on), and a quiet second sends them all: with
+    /// --reorder 1 every datagram is late, none lost.
     #[arg(long, value_parser = link::chance, default_value = "0")]
     reorder: f64,
     /// Delay every datagram by this many milliseconds (each way).

@@ -29,8 +29,8 @@
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -99,13 +99,40 @@ fn serve(bind: SocketAddr) -> Result<()> {
         // queue: handshakes the kernel has finished that accept has not taken out yet.
         println!("kernel: listener {} · {} in its accept queue", row.state, row.rx_queue);
     }
+    // One thread reads the table for every connection: see `log_steps`.
+    let (steps, logged) = mpsc::channel();
+    std::thread::spawn(move || log_steps(addr.port(), logged));
     for (number, stream) in (1..).zip(server::incoming(&listener)) {
-        let refused = server::spawn_or_give_back(stream, move |stream| serve_client(number, stream));
+        let steps = steps.clone();
+        let refused = server::spawn_or_give_back(stream, move |stream| serve_client(number, stream, &steps));
         if let Err((_, error)) = refused {
             eprintln!("no thread for client {number}: {error}; closed its connection");
         }
     }
     unreachable!("incoming() never ends")
+}
+
+/// A step in one connection's life, to be printed with both ends' states.
+struct Step {
+    ends: Ends,
+    text: String,
+}
+
+/// Print each step with the states the kernel's table shows for its connection. Reading the
+/// table costs time in proportion to every TCP socket on the machine (TIME_WAIT ones
+/// included), so it is read here, on one thread, once for all the steps waiting, and never
+/// by a connection's own thread: a connection is served at once, whatever the table costs,
+/// and a thousand connections closing together cost a few reads, not a thousand. The states
+/// printed are the table's when it was read, just after the step.
+fn log_steps(port: u16, steps: mpsc::Receiver<Step>) {
+    while let Ok(first) = steps.recv() {
+        let batch: Vec<Step> = std::iter::once(first).chain(steps.try_iter()).collect();
+        // Every connection of this server has the server's port at one end.
+        let table = Table::read(port);
+        for step in batch {
+            println!("{}; {}", step.text, table.states(step.ends));
+        }
+    }
 }
 
 /// The listening socket's row in the kernel's table, if there is a table.
@@ -126,20 +153,24 @@ fn listen(bind: SocketAddr) -> Result<TcpListener> {
 }
 
 /// One client, from accept to close, each step logged with the states of both ends.
-fn serve_client(number: u32, stream: TcpStream) {
+fn serve_client(number: u32, stream: TcpStream, steps: &mpsc::Sender<Step>) {
     let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else { return };
     let ends = Ends { client: peer, server: local };
+    // The logging thread is there for as long as the server: a send cannot fail.
+    let log = |text: String| {
+        let _ = steps.send(Step { ends, text });
+    };
     // By now the handshake is long done: the kernel finished it alone and queued the
     // connection; accept only took it out of the queue.
-    println!("client {number} connected from {peer}; {}", ends.now());
+    log(format!("client {number} connected from {peer}"));
     match echo_lines(stream) {
         Ok(Ending::ClientClosed) => {
             // We have closed too (the stream was dropped): the client's end took our FIN.
-            println!("client {number} closed its side, and we closed ours; {}", ends.now());
+            log(format!("client {number} closed its side, and we closed ours"));
         }
-        Ok(Ending::Quit) => println!("client {number} sent q: we closed first; {}", ends.now()),
+        Ok(Ending::Quit) => log(format!("client {number} sent q: we closed first")),
         Err(error) if error.kind() == ErrorKind::ConnectionReset => {
-            println!("client {number} reset the connection: {error}; {}", ends.now());
+            log(format!("client {number} reset the connection: {error}"));
         }
         Err(error) => eprintln!("client {number}: {error}"),
     }
@@ -193,19 +224,39 @@ struct Ends {
 impl Ends {
     /// "kernel: client FIN_WAIT2 · server CLOSE_WAIT", as the table says it right now.
     fn now(&self) -> String {
-        let ports = [self.client.port(), self.server.port()];
-        let Some(rows) = socket_table::read_ports(&ports) else {
+        Table::read(self.server.port()).states(*self)
+    }
+}
+
+/// One read of the kernel's table: the rows of every socket with `port` at one end.
+struct Table {
+    port: u16,
+    rows: Option<Vec<socket_table::Row>>,
+    /// A second read, made only if an end is missing from the first.
+    again: std::cell::OnceCell<Vec<socket_table::Row>>,
+}
+
+impl Table {
+    fn read(port: u16) -> Table {
+        Table { port, rows: socket_table::read_ports(&[port]), again: std::cell::OnceCell::new() }
+    }
+
+    /// "kernel: client FIN_WAIT2 · server CLOSE_WAIT" for one connection's two ends.
+    fn states(&self, ends: Ends) -> String {
+        let Some(rows) = &self.rows else {
             return "kernel: (no table to read here)".into();
         };
         // One read can miss a socket while others come and go: an end missing from the first
         // read is looked for in a second.
-        let again = || socket_table::read_ports(&ports).unwrap_or_default();
         let state = |local, remote| {
-            socket_table::state_of(&rows, local, remote)
-                .or_else(|| socket_table::state_of(&again(), local, remote))
+            socket_table::state_of(rows, local, remote).or_else(|| {
+                let again =
+                    self.again.get_or_init(|| socket_table::read_ports(&[self.port]).unwrap_or_default());
+                socket_table::state_of(again, local, remote)
+            })
         };
-        let client = state(self.client, self.server);
-        let server = state(self.server, self.client);
+        let client = state(ends.client, ends.server);
+        let server = state(ends.server, ends.client);
         format!("kernel: client {} · server {}", name(client), name(server))
     }
 }

@@ -1,7 +1,7 @@
 //! `blast`: numbered records to a sink as fast as the socket takes them, then the sink's
 //! report beside what was sent, in iperf3's terms (bitrate, lost/total datagrams, jitter).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,7 +123,7 @@ fn blast_udp(args: &Args) -> Result<()> {
 /// with the backlog): each try has the next number, so a lost try is one more gap.
 fn ask_over_udp(socket: &UdpSocket, count: u64) -> Result<Report> {
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let mut buf = [0; 512];
+    let mut buf = [0; protocol::MAX_ANSWER];
     for seq in count..count + 50 {
         socket.send(format!("report {seq}").as_bytes())?;
         match socket.recv(&mut buf) {
@@ -170,8 +170,9 @@ fn blast_tcp(args: &Args) -> Result<()> {
         blocked += writing.elapsed();
     }
     stream.write_all(format!("report {count}\n").as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).context("waiting for the sink's report")?;
+    let answer = protocol::read_answer(&mut BufReader::new(&stream))
+        .context("waiting for the sink's report")?
+        .context("the sink closed the connection before its report")?;
     let elapsed = started.elapsed();
     sampling.store(false, Ordering::SeqCst);
     let windows = sampler.join().unwrap_or_default();

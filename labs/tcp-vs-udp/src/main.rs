@@ -207,7 +207,7 @@ impl Server {
                     }
                 },
                 Err(error) => {
-                    eprintln!("from {}: {}", received.from, lab_common::as_text(datagram));
+                    eprintln!("from {}: {}: answered {error}", received.from, lab_common::as_text(datagram));
                     Some(error)
                 }
             };
@@ -285,14 +285,14 @@ fn work_on_a_thread(
 /// One connection, until the client closes it: count `data` lines, answer the others.
 fn serve_connection(stream: TcpStream, read_delay: Duration) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    let ending = match answer_lines(&stream, read_delay) {
+    let ending = match answer_lines(&stream, &peer, read_delay) {
         Ok(lines) => format!("closed by the client after {lines} lines"),
         Err(error) => format!("ended: {error}"),
     };
     eprintln!("{peer}: {ending}");
 }
 
-fn answer_lines(stream: &TcpStream, read_delay: Duration) -> std::io::Result<u64> {
+fn answer_lines(stream: &TcpStream, peer: &str, read_delay: Duration) -> std::io::Result<u64> {
     let mut reader = BufReader::with_capacity(256 * 1024, Napping { stream, read_delay });
     let mut writer = stream;
     let mut tally = Tally::default();
@@ -319,7 +319,10 @@ fn answer_lines(stream: &TcpStream, read_delay: Duration) -> std::io::Result<u64
                 thread::sleep(time);
                 format!("done {tag}")
             }
-            Err(error) => error,
+            Err(error) => {
+                eprintln!("from {peer}: {}: answered {error}", lab_common::as_text(head.trim_ascii_end()));
+                error
+            }
         };
         writer.write_all(format!("{answer}\n").as_bytes())?;
     }

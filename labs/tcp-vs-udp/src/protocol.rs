@@ -8,12 +8,24 @@
 //! - `work MS TAG`: a request that takes the server MS milliseconds (a stand-in for a slow
 //!   computation), answered `done TAG`. `work 0 TAG` is a quick one.
 //!
-//! Anything else is answered `error: ...`.
+//! Anything else is answered `error: ...`, and so is a number out of its bound: a SEQ above
+//! [`MAX_SEQ`], a `t=` later than [`MAX_MICROS`]. The bounds keep every sum and difference the
+//! tally makes of them far from overflowing, so that no datagram can stop the server or make it
+//! report a wrong figure.
 
+use std::io::{BufRead, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest a `work` request may ask for: a peer may make the server slow, not stop it.
 pub const MAX_WORK: Duration = Duration::from_secs(10);
+
+/// The highest record number taken: a million records a second would need nine years to get
+/// there, and `highest + 1` or a count of records can never overflow.
+pub const MAX_SEQ: u64 = 1 << 48;
+
+/// The latest sending time taken, in microseconds since 1970 (about the year 6500): a clock
+/// difference between two of them always fits in an `i64`.
+pub const MAX_MICROS: u64 = 1 << 57;
 
 /// How much of a TCP line the server reads as the message: a `data` line's padding after it
 /// is skipped without being kept, so a line of any length costs no memory.
@@ -32,22 +44,29 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "error: not UTF-8 text".to_string())?;
     let text = text.trim_end_matches(['\n', '\r']);
     let mut words = text.splitn(3, ' ');
-    let number = |word: Option<&str>, what: &str| -> Result<u64, String> {
-        word.and_then(|w| w.parse().ok()).ok_or_else(|| format!("error: {what} must be a whole number"))
+    let number = |word: Option<&str>, what: &str, most: u64| -> Result<u64, String> {
+        match word.and_then(|w| w.parse::<u64>().ok()) {
+            Some(n) if n <= most => Ok(n),
+            Some(_) => Err(format!("error: {what} must be at most {most}")),
+            None => Err(format!("error: {what} must be a whole number")),
+        }
     };
     match words.next() {
         Some("data") => {
-            let seq = number(words.next(), "data's SEQ")?;
-            let sent_at =
-                words.next().and_then(|rest| rest.strip_prefix("t=")?.split(' ').next()?.parse().ok());
+            let seq = number(words.next(), "data's SEQ", MAX_SEQ)?;
+            // The rest is `t=MICROS` and padding, or padding alone.
+            let sent_at = match words.next().and_then(|rest| rest.strip_prefix("t=")) {
+                Some(time) => Some(number(time.split(' ').next(), "data's t=", MAX_MICROS)?),
+                None => None,
+            };
             Ok(Message::Data { seq, sent_at })
         }
         Some("report") => match words.next() {
             None => Ok(Message::Report { seq: None }),
-            seq => Ok(Message::Report { seq: Some(number(seq, "report's SEQ")?) }),
+            seq => Ok(Message::Report { seq: Some(number(seq, "report's SEQ", MAX_SEQ)?) }),
         },
         Some("work") => {
-            let millis = number(words.next(), "work's MS")?;
+            let millis = number(words.next(), "work's MS", u64::MAX)?;
             let time = Duration::from_millis(millis);
             if time > MAX_WORK {
                 return Err(format!("error: work takes at most {} ms", MAX_WORK.as_millis()));
@@ -80,13 +99,16 @@ impl Tally {
             // Record 0 starts a new blast: what came before was another one's.
             *self = Tally { drops_at_start: drops, ..Tally::default() };
         }
-        self.received += 1;
+        self.received = self.received.saturating_add(1);
         self.highest = self.highest.max(Some(seq));
         self.drops_now = drops;
-        if let Some(sent_at) = sent_at {
-            let transit = now_micros() as i64 - sent_at as i64;
-            if let Some(last) = self.last_transit {
-                let change = (transit - last).abs() as f64;
+        // parse() bounds both clocks by MAX_MICROS, so neither difference can overflow; checked
+        // all the same, since a Tally may be fed by other code.
+        let transit = sent_at
+            .and_then(|sent_at| i64::try_from(now_micros()).ok()?.checked_sub(i64::try_from(sent_at).ok()?));
+        if let Some(transit) = transit {
+            if let Some(change) = self.last_transit.and_then(|last| transit.checked_sub(last)) {
+                let change = change.unsigned_abs() as f64;
                 self.jitter_micros += (change - self.jitter_micros) / 16.0;
             }
             self.last_transit = Some(transit);
@@ -95,7 +117,7 @@ impl Tally {
 
     /// Records missing among those numbered up to the highest seen: sent, never received.
     pub fn gaps(&self) -> u64 {
-        self.highest.map_or(0, |highest| (highest + 1).saturating_sub(self.received))
+        self.highest.map_or(0, |highest| highest.saturating_add(1).saturating_sub(self.received))
     }
 
     /// The answer to `report`: `received R gaps G drops D jitter J ms`.
@@ -129,6 +151,29 @@ pub fn parse_report(text: &str) -> Option<Report> {
         drops: after("drops")?.parse().ok()?,
         jitter_ms: after("jitter").and_then(|j| j.parse().ok()),
     })
+}
+
+/// The longest answer a client reads: a report is about 60 bytes. A server that sends more
+/// without a newline is answering something else, and must not fill the client's memory.
+pub const MAX_ANSWER: usize = 512;
+
+/// Read one answer line over TCP, without its line ending: `None` when the server closed the
+/// connection first; an error when it sent [`MAX_ANSWER`] bytes without a newline or text
+/// that is not UTF-8.
+pub fn read_answer(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    // `take` stops at the bound; read_until stops at the newline, whichever comes first.
+    let read = Read::take(&mut *reader, MAX_ANSWER as u64).read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') && read == MAX_ANSWER {
+        let error = format!("the answer ran past {MAX_ANSWER} bytes without a newline");
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error));
+    }
+    let text = String::from_utf8(line)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the answer is not UTF-8 text"))?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
 }
 
 /// Microseconds since 1970 by this machine's clock: sender and sink share it on loopback.
@@ -167,6 +212,23 @@ mod tests {
         assert!(parse(b"hello").is_err());
     }
 
+    /// Numbers past their bounds are refused with an answer that names the bound, and the
+    /// largest ones a tally can be given leave it sound.
+    #[test]
+    fn numbers_past_their_bounds_are_refused() {
+        assert!(parse(b"report 18446744073709551615").unwrap_err().contains("at most 281474976710656"));
+        assert!(parse(b"data 18446744073709551615").unwrap_err().contains("SEQ must be at most"));
+        assert!(parse(b"data 0 t=9223372036854775808").unwrap_err().contains("t= must be at most"));
+        assert!(parse(b"data 0 t=x").unwrap_err().contains("t= must be a whole number"));
+        assert_eq!(parse(b"data 0 .....").unwrap(), Message::Data { seq: 0, sent_at: None });
+        let mut tally = Tally::default();
+        tally.record(0, Some(MAX_MICROS), 0);
+        tally.record(MAX_SEQ, Some(0), 0);
+        tally.record(1, Some(MAX_MICROS), 0);
+        assert_eq!(tally.gaps(), MAX_SEQ + 1 - 3);
+        assert!(tally.report().starts_with("received 3 gaps"), "{}", tally.report());
+    }
+
     #[test]
     fn gaps_are_the_records_missing_below_the_highest() {
         let mut tally = Tally::default();
@@ -187,6 +249,19 @@ mod tests {
         tally.record(0, None, 7);
         assert_eq!(tally.gaps(), 0);
         assert_eq!(parse_report(&tally.report()).unwrap().drops, 0);
+    }
+
+    /// An answer is read up to its newline; an endless one stops at the bound.
+    #[test]
+    fn an_answer_is_read_with_a_bound() {
+        let mut reader = &b"done 1\r\ndone 2"[..];
+        assert_eq!(read_answer(&mut reader).unwrap().as_deref(), Some("done 1"));
+        assert_eq!(read_answer(&mut reader).unwrap().as_deref(), Some("done 2"));
+        assert_eq!(read_answer(&mut reader).unwrap(), None);
+        let mut endless = std::io::repeat(b'x');
+        let mut endless = std::io::BufReader::new(&mut endless);
+        let error = read_answer(&mut endless).unwrap_err();
+        assert!(error.to_string().contains("past 512 bytes"), "{error}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
-use crate::kernel;
+use crate::{kernel, protocol};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,7 +66,6 @@ pub fn run(args: Args) -> Result<()> {
         Mode::Udp => {
             let socket = UdpSocket::bind(lab_common::local_addr_for(args.server))?;
             socket.connect(args.server)?;
-            socket.set_read_timeout(Some(UDP_WAIT))?;
             for n in 0..args.count {
                 let asked = Instant::now();
                 match ask_over_udp(&socket, n)? {
@@ -123,24 +122,32 @@ fn connect(server: SocketAddr) -> Result<TcpStream> {
 /// `work 0 N` on a TCP connection, and its answer `done N`.
 fn ask_over_tcp(mut stream: &TcpStream, reader: &mut impl BufRead, n: u64) -> Result<()> {
     stream.write_all(format!("work 0 {n}\n").as_bytes()).with_context(|| format!("sending request {n}"))?;
-    let mut answer = String::new();
-    if reader.read_line(&mut answer).with_context(|| format!("waiting for the answer to request {n}"))? == 0 {
+    let answer =
+        protocol::read_answer(reader).with_context(|| format!("waiting for the answer to request {n}"))?;
+    let Some(answer) = answer else {
         bail!("the server closed the connection before answering request {n}");
-    }
+    };
     let expected = format!("done {n}");
-    if answer.trim_end() != expected {
-        bail!("request {n} was answered {:?}, not {expected:?}", answer.trim_end());
+    if answer != expected {
+        bail!("request {n} was answered {}, not {expected:?}", lab_common::show(answer.as_bytes()));
     }
     Ok(())
 }
 
-/// `work 0 N` as a datagram, and its answer; false when none came within [`UDP_WAIT`]. An
-/// answer to an earlier request, come late, is passed over.
+/// `work 0 N` as a datagram, and its answer; false when none came within [`UDP_WAIT`] of the
+/// sending. An answer to an earlier request, come late, is passed over, and so is anything
+/// else: what arrives meanwhile shortens the wait that is left, never restarts it.
 fn ask_over_udp(socket: &UdpSocket, n: u64) -> Result<bool> {
     socket.send(format!("work 0 {n}").as_bytes()).with_context(|| format!("sending request {n}"))?;
+    let deadline = Instant::now() + UDP_WAIT;
     let expected = format!("done {n}");
-    let mut buf = [0; 512];
+    let mut buf = [0; protocol::MAX_ANSWER];
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        socket.set_read_timeout(Some(left))?;
         match socket.recv(&mut buf) {
             Ok(len) if buf[..len] == *expected.as_bytes() => return Ok(true),
             Ok(_) => continue,
