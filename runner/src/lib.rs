@@ -16,4 +16,5 @@ pub mod progress;
 pub mod report;
 pub mod spec;
 pub mod step;
+pub mod suggest;
 pub mod watch;

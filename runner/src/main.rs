@@ -208,7 +208,8 @@ enum Command {
         /// README*, __MACOSX and dot-files are passed over.
         #[arg(long, value_name = "GLOB")]
         include: Vec<String>,
-        /// Seconds a server may take to print its ready line or bind its port.
+        /// Seconds a server may take to print its ready line or bind its port (default 30). A
+        /// server that ends, or listens elsewhere, is reported at once anyway.
         #[arg(long, value_name = "SECS")]
         ready_timeout: Option<f64>,
         #[command(flatten)]
@@ -549,30 +550,13 @@ fn find(name: &str) -> Result<&'static Lab> {
         Some(lab) => Ok(lab),
         None => {
             let names: Vec<&str> = labs::ALL.iter().map(|lab| lab.name).collect();
-            let near =
-                names.iter().min_by_key(|lab| distance(name, lab)).filter(|lab| distance(name, lab) <= 2);
+            let near = runner::suggest::nearest(name, names.iter().copied());
             match near {
                 Some(near) => bail!("there is no lab named {name:?}; did you mean {near}?"),
                 None => bail!("there is no lab named {name:?}; the labs are: {}", names.join(", ")),
             }
         }
     }
-}
-
-/// How many single-character edits turn `a` into `b` (Levenshtein): for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// Does the lab have a bench target (`labs/NAME/benches/`)?

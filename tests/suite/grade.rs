@@ -373,6 +373,9 @@ fn grades_a_small_class() -> Result<()> {
     ensure!(
         graded.stdout.contains("exits_at_once.py  ") && graded.stdout.contains("the server did not start")
     );
+    // Why it was not checked is said whole, never cut to fit the table's row.
+    let why = graded.stdout.lines().find(|line| line.starts_with("  exits_at_once.py: ")).unwrap_or_default();
+    ensure!(why.contains("the server did not start") && !why.contains('…'), "{}", graded.stdout);
     let report = std::fs::read_to_string(graded.out.join("reports/exits_at_once.py.txt"))?;
     ensure!(report.matches("the server did not start").count() == 1, "said more than once:\n{report}");
     ensure!(report.contains("NameError: name 'sockt' is not defined"), "no traceback:\n{report}");
@@ -606,7 +609,11 @@ fn code_commands(text: &str) -> Vec<String> {
             in_code = line.starts_with("```sh") || line.starts_with("```yaml");
             continue;
         }
-        let Some(at) = ["cargo lab ", "socket-labs "].iter().find_map(|command| line.find(command)) else {
+        // The command word itself, not a path that ends in it (`ln -s … /usr/local/bin/socket-labs`).
+        let word = |command: &str| {
+            line.match_indices(command).map(|(at, _)| at).find(|&at| !line[..at].ends_with('/'))
+        };
+        let Some(at) = ["cargo lab ", "socket-labs "].into_iter().find_map(word) else {
             continue;
         };
         if !in_code {

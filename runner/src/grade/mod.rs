@@ -126,6 +126,13 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
             passed_over.iter().map(|name| shown(name)).collect::<Vec<_>>().join(", ")
         );
     }
+    if class.is_empty() && !options.include.is_empty() {
+        bail!(
+            "no entry of {} matches --include {}",
+            options.submissions.display(),
+            options.include.join(" --include ")
+        );
+    }
     if class.is_empty() {
         bail!("{} holds no submissions (one file or folder each)", options.submissions.display());
     }
@@ -134,7 +141,12 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
         false => {
             for student in &options.students {
                 if !class.iter().any(|(name, _)| name == student) {
-                    bail!("--only {student:?}: {} has no such submission", options.submissions.display());
+                    let near = crate::suggest::nearest(student, class.iter().map(|(name, _)| name.as_str()));
+                    bail!(
+                        "--only {student:?}: {} has no such submission{}",
+                        options.submissions.display(),
+                        near.map(|near| format!("; did you mean {near}?")).unwrap_or_default()
+                    );
                 }
             }
             class.iter().filter(|(name, _)| options.students.contains(name)).cloned().collect()
@@ -205,8 +217,11 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
     let sandboxed = options.sandbox;
     write_reports(options, &submissions, &entries, Run { isolated, sandboxed, landlock_abi })?;
     out!(
-        "\ngraded {} submissions in {:.1}s{}{}; reports in {}",
-        entries.len(),
+        "\ngraded {} in {:.1}s{}{}; reports in {}",
+        match entries.len() {
+            1 => "1 submission".to_string(),
+            n => format!("{n} submissions"),
+        },
         started.elapsed().as_secs_f64(),
         if isolated { ", each in namespaces of its own" } else { "" },
         match (sandboxed, landlock_abi) {
@@ -346,9 +361,12 @@ fn prepare_out(out: &Path, submissions: &Path, regrade: bool) -> Result<()> {
 /// A student's report from an earlier run into `out` (`--only` keeps it).
 fn earlier_report(out: &Path, name: &str) -> Result<Submission> {
     let path = out.join(report_path(name, "json"));
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "--only keeps everyone else's earlier report, but {} has none ({}): grade the whole class first",
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        anyhow::anyhow!(
+            "--only re-grades some students into an --out that holds the whole class's reports \
+             already, but {} has no report for {} ({}): grade the whole class into it first, \
+             without --only",
+            out.display(),
             shown(name),
             path.display()
         )
@@ -389,6 +407,9 @@ fn grade_one(
         Err(error) => return fail(String::new(), format!("its copy could not be made: {error:#}")),
     };
     let server = options.template.replace("{submission}", &quote(&copy.to_string_lossy()));
+    // As the teacher wrote it, with the student's name: the copy's path in a folder of the
+    // grader's own means nothing to a student reading the report.
+    let shown_server = options.template.replace("{submission}", &quote(&shown(name)));
     let mut command = match isolated {
         true => {
             let mut command = Command::new(unshare()[0]);
@@ -436,7 +457,9 @@ fn grade_one(
     let problem = match run_checker(command, options.time_limit) {
         Ok(Checked { stdout, stderr, status: Some(status) }) => {
             match serde_json::from_slice::<Submission>(&stdout) {
-                Ok(submission) if status.code().is_some_and(|code| code <= 1) => return submission,
+                Ok(submission) if status.code().is_some_and(|code| code <= 1) => {
+                    return Submission { server: shown_server, ..submission };
+                }
                 _ => checker_failed(status, &stderr),
             }
         }
@@ -446,7 +469,7 @@ fn grade_one(
         Err(error) => format!("the checker could not run: {error:#}"),
     };
     drop(workspace);
-    fail(server, problem)
+    fail(shown_server, problem)
 }
 
 /// `check --format F [--output FILE]`: the report on stdout, or into FILE, written at the end
@@ -658,7 +681,8 @@ fn write_reports(
     let summary = Summary {
         lab: lab.name.to_string(),
         grader: format!("socket-labs {}", env!("CARGO_PKG_VERSION")),
-        date: report::junit::timestamp(now),
+        // UTC, and says so (JUnit's timestamp may not carry the zone, so it has its own form).
+        date: format!("{}Z", report::junit::timestamp(now)),
         options: std::env::args().skip(1).map(|arg| shown(&arg)).collect(),
         isolated: run.isolated,
         sandboxed: run.sandboxed,

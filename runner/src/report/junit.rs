@@ -114,10 +114,29 @@ fn suite(writer: &mut Writer<Vec<u8>>, submission: &Submission, timestamp: &str)
 /// be checked, else the report's `what failed:` line.
 fn what_failed(submission: &Submission, report: &str) -> (&'static str, String) {
     if let Some(problem) = &submission.problem {
-        return ("not-checked", problem.lines().next().unwrap_or_default().to_string());
+        return ("not-checked", headline(problem.lines()));
     }
-    let said = report.lines().find_map(|line| line.trim_start().strip_prefix("what failed: "));
-    ("scenario-failed", said.or_else(|| report.lines().next()).unwrap_or_default().to_string())
+    match report.lines().position(|line| line.trim_start().starts_with("what failed: ")) {
+        Some(at) => {
+            let said =
+                report.lines().skip(at).map(|line| line.trim_start().trim_start_matches("what failed: "));
+            ("scenario-failed", headline(said))
+        }
+        None => ("scenario-failed", headline(report.lines())),
+    }
+}
+
+/// The first line, and where it ends in a colon (`its last lines on stderr:`), the line it
+/// introduces: a message that ends in a colon says nothing.
+fn headline<'a>(mut lines: impl Iterator<Item = &'a str>) -> String {
+    let first = lines.next().unwrap_or_default().trim().to_string();
+    if !first.ends_with(':') {
+        return first;
+    }
+    match lines.map(str::trim).find(|line| !line.is_empty()) {
+        Some(next) => format!("{first} {next}"),
+        None => first.trim_end_matches(':').to_string(),
+    }
 }
 
 /// `2026-12-06T17:25:25`: `now` in UTC, as JUnit's `timestamp` (ISO 8601, no zone) says it.

@@ -35,11 +35,21 @@ pub fn render(submissions: &[Submission], paint: &dyn Fn(&str, &str) -> String) 
         }
         let points = format!("{}/{}", number(submission.points()), number(submission.max_points()));
         text.push_str(&format!("  {points}"));
-        if let Some(problem) = &submission.problem {
-            let headline = problem.lines().next().unwrap_or_default();
-            text.push_str(&format!("  {}", paint("31", &shorten(&shown(headline), 60))));
+        if submission.problem.is_some() {
+            text.push_str(&format!("  {}", paint("31", "not checked (below)")));
         }
         text.push('\n');
+    }
+    // Why a submission could not be checked, whole: a reason cut to fit the row would leave
+    // out what a teacher needs (which limit, which line of the compiler).
+    let unchecked: Vec<&Submission> = submissions.iter().filter(|s| s.problem.is_some()).collect();
+    if !unchecked.is_empty() {
+        text.push_str("\nnot checked (\"-\": no scenario of it ran; each counts as failed in the files):\n");
+        for submission in unchecked {
+            let problem = submission.problem.as_deref().unwrap_or_default();
+            let headline = problem.lines().next().unwrap_or_default();
+            text.push_str(&format!("  {}: {}\n", shown(&submission.name), paint("31", &shown(headline))));
+        }
     }
     text.push('\n');
     let statistics = Statistics::of(submissions);
@@ -157,13 +167,6 @@ pub fn shown(name: &str) -> String {
 /// `text` followed by spaces up to `width` columns on a terminal (中 takes two).
 fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(text.width())))
-}
-
-fn shorten(text: &str, most: usize) -> String {
-    match text.char_indices().nth(most) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }
 
 #[cfg(test)]
