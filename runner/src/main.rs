@@ -31,6 +31,8 @@ use runner::{cargo, check, demo, dist, docs, grade, installed, new, progress, re
 #[command(
     name = "cargo lab",
     bin_name = "cargo lab",
+    // Which build a teacher has: the workspace's version, as the wheel's name says it.
+    version,
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
     after_help = EXAMPLES
 )]
