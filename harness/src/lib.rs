@@ -12,6 +12,7 @@
 //! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
+//! - [`diagnosis`]: what a failure report says first, the symptom the server showed.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
 //! - [`testing`]: a lab's tests, generated from its scenarios.
 //! - [`labs`]: each lab's definition and scenarios, one module per lab.
@@ -20,6 +21,7 @@
 #[macro_use]
 pub mod scenario;
 
+pub mod diagnosis;
 pub mod isolate;
 pub mod kernel;
 pub mod labs;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::diagnosis::Mismatch;
 use crate::transcript::{Event, Proto, Transcript, show};
 use crate::wait::Deadline;
 use crate::{WAIT, secs};
@@ -117,24 +118,32 @@ impl UdpPeer {
     }
 
     fn expected(&self, expected: &[u8], next: Option<(Vec<u8>, SocketAddr)>, from: &str) -> Result<()> {
-        match next {
-            Some((bytes, _)) if bytes == expected => Ok(()),
-            Some((bytes, sender)) => bail!(
+        let message = match &next {
+            Some((bytes, _)) if bytes == expected => return Ok(()),
+            Some((bytes, sender)) => format!(
                 "{} expected the datagram {} ({} bytes){from}\n  but the next datagram, from {}, was {} ({} bytes)",
                 self.who,
                 show(expected),
                 expected.len(),
-                self.transcript.who(sender),
-                show(&bytes),
+                self.transcript.who(*sender),
+                show(bytes),
                 bytes.len()
             ),
-            None => bail!(
+            None => format!(
                 "{} expected the datagram {}{from} within {}, but nothing arrived",
                 self.who,
                 show(expected),
                 secs(WAIT)
             ),
+        };
+        Err(Mismatch {
+            who: self.who.clone(),
+            expected: vec![expected.to_vec()],
+            got: next.map(|(bytes, _)| bytes),
+            datagrams: true,
+            message,
         }
+        .into())
     }
 
     /// No datagram at all may arrive within `within`.
@@ -317,25 +326,40 @@ impl TcpPeer {
         let deadline = Deadline::after(WAIT);
         let mut got = Vec::new();
         while got.len() < expected.len() {
-            match self.read_chunk(deadline.left().unwrap_or_default(), expected.len() - got.len())? {
-                Chunk::Bytes(bytes) => got.extend_from_slice(&bytes),
-                Chunk::Eof => bail!(
-                    "{} expected {} but the stream ended after {}",
-                    self.who,
-                    show(expected),
-                    show(&got)
-                ),
-                Chunk::Nothing => bail!(
-                    "{} expected {} within {}, but got only {}",
-                    self.who,
-                    show(expected),
-                    secs(WAIT),
-                    show(&got)
-                ),
+            let message =
+                match self.read_chunk(deadline.left().unwrap_or_default(), expected.len() - got.len())? {
+                    Chunk::Bytes(bytes) => {
+                        got.extend_from_slice(&bytes);
+                        if expected.starts_with(&got) {
+                            continue;
+                        }
+                        format!("{} expected {}\n  but got {}", self.who, show(expected), show(&got))
+                    }
+                    Chunk::Eof => {
+                        format!(
+                            "{} expected {} but the stream ended after {}",
+                            self.who,
+                            show(expected),
+                            show(&got)
+                        )
+                    }
+                    Chunk::Nothing => format!(
+                        "{} expected {} within {}, but got only {}",
+                        self.who,
+                        show(expected),
+                        secs(WAIT),
+                        show(&got)
+                    ),
+                };
+            let got = (!got.is_empty()).then_some(got);
+            return Err(Mismatch {
+                who: self.who.clone(),
+                expected: vec![expected.to_vec()],
+                got,
+                datagrams: false,
+                message,
             }
-            if !expected.starts_with(&got) {
-                bail!("{} expected {}\n  but got {}", self.who, show(expected), show(&got));
-            }
+            .into());
         }
         Ok(())
     }

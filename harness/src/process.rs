@@ -78,6 +78,7 @@ pub struct Role {
     /// Where a listening role listens, from its ready line.
     ready: Option<Ready>,
     vital: bool,
+    started: std::time::Instant,
 }
 
 /// A resource limit set on a child before it runs its program (setrlimit), never on us.
@@ -238,6 +239,7 @@ impl Role {
             exited: None,
             ready: None,
             vital,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -550,6 +552,13 @@ impl Role {
 
 impl Drop for Role {
     fn drop(&mut self) {
+        if self.exited.is_none() && self.vital {
+            // Whether a server that went silent was burning CPU (a loop) or waiting.
+            if let Some(cpu) = procs::cpu_time(self.child.id()) {
+                let (alive, at) = (self.started.elapsed(), self.transcript.elapsed());
+                self.transcript.record_usage(crate::diagnosis::Usage { cpu, alive, at });
+            }
+        }
         if self.exited.is_none() {
             // A role that ended on its own has its end recorded by `watch` (a failure report
             // shows a server that died): let it, before reaping the process. A server that no

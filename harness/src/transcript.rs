@@ -63,6 +63,8 @@ struct Inner {
     pipes: Vec<Weak<[Mutex<Pipe>; 2]>>,
     /// The end of a vital role (the server under test) that did not end well.
     crash: Option<Crash>,
+    /// The CPU the server under test had used when it was stopped (see [`crate::diagnosis`]).
+    usage: Option<crate::diagnosis::Usage>,
 }
 
 /// A vital role (the server under test) ended on its own: every wait in the scenario gives up
@@ -92,6 +94,7 @@ impl Transcript {
                 hushed: 0,
                 pipes: Vec::new(),
                 crash: None,
+                usage: None,
             })),
         }
     }
@@ -164,6 +167,21 @@ impl Transcript {
     /// The crash of a vital role during this scenario, if there was one.
     pub fn crash(&self) -> Option<Crash> {
         self.lock().crash.clone()
+    }
+
+    /// How long since the scenario started.
+    pub fn elapsed(&self) -> Duration {
+        self.lock().start.elapsed()
+    }
+
+    /// The CPU a vital role had used when it was stopped: a silent server burning it is stuck
+    /// in a loop.
+    pub(crate) fn record_usage(&self, usage: crate::diagnosis::Usage) {
+        self.lock().usage = Some(usage);
+    }
+
+    pub fn usage(&self) -> Option<crate::diagnosis::Usage> {
+        self.lock().usage
     }
 
     /// The last `n` lines `who` printed on stderr.

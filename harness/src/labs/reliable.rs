@@ -93,6 +93,7 @@ flight.",
         reports: &[Report {
             name: "the_copy_failure_shows_the_line_printed_twice",
             scenario: "stop_and_wait_delivers_every_line_once_in_order",
+            leads_with: &[],
             bug: "deliver-copies",
             shows: &[&["printed \"line"], &["again, after"]],
         }],

@@ -93,6 +93,7 @@ server is paused (SIGSTOP, as Ctrl-Z pauses a program), what happens is the kern
         reports: &[Report {
             name: "a_server_that_never_closes_is_caught_in_close_wait",
             scenario: "a_closed_client_leaves_no_close_wait",
+            leads_with: &[],
             bug: "never-close",
             shows: &[&["it still shows alice FIN_WAIT2, server (alice) CLOSE_WAIT"], &["CLOSE_WAIT"]],
         }],
