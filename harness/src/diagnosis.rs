@@ -102,8 +102,8 @@ impl Usage {
 
 /// The symptom `error` and `transcript` show, if one does.
 pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagnosis> {
-    if let Some(finding) = error.chain().find_map(|cause| cause.downcast_ref::<Finding>()) {
-        let headline = format!("wrong field, {finding}");
+    if let Some(finding) = find::<Finding>(error) {
+        let headline = format!("{} is wrong: {}", finding.field, finding.what);
         return Some(Diagnosis {
             symptom: Symptom::Field,
             key: headline.clone(),
@@ -115,7 +115,7 @@ pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagno
         return Some(crash);
     }
     let events = transcript.events();
-    let mismatch = error.chain().find_map(|cause| cause.downcast_ref::<Mismatch>());
+    let mismatch = find::<Mismatch>(error);
     if let Some(mismatch) = mismatch {
         if let Some(found) = elsewhere(mismatch, &events) {
             return Some(found);
@@ -133,6 +133,11 @@ pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagno
         return silent(transcript, &events);
     }
     None
+}
+
+/// `error`'s own `T`, or a context of that type, or one of its causes.
+fn find<T: std::error::Error + Send + Sync + 'static>(error: &anyhow::Error) -> Option<&T> {
+    error.downcast_ref::<T>().or_else(|| error.chain().find_map(|cause| cause.downcast_ref::<T>()))
 }
 
 /// The server ended on its own: led by its exception or panic line.
