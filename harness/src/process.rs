@@ -250,6 +250,11 @@ impl Role {
             .unwrap_or_else(|| panic!("{} is not a listening role: it has no address", self.who))
     }
 
+    /// The sockets the role's processes hold bound or listening (Linux; none elsewhere).
+    pub fn bound(&self) -> Vec<ports::Bound> {
+        ports::bound_by(&procs::sockets(self.child.id()))
+    }
+
     pub(crate) fn set_ready(&mut self, ready: Ready) {
         self.ready = Some(ready);
     }

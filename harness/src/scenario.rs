@@ -174,8 +174,9 @@ pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Out
 }
 
 /// Whether a failure report says where to look ([`Scenario::hint`]): off for an exam.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Hints {
+    #[default]
     Shown,
     Hidden,
 }

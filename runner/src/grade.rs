@@ -288,6 +288,7 @@ fn grade_one(options: &Options, points: &Points, isolated: bool, name: &str, pat
             })
             .collect(),
         seconds,
+        warnings: Vec::new(),
     }
 }
 

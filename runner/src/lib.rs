@@ -12,5 +12,6 @@ pub mod grade;
 pub mod new;
 pub mod progress;
 pub mod report;
+pub mod server_command;
 pub mod spec;
 pub mod watch;

@@ -214,8 +214,33 @@ fn readme(lab: &Lab, lang: Lang, commands: &Commands) -> String {
         name = lab.name,
         watch = commands.watch(lab),
         check = commands.check(lab),
-        spec = crate::spec::render(lab).trim_end(),
+        spec = crate::spec::body(lab).trim_end(),
     )
+}
+
+/// The scenarios the TODOs of `lab`'s starters name (`# TODO (name, name): ...`), in both
+/// languages: a failure report points a silent starter to the TODO of its scenario.
+pub fn todo_scenarios(lab: &Lab) -> Vec<String> {
+    let mut names = Vec::new();
+    for lang in [Lang::Python, Lang::Rust] {
+        for (_, text) in starter(lab, lang).unwrap_or_default() {
+            names.extend(todo_names(text));
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The names in the parentheses after each `TODO` in `text`.
+pub fn todo_names(text: &str) -> Vec<String> {
+    text.match_indices("TODO (")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + "TODO (".len()..];
+            Some(rest[..rest.find(')')?].split(',').map(|name| name.trim().to_string()).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect()
 }
 
 impl Lang {

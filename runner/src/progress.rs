@@ -1,7 +1,7 @@
 //! `cargo lab progress`: each lab, not started, n of m scenarios, or done, from the student's
 //! own check runs only. `cargo lab check` (and each run of `--watch`) writes a line for the lab
-//! and the command it checked into `lab-progress.txt` in the folder it was run from, a plain
-//! file a student can read; each lab shows its best.
+//! and the command it checked into one `lab-progress.txt` (see [`file`]), a plain file a
+//! student can read; each lab shows its best.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,31 @@ pub fn path_in(dir: &Path) -> PathBuf {
         Some(file) => PathBuf::from(file),
         None => dir.join(FILE),
     }
+}
+
+/// The one progress file, whatever folder the command runs in (a check from inside
+/// `my-udp-echo/` counts as much as one from the top): `LAB_PROGRESS` if set; else
+/// lab-progress.txt at the top of the socket-labs repository this runner was built from; else
+/// (a runner installed without the repository) in the user's state folder,
+/// `$XDG_STATE_HOME/socket-labs/` or `~/.local/state/socket-labs/`.
+pub fn file() -> Result<PathBuf> {
+    if let Some(file) = std::env::var_os("LAB_PROGRESS") {
+        return Ok(PathBuf::from(file));
+    }
+    let repository = crate::cargo::workspace_root();
+    if repository.join("labs").is_dir() && repository.join("Cargo.toml").is_file() {
+        return Ok(repository.join(FILE));
+    }
+    let state = match std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME").context("neither XDG_STATE_HOME nor HOME is set")?;
+            PathBuf::from(home).join(".local").join("state")
+        }
+    };
+    let dir = state.join("socket-labs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join(FILE))
 }
 
 /// The entries in `file` (none when it does not exist yet). A line that does not parse is
@@ -118,7 +143,7 @@ pub fn show(file: &Path) -> Result<()> {
     let entries = read(file)?;
     let style = Style::for_stdout();
     if entries.is_empty() {
-        out!("No check has been run from this folder yet ({} does not exist).", file.display());
+        out!("No whole check has been run yet ({} does not exist).", file.display());
         out!("Start with `cargo lab new {0}`, then check it as its README says.", labs::ALL[0].name);
         return Ok(());
     }

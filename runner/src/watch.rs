@@ -98,7 +98,11 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Resu
     }
     let scenarios = check::selected(target, options)?;
     let mut ran: Vec<Ran> = Vec::new();
-    check::run_all(target, &scenarios, options, |_, result| ran.extend(result));
+    check::run_all(target, &scenarios, options, |event| {
+        if let check::Event::Finished(result) = event {
+            ran.push(result);
+        }
+    });
     let passed = ran.iter().filter(|ran| matches!(ran.outcome, Outcome::Passed)).count();
     let total = scenarios.len();
     out!("\n{} {passed}/{total} scenarios pass\n", bar(passed, total, style));
