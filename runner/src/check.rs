@@ -274,7 +274,7 @@ impl Checked {
         !self.not_started
             && self.tally.failed == 0
             && self.tally.not_passed_nor_failed() == 0
-            && !(strict && !self.warnings.is_empty())
+            && (!strict || self.warnings.is_empty())
     }
 }
 

@@ -47,23 +47,26 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// (a runner installed without the repository) in the user's state folder,
 /// `$XDG_STATE_HOME/socket-labs/` or `~/.local/state/socket-labs/`.
 pub fn file() -> Result<PathBuf> {
-    if let Some(file) = std::env::var_os("LAB_PROGRESS") {
-        return Ok(PathBuf::from(file));
+    let var = |name| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    let home = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|home| home.join(".local").join("state")));
+    let chosen = choose(var("LAB_PROGRESS"), crate::cargo::workspace_root(), home)
+        .context("neither XDG_STATE_HOME nor HOME is set, so there is nowhere to keep your progress")?;
+    if let Some(dir) = chosen.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let repository = crate::cargo::workspace_root();
+    Ok(chosen)
+}
+
+/// See [`file`]: `set` (LAB_PROGRESS), else the `repository`'s top if it is one, else
+/// `state`/socket-labs.
+fn choose(set: Option<PathBuf>, repository: &Path, state: Option<PathBuf>) -> Option<PathBuf> {
+    if set.is_some() {
+        return set;
+    }
     if repository.join("labs").is_dir() && repository.join("Cargo.toml").is_file() {
-        return Ok(repository.join(FILE));
+        return Some(repository.join(FILE));
     }
-    let state = match std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home = std::env::var_os("HOME").context("neither XDG_STATE_HOME nor HOME is set")?;
-            PathBuf::from(home).join(".local").join("state")
-        }
-    };
-    let dir = state.join("socket-labs");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir.join(FILE))
+    Some(state?.join("socket-labs").join(FILE))
 }
 
 /// The entries in `file` (none when it does not exist yet). A line that does not parse is
@@ -177,4 +180,20 @@ pub fn show(file: &Path) -> Result<()> {
         None => out!("Every lab is done."),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One file per repository, wherever the command runs; outside one, the state folder.
+    #[test]
+    fn progress_is_kept_once_per_repository() {
+        let root = crate::cargo::workspace_root();
+        assert_eq!(choose(None, root, None), Some(root.join(FILE)));
+        let elsewhere = Path::new("/nonexistent/socket-labs-build");
+        let state = PathBuf::from("/home/ana/.local/state");
+        assert_eq!(choose(None, elsewhere, Some(state.clone())), Some(state.join("socket-labs").join(FILE)));
+        assert_eq!(choose(Some("/tmp/p.txt".into()), root, None), Some(PathBuf::from("/tmp/p.txt")));
+    }
 }
