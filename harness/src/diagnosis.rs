@@ -64,6 +64,8 @@ pub enum Symptom {
     Whitespace,
     Boundaries,
     Silent,
+    /// Other bytes than expected, for no reason a diagnosis names: shown on one line.
+    Other,
 }
 
 /// What the server showed, as a report's first line and the lines under it.
@@ -111,17 +113,28 @@ pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagno
             details: Vec::new(),
         });
     }
-    if let Some(crash) = crashed(transcript) {
+    let events = transcript.events();
+    // A crash as the scenario was tearing down (its clients closing after it had failed
+    // already, a broken pipe) is not the cause: it comes after a while with nothing new.
+    let crash = crashed(transcript);
+    let late = transcript.crash().is_some_and(|crash| {
+        let before = events.iter().rev().find(|(at, event)| *at < crash.at && !said_by_server(event));
+        before.is_some_and(|(at, _)| crash.at.saturating_sub(*at) >= Duration::from_secs(1))
+    });
+    if let Some(crash) = crash.clone().filter(|_| !late) {
         return Some(crash);
     }
-    let events = transcript.events();
+    if let Some(raised) = raised(transcript).filter(|_| transcript.crash().is_none()) {
+        return Some(raised);
+    }
     let mismatch = find::<Mismatch>(error);
     if let Some(mismatch) = mismatch {
         if let Some(found) = elsewhere(mismatch, &events) {
             return Some(found);
         }
+        let sent = sent_to_server(&events);
         if let Some(got) = &mismatch.got
-            && let Some(found) = misshapen(mismatch, got)
+            && let Some(found) = misshapen(mismatch, got, &sent)
         {
             return Some(found);
         }
@@ -129,10 +142,51 @@ pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagno
     if let Some(found) = from_another_socket(&events) {
         return Some(found);
     }
-    if mismatch.is_none_or(|mismatch| mismatch.got.is_none()) {
-        return silent(transcript, &events);
+    if mismatch.is_none_or(|mismatch| mismatch.got.is_none())
+        && let Some(found) = silent(transcript, &events)
+    {
+        return Some(found);
     }
-    None
+    // A late crash is in the transcript; what failed before it says more.
+    crash.filter(|_| !late)
+}
+
+/// What peers sent the server, each datagram or piece in turn.
+fn sent_to_server(events: &[(Duration, Event)]) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .filter_map(|(_, event)| match event {
+            Event::Wire { to, bytes, .. } if to == "server" => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A line the server printed (or its end): not something the scenario did.
+fn said_by_server(event: &Event) -> bool {
+    match event {
+        Event::Stdout { who, .. } | Event::Stderr { who, .. } | Event::Exit { who, .. } => who == "server",
+        _ => false,
+    }
+}
+
+/// A server still running that printed an exception or a panic: one of its threads died (a
+/// client's, say), and what that thread was doing is left undone.
+fn raised(transcript: &Transcript) -> Option<Diagnosis> {
+    let stderr = transcript.last_stderr("server", 400);
+    let thrown = stderr.iter().any(|line| line.starts_with("Traceback (") || line.contains("panicked at "));
+    let words = last_words(&stderr).filter(|_| thrown)?;
+    let headline = format!(
+        "your server raised {} — on a thread of its own, it seems: the server is still running, and what that \
+         thread was doing was left undone",
+        words.line
+    );
+    Some(Diagnosis {
+        symptom: Symptom::Crashed,
+        key: format!("raised: {}", words.line),
+        headline,
+        details: words.context,
+    })
 }
 
 /// `error`'s own `T`, or a context of that type, or one of its causes.
@@ -211,7 +265,15 @@ pub fn last_words(stderr: &[String]) -> Option<LastWords> {
 /// What the peer expected went to someone else, or came from another socket.
 fn elsewhere(mismatch: &Mismatch, events: &[(Duration, Event)]) -> Option<Diagnosis> {
     let who = &mismatch.who;
-    for (at, event) in events {
+    // Only what the server sent after `who`'s last request: an earlier "OK" to another peer
+    // was that peer's own.
+    let asked = events
+        .iter()
+        .rposition(
+            |(_, event)| matches!(event, Event::Wire { from, to, .. } if from == who && to == "server"),
+        )
+        .unwrap_or(0);
+    for (at, event) in &events[asked..] {
         let Event::Wire { from, to, bytes, .. } = event else { continue };
         if !mismatch.expected.iter().any(|expected| expected == bytes) {
             continue;
@@ -265,7 +327,7 @@ fn name_of(to: &str) -> &str {
 }
 
 /// The right bytes but for whitespace, or cut into messages differently.
-fn misshapen(mismatch: &Mismatch, got: &[u8]) -> Option<Diagnosis> {
+fn misshapen(mismatch: &Mismatch, got: &[u8], sent: &[Vec<u8>]) -> Option<Diagnosis> {
     let who = &mismatch.who;
     for expected in &mismatch.expected {
         if let Some(difference) = whitespace_difference(expected, got) {
@@ -280,31 +342,42 @@ fn misshapen(mismatch: &Mismatch, got: &[u8]) -> Option<Diagnosis> {
     }
     let first = mismatch.expected.first()?;
     let unit = if mismatch.datagrams { "datagram" } else { "piece" };
-    // Joined: the pieces expected one by one, several in one.
-    let joined =
-        (2..=mismatch.expected.len()).find(|&n| mismatch.expected.windows(n).any(|run| run.concat() == got));
-    let headline = if let Some(n) = joined {
-        Some(format!(
+    // Joined: what was sent to the server as separate datagrams (or expected as separate
+    // pieces), several in one.
+    let joined = (2..=sent.len().max(mismatch.expected.len())).find(|&n| {
+        sent.windows(n).any(|run| run.concat() == got)
+            || mismatch.expected.windows(n).any(|run| run.concat() == got)
+    });
+    let (symptom, headline) = if let Some(n) = joined {
+        let headline = format!(
             "the right bytes, joined: {who} got {n} {unit}s' bytes as one, {}, where each was to come on its own",
             show(got)
-        ))
+        );
+        (Symptom::Boundaries, headline)
     } else if got.len() > first.len() && got.starts_with(first) {
-        Some(format!(
-            "the right bytes, joined: {who} got {} as one {unit}, where {} was to come on its own",
-            show(got),
-            show(first)
-        ))
+        let headline = format!(
+            "too long: {who} got {} bytes where {} were expected: {}, and {} more after them",
+            got.len(),
+            first.len(),
+            show(first),
+            got.len() - first.len()
+        );
+        (Symptom::Boundaries, headline)
     } else if !got.is_empty() && got.len() < first.len() && first.starts_with(got) && mismatch.datagrams {
-        Some(format!(
-            "the right bytes, split: {who} got {} as one datagram, only the start of {}",
+        let headline = format!(
+            "the right bytes, split: {who} got {} as one datagram, only the start of {} ({} of its {} bytes)",
             show(got),
-            show(first)
-        ))
+            show(first),
+            got.len(),
+            first.len()
+        );
+        (Symptom::Boundaries, headline)
     } else {
-        None
-    }?;
-    let key = "boundaries: the right bytes, cut differently".to_string();
-    Some(Diagnosis { symptom: Symptom::Boundaries, headline, key, details: Vec::new() })
+        let headline = format!("{who} got {} where {} was expected", show(got), show(first));
+        (Symptom::Other, headline)
+    };
+    let key = headline.clone();
+    Some(Diagnosis { symptom, headline, key, details: Vec::new() })
 }
 
 /// How `got` differs from `expected` when it differs only in whitespace: `an extra "\n" at
@@ -360,9 +433,16 @@ fn silent(transcript: &Transcript, events: &[(Duration, Event)]) -> Option<Diagn
     if silent_for < Duration::from_millis(250) {
         return None;
     }
+    let unit = match events.iter().find_map(|(_, event)| match event {
+        Event::Wire { proto, to, .. } if to == "server" => Some(*proto),
+        _ => None,
+    }) {
+        Some(crate::Proto::Tcp) => "pieces of the stream",
+        _ => "datagrams",
+    };
     let what = match received.len() {
         1 => format!("{} from {first_from}", show(&first_bytes)),
-        n => format!("{n} datagrams or pieces, the first {} from {first_from}", show(&first_bytes)),
+        n => format!("{n} {unit}, the first {} from {first_from}", show(&first_bytes)),
     };
     let before = if last_sent.is_some() { "since it last answered, " } else { "" };
     let running = match transcript.usage() {
@@ -370,7 +450,7 @@ fn silent(transcript: &Transcript, events: &[(Duration, Event)]) -> Option<Diagn
         None => "still running".to_string(),
     };
     let headline = format!(
-        "your server received {what} at {:.3}s and {before}sent nothing for {:.1}s: {running}",
+        "your server received {what} at {:.3}s and {before}has sent (or printed) nothing for {:.1}s: {running}",
         first_at.as_secs_f64(),
         silent_for.as_secs_f64()
     );

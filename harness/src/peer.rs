@@ -27,6 +27,8 @@ impl UdpPeer {
     pub fn bind(who: &str, transcript: &Transcript) -> Result<UdpPeer> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
         transcript.name(socket.local_addr()?, who);
+        // The first ask turns the kernel's timestamps on, for what arrives from now on.
+        let _ = arrived_ago(&socket);
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
@@ -189,12 +191,17 @@ impl Unread {
                 let _ = socket.set_nonblocking(true);
                 while let Ok((len, from)) = socket.recv_from(&mut buf) {
                     count += 1;
-                    transcript.record(Event::Wire {
+                    let event = Event::Wire {
                         from: transcript.who(from),
                         to: format!("{who} (unread)"),
                         proto: Proto::Udp,
                         bytes: buf[..len].to_vec(),
-                    });
+                    };
+                    // Shown when it arrived, not when it was collected after the failure.
+                    match arrived_ago(socket) {
+                        Some(ago) => transcript.record_earlier(ago, event),
+                        None => transcript.record(event),
+                    }
                 }
             }
             Unread::Tcp { who, other, stream } => {
@@ -520,4 +527,62 @@ enum Chunk {
     Bytes(Vec<u8>),
     Eof,
     Nothing,
+}
+
+/// How long ago the datagram just received on `socket` arrived, from the kernel's timestamp
+/// of it (SIOCGSTAMP, Linux); None where the kernel does not say.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn arrived_ago(socket: &UdpSocket) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    // linux/sockios.h: SIOCGSTAMP (SIOCGSTAMP_OLD on 64-bit systems, where timeval is 64-bit).
+    const SIOCGSTAMP: libc::c_ulong = 0x8906;
+    let mut stamp = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    // SAFETY: SIOCGSTAMP writes one timeval into the struct we pass, and nothing else.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMP, &mut stamp) };
+    if done != 0 || stamp.tv_sec <= 0 {
+        return None;
+    }
+    let arrived = std::time::UNIX_EPOCH
+        + Duration::from_secs(stamp.tv_sec as u64)
+        + Duration::from_micros(stamp.tv_usec as u64);
+    std::time::SystemTime::now().duration_since(arrived).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arrived_ago(_: &UdpSocket) -> Option<Duration> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A datagram collected unread after a wait is shown at the time it arrived, before the
+    /// wait, not at the time it was collected.
+    #[test]
+    fn an_unread_datagram_is_timed_when_it_arrived() {
+        let transcript = Transcript::new();
+        let alice = UdpPeer::bind("alice", &transcript).unwrap();
+        let bob = UdpSocket::bind("127.0.0.1:0").unwrap();
+        bob.send_to(b"early", alice.local_addr().unwrap()).unwrap();
+        // The datagram waits in alice's socket while time passes; poll() says when it is there.
+        let arrived = transcript.elapsed();
+        let mut polled = [0u8; 8];
+        alice.socket.set_read_timeout(Some(WAIT)).unwrap();
+        alice.socket.peek_from(&mut polled).unwrap();
+        let before_wait = transcript.elapsed();
+        // The time that passes is the test's stimulus, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(200));
+        transcript.say("a wait");
+        assert_eq!(Unread::of_udp(&alice).collect(&transcript), 1);
+        let events = transcript.events();
+        let (at, _) = events.iter().find(|(_, event)| matches!(event, Event::Wire { .. })).unwrap();
+        assert!(
+            *at <= before_wait + Duration::from_millis(50) && *at + Duration::from_millis(50) >= arrived,
+            "{at:?}"
+        );
+        let order: Vec<bool> = events.iter().map(|(_, event)| matches!(event, Event::Wire { .. })).collect();
+        assert_eq!(order, [true, false], "the datagram comes before the wait: {}", transcript.render());
+    }
 }

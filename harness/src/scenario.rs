@@ -201,7 +201,26 @@ pub fn failure_report(
             text.push_str(&format!("\n  what failed: {error:#}"));
             text
         }
-        None => format!("what failed: {error:#}"),
+        // The whole of what failed on the first line: its continuation lines ("  but got ...")
+        // are the half that says what came.
+        None => {
+            let said = format!("{error:#}");
+            let mut lines = said.lines();
+            let mut first = lines.next().unwrap_or("").to_string();
+            let mut rest = Vec::new();
+            for line in lines {
+                match line.strip_prefix("  ") {
+                    Some(more) if rest.is_empty() && !more.starts_with(' ') && !more.starts_with("note:") => {
+                        first = format!("{first} — {more}")
+                    }
+                    _ => rest.push(line),
+                }
+            }
+            std::iter::once(format!("what failed: {first}"))
+                .chain(rest.into_iter().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
     };
     let unread = events
         .iter()

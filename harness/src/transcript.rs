@@ -141,6 +141,17 @@ impl Transcript {
         inner.events.push((at, event));
     }
 
+    /// Record `event` as having happened `ago` before now, in its place among the others: a
+    /// datagram collected late, which the kernel timestamped as it arrived.
+    pub(crate) fn record_earlier(&self, ago: Duration, event: Event) {
+        let pipes = self.lock().pipes.clone();
+        output::settle(&pipes);
+        let mut inner = self.lock();
+        let at = inner.start.elapsed().saturating_sub(ago);
+        let index = inner.events.partition_point(|(when, _)| *when <= at);
+        inner.events.insert(index, (at, event));
+    }
+
     /// Read a process's pipes before recording anything else.
     pub(crate) fn watch_pipes(&self, pipes: Weak<[Mutex<Pipe>; 2]>) {
         let mut inner = self.lock();

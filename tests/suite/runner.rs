@@ -548,8 +548,18 @@ pub fn watch_checks_again_on_every_save_until_done() {
             }
         }
     };
+    // A save during the first run stops it, and the next starts at once.
+    wait_for("udp-echo · run 1");
+    std::fs::write(dir.join("server.py"), format!("{starter}\n# saved during the run\n")).unwrap();
+    wait_for("A file changed during the run: it was stopped; checking again.");
     let first = wait_for("Watching");
-    assert!(first.iter().any(|line| line.contains("0/7 scenarios pass")), "{}", first.join("\n"));
+    assert!(first.iter().any(|line| line.contains("udp-echo · run 2")), "{}", first.join("\n"));
+    // Each scenario's line as it ends, with the running count, then the bar and the report.
+    let live = first
+        .iter()
+        .position(|line| line.starts_with("  FAIL two_clients_get_only_their_own_replies [1/7, 0 pass]"));
+    let bar = first.iter().position(|line| line.contains("0/7 scenarios pass"));
+    assert!(live.is_some() && live < bar, "{}", first.join("\n"));
     assert!(first.iter().any(|line| line.contains("  hint: ")), "{}", first.join("\n"));
 
     std::fs::copy(echo_fixture(), dir.join("server.py")).unwrap();
@@ -571,7 +581,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
 
     // Back to the starter, and Ctrl-C while its scenarios wait on its servers.
     std::fs::write(dir.join("server.py"), starter).unwrap();
-    wait_for("udp-echo · run 3");
+    wait_for("udp-echo · run 4");
     // The servers' command lines name the folder (the runner's own names it too: leave it out).
     let runner = watch.id();
     let servers = || {
@@ -580,7 +590,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
         found.retain(|&pid| pid != runner);
         Some(found).filter(|found| !found.is_empty())
     };
-    assert!(until(Duration::from_secs(30), servers).is_some(), "run 3 started no server within 30s");
+    assert!(until(Duration::from_secs(30), servers).is_some(), "run 4 started no server within 30s");
     let interrupt = std::process::Command::new("kill").args(["-INT", &runner.to_string()]).status();
     assert!(interrupt.unwrap().success());
     let status = watch.wait().unwrap();
@@ -811,6 +821,15 @@ pub fn check_warns_of_the_rules_a_pass_does_not_prove() {
     let report: runner::report::Submission = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report.warnings.len(), 3, "{:?}", report.warnings);
     assert!(warned(&report.warnings.join("\n")), "{:?}", report.warnings);
+    for format in ["junit", "gradescope"] {
+        let output = lab()
+            .args(["check", "udp-echo", "--format", format, "--server", &loose])
+            .args(scenario)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(warned(&text.replace("&quot;", "\"").replace("\\\"", "\"")), "{format}:\n{text}");
+    }
 }
 
 /// `--server '... --port 8888'` (a port of its own) gets a suggestion with `{port}` in its
