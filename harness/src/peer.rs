@@ -546,7 +546,9 @@ fn arrived_ago(socket: &UdpSocket) -> Option<Duration> {
     let arrived = std::time::UNIX_EPOCH
         + Duration::from_secs(stamp.tv_sec as u64)
         + Duration::from_micros(stamp.tv_usec as u64);
-    std::time::SystemTime::now().duration_since(arrived).ok()
+    // With no stamp on the datagram (timestamps were off when it came), the kernel answers
+    // with the time of the ask: that says nothing.
+    std::time::SystemTime::now().duration_since(arrived).ok().filter(|ago| *ago > Duration::from_millis(1))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -562,6 +564,17 @@ mod tests {
     /// wait, not at the time it was collected.
     #[test]
     fn an_unread_datagram_is_timed_when_it_arrived() {
+        // The kernel turns timestamps on for the whole system a moment after the first socket
+        // asks (a deferred switch): wait until a datagram to ourselves comes stamped.
+        let warm = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let _ = arrived_ago(&warm);
+        let stamped = crate::wait::until(WAIT, || {
+            warm.send_to(b"warm", warm.local_addr().unwrap()).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            warm.recv(&mut [0; 8]).unwrap();
+            arrived_ago(&warm)
+        });
+        assert!(stamped.is_some(), "the kernel never stamped a datagram");
         let transcript = Transcript::new();
         let alice = UdpPeer::bind("alice", &transcript).unwrap();
         let bob = UdpSocket::bind("127.0.0.1:0").unwrap();
