@@ -232,7 +232,7 @@ pub fn failure_report(
              transcript show what went where"
         ));
     }
-    report.push_str(&format!("\n  claim: {}{}", scenario.claim, scenario.tag()));
+    report.push_str(&format!("\n  claim (scenario {}{}): {}", scenario.name, scenario.tag(), scenario.claim));
     for (_, event) in &events {
         if let Event::Start { who, command } = event
             && who == "server"

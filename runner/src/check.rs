@@ -403,16 +403,11 @@ pub struct StartProblem {
     pub transcript: Option<String>,
 }
 
-/// A server that does not start, or listens on a port of its own choosing and not the one it
-/// was given, fails every scenario the same way (and, run side by side, each start after the
-/// first finds the port taken, which only confuses): one start with no flags tells, before
-/// any scenario runs, so that it is reported once.
-pub fn start_problem(target: &Target) -> Option<StartProblem> {
-    first_start(target).problem
-}
-
-/// The server started once with no flags, before any scenario: see [`start_problem`], and
-/// the warnings of [`warnings`].
+/// The server started once with no flags, before any scenario. A server that does not start,
+/// or listens on a port of its own choosing and not the one it was given, fails every scenario
+/// the same way (and, run side by side, each start after the first finds the port taken,
+/// which only confuses): this one start tells, so that it is reported once. A server that
+/// starts is looked at for the spec's rules no scenario proves: see [`warnings`].
 pub fn first_start(target: &Target) -> FirstStart {
     let transcript = Transcript::new();
     let error = match Session::new(target, &transcript).server(&[]) {

@@ -32,15 +32,6 @@ impl Entry {
     }
 }
 
-/// The progress file: `LAB_PROGRESS` if set (the suite's tests point it away from the
-/// repository), or lab-progress.txt in `dir`.
-pub fn path_in(dir: &Path) -> PathBuf {
-    match std::env::var_os("LAB_PROGRESS") {
-        Some(file) => PathBuf::from(file),
-        None => dir.join(FILE),
-    }
-}
-
 /// The one progress file, whatever folder the command runs in (a check from inside
 /// `my-udp-echo/` counts as much as one from the top): `LAB_PROGRESS` if set; else
 /// lab-progress.txt at the top of the socket-labs repository this runner was built from; else
