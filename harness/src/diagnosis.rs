@@ -117,9 +117,13 @@ pub fn diagnose(error: &anyhow::Error, transcript: &Transcript) -> Option<Diagno
     // A crash as the scenario was tearing down (its clients closing after it had failed
     // already, a broken pipe) is not the cause: it comes after a while with nothing new.
     let crash = crashed(transcript);
+    // (An end with status 0 is never such a by-product; nor one the scenario went on after.)
     let late = transcript.crash().is_some_and(|crash| {
         let before = events.iter().rev().find(|(at, event)| *at < crash.at && !said_by_server(event));
-        before.is_some_and(|(at, _)| crash.at.saturating_sub(*at) >= Duration::from_secs(1))
+        let after = events.iter().any(|(at, event)| *at > crash.at && !said_by_server(event));
+        !crash.clean
+            && !after
+            && before.is_some_and(|(at, _)| crash.at.saturating_sub(*at) >= Duration::from_secs(2))
     });
     if let Some(crash) = crash.clone().filter(|_| !late) {
         return Some(crash);
