@@ -82,15 +82,13 @@ fn the_starter_runs(lab: &'static Lab, lang: Lang) -> Result<()> {
     };
     let target = Target::command(lab, binary(lab)?, &server);
     let scenarios: Vec<_> = lab.scenarios.iter().collect();
-    let options = check::Options {
-        jobs: scenarios.len(),
-        only: Vec::new(),
-        fail_fast: false,
-        hints: Hints::Shown,
-        time_limit: None,
-    };
+    let options = check::Options { jobs: scenarios.len(), hints: Hints::Shown, ..check::Options::default() };
     let mut ran: Vec<Ran> = Vec::new();
-    check::run_all(&target, &scenarios, &options, |_, result| ran.extend(result));
+    check::run_all(&target, &scenarios, &options, |event| {
+        if let check::Event::Finished(result) = event {
+            ran.push(result);
+        }
+    });
     let mut first = None;
     for ran in &ran {
         match &ran.outcome {

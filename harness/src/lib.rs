@@ -13,6 +13,7 @@
 //! - [`sandbox`]: a stranger's server's files (Landlock), identity, environment and limits.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
 //! - [`transcript`]: everything that happened, timed, printed on failure; [`style`] prints it.
+//! - [`diagnosis`]: what a failure report says first, the symptom the server showed.
 //! - [`scenario`] and [`session`]: named claims, and what each runs against and with.
 //! - [`testing`]: a lab's tests, generated from its scenarios; [`guard`]: none of a test's
 //!   processes outlives it.
@@ -24,6 +25,7 @@
 pub mod scenario;
 
 pub mod bench;
+pub mod diagnosis;
 pub mod guard;
 pub mod isolate;
 pub mod kernel;

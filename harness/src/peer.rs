@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::diagnosis::Mismatch;
 use crate::transcript::{Event, Proto, Transcript, show};
 use crate::wait::Deadline;
 use crate::{WAIT, secs};
@@ -26,6 +27,8 @@ impl UdpPeer {
     pub fn bind(who: &str, transcript: &Transcript) -> Result<UdpPeer> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
         transcript.name(socket.local_addr()?, who);
+        // The first ask turns the kernel's timestamps on, for what arrives from now on.
+        let _ = arrived_ago(&socket);
         Ok(UdpPeer { who: who.to_string(), socket: Arc::new(socket), transcript: transcript.clone() })
     }
 
@@ -117,24 +120,32 @@ impl UdpPeer {
     }
 
     fn expected(&self, expected: &[u8], next: Option<(Vec<u8>, SocketAddr)>, from: &str) -> Result<()> {
-        match next {
-            Some((bytes, _)) if bytes == expected => Ok(()),
-            Some((bytes, sender)) => bail!(
+        let message = match &next {
+            Some((bytes, _)) if bytes == expected => return Ok(()),
+            Some((bytes, sender)) => format!(
                 "{} expected the datagram {} ({} bytes){from}\n  but the next datagram, from {}, was {} ({} bytes)",
                 self.who,
                 show(expected),
                 expected.len(),
-                self.transcript.who(sender),
-                show(&bytes),
+                self.transcript.who(*sender),
+                show(bytes),
                 bytes.len()
             ),
-            None => bail!(
+            None => format!(
                 "{} expected the datagram {}{from} within {}, but nothing arrived",
                 self.who,
                 show(expected),
                 secs(WAIT)
             ),
+        };
+        Err(Mismatch {
+            who: self.who.clone(),
+            expected: vec![expected.to_vec()],
+            got: next.map(|(bytes, _)| bytes),
+            datagrams: true,
+            message,
         }
+        .into())
     }
 
     /// No datagram at all may arrive within `within`.
@@ -192,12 +203,17 @@ impl Unread {
                         break;
                     }
                     count += 1;
-                    transcript.record(Event::Wire {
+                    let event = Event::Wire {
                         from: transcript.who(from),
                         to: format!("{who} (unread)"),
                         proto: Proto::Udp,
                         bytes: buf[..len].to_vec(),
-                    });
+                    };
+                    // Shown when it arrived, not when it was collected after the failure.
+                    match arrived_ago(socket) {
+                        Some(ago) => transcript.record_earlier(ago, event),
+                        None => transcript.record(event),
+                    }
                 }
             }
             Unread::Tcp { who, other, stream } => {
@@ -336,25 +352,40 @@ impl TcpPeer {
         let deadline = Deadline::after(WAIT);
         let mut got = Vec::new();
         while got.len() < expected.len() {
-            match self.read_chunk(deadline.left().unwrap_or_default(), expected.len() - got.len())? {
-                Chunk::Bytes(bytes) => got.extend_from_slice(&bytes),
-                Chunk::Eof => bail!(
-                    "{} expected {} but the stream ended after {}",
-                    self.who,
-                    show(expected),
-                    show(&got)
-                ),
-                Chunk::Nothing => bail!(
-                    "{} expected {} within {}, but got only {}",
-                    self.who,
-                    show(expected),
-                    secs(WAIT),
-                    show(&got)
-                ),
+            let message =
+                match self.read_chunk(deadline.left().unwrap_or_default(), expected.len() - got.len())? {
+                    Chunk::Bytes(bytes) => {
+                        got.extend_from_slice(&bytes);
+                        if expected.starts_with(&got) {
+                            continue;
+                        }
+                        format!("{} expected {}\n  but got {}", self.who, show(expected), show(&got))
+                    }
+                    Chunk::Eof => {
+                        format!(
+                            "{} expected {} but the stream ended after {}",
+                            self.who,
+                            show(expected),
+                            show(&got)
+                        )
+                    }
+                    Chunk::Nothing => format!(
+                        "{} expected {} within {}, but got only {}",
+                        self.who,
+                        show(expected),
+                        secs(WAIT),
+                        show(&got)
+                    ),
+                };
+            let got = (!got.is_empty()).then_some(got);
+            return Err(Mismatch {
+                who: self.who.clone(),
+                expected: vec![expected.to_vec()],
+                got,
+                datagrams: false,
+                message,
             }
-            if !expected.starts_with(&got) {
-                bail!("{} expected {}\n  but got {}", self.who, show(expected), show(&got));
-            }
+            .into());
         }
         Ok(())
     }
@@ -517,6 +548,33 @@ enum Chunk {
     Nothing,
 }
 
+/// How long ago the datagram just received on `socket` arrived, from the kernel's timestamp
+/// of it (SIOCGSTAMP, Linux); None where the kernel does not say.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn arrived_ago(socket: &UdpSocket) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    // linux/sockios.h: SIOCGSTAMP (SIOCGSTAMP_OLD on 64-bit systems, where timeval is 64-bit).
+    const SIOCGSTAMP: libc::c_ulong = 0x8906;
+    let mut stamp = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    // SAFETY: SIOCGSTAMP writes one timeval into the struct we pass, and nothing else.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMP, &mut stamp) };
+    if done != 0 || stamp.tv_sec <= 0 {
+        return None;
+    }
+    let arrived = std::time::UNIX_EPOCH
+        + Duration::from_secs(stamp.tv_sec as u64)
+        + Duration::from_micros(stamp.tv_usec as u64);
+    // With no stamp on the datagram (timestamps were off when it came), the kernel answers
+    // with the time of the ask: that says nothing.
+    std::time::SystemTime::now().duration_since(arrived).ok().filter(|ago| *ago > Duration::from_millis(1))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arrived_ago(_: &UdpSocket) -> Option<Duration> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,5 +604,45 @@ mod tests {
             })
             .sum();
         assert!(recorded <= UNREAD_CAP, "{recorded} bytes recorded");
+    }
+
+    #[cfg(target_os = "linux")]
+    /// A datagram collected unread after a wait is shown at the time it arrived, before the
+    /// wait, not at the time it was collected.
+    #[test]
+    fn an_unread_datagram_is_timed_when_it_arrived() {
+        // The kernel turns timestamps on for the whole system a moment after the first socket
+        // asks (a deferred switch): wait until a datagram to ourselves comes stamped.
+        let warm = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let _ = arrived_ago(&warm);
+        let stamped = crate::wait::until(WAIT, || {
+            warm.send_to(b"warm", warm.local_addr().unwrap()).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            warm.recv(&mut [0; 8]).unwrap();
+            arrived_ago(&warm)
+        });
+        assert!(stamped.is_some(), "the kernel never stamped a datagram");
+        let transcript = Transcript::new();
+        let alice = UdpPeer::bind("alice", &transcript).unwrap();
+        let bob = UdpSocket::bind("127.0.0.1:0").unwrap();
+        bob.send_to(b"early", alice.local_addr().unwrap()).unwrap();
+        // The datagram waits in alice's socket while time passes; poll() says when it is there.
+        let arrived = transcript.elapsed();
+        let mut polled = [0u8; 8];
+        alice.socket.set_read_timeout(Some(WAIT)).unwrap();
+        alice.socket.peek_from(&mut polled).unwrap();
+        let before_wait = transcript.elapsed();
+        // The time that passes is the test's stimulus, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(200));
+        transcript.say("a wait");
+        assert_eq!(Unread::of_udp(&alice).collect(&transcript), 1);
+        let events = transcript.events();
+        let (at, _) = events.iter().find(|(_, event)| matches!(event, Event::Wire { .. })).unwrap();
+        assert!(
+            *at <= before_wait + Duration::from_millis(50) && *at + Duration::from_millis(50) >= arrived,
+            "{at:?}"
+        );
+        let order: Vec<bool> = events.iter().map(|(_, event)| matches!(event, Event::Wire { .. })).collect();
+        assert_eq!(order, [true, false], "the datagram comes before the wait: {}", transcript.render());
     }
 }

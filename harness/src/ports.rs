@@ -250,6 +250,45 @@ fn rows_held_by(table: &str, proto: Proto, inodes: &std::collections::HashSet<u6
         .collect()
 }
 
+/// Where the sockets with these `inodes` are bound (UDP) or listening (TCP), from the
+/// kernel's tables: each with its protocol, port, and whether it is bound to every interface
+/// (0.0.0.0 or ::) rather than one address. Empty where there are none, or no tables.
+pub fn bound_by(inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
+    let tables = [
+        ("/proc/net/udp", Proto::Udp),
+        ("/proc/net/udp6", Proto::Udp),
+        ("/proc/net/tcp", Proto::Tcp),
+        ("/proc/net/tcp6", Proto::Tcp),
+    ];
+    let mut bound: Vec<Bound> = Vec::new();
+    for (table, proto) in tables {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for row in text.lines().skip(1) {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let Some(inode) = fields.get(9).and_then(|inode| inode.parse::<u64>().ok()) else { continue };
+            let listening = proto == Proto::Udp || fields.get(3) == Some(&"0A");
+            let Some((address, port)) = fields.get(1).and_then(|local| local.rsplit_once(':')) else {
+                continue;
+            };
+            let Ok(port) = u16::from_str_radix(port, 16) else { continue };
+            if inodes.contains(&inode) && listening && port != 0 {
+                let every_interface = address.bytes().all(|digit| digit == b'0');
+                bound.push(Bound { proto, port, every_interface });
+            }
+        }
+    }
+    bound
+}
+
+/// A socket a process holds bound or listening: see [`bound_by`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    pub proto: Proto,
+    pub port: u16,
+    /// Bound to 0.0.0.0 or ::, where other machines can reach it.
+    pub every_interface: bool,
+}
+
 /// How many finished connections wait in the accept queue of the TCP socket listening on
 /// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
 /// kernel does not say (not Linux, or nothing listens there).

@@ -81,6 +81,7 @@ pub struct Role {
     /// Where a listening role listens, from its ready line.
     ready: Option<Ready>,
     vital: bool,
+    started: std::time::Instant,
 }
 
 /// A resource limit set on a child before it runs its program (setrlimit), never on us.
@@ -266,6 +267,7 @@ impl Role {
             reaped: false,
             ready: None,
             vital,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -279,6 +281,11 @@ impl Role {
         self.ready
             .map(|ready| ready.addr)
             .unwrap_or_else(|| panic!("{} is not a listening role: it has no address", self.who))
+    }
+
+    /// The sockets the role's processes hold bound or listening (Linux; none elsewhere).
+    pub fn bound(&self) -> Vec<ports::Bound> {
+        ports::bound_by(&procs::sockets(self.child.id()))
     }
 
     pub(crate) fn set_ready(&mut self, ready: Ready) {
@@ -612,6 +619,13 @@ impl Role {
 
 impl Drop for Role {
     fn drop(&mut self) {
+        if self.exited.is_none() && self.vital {
+            // Whether a server that went silent was burning CPU (a loop) or waiting.
+            if let Some(cpu) = procs::cpu_time(self.child.id()) {
+                let (alive, at) = (self.started.elapsed(), self.transcript.elapsed());
+                self.transcript.record_usage(crate::diagnosis::Usage { cpu, alive, at });
+            }
+        }
         if self.exited.is_none() {
             // A role that ended on its own has its end recorded by `watch` (a failure report
             // shows a server that died): let it, before reaping the process. A server that no

@@ -6,6 +6,7 @@ use std::fmt;
 
 use anyhow::Result;
 
+use crate::diagnosis;
 use crate::session::{Session, Skip, Target};
 use crate::transcript::{Event, Proto, Transcript};
 
@@ -100,6 +101,9 @@ pub struct Report {
     pub scenario: &'static str,
     pub bug: &'static str,
     pub shows: &'static [&'static [&'static str]],
+    /// The report's first line (what a student reads under FAIL) holds one of these: the
+    /// mistake itself. Empty: no demand on the first line.
+    pub leads_with: &'static [&'static str],
 }
 
 /// One claim about the wire, and the code that proves it. Written with [`scenario!`], so that
@@ -165,7 +169,9 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Run one scenario, recording into `transcript`.
+/// Run one scenario, recording into `transcript`. After a failure, what reached a peer and
+/// was never read is recorded too (often that is where the fault shows: a reply that went to
+/// the wrong client).
 pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Outcome {
     let mut session = Session::new(target, transcript);
     match (scenario.run)(&mut session) {
@@ -173,94 +179,83 @@ pub fn run(scenario: &Scenario, target: &Target, transcript: &Transcript) -> Out
         Err(error) => match error.downcast::<Skip>() {
             Ok(skip) => Outcome::Skipped(skip.0),
             Err(error) => {
-                let error = match session.collect_unread() {
-                    0 => error,
-                    unread => anyhow::anyhow!(
-                        "{error:#}\n  note: {unread} more reached a peer that was not reading then: the \"(unread)\" \
-                         lines at the end of the transcript show what went where"
-                    ),
-                };
-                Outcome::Failed(after_a_crash(error, transcript))
+                session.collect_unread();
+                Outcome::Failed(error)
             }
         },
     }
 }
 
-/// A failure after the server crashed is headed by the crash, with the server's last words:
-/// the student's traceback says more than "nothing arrived".
-fn after_a_crash(error: anyhow::Error, transcript: &Transcript) -> anyhow::Error {
-    let Some(crash) = transcript.crash() else { return error };
-    let mut heading = format!("the {} {} at {:.3}s", crash.who, crash.status, crash.at.as_secs_f64());
-    let last = transcript.last_stderr(&crash.who, 12);
-    if last.is_empty() {
-        heading.push_str(", and printed nothing on stderr");
-    } else {
-        heading.push_str("; its last lines on stderr:");
-        for line in last {
-            heading.push_str(&format!("\n      {}", crate::style::printable(&line)));
-        }
-    }
-    anyhow::anyhow!("{heading}\n  and then: {error:#}")
-}
-
-/// A server that started, did not crash, and neither sent a byte nor printed a line after its
-/// ready line: a scenario's hint (the usual cause of its failure, for a server that answers)
-/// would point the wrong way, and the report says so first.
-fn server_was_silent(transcript: &Transcript) -> bool {
-    let events = transcript.events();
-    let started =
-        events.iter().any(|(_, event)| matches!(event, Event::Start { who, .. } if who == "server"));
-    started
-        && transcript.crash().is_none()
-        && events.iter().all(|(_, event)| match event {
-            Event::Wire { from, .. } => from != "server",
-            Event::Stdout { who, line } => who != "server" || line.starts_with("listening on "),
-            _ => true,
-        })
-}
-
 /// Whether a failure report says where to look ([`Scenario::hint`]): off for an exam.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Hints {
+    #[default]
     Shown,
     Hidden,
 }
 
-/// What a student reads when a scenario fails: the claim, what failed, the hint (if `hints`
+/// What a student reads when a scenario fails: first the mistake the server showed, if one
+/// shows (see [`crate::diagnosis`]), or else what failed; then the claim, the hint (if `hints`
 /// says so), and everything that crossed the wire.
 pub fn failure_report(
-    lab: &Lab,
+    _lab: &Lab,
     scenario: &Scenario,
     error: &anyhow::Error,
     transcript: &Transcript,
     hints: Hints,
 ) -> String {
-    let started: String = transcript
-        .events()
-        .iter()
-        .filter_map(|(_, event)| match event {
-            Event::Start { who, command } if who == "server" => {
-                Some(format!("\n  server started as: {command}"))
+    let events = transcript.events();
+    let mut report = match diagnosis::diagnose(error, transcript) {
+        Some(found) => {
+            // The server's own words (an exception's line) reach the terminal escaped.
+            let mut text = crate::style::printable(&found.headline).into_owned();
+            for line in found.details {
+                text.push_str(&format!("\n      {}", crate::style::printable(&line)));
             }
-            _ => None,
-        })
-        .collect();
-    let hint = match hints {
-        Hints::Shown if server_was_silent(transcript) => format!(
-            "\n  note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
-             if it is still a starter, begin with the TODO that names {}; the hint below is the usual \
-             cause once it answers.\n  hint: {}",
-            scenario.name, scenario.hint
-        ),
-        Hints::Shown => format!("\n  hint: {}", scenario.hint),
-        Hints::Hidden => String::new(),
+            text.push_str(&format!("\n  what failed: {error:#}"));
+            text
+        }
+        // The whole of what failed on the first line: its continuation lines ("  but got ...")
+        // are the half that says what came.
+        None => {
+            let said = format!("{error:#}");
+            let mut lines = said.lines();
+            let mut first = lines.next().unwrap_or("").to_string();
+            let mut rest = Vec::new();
+            for line in lines {
+                match line.strip_prefix("  ") {
+                    Some(more) if rest.is_empty() && !more.starts_with(' ') && !more.starts_with("note:") => {
+                        first = format!("{first} — {more}")
+                    }
+                    _ => rest.push(line),
+                }
+            }
+            std::iter::once(format!("what failed: {first}"))
+                .chain(rest.into_iter().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
     };
-    format!(
-        "{}: scenario `{}`{} failed\n  claim: {}{started}\n  what failed: {error:#}{hint}\n\ntranscript (times from the scenario's start):\n{}",
-        lab.name,
-        scenario.name,
-        scenario.tag(),
-        scenario.claim,
-        transcript.render()
-    )
+    let unread = events
+        .iter()
+        .filter(|(_, event)| matches!(event, Event::Wire { to, .. } if to.ends_with(" (unread)")))
+        .count();
+    if unread > 0 {
+        report.push_str(&format!(
+            "\n  note: {unread} more reached a peer that was not reading then: the \"(unread)\" lines of the \
+             transcript show what went where"
+        ));
+    }
+    report.push_str(&format!("\n  claim (scenario {}{}): {}", scenario.name, scenario.tag(), scenario.claim));
+    for (_, event) in &events {
+        if let Event::Start { who, command } = event
+            && who == "server"
+        {
+            report.push_str(&format!("\n  server started as: {command}"));
+        }
+    }
+    if hints == Hints::Shown {
+        report.push_str(&format!("\n  hint: {}", scenario.hint));
+    }
+    format!("{report}\n\ntranscript (times from the scenario's start):\n{}", transcript.render())
 }

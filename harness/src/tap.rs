@@ -177,7 +177,8 @@ fn udp(
     // One socket faces the client, one the server: the server sees the tap as its client.
     let front = UdpSocket::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
     let back = UdpSocket::bind("127.0.0.1:0").context("binding a tap on 127.0.0.1")?;
-    back.connect(server)?;
+    // Not connected to the server: a reply from another of its sockets (another port) must
+    // reach the tap to be recorded, as the lab's client would see it and pass it over.
     front.set_read_timeout(Some(LOOK))?;
     back.set_read_timeout(Some(LOOK))?;
     let addr = front.local_addr()?;
@@ -192,16 +193,24 @@ fn udp(
                 let mut limit = Limit::default();
                 while !stopped.load(Ordering::SeqCst) {
                     let Ok((len, sender)) = from.recv_from(&mut buf) else { continue };
+                    let stranger = !upward && sender != server;
                     let event = Event::Wire {
-                        from: from_name.clone(),
-                        to: to_name.clone(),
+                        from: if stranger { sender.to_string() } else { from_name.clone() },
+                        to: if stranger {
+                            format!("{to_name} (passed over: not from the server's address)")
+                        } else {
+                            to_name.clone()
+                        },
                         proto: Proto::Udp,
                         bytes: buf[..len].to_vec(),
                     };
                     limit.record(&transcript, event, len);
+                    if stranger {
+                        continue;
+                    }
                     if upward {
                         *client.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
-                        let _ = to.send(&buf[..len]);
+                        let _ = to.send_to(&buf[..len], server);
                     } else if let Some(client) = *client.lock().unwrap_or_else(|p| p.into_inner()) {
                         let _ = to.send_to(&buf[..len], client);
                     }

@@ -16,7 +16,8 @@
 //!   and the failure report shows the scenario's hint;
 //! - `LAB::a_correct_python_server_passes::NAME` (`::quiet`, `::threaded`, … for each way the
 //!   fixture starts): the correct fixture passes it, so it holds any language to the wire;
-//! - `LAB::REPORT`: a failure report shows the fault itself (see [`crate::scenario::Report`]).
+//! - `LAB::REPORT`: a failure report shows the fault itself, and its first line names the
+//!   mistake (see [`crate::scenario::Report`]).
 //!
 //! They are one test binary, not one per lab, because most of them wait (on the network, on a
 //! deadline that must expire): side by side, a whole lab's waits cost no more than one.
@@ -112,6 +113,13 @@ pub fn lab_trials(lab: &'static Lab, lab_dir: &Path, binary: &Binary) -> Vec<Tri
                 if !any.iter().any(|shown| text.contains(shown)) {
                     return Err(anyhow!("the failure report does not show {any:?}:\n{text}"));
                 }
+            }
+            let first = text.lines().next().unwrap_or("");
+            if !report.leads_with.is_empty() && !report.leads_with.iter().any(|lead| first.contains(lead)) {
+                return Err(anyhow!(
+                    "the failure report's first line does not name the mistake ({:?}):\n{text}",
+                    report.leads_with
+                ));
             }
             Ok(())
         }));

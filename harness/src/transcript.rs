@@ -67,6 +67,8 @@ struct Inner {
     bytes: usize,
     /// What was not recorded past [`MAX_EVENTS`] or [`MAX_BYTES`].
     dropped: Dropped,
+    /// The CPU the server under test had used when it was stopped (see [`crate::diagnosis`]).
+    usage: Option<crate::diagnosis::Usage>,
 }
 
 /// The most events one transcript keeps, and the most payload bytes: a backstop behind the
@@ -121,6 +123,7 @@ impl Transcript {
                 crash: None,
                 bytes: 0,
                 dropped: Dropped::default(),
+                usage: None,
             })),
         }
     }
@@ -185,6 +188,17 @@ impl Transcript {
         dropped.note = at;
     }
 
+    /// Record `event` as having happened `ago` before now, in its place among the others: a
+    /// datagram collected late, which the kernel timestamped as it arrived.
+    pub(crate) fn record_earlier(&self, ago: Duration, event: Event) {
+        let pipes = self.lock().pipes.clone();
+        output::settle(&pipes);
+        let mut inner = self.lock();
+        let at = inner.start.elapsed().saturating_sub(ago);
+        let index = inner.events.partition_point(|(when, _)| *when <= at);
+        inner.events.insert(index, (at, event));
+    }
+
     /// Read a process's pipes before recording anything else.
     pub(crate) fn watch_pipes(&self, pipes: Weak<[Mutex<Pipe>; 2]>) {
         let mut inner = self.lock();
@@ -211,6 +225,21 @@ impl Transcript {
     /// The crash of a vital role during this scenario, if there was one.
     pub fn crash(&self) -> Option<Crash> {
         self.lock().crash.clone()
+    }
+
+    /// How long since the scenario started.
+    pub fn elapsed(&self) -> Duration {
+        self.lock().start.elapsed()
+    }
+
+    /// The CPU a vital role had used when it was stopped: a silent server burning it is stuck
+    /// in a loop.
+    pub(crate) fn record_usage(&self, usage: crate::diagnosis::Usage) {
+        self.lock().usage = Some(usage);
+    }
+
+    pub fn usage(&self) -> Option<crate::diagnosis::Usage> {
+        self.lock().usage
     }
 
     /// The last `n` lines `who` printed on stderr.

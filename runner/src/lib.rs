@@ -14,6 +14,7 @@ pub mod installed;
 pub mod new;
 pub mod progress;
 pub mod report;
+pub mod server_command;
 pub mod spec;
 pub mod step;
 pub mod suggest;

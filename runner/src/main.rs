@@ -25,6 +25,7 @@ use harness::process::quote;
 use harness::scenario::Hints;
 use harness::{Lab, Target, labs, out};
 use runner::report::{Format, gradescope::Visibility};
+use runner::server_command::ServerCommand;
 use runner::{cargo, check, demo, dist, docs, grade, installed, new, progress, report, spec, watch};
 
 #[derive(Parser)]
@@ -102,6 +103,10 @@ enum Command {
         /// With --format gradescope: who sees each test's result.
         #[arg(long, value_enum, default_value = "visible")]
         visibility: Visibility,
+        /// Fail on warnings too: the spec's rules that no scenario proves (the ready line first
+        /// and in its format, a bind to 127.0.0.1 only, one port only). For a teacher.
+        #[arg(long)]
+        strict: bool,
         /// With a format for a tool: a scenario still running after this many seconds fails.
         #[arg(long, value_name = "SECS", default_value = "60")]
         scenario_time_limit: f64,
@@ -152,8 +157,8 @@ enum Command {
         /// The folder to write it into, new or empty (default: my-LAB).
         dir: Option<std::path::PathBuf>,
     },
-    /// Each lab: not started, n of m scenarios, or done, from your own checks run in this
-    /// folder (kept in lab-progress.txt).
+    /// Each lab: not started, n of m scenarios, or done, from your own checks (kept in
+    /// lab-progress.txt at the top of the repository, whatever folder you run them in).
     Progress,
     /// Grade a class: every entry (file or folder) of DIR is a submission, checked against a
     /// lab's scenarios, several at once and each (on Linux) in network and process namespaces
@@ -304,36 +309,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             watch,
             poll,
             stray,
+            strict,
         }) => {
             let lab = find(&lab)?;
-            let mut whole = [server.as_str()]
-                .into_iter()
-                .chain(stray.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !whole.contains("{port}") && !whole.contains("{addr}") {
-                whole.push_str(" --port {port} {args}");
-            }
-            if !stray.is_empty() {
-                eprintln!(
-                    "error: `{}` came after --server's command: the shell split it into words\n\
-                     hint: put the whole command in quotes, as in\n  {} check {} --server '{whole}'",
-                    stray.join(" "),
-                    installed::command_name(),
-                    lab.name
-                );
-                return Ok(ExitCode::from(2));
-            }
-            if !server.contains("{port}") && !server.contains("{addr}") {
-                eprintln!(
-                    "error: the --server command has neither {{port}} nor {{addr}} in it, so your server \
-                     cannot know which port the checker gave it\n\
-                     hint: pass the port to your server, as in\n  {} check {} --server '{whole}'",
-                    installed::command_name(),
-                    lab.name
-                );
-                return Ok(ExitCode::from(2));
-            }
+            let server = match ServerCommand::parse(&server, &stray) {
+                Ok(command) => command.text,
+                Err(refused) => {
+                    eprintln!(
+                        "error: {}\nhint: put the whole command in quotes, with the checker's port in it, as in\n  \
+                         {} check {} --server {}",
+                        refused.error,
+                        installed::command_name(),
+                        lab.name,
+                        quote(&refused.fix)
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let reference = match reference {
                 Some(path) => path,
                 None => reference_binary(lab)?,
@@ -349,7 +341,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let hints = if no_hints { Hints::Hidden } else { Hints::Shown };
             // A tool's format holds every scenario, so one that hangs must not hold the report.
             let time_limit = if format == Format::Text { None } else { Some(seconds(scenario_time_limit)?) };
-            let options = check::Options { jobs, only, fail_fast, hints, time_limit };
+            let options = check::Options {
+                jobs,
+                only,
+                fail_fast,
+                hints,
+                time_limit,
+                strict,
+                ..check::Options::default()
+            };
             let mut command =
                 format!("{} check {} --server {}", installed::command_name(), lab.name, quote(&server));
             if let Some(build) = &build {
@@ -361,7 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     " --watch {}",
                     paths.iter().map(|p| quote(&p.display().to_string())).collect::<Vec<_>>().join(" ")
                 ));
-                let progress = progress::path_in(&std::env::current_dir()?);
+                let progress = progress::file()?;
                 let watch = watch::Watch { paths, poll, build, command, progress };
                 watch::watch(&target, &options, &watch)?;
                 return Ok(ExitCode::SUCCESS);
@@ -395,24 +395,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let name = name.unwrap_or_else(|| server.clone());
                 let checked = report::run(&name, &target, &options, &points)?;
                 grade::report_to(&checked, format, visibility, output.as_deref())?;
-                return Ok(verdict(checked.all_passed()));
+                return Ok(verdict(checked.all_passed() && (!strict || checked.warnings.is_empty())));
             }
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
-            let tally = check::check(&target, &options)?;
+            let checked = check::check(&target, &options)?;
             if options.only.is_empty() {
                 let entry = progress::Entry {
                     lab: lab.name.to_string(),
-                    passed: tally.passed,
+                    passed: checked.tally.passed,
                     total: count,
                     command,
                 };
-                progress::keep(&progress::path_in(&std::env::current_dir()?), entry);
-                if tally.passed == count {
+                progress::keep(&progress::file()?, entry);
+                if checked.all_held(strict) {
                     out!("\ndone ✓ {}. {}", lab.name, progress::next_step(lab));
                 }
             }
-            Ok(verdict(tally.failed == 0))
+            Ok(verdict(checked.all_held(strict)))
         }
         Some(Command::Grade {
             lab,
@@ -472,7 +472,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Progress) => {
-            progress::show(&progress::path_in(&std::env::current_dir()?))?;
+            progress::show(&progress::file()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Spec { lab }) => {

@@ -216,8 +216,41 @@ fn readme(lab: &Lab, lang: Lang, commands: &Commands) -> String {
         name = lab.name,
         watch = commands.watch(lab),
         check = commands.check(lab),
-        spec = crate::spec::render(lab).trim_end(),
+        spec = crate::spec::body(lab).trim_end(),
     )
+}
+
+/// The scenarios the TODOs of `lab`'s starters name (`# TODO (name, name): ...`), in both
+/// languages: a failure report points a silent starter to the TODO of its scenario.
+pub fn todo_scenarios(lab: &Lab) -> Vec<String> {
+    let mut names = Vec::new();
+    for lang in [Lang::Python, Lang::Rust] {
+        for (_, text) in starter(lab, lang).unwrap_or_default() {
+            names.extend(todo_names(text));
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The scenario names in the parentheses after each `TODO` in `text`: `TODO (name, name):`.
+/// `TODO (spec: ...)` is a rule of the spec that no scenario checks, and names none.
+pub fn todo_names(text: &str) -> Vec<String> {
+    text.match_indices("TODO (")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + "TODO (".len()..];
+            let inside = &rest[..rest.find(')')?];
+            (!inside.starts_with("spec:"))
+                .then(|| inside.split(',').map(|name| comment_free(name).to_string()).collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect()
+}
+
+/// A word of a TODO without the comment marks of the line it continues on (`#`, `//`).
+fn comment_free(word: &str) -> &str {
+    word.trim().trim_start_matches(['#', '/']).trim()
 }
 
 impl Lang {
@@ -225,6 +258,73 @@ impl Lang {
         match self {
             Lang::Python => "Python",
             Lang::Rust => "Rust",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As rustlings checks its exercise list: in both starters of every lab, every TODO names
+    /// real scenarios of its lab (or says it is the spec's alone), both languages name the
+    /// same ones, and so every scenario a failure's note points to has its TODO.
+    #[test]
+    fn every_todo_names_a_real_scenario_in_both_starters() {
+        for lab in harness::labs::ALL {
+            let mut named = Vec::new();
+            for lang in [Lang::Python, Lang::Rust] {
+                let files = starter(lab, lang)
+                    .unwrap_or_else(|| panic!("{} has no {} starter", lab.name, lang.name()));
+                let mut names: Vec<String> = files.iter().flat_map(|(_, text)| todo_names(text)).collect();
+                for (file, text) in &files {
+                    for (at, _) in text.match_indices("TODO") {
+                        let after = &text[at + 4..];
+                        assert!(
+                            after.starts_with('s') || after.starts_with(" ("),
+                            "{}'s {file}: a TODO that names no scenario: {:?}",
+                            lab.name,
+                            text[at..].lines().next().unwrap_or("")
+                        );
+                    }
+                }
+                assert!(!names.is_empty(), "{}'s {} starter names no scenario", lab.name, lang.name());
+                for name in &names {
+                    assert!(
+                        lab.scenarios.iter().any(|s| s.name == name),
+                        "{}'s {} starter has a TODO naming {name:?}, which is no scenario of the lab",
+                        lab.name,
+                        lang.name()
+                    );
+                }
+                names.sort();
+                names.dedup();
+                named.push(names);
+            }
+            assert_eq!(
+                named[0], named[1],
+                "{}'s Python and Rust starters name different scenarios",
+                lab.name
+            );
+            assert_eq!(todo_scenarios(lab), named[0]);
+        }
+    }
+
+    /// Each starter's README gives the commands in its own language: no `python3` for Rust,
+    /// no cargo build for Python.
+    #[test]
+    fn each_readme_speaks_its_own_language() {
+        for lab in harness::labs::ALL {
+            let dir = default_dir(lab);
+            let python = readme(lab, Lang::Python, &Commands::new(lab, &dir, Lang::Python));
+            let rust = readme(lab, Lang::Rust, &Commands::new(lab, &dir, Lang::Rust));
+            assert!(!rust.contains("python3") && !rust.contains("server.py"), "{}:\n{rust}", lab.name);
+            assert!(
+                !python.contains("cargo build") && !python.contains("main.rs"),
+                "{}:\n{python}",
+                lab.name
+            );
+            assert!(rust.contains("--build 'cargo build"), "{}:\n{rust}", lab.name);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo lab progress`: each lab, not started, n of m scenarios, or done, from the student's
 //! own check runs only. `cargo lab check` (and each run of `--watch`) writes a line for the lab
-//! and the command it checked into `lab-progress.txt` in the folder it was run from, a plain
-//! file a student can read; each lab shows its best.
+//! and the command it checked into one `lab-progress.txt` (see [`file`]), a plain file a
+//! student can read; each lab shows its best.
 
 use std::path::{Path, PathBuf};
 
@@ -32,13 +32,32 @@ impl Entry {
     }
 }
 
-/// The progress file: `LAB_PROGRESS` if set (the suite's tests point it away from the
-/// repository), or lab-progress.txt in `dir`.
-pub fn path_in(dir: &Path) -> PathBuf {
-    match std::env::var_os("LAB_PROGRESS") {
-        Some(file) => PathBuf::from(file),
-        None => dir.join(FILE),
+/// The one progress file, whatever folder the command runs in (a check from inside
+/// `my-udp-echo/` counts as much as one from the top): `LAB_PROGRESS` if set; else
+/// lab-progress.txt at the top of the socket-labs repository this runner was built from; else
+/// (a runner installed without the repository) in the user's state folder,
+/// `$XDG_STATE_HOME/socket-labs/` or `~/.local/state/socket-labs/`.
+pub fn file() -> Result<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    let home = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|home| home.join(".local").join("state")));
+    let chosen = choose(var("LAB_PROGRESS"), crate::cargo::workspace_root(), home)
+        .context("neither XDG_STATE_HOME nor HOME is set, so there is nowhere to keep your progress")?;
+    if let Some(dir) = chosen.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    Ok(chosen)
+}
+
+/// See [`file`]: `set` (LAB_PROGRESS), else the `repository`'s top if it is one, else
+/// `state`/socket-labs.
+fn choose(set: Option<PathBuf>, repository: &Path, state: Option<PathBuf>) -> Option<PathBuf> {
+    if set.is_some() {
+        return set;
+    }
+    if repository.join("labs").is_dir() && repository.join("Cargo.toml").is_file() {
+        return Some(repository.join(FILE));
+    }
+    Some(state?.join("socket-labs").join(FILE))
 }
 
 /// The entries in `file` (none when it does not exist yet). A line that does not parse is
@@ -122,7 +141,7 @@ pub fn show(file: &Path) -> Result<()> {
     let entries = read(file)?;
     let style = Style::for_stdout();
     if entries.is_empty() {
-        out!("No check has been run from this folder yet ({} does not exist).", file.display());
+        out!("No whole check has been run yet ({} does not exist).", file.display());
         let me = crate::installed::command_name();
         out!("Start with `{me} new {0}`, then check it as its README says.", labs::ALL[0].name);
         return Ok(());
@@ -158,4 +177,20 @@ pub fn show(file: &Path) -> Result<()> {
         None => out!("Every lab is done."),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One file per repository, wherever the command runs; outside one, the state folder.
+    #[test]
+    fn progress_is_kept_once_per_repository() {
+        let root = crate::cargo::workspace_root();
+        assert_eq!(choose(None, root, None), Some(root.join(FILE)));
+        let elsewhere = Path::new("/nonexistent/socket-labs-build");
+        let state = PathBuf::from("/home/ana/.local/state");
+        assert_eq!(choose(None, elsewhere, Some(state.clone())), Some(state.join("socket-labs").join(FILE)));
+        assert_eq!(choose(Some("/tmp/p.txt".into()), root, None), Some(PathBuf::from("/tmp/p.txt")));
+    }
 }

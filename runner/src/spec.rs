@@ -7,8 +7,9 @@ use harness::{Lab, Proto};
 /// How wide the text is wrapped: it reads in a terminal and in the book's code block.
 const WIDTH: usize = 96;
 
-/// The student's page for `lab`, ending with the command that checks their server.
-pub fn render(lab: &Lab) -> String {
+/// The student's page for `lab`: the server's task, flags, ready line, protocol and scenarios,
+/// without the commands (a starter's README gives its own, in its own language).
+pub fn body(lab: &Lab) -> String {
     let spec = &lab.spec;
     let (proto, ready_after) = match lab.proto {
         Proto::Udp => ("udp", "the socket is bound"),
@@ -54,6 +55,12 @@ pub fn render(lab: &Lab) -> String {
     for scenario in lab.scenarios {
         page += &wrap(&format!("{} — {}{}", scenario.name, scenario.claim, scenario.tag()), "  ", "      ");
     }
+    page
+}
+
+/// The student's page for `lab`, ending with the command that checks their server.
+pub fn render(lab: &Lab) -> String {
+    let mut page = body(lab);
     page += &format!(
         "\nStart from `cargo lab new {}` (add `--lang rust` for Rust), then check your server on every save \
          (the checker fills in {{port}}, and each scenario's flags for {{args}}):\n",

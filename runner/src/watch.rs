@@ -1,13 +1,16 @@
 //! `cargo lab check LAB --server CMD --watch [PATH…]`: check again on every save. Each run
-//! redraws the screen: how many scenarios pass (a bar), the first failing scenario's report
-//! and hint, and once all pass, "done ✓" and the next lab. File events come from the system
+//! redraws the screen: each scenario's line as it ends, with a running count; how many pass
+//! (a bar); the first failing scenario's report and hint, folded to fit the terminal; and once
+//! all pass, "done ✓" and the next lab. A save during a run stops it and starts the next. File events come from the system
 //! (inotify on Linux) through notify's debouncer; where they never arrive (network file
 //! systems, some VMs) `--poll` looks at the files twice a second instead, and a system that
 //! refuses to watch falls back to that by itself.
 
 use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -39,46 +42,93 @@ pub struct Watch {
 const SETTLE: Duration = Duration::from_millis(200);
 const POLL_EVERY: Duration = Duration::from_millis(500);
 
+/// What wakes the watch loop: a change to the files, or the end of a run.
+enum Wake {
+    Change(DebounceEventResult),
+    RunDone(Result<()>),
+}
+
 /// Check, then check again after every change under the watched paths, until Ctrl-C (which
-/// kills whatever the run had started: see harness::process::interrupt).
+/// kills whatever the run had started: see harness::process::interrupt). A save during a run
+/// cancels it (no scenario starts after it, and the roles of those running are stopped) and
+/// starts the next at once.
 pub fn watch(target: &Target, options: &Options, watch: &Watch) -> Result<()> {
     for path in &watch.paths {
         if !path.exists() {
             bail!("{} does not exist, so there is nothing to watch there", path.display());
         }
     }
-    let (events, changes) = channel();
-    let (_watching, how) = start(&watch.paths, watch.poll, events)?;
+    let (wake, woken) = channel::<Wake>();
+    let changes = wake.clone();
+    let (_watching, how) = start(&watch.paths, watch.poll, move |change| {
+        let _ = changes.send(Wake::Change(change));
+    })?;
     let style = Style::for_stdout();
     let screen = std::io::stdout().is_terminal();
-    for run in 1.. {
-        if screen {
-            // Clear the screen and go home: each run replaces the last.
-            print!("\x1b[2J\x1b[H");
-        } else if run > 1 {
-            out!("");
-        }
-        let started = Instant::now();
-        out!("{} · run {run} · {}", target.lab.name, style.paint("2", &clock()));
-        once(target, options, watch, style)?;
-        out!(
-            "\n{}",
-            style.paint(
-                "2",
-                &format!(
-                    "Watching {} ({how}); this run took {:.1}s. Save to check again; Ctrl-C to stop.",
-                    shown(&watch.paths),
-                    started.elapsed().as_secs_f64()
+    std::thread::scope(|scope| -> Result<()> {
+        for run in 1.. {
+            if screen {
+                // Clear the screen and go home: each run replaces the last.
+                print!("\x1b[2J\x1b[H");
+            } else if run > 1 {
+                out!("");
+            }
+            let started = Instant::now();
+            out!("{} · run {run} · {}", target.lab.name, style.paint("2", &clock()));
+            let cancel = Arc::new(AtomicBool::new(false));
+            let options = Options { cancel: cancel.clone(), ..options.clone() };
+            let done = wake.clone();
+            scope.spawn(move || {
+                let _ = done.send(Wake::RunDone(once(target, &options, watch, style, screen)));
+            });
+            // Until the run ends: a save cancels it, and the next run starts once it has.
+            let mut cancelled = false;
+            loop {
+                match woken.recv().context("the file watcher stopped")? {
+                    Wake::RunDone(result) => {
+                        result?;
+                        break;
+                    }
+                    Wake::Change(change) if !cancelled && matters_any(&change, &watch.progress) => {
+                        cancelled = true;
+                        cancel.store(true, Ordering::SeqCst);
+                        harness::process::interrupt::kill_all();
+                    }
+                    Wake::Change(_) => {}
+                }
+            }
+            if cancelled {
+                out!(
+                    "\n{}",
+                    style.paint("33", "A file changed during the run: it was stopped; checking again.")
+                );
+                continue;
+            }
+            out!(
+                "\n{}",
+                style.paint(
+                    "2",
+                    &format!(
+                        "Watching {} ({how}); this run took {:.1}s. Save to check again; Ctrl-C to stop.",
+                        shown(&watch.paths),
+                        started.elapsed().as_secs_f64()
+                    )
                 )
-            )
-        );
-        wait_for_change(&changes, &watch.progress)?;
-    }
-    Ok(())
+            );
+            loop {
+                match woken.recv().context("the file watcher stopped")? {
+                    Wake::Change(change) if matters_any(&change, &watch.progress) => break,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
-/// One run: build, start, every scenario, the verdict.
-fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Result<()> {
+/// One run: build, start, every scenario (its line as it ends, with a running count), the
+/// verdict, and the first failure, folded to fit the terminal.
+fn once(target: &Target, options: &Options, watch: &Watch, style: Style, screen: bool) -> Result<()> {
     let lab = target.lab;
     if let Some(command) = &watch.build {
         out!("{}", style.paint("2", &format!("building: {command}")));
@@ -89,43 +139,100 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Resu
     }
     // A server that does not start, or listens on a port of its own, fails every scenario the
     // same way: say it once.
-    if let Some(problem) = check::start_problem(target) {
+    let first = check::first_start(target);
+    if let Some(problem) = first.problem {
         out!("\n{} before any scenario: {}", style.paint("31", "FAIL"), problem.headline);
         if let Some(transcript) = &problem.transcript {
             out!("{}", indent(&format!("\ntranscript (times from the start):\n{transcript}")));
         }
         return Ok(());
     }
-    let scenarios = check::selected(target, options)?;
-    let mut ran: Vec<Ran> = Vec::new();
-    check::run_all(target, &scenarios, options, |_, result| ran.extend(result));
-    let passed = ran.iter().filter(|ran| matches!(ran.outcome, Outcome::Passed)).count();
-    let total = scenarios.len();
-    out!("\n{} {passed}/{total} scenarios pass\n", bar(passed, total, style));
-    for ran in &ran {
-        let (status, colour) = match ran.outcome {
-            Outcome::Passed => ("PASS", "32"),
-            Outcome::Failed(_) => ("FAIL", "31"),
-            Outcome::Skipped(_) => ("SKIP", "33"),
-        };
-        out!("  {} {}{}", style.paint(colour, status), ran.scenario.name, ran.scenario.tag());
+    for warning in &first.warnings {
+        out!("{} {warning}", style.paint("33", "warning:"));
     }
+    let scenarios = check::selected(target, options)?;
+    let total = scenarios.len();
+    out!("");
+    let mut tally = check::Tally::default();
+    let mut failures: Vec<Ran> = Vec::new();
+    let mut lines = 2 + first.warnings.len();
+    check::run_all(target, &scenarios, options, |event| {
+        tally.on(&event);
+        let (status, colour, scenario) = match &event {
+            check::Event::Started(_) => return,
+            check::Event::NotRun(scenario) => ("----", "2", *scenario),
+            check::Event::Finished(ran) => match ran.outcome {
+                Outcome::Passed => ("PASS", "32", ran.scenario),
+                Outcome::Failed(_) => ("FAIL", "31", ran.scenario),
+                Outcome::Skipped(_) => ("SKIP", "33", ran.scenario),
+            },
+        };
+        let count = format!(
+            "[{}/{total}, {} pass]",
+            tally.passed + tally.failed + tally.skipped + tally.not_run,
+            tally.passed
+        );
+        out!(
+            "  {} {}{} {}",
+            style.paint(colour, status),
+            scenario.name,
+            scenario.tag(),
+            style.paint("2", &count)
+        );
+        lines += 1;
+        if let check::Event::Finished(ran) = event
+            && matches!(ran.outcome, Outcome::Failed(_))
+        {
+            failures.push(ran);
+        }
+    });
+    if options.cancel.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let passed = tally.passed;
+    out!("\n{} {passed}/{total} scenarios pass", bar(passed, total, style));
+    lines += 2;
     if options.only.is_empty() {
         let entry =
             progress::Entry { lab: lab.name.to_string(), passed, total, command: watch.command.clone() };
         progress::keep(&watch.progress, entry);
     }
-    let failures: Vec<&Ran> = ran.iter().filter(|ran| matches!(ran.outcome, Outcome::Failed(_))).collect();
     match failures.first() {
         Some(first) => {
             let Outcome::Failed(error) = &first.outcome else { unreachable!("a failure") };
             let scenario = first.scenario;
             out!("\n{} {}{} — {}", style.paint("31", "FAIL"), scenario.name, scenario.tag(), scenario.claim);
-            out!(
-                "{}",
-                indent(&scenario::failure_report(lab, scenario, error, &first.transcript, options.hints))
-            );
-            if failures.len() > 1 {
+            let report =
+                indent(&scenario::failure_report(lab, scenario, error, &first.transcript, options.hints));
+            // The screen holds the list, the bar, the report and the closing lines: the report
+            // is folded to what is left, with the command that shows it all.
+            let room = terminal_rows().filter(|_| screen).map(|rows| rows.saturating_sub(lines + 6).max(8));
+            let shown: Vec<&str> = report.lines().collect();
+            match room {
+                Some(room) if shown.len() > room => {
+                    out!("{}", shown[..room - 1].join("\n"));
+                    out!(
+                        "    {}",
+                        style.paint(
+                            "2",
+                            &format!(
+                                "… {} more lines: `{} --scenario {}` shows it all",
+                                shown.len() + 1 - room,
+                                watch.command.split(" --watch").next().unwrap_or(&watch.command),
+                                scenario.name
+                            )
+                        )
+                    );
+                }
+                _ => out!("{report}"),
+            }
+            let shared: Vec<String> = tally
+                .shared()
+                .map(|group| format!("{} failed the same way: {}", group.count, group.headline))
+                .collect();
+            if !shared.is_empty() {
+                out!("\n{}", shared.join("\n"));
+            } else if failures.len() > 1 {
                 let rest: Vec<&str> = failures[1..].iter().map(|ran| ran.scenario.name).collect();
                 out!("\n{} more failing, one at a time: {}", rest.len(), rest.join(", "));
             }
@@ -141,14 +248,33 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Resu
             );
         }
         None => {
-            for ran in &ran {
-                if let Outcome::Skipped(why) = &ran.outcome {
-                    out!("\n{} {}: {why}", style.paint("33", "SKIP"), ran.scenario.name);
-                }
+            out!("\nSkipped scenarios are not passes; add what they need:");
+            for why in &tally.skips {
+                out!("  {} {why}", style.paint("33", "SKIP"));
             }
         }
     }
     Ok(())
+}
+
+/// How many rows the terminal on stdout has, if it is one.
+#[allow(unsafe_code)]
+fn terminal_rows() -> Option<usize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass, and nothing else.
+    let done = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (done == 0 && size.ws_row > 0).then_some(usize::from(size.ws_row))
+}
+
+/// Whether a batch of file events holds a change worth a new run.
+fn matters_any(batch: &DebounceEventResult, progress: &Path) -> bool {
+    let Ok(events) = batch else { return false };
+    // Opening a file (the server's own start reads it) is no change.
+    events
+        .iter()
+        .filter(|event| !matches!(event.kind, EventKind::Access(_)))
+        .flat_map(|event| &event.paths)
+        .any(|path| matters(path, progress))
 }
 
 /// Watch `paths` with the system's file events, or by polling when asked or when the system
@@ -156,7 +282,7 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style) -> Resu
 fn start(
     paths: &[PathBuf],
     poll: bool,
-    events: std::sync::mpsc::Sender<DebounceEventResult>,
+    events: impl FnMut(DebounceEventResult) + Send + Clone + 'static,
 ) -> Result<(Box<dyn std::any::Any>, &'static str)> {
     if !poll {
         let events = events.clone();
@@ -182,25 +308,6 @@ fn watch_all<W: Watcher>(debouncer: &mut Debouncer<W, NoCache>, paths: &[PathBuf
         debouncer.watch(path, RecursiveMode::Recursive)?;
     }
     Ok(())
-}
-
-/// Block until a file that matters changed: not a build's output, not an editor's backup,
-/// not the progress file this loop writes.
-fn wait_for_change(changes: &Receiver<DebounceEventResult>, progress: &Path) -> Result<()> {
-    loop {
-        let batch = changes.recv().context("the file watcher stopped")?;
-        let Ok(events) = batch else { continue };
-        // Opening a file (the server's own start reads it) is no change.
-        let mut changed = events
-            .iter()
-            .filter(|event| !matches!(event.kind, EventKind::Access(_)))
-            .flat_map(|event| &event.paths);
-        if changed.any(|path| matters(path, progress)) {
-            // Whatever else is already queued belongs to the same save.
-            while changes.try_recv().is_ok() {}
-            return Ok(());
-        }
-    }
 }
 
 /// Whether a change to `path` is worth a new run.

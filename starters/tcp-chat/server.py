@@ -34,7 +34,7 @@ def converse(conn):
     #   once and print each arriving line at once (a thread for stdin, or selectors).
     # TODO (a_quit_word_from_either_side_ends_the_conversation): a quit word typed or
     #   received (line.strip().lower() in QUIT_WORDS) ends this conversation.
-    # TODO (no scenario checks this, but the spec asks it): at the end of stdin, send a
+    # TODO (spec: no scenario checks this): at the end of stdin, send a
     #   quit word to the client and exit 0.
     pass
 

@@ -94,6 +94,12 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             "runner::check_runs_a_server_that_needs_a_flag_every_scenario_passes",
             check_runs_a_server_that_needs_a_flag_every_scenario_passes,
         ),
+        test("runner::check_reports_one_cause_once", check_reports_one_cause_once),
+        test(
+            "runner::check_warns_of_the_rules_a_pass_does_not_prove",
+            check_warns_of_the_rules_a_pass_does_not_prove,
+        ),
+        test("runner::check_replaces_a_port_of_the_commands_own", check_replaces_a_port_of_the_commands_own),
         test(
             "runner::reliable_ping_measures_the_udp_echo_server_through_reliable_link",
             reliable_ping_measures_the_udp_echo_server_through_reliable_link,
@@ -236,10 +242,12 @@ pub fn check_skips_what_needs_flags_the_command_cannot_take() {
             "an_empty_datagram_is_a_message",
         ])
         .assert()
-        .success()
+        .code(1)
         .stdout(predicate::str::contains("SKIP a_datagram_longer_than_the_buffer_is_cut"))
         .stdout(predicate::str::contains("put {args} in your --server command"))
-        .stdout(predicate::str::contains("1 passed, 0 failed, 1 skipped"));
+        .stdout(predicate::str::contains("1 passed, 0 failed, 1 skipped"))
+        .stdout(predicate::str::contains("1 scenario was skipped, so udp-echo is not done"))
+        .stdout(predicate::str::contains("done ✓").not());
 }
 
 /// A server that merges datagrams fails, and the report shows the merged bytes and the
@@ -295,7 +303,7 @@ pub fn check_names_the_mode_a_skipped_scenario_needs() {
     lab().args(["check", "upper", "--server", &python_upper("")])
         .args(["--scenario", "the_next_client_waits_until_the_first_leaves", "--scenario", "bytes_come_back_upper_cased"])
         .assert()
-        .success()
+        .code(1)
         .stdout(predicate::str::contains(
             "SKIP the_next_client_waits_until_the_first_leaves [iterative only] — needs the server started with `--mode iterative`",
         ))
@@ -376,8 +384,10 @@ pub fn check_reports_a_server_that_crashes_with_its_status_and_traceback() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("server started as: python3 "))
-        .stdout(predicate::str::contains("what failed: the server exited with status 1 at "))
-        .stdout(predicate::str::contains("RuntimeError: cannot handle b'hello from alice'"))
+        // The first line under the FAIL is the exception, then how and when it ended.
+        .stdout(predicate::str::contains(
+            "\n    your server crashed: RuntimeError: cannot handle b'hello from alice' (exited with status 1 at ",
+        ))
         .stdout(predicate::str::contains("0 passed, 1 failed"));
 }
 
@@ -518,6 +528,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
         .arg(&dir)
         .current_dir(place.path())
         .env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", place.path().join("lab-progress.txt"))
         .env("LAB_BINARIES", crate::grade::lab_binaries())
         .env("PATH", crate::grade::python_first_on_path())
         .stdout(std::process::Stdio::piped())
@@ -548,8 +559,18 @@ pub fn watch_checks_again_on_every_save_until_done() {
             }
         }
     };
+    // A save during the first run stops it, and the next starts at once.
+    wait_for("udp-echo · run 1");
+    std::fs::write(dir.join("server.py"), format!("{starter}\n# saved during the run\n")).unwrap();
+    wait_for("A file changed during the run: it was stopped; checking again.");
     let first = wait_for("Watching");
-    assert!(first.iter().any(|line| line.contains("0/7 scenarios pass")), "{}", first.join("\n"));
+    assert!(first.iter().any(|line| line.contains("udp-echo · run 2")), "{}", first.join("\n"));
+    // Each scenario's line as it ends, with the running count, then the bar and the report.
+    let live = first
+        .iter()
+        .position(|line| line.starts_with("  FAIL two_clients_get_only_their_own_replies [1/7, 0 pass]"));
+    let bar = first.iter().position(|line| line.contains("0/7 scenarios pass"));
+    assert!(live.is_some() && live < bar, "{}", first.join("\n"));
     assert!(first.iter().any(|line| line.contains("  hint: ")), "{}", first.join("\n"));
 
     std::fs::copy(echo_fixture(), dir.join("server.py")).unwrap();
@@ -558,10 +579,11 @@ pub fn watch_checks_again_on_every_save_until_done() {
     assert!(wait_for("Watching").iter().any(|line| line.contains("Next: upper")));
     let progress = std::fs::read_to_string(place.path().join("lab-progress.txt")).unwrap();
     assert!(progress.contains("\nudp-echo 7/7 cargo lab check udp-echo --server "), "{progress}");
+    // From inside the starter's folder too: one progress, whatever the folder.
     lab()
         .arg("progress")
-        .env_remove("LAB_PROGRESS")
-        .current_dir(place.path())
+        .env("LAB_PROGRESS", place.path().join("lab-progress.txt"))
+        .current_dir(&dir)
         .assert()
         .success()
         .stdout(predicate::str::contains("  udp-echo    done ✓"))
@@ -570,7 +592,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
 
     // Back to the starter, and Ctrl-C while its scenarios wait on its servers.
     std::fs::write(dir.join("server.py"), starter).unwrap();
-    wait_for("udp-echo · run 3");
+    wait_for("udp-echo · run 4");
     // The servers' command lines name the folder (the runner's own names it too: leave it out).
     let runner = watch.id();
     let servers = || {
@@ -579,7 +601,7 @@ pub fn watch_checks_again_on_every_save_until_done() {
         found.retain(|&pid| pid != runner);
         Some(found).filter(|found| !found.is_empty())
     };
-    assert!(until(Duration::from_secs(300), servers).is_some(), "run 3 started no server within 300s");
+    assert!(until(Duration::from_secs(300), servers).is_some(), "run 4 started no server within 300s");
     let interrupt = std::process::Command::new("kill").args(["-INT", &runner.to_string()]).status();
     assert!(interrupt.unwrap().success());
     let status = watch.wait().unwrap();
@@ -615,9 +637,9 @@ pub fn a_build_that_fails_is_shown_as_a_compile_error() {
         .stdout(predicate::str::contains("FAIL").not());
 }
 
-/// A server that sent nothing in a scenario (a starter, as written) is told so before the
-/// hint, which names the usual cause for a server that answers; one that answered wrongly
-/// gets the hint alone.
+/// A server that received and sent nothing in a scenario (a starter, as written) is told so
+/// first, with what it received and that it is waiting, and pointed to the TODO that names the
+/// scenario; one that answered wrongly is not.
 pub fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
     let place = tempfile::tempdir().unwrap();
     let dir = place.path().join("my-udp-echo");
@@ -628,9 +650,10 @@ pub fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
         .args(["check", "udp-echo", "--scenario", scenario, "--server", &starter])
         .assert()
         .code(1)
+        .stdout(predicate::str::contains("\n    your server received \"hello from alice\" from alice at "))
+        .stdout(predicate::str::contains("still running and not burning CPU"))
         .stdout(predicate::str::contains(format!(
-            "note: your server sent nothing, and printed nothing but its ready line, in this scenario: \
-             if it is still a starter, begin with the TODO that names {scenario}"
+            "note: if your server is still the starter, begin with the TODO that names {scenario}"
         )))
         .stdout(predicate::str::contains("  hint: Reply to the address recvfrom gave you"));
     lab()
@@ -639,7 +662,7 @@ pub fn a_silent_server_is_told_it_sent_nothing_before_the_hint() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("  hint: Echo each datagram on its own"))
-        .stdout(predicate::str::contains("note: your server sent nothing").not());
+        .stdout(predicate::str::contains("note: if your server is still the starter").not());
 }
 
 /// A server that cannot start without a flag every scenario passes (backlog's `--backlog`)
@@ -825,4 +848,86 @@ pub fn a_failing_test_that_leaves_a_watch_running() {
         "the watch started no server within 300s"
     );
     panic!("failing on purpose, with the watch running (and a server of it)");
+}
+
+/// One mistake (`OK\n` for `OK`) that fails eleven scenarios is reported in full once; each
+/// other FAIL's first line still names it, and the summary counts them together.
+pub fn check_reports_one_cause_once() {
+    let room = runner::cargo::workspace_root().join("labs/udp-group/tests/fixtures/room.py");
+    let server = format!("python3 '{}' --bug ok-newline --port {{port}} {{args}}", room.display());
+    let output = lab().args(["check", "udp-group", "--server", &server]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let newline = r#"off by whitespace: alice got "OK\n" where "OK" was expected: an extra "\n" at the end"#;
+    let lines: Vec<&str> = stdout.lines().collect();
+    let fails: Vec<usize> = (0..lines.len()).filter(|&at| lines[at].starts_with("FAIL ")).collect();
+    assert!(fails.len() > 5, "{stdout}");
+    for &at in &fails {
+        assert!(
+            lines[at + 1].contains(newline),
+            "the first line under {} is not the newline:\n{stdout}",
+            lines[at]
+        );
+    }
+    assert_eq!(stdout.matches("transcript (times from the scenario's start)").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!("  {} scenarios failed the same way: {newline}", fails.len())),
+        "{stdout}"
+    );
+}
+
+/// A server that passes, but prints a line before its ready line, binds 0.0.0.0 and holds a
+/// second port, is warned about each (in text and in json); with --strict the check fails.
+pub fn check_warns_of_the_rules_a_pass_does_not_prove() {
+    let loose = format!(
+        "python3 '{}' --fault loose --proto udp --port {{port}} {{args}}",
+        fixture("misbehaving.py").display()
+    );
+    let scenario = ["--scenario", "two_clients_get_only_their_own_replies"];
+    let warned = |text: &str| {
+        text.contains("printed \"starting the echo server\" before its ready line")
+            && text.contains("bound to every interface")
+            && text.contains("also holds udp port")
+    };
+    lab()
+        .args(["check", "udp-echo", "--server", &loose])
+        .args(scenario)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("warning: your server printed"))
+        .stdout(predicate::function(warned));
+    lab()
+        .args(["check", "udp-echo", "--strict", "--server", &loose])
+        .args(scenario)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("warning(s) count as failures (--strict)"));
+    let output = lab()
+        .args(["check", "udp-echo", "--format", "json", "--server", &loose])
+        .args(scenario)
+        .output()
+        .unwrap();
+    let report: runner::report::Submission = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report.warnings.len(), 3, "{:?}", report.warnings);
+    assert!(warned(&report.warnings.join("\n")), "{:?}", report.warnings);
+    for format in ["junit", "gradescope"] {
+        let output = lab()
+            .args(["check", "udp-echo", "--format", format, "--server", &loose])
+            .args(scenario)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(warned(&text.replace("&quot;", "\"").replace("\\\"", "\"")), "{format}:\n{text}");
+    }
+}
+
+/// `--server '... --port 8888'` (a port of its own) gets a suggestion with `{port}` in its
+/// place, not a second `--port`.
+pub fn check_replaces_a_port_of_the_commands_own() {
+    lab()
+        .args(["check", "udp-echo", "--server", "python3 my_echo.py --port 8888"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--server 'python3 my_echo.py --port {port} {args}'"))
+        .stderr(predicate::str::contains("--port 8888").not());
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Result, bail};
 
+use crate::diagnosis::Finding;
 use crate::link::{Fate, Plan, Rule, Way};
 use crate::process::{Role, describe_status};
 use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
@@ -91,12 +92,22 @@ flight.",
     fixture: Fixture {
         script: "tests/fixtures/receiver.py",
         passes_with: &[""],
-        reports: &[Report {
-            name: "the_copy_failure_shows_the_line_printed_twice",
-            scenario: scenario_name!(stop_and_wait_delivers_every_line_once_in_order),
-            bug: "deliver-copies",
-            shows: &[&["printed \"line"], &["again, after"]],
-        }],
+        reports: &[
+            Report {
+                name: "a_checksum_summed_in_the_wrong_byte_order_is_named",
+                scenario: scenario_name!(stop_and_wait_delivers_every_line_once_in_order),
+                leads_with: &["the checksum is wrong: your receiver answered"],
+                bug: "checksum-little-endian",
+                shows: &[],
+            },
+            Report {
+                name: "the_copy_failure_shows_the_line_printed_twice",
+                scenario: scenario_name!(stop_and_wait_delivers_every_line_once_in_order),
+                leads_with: &[],
+                bug: "deliver-copies",
+                shows: &[&["printed \"line"], &["again, after"]],
+            },
+        ],
     },
     by_hand: &[
         "cargo lab reliable server                          # the receiver, on udp://127.0.0.1:9300",
@@ -231,61 +242,67 @@ pub fn the_pinger_counts_exactly_the_pings_the_link_dropped(s: &mut Session) -> 
 /// Stop-and-wait (window 1) through a link that drops 30%, copies 10% and holds back 10%
 /// (each way), and copies the first datagram: six lines, each printed once, in order.
 pub fn stop_and_wait_delivers_every_line_once_in_order(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&[])?;
-    // The first datagram (DATA 0, sent first) is copied, so there is always a copy to see,
-    // whatever the chances do.
-    let rules = vec![Rule { way: Way::Forward, number: 1, fate: Fate::Duplicate }];
-    let plan = Plan { loss: 0.3, dup: 0.1, reorder: 0.1, seed: STOP_AND_WAIT_SEED, rules, ..Plan::default() };
-    let link = s.link("sender", server.addr(), plan)?;
-    s.say("The sender sends line N as DATA N, and sends it again until ACK N+1 comes back.");
-    let mut sender =
-        start_sender(s, link.addr(), &["--window", "1", "--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
-    let lines = numbered(6);
-    type_lines(&mut sender, &lines)?;
-    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
-    expect_printed(&mut server, &lines)
+    probed(s, |s, server| {
+        // The first datagram (DATA 0, sent first) is copied, so there is always a copy to see,
+        // whatever the chances do.
+        let rules = vec![Rule { way: Way::Forward, number: 1, fate: Fate::Duplicate }];
+        let plan =
+            Plan { loss: 0.3, dup: 0.1, reorder: 0.1, seed: STOP_AND_WAIT_SEED, rules, ..Plan::default() };
+        let link = s.link("sender", server.addr(), plan)?;
+        s.say("The sender sends line N as DATA N, and sends it again until ACK N+1 comes back.");
+        let mut sender =
+            start_sender(s, link.addr(), &["--window", "1", "--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
+        let lines = numbered(6);
+        type_lines(&mut sender, &lines)?;
+        expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
+        expect_printed(server, &lines)
+    })
 }
 
 /// The link drops the receiver's first ACK. The sender's timer runs out and it sends line 0
 /// again; the receiver must not print it again, but must acknowledge it again.
 pub fn a_lost_ack_brings_a_copy_that_is_acknowledged_again(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&[])?;
-    let rules = vec![Rule { way: Way::Back, number: 1, fate: Fate::Drop }];
-    let link = s.link("sender", server.addr(), Plan { rules, ..Plan::default() })?;
-    let mut sender = start_sender(s, link.addr(), &["--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
-    let lines = vec!["first".to_string(), "second".to_string()];
-    type_lines(&mut sender, &lines)?;
-    let status = sender.wait_exit(WAIT)?;
-    let acks = |datagrams: Vec<Vec<u8>>| datagrams.iter().filter(|d| body(d) == "ACK 1").count();
-    let answered = acks(link::dropped(s.transcript(), "server", "sender"))
-        + acks(link::passed(s.transcript(), "server", "sender"));
-    let copies =
-        link::passed(s.transcript(), "sender", "server").iter().filter(|d| body(d) == "DATA 0 first").count();
-    if copies >= 2 && answered < 2 {
-        bail!(
-            "the receiver got DATA 0 {copies} times (its first ACK was dropped by the link) but answered ACK 1 only \
-             {answered} time(s): the sender, never told, {}",
-            describe_status(status)
-        );
-    }
-    if !status.success() {
-        bail!("expected the sender to exit 0, every line acknowledged; it {}", describe_status(status));
-    }
-    expect_printed(&mut server, &lines)
+    probed(s, |s, server| {
+        let rules = vec![Rule { way: Way::Back, number: 1, fate: Fate::Drop }];
+        let link = s.link("sender", server.addr(), Plan { rules, ..Plan::default() })?;
+        let mut sender = start_sender(s, link.addr(), &["--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
+        let lines = vec!["first".to_string(), "second".to_string()];
+        type_lines(&mut sender, &lines)?;
+        let status = sender.wait_exit(WAIT)?;
+        let acks = |datagrams: Vec<Vec<u8>>| datagrams.iter().filter(|d| body(d) == "ACK 1").count();
+        let answered = acks(link::dropped(s.transcript(), "server", "sender"))
+            + acks(link::passed(s.transcript(), "server", "sender"));
+        let copies = link::passed(s.transcript(), "sender", "server")
+            .iter()
+            .filter(|d| body(d) == "DATA 0 first")
+            .count();
+        if copies >= 2 && answered < 2 {
+            bail!(
+                "the receiver got DATA 0 {copies} times (its first ACK was dropped by the link) but answered ACK 1 only \
+                 {answered} time(s): the sender, never told, {}",
+                describe_status(status)
+            );
+        }
+        if !status.success() {
+            bail!("expected the sender to exit 0, every line acknowledged; it {}", describe_status(status));
+        }
+        expect_printed(server, &lines)
+    })
 }
 
 /// The link flips the lowest bit of the last byte of the first datagram: `hello` becomes
 /// `helln`. The checksum no longer matches; the receiver discards it, and prints `hello` only
 /// when the sender's copy arrives intact.
 pub fn a_corrupted_datagram_is_discarded_not_delivered(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&[])?;
-    let rules = vec![Rule { way: Way::Forward, number: 1, fate: Fate::Corrupt { from_end: 0, bit: 0 } }];
-    let link = s.link("sender", server.addr(), Plan { rules, ..Plan::default() })?;
-    let mut sender = start_sender(s, link.addr(), &["--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
-    let lines = vec!["hello".to_string()];
-    type_lines(&mut sender, &lines)?;
-    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
-    expect_printed(&mut server, &lines)
+    probed(s, |s, server| {
+        let rules = vec![Rule { way: Way::Forward, number: 1, fate: Fate::Corrupt { from_end: 0, bit: 0 } }];
+        let link = s.link("sender", server.addr(), Plan { rules, ..Plan::default() })?;
+        let mut sender = start_sender(s, link.addr(), &["--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
+        let lines = vec!["hello".to_string()];
+        type_lines(&mut sender, &lines)?;
+        expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
+        expect_printed(server, &lines)
+    })
 }
 
 /// First by hand: carol sends line 0, then lines 2 and 3 with line 1 missing. The receiver
@@ -294,71 +311,73 @@ pub fn a_corrupted_datagram_is_discarded_not_delivered(s: &mut Session) -> Resul
 /// 8, through 10% loss and 5% copies each way, and the third datagram dropped: sixteen lines,
 /// each printed once, in order; and at some moment more than one line was in flight.
 pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&[])?;
-    s.say("carol, a sender written by hand, leaves a gap: line 1 never comes the first time.");
-    let carol = s.udp("carol")?;
-    let line = |seq: u64| format!("carol's line {seq}");
-    carol.send_to(server.addr(), &data(0, &line(0)))?;
-    carol.expect_datagram(&ack(1))?;
-    for seq in [2, 3] {
-        carol.send_to(server.addr(), &data(seq, &line(seq)))?;
+    probed(s, |s, server| {
+        s.say("carol, a sender written by hand, leaves a gap: line 1 never comes the first time.");
+        let carol = s.udp("carol")?;
+        let line = |seq: u64| format!("carol's line {seq}");
+        carol.send_to(server.addr(), &data(0, &line(0)))?;
         carol.expect_datagram(&ack(1))?;
-    }
-    s.say(
-        "The receiver keeps nothing out of order, and says so each time: ACK 1, still. Now line 1, 2 and 3.",
-    );
-    for seq in [1, 2, 3] {
-        carol.send_to(server.addr(), &data(seq, &line(seq)))?;
-        carol.expect_datagram(&ack(seq + 1))?;
-    }
-    expect_lines(&mut server, &(0..4).map(line).collect::<Vec<_>>())?;
+        for seq in [2, 3] {
+            carol.send_to(server.addr(), &data(seq, &line(seq)))?;
+            carol.expect_datagram(&ack(1))?;
+        }
+        s.say(
+            "The receiver keeps nothing out of order, and says so each time: ACK 1, still. Now line 1, 2 and 3.",
+        );
+        for seq in [1, 2, 3] {
+            carol.send_to(server.addr(), &data(seq, &line(seq)))?;
+            carol.expect_datagram(&ack(seq + 1))?;
+        }
+        expect_lines(server, &(0..4).map(line).collect::<Vec<_>>())?;
 
-    // The third datagram (DATA 2, sent first, the window open) is dropped, so there is
-    // a gap, whatever the chances do.
-    let rules = vec![Rule { way: Way::Forward, number: 3, fate: Fate::Drop }];
-    let plan = Plan { loss: 0.1, dup: 0.05, seed: GO_BACK_N_SEED, rules, ..Plan::default() };
-    let link = s.link("sender", server.addr(), plan)?;
-    s.say(
-        "Now the lab's sender: up to 8 lines go out before the first is acknowledged; a timeout sends all those \
-         in flight again.",
-    );
-    let mut sender =
-        start_sender(s, link.addr(), &["--window", "8", "--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
-    let lines = numbered(16);
-    type_lines(&mut sender, &lines)?;
-    expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
-    expect_printed(&mut server, &lines)?;
-    let most = most_in_flight(s);
-    if most < 2 {
-        bail!("never more than {most} line in flight at once: the window did not open");
-    }
-    s.say(format!("At one moment {most} lines were in flight, sent and not yet acknowledged."));
-    Ok(())
+        // The third datagram (DATA 2, sent first, the window open) is dropped, so there is
+        // a gap, whatever the chances do.
+        let rules = vec![Rule { way: Way::Forward, number: 3, fate: Fate::Drop }];
+        let plan = Plan { loss: 0.1, dup: 0.05, seed: GO_BACK_N_SEED, rules, ..Plan::default() };
+        let link = s.link("sender", server.addr(), plan)?;
+        s.say(
+            "Now the lab's sender: up to 8 lines go out before the first is acknowledged; a timeout sends all those \
+             in flight again.",
+        );
+        let mut sender =
+            start_sender(s, link.addr(), &["--window", "8", "--timeout", TIMEOUT_MS, "--retries", RETRIES])?;
+        let lines = numbered(16);
+        type_lines(&mut sender, &lines)?;
+        expect_success(s, &mut sender, "the sender, every line acknowledged,")?;
+        expect_printed(server, &lines)?;
+        let most = most_in_flight(s);
+        if most < 2 {
+            bail!("never more than {most} line in flight at once: the window did not open");
+        }
+        s.say(format!("At one moment {most} lines were in flight, sent and not yet acknowledged."));
+        Ok(())
+    })
 }
 
 /// alice's sender sends two lines; then bob's, from another port, sends two of its own,
 /// numbered from 0 again. The receiver prints all four: bob's `DATA 0` is not a copy of
 /// alice's.
 pub fn each_sender_is_a_stream_of_its_own(s: &mut Session) -> Result<()> {
-    let mut server = s.server(&[])?;
-    let mut printed = Vec::new();
-    for who in ["alice", "bob"] {
-        let link = s.link(who, server.addr(), Plan::default())?;
-        let address = link.addr().to_string();
-        let flags = ["--to", address.as_str(), "--timeout", TIMEOUT_MS, "--retries", RETRIES];
-        let mut sender = s.role(who, "send", &flags)?;
-        let lines = vec![format!("{who}'s first line"), format!("{who}'s second line")];
-        type_lines(&mut sender, &lines)?;
-        let status = sender.wait_exit(WAIT)?;
-        if !status.success() {
-            bail!(
-                "{who}'s sender {}: its lines, numbered from 0, were taken for copies of another sender's",
-                describe_status(status)
-            );
+    probed(s, |s, server| {
+        let mut printed = Vec::new();
+        for who in ["alice", "bob"] {
+            let link = s.link(who, server.addr(), Plan::default())?;
+            let address = link.addr().to_string();
+            let flags = ["--to", address.as_str(), "--timeout", TIMEOUT_MS, "--retries", RETRIES];
+            let mut sender = s.role(who, "send", &flags)?;
+            let lines = vec![format!("{who}'s first line"), format!("{who}'s second line")];
+            type_lines(&mut sender, &lines)?;
+            let status = sender.wait_exit(WAIT)?;
+            if !status.success() {
+                bail!(
+                    "{who}'s sender {}: its lines, numbered from 0, were taken for copies of another sender's",
+                    describe_status(status)
+                );
+            }
+            printed.extend(lines);
         }
-        printed.extend(lines);
-    }
-    expect_printed(&mut server, &printed)
+        expect_printed(server, &printed)
+    })
 }
 
 /// The receiver prints one line; then its user quits (its stdin ends) and it exits 0. The
@@ -366,30 +385,90 @@ pub fn each_sender_is_a_stream_of_its_own(s: &mut Session) -> Result<()> {
 /// a busy machine may stall), it gives up with status 1 and an error, instead of waiting for
 /// ever.
 pub fn the_sender_gives_up_once_the_receiver_has_quit(s: &mut Session) -> Result<()> {
+    probed(s, |s, server| {
+        let link = s.link("sender", server.addr(), Plan::default())?;
+        let mut sender = start_sender(s, link.addr(), &["--timeout", "100", "--retries", "19"])?;
+        sender.send_line("one")?;
+        expect_printed(server, &["one".to_string()])?;
+        s.say("The receiver's user quits: its input ends.");
+        server.close_stdin();
+        let status = server.wait_exit(WAIT)?;
+        if !status.success() {
+            bail!("expected the receiver to exit 0 at the end of its input; it {}", describe_status(status));
+        }
+        s.say("The sender's next line has nobody to acknowledge it.");
+        sender.send_line("two")?;
+        let status = sender.wait_exit(WAIT)?;
+        if status.code() != Some(1) {
+            bail!("expected the sender to give up with status 1; it {}", describe_status(status));
+        }
+        // Read from the transcript, not waited for: the sender has ended, and every line it
+        // printed is in.
+        let said = s.transcript().last_stderr("sender", 3);
+        if !said.iter().any(|line| line.starts_with("error: ")) {
+            bail!("the sender gave up without an `error:` line saying why; its last lines: {said:?}");
+        }
+        Ok(())
+    })
+}
+
+/// The receiver started, then `body` run with it. A receiver that fails having acknowledged
+/// nothing at all is asked about the checksum, the field a receiver most often gets wrong
+/// without a word: two probes, each a sender's first line, one with the checksum right and
+/// one with its two bytes swapped. Answering only the swapped one means the body's 16-bit
+/// words were added little-endian, and the report names the field.
+fn probed(s: &mut Session, body: impl FnOnce(&mut Session, &mut Role) -> Result<()>) -> Result<()> {
     let mut server = s.server(&[])?;
-    let link = s.link("sender", server.addr(), Plan::default())?;
-    let mut sender = start_sender(s, link.addr(), &["--timeout", "100", "--retries", "19"])?;
-    sender.send_line("one")?;
-    expect_printed(&mut server, &["one".to_string()])?;
-    s.say("The receiver's user quits: its input ends.");
-    server.close_stdin();
-    let status = server.wait_exit(WAIT)?;
-    if !status.success() {
-        bail!("expected the receiver to exit 0 at the end of its input; it {}", describe_status(status));
+    let error = match body(s, &mut server) {
+        Ok(()) => return Ok(()),
+        Err(error) => error,
+    };
+    if acknowledged_any(s) || s.transcript().crash().is_some() {
+        return Err(error);
     }
-    s.say("The sender's next line has nobody to acknowledge it.");
-    sender.send_line("two")?;
-    let status = sender.wait_exit(WAIT)?;
-    if status.code() != Some(1) {
-        bail!("expected the sender to give up with status 1; it {}", describe_status(status));
+    match checksum_probe(s, server.addr()) {
+        Ok(Some(finding)) => Err(error.context(finding)),
+        _ => Err(error),
     }
-    // Read from the transcript, not waited for: the sender has ended, and every line it
-    // printed is in.
-    let said = s.transcript().last_stderr("sender", 3);
-    if !said.iter().any(|line| line.starts_with("error: ")) {
-        bail!("the sender gave up without an `error:` line saying why; its last lines: {said:?}");
+}
+
+/// Did the receiver send any ACK in this scenario (one the link dropped too)?
+fn acknowledged_any(s: &Session) -> bool {
+    s.transcript().events().iter().any(|(_, event)| match event {
+        Event::Wire { from, bytes, .. } | Event::Link { from, bytes, .. } => {
+            from == "server" && body(bytes).starts_with("ACK ")
+        }
+        _ => false,
+    })
+}
+
+/// See [`probed`].
+fn checksum_probe(s: &mut Session, at: SocketAddr) -> Result<Option<Finding>> {
+    s.say("(The receiver acknowledged nothing. Two probes: a first line with its checksum right, and one");
+    s.say("with the checksum's two bytes swapped, as a sum of little-endian 16-bit words makes it.)");
+    let right = data(0, "probe");
+    let line = String::from_utf8_lossy(&right[5..]).to_string();
+    let sum = u16::from_str_radix(&String::from_utf8_lossy(&right[..4]), 16)?;
+    let swapped = format!("{:04x} {line}", sum.swap_bytes()).into_bytes();
+    if swapped == right {
+        return Ok(None);
     }
-    Ok(())
+    let (straight, crossed) = (s.udp("probe")?, s.udp("probe2")?);
+    crossed.send_to(at, &swapped)?;
+    straight.send_to(at, &right)?;
+    if crossed.recv(WAIT)?.is_none() || straight.recv(QUIET)?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(Finding {
+        field: "the checksum",
+        what: format!(
+            "your receiver answered {} (its checksum's two bytes swapped) and not {} (the right one): it adds \
+             the body's 16-bit words little-endian; RFC 1071 adds them big-endian, the first byte of each pair \
+             the high one",
+            show(&swapped),
+            show(&right)
+        ),
+    }))
 }
 
 /// The lab's sender, to `to`, with `args`.

@@ -83,6 +83,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             Report {
                 name: "a_reply_without_its_newline_shows_on_the_wire",
                 scenario: scenario_name!(the_client_is_refused_until_the_server_runs),
+                leads_with: &[],
                 bug: "no-newline",
                 shows: &[
                     &["server → client  bytes (18 bytes): \"yes, I am here now\""],
@@ -92,6 +93,7 @@ bob are plain TCP sockets the harness drives, and every chunk of bytes is shown 
             Report {
                 name: "the_quit_failure_shows_the_unnoticed_quit_word",
                 scenario: scenario_name!(a_quit_word_from_either_side_ends_the_conversation),
+                leads_with: &[],
                 bug: "quit-never-matches",
                 shows: &[&["server stdout> client 1: Q"], &["expected the server to close the connection"]],
             },

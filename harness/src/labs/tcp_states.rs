@@ -91,12 +91,22 @@ server is paused (SIGSTOP, as Ctrl-Z pauses a program), what happens is the kern
     fixture: Fixture {
         script: "tests/fixtures/echo.py",
         passes_with: &[""],
-        reports: &[Report {
+        reports: &[
+            Report {
+                name: "a_crash_on_a_reset_leads_with_the_exception",
+                scenario: scenario_name!(a_reset_leaves_no_time_wait_and_the_server_goes_on),
+                leads_with: &["your server crashed: ConnectionResetError"],
+                bug: "die-on-reset",
+                shows: &[],
+            },
+            Report {
             name: "a_server_that_never_closes_is_caught_in_close_wait",
             scenario: scenario_name!(a_closed_client_leaves_no_close_wait),
+            leads_with: &[],
             bug: "never-close",
             shows: &[&["it still shows alice FIN_WAIT2, server (alice) CLOSE_WAIT"], &["CLOSE_WAIT"]],
-        }],
+        },
+        ],
     },
     by_hand: &[
         "cargo lab tcp-states server        # terminal 1: an echo server that shows its sockets' states",

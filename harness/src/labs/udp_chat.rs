@@ -76,6 +76,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
             Report {
                 name: "the_stranger_failure_shows_the_strangers_line",
                 scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
+                leads_with: &[],
                 bug: "reply-to-last",
                 // Seen at once, or, on a machine too busy for the server to print it within the
                 // short watch, as the line it showed for alice's next.
@@ -89,6 +90,7 @@ takes part too; its datagrams are not drawn, but what it prints is.",
             Report {
                 name: "a_strangers_datagram_queued_before_connect_is_caught",
                 scenario: scenario_name!(a_stranger_cannot_cut_into_the_chat),
+                leads_with: &[],
                 bug: "trust-connect",
                 // Seen at once, or, on a machine too busy for the server to print it within the
                 // short watch, as the line it showed for alice's next.

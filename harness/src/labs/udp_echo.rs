@@ -5,6 +5,7 @@ use std::net::{SocketAddr, UdpSocket};
 
 use anyhow::{Context, Result, bail, ensure};
 
+use crate::diagnosis::Mismatch;
 use crate::kernel;
 use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
@@ -85,12 +86,42 @@ and every datagram that crosses the wire is shown with its exact bytes.",
             Report {
                 name: "a_server_that_reads_1024_bytes_by_default_is_caught",
                 scenario: scenario_name!(bad_input_does_not_stop_the_server),
+                leads_with: &[],
                 bug: "default-1024",
                 shows: &[&["but got 1024 of them"]],
             },
             Report {
+                name: "a_reply_sent_to_another_client_names_who_got_it",
+                scenario: scenario_name!(two_clients_get_only_their_own_replies),
+                leads_with: &["your server sent bob's reply to alice"],
+                bug: "reply-to-first",
+                shows: &[],
+            },
+            Report {
+                name: "a_crash_leads_with_the_exception",
+                scenario: scenario_name!(bad_input_does_not_stop_the_server),
+                leads_with: &["your server crashed: UnicodeDecodeError: "],
+                bug: "decode-text",
+                shows: &[],
+            },
+            Report {
+                name: "a_server_stuck_in_a_loop_says_what_it_received_and_that_it_burns_cpu",
+                scenario: scenario_name!(two_clients_get_only_their_own_replies),
+                leads_with: &["your server received \"hello from alice\" from alice at"],
+                bug: "spin",
+                shows: &[&["burning CPU"]],
+            },
+            Report {
+                name: "a_reply_from_another_socket_says_so",
+                scenario: scenario_name!(the_client_prints_each_reply),
+                leads_with: &["came from another socket"],
+                bug: "new-socket",
+                shows: &[],
+            },
+            Report {
                 name: "the_merge_failure_shows_the_merged_datagram",
                 scenario: scenario_name!(datagrams_keep_their_boundaries),
+                leads_with: &["the right bytes, joined"],
                 bug: "merge",
                 // Which datagrams the fixture gathers into one depends on when it wakes up.
                 shows: &[&[
@@ -164,11 +195,13 @@ pub fn datagrams_keep_their_boundaries(s: &mut Session) -> Result<()> {
         let whole =
             got.iter().all(|reply| left.iter().position(|d| d == reply).map(|at| left.remove(at)).is_some());
         if !whole {
-            bail!(
+            let message = format!(
                 "alice expected the datagrams {} back, one each\n  but got {}",
                 list(&expected),
                 list(&got)
             );
+            let got = got.last().cloned();
+            return Err(Mismatch { who: "alice".into(), expected, got, datagrams: true, message }.into());
         }
     }
     s.say("Three in, three out: a datagram is a message, whole.");

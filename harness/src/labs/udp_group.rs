@@ -120,12 +120,24 @@ drives, and every datagram that crosses the wire is shown with its exact bytes."
     fixture: Fixture {
         script: "tests/fixtures/room.py",
         passes_with: &["", "--quiet"],
-        reports: &[Report {
-            name: "the_eaten_spaces_show_in_the_failure",
-            scenario: scenario_name!(a_message_arrives_byte_for_byte_at_every_member),
-            bug: "eat-spaces",
-            shows: &[&["你好,everyone:twospaces,three,andoneattheend"]],
-        }],
+        reports: &[
+            Report {
+                name: "a_reply_with_a_newline_too_many_shows_the_newline",
+                scenario: scenario_name!(registering_gets_exactly_ok),
+                leads_with: &[
+                    r#"off by whitespace: alice got "OK\n" where "OK" was expected: an extra "\n" at the end"#,
+                ],
+                bug: "ok-newline",
+                shows: &[],
+            },
+            Report {
+                name: "the_eaten_spaces_show_in_the_failure",
+                scenario: scenario_name!(a_message_arrives_byte_for_byte_at_every_member),
+                leads_with: &[],
+                bug: "eat-spaces",
+                shows: &[&["你好,everyone:twospaces,three,andoneattheend"]],
+            },
+        ],
     },
     by_hand: &[
         "cargo lab udp-group server                # terminal 1: you are the owner; type here too",

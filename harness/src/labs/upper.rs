@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::scenario::{Fixture, Flag, Lab, Spec};
+use crate::scenario::{Fixture, Flag, Lab, Report, Spec};
 use crate::session::Session;
 use crate::transcript::Proto;
 use crate::{QUIET, WAIT};
@@ -80,7 +80,22 @@ chunk of bytes is shown as they read it, so its time is when they read it.",
     fixture: Fixture {
         script: "tests/fixtures/upper.py",
         passes_with: &["--mode iterative", "--mode threaded"],
-        reports: &[],
+        reports: &[
+            Report {
+                name: "a_crash_on_a_reset_leads_with_the_exception",
+                scenario: scenario_name!(a_vanished_client_does_not_stop_the_server),
+                leads_with: &["your server crashed: ConnectionResetError"],
+                bug: "die-on-reset",
+                shows: &[],
+            },
+            Report {
+                name: "a_server_that_leaves_its_accept_loop_says_it_ended",
+                scenario: scenario_name!(an_empty_session_is_clean),
+                leads_with: &["your server ended on its own (exited with status 0"],
+                bug: "serve-once",
+                shows: &[],
+            },
+        ],
     },
     by_hand: &[
         "cargo lab upper server        # terminal 1 (iterative; add --mode threaded for the other)",

@@ -500,7 +500,7 @@ pub fn unchecked(
     problem: String,
     seconds: f64,
 ) -> Submission {
-    let not_run = "not run to the end: the submission could not be checked (see the problem above)";
+    let not_run = "not run, or not to the end: the submission could not be checked (see the problem above)";
     Submission {
         name: name.to_string(),
         lab: lab.to_string(),
@@ -519,6 +519,7 @@ pub fn unchecked(
             })
             .collect(),
         seconds,
+        warnings: Vec::new(),
     }
 }
 

@@ -67,6 +67,9 @@ pub fn write(submission: &Submission, visibility: Visibility) -> String {
     if let Some(problem) = &submission.problem {
         output = format!("FAIL before any scenario: {problem}\n\n{output}");
     }
+    for warning in &submission.warnings {
+        output.push_str(&format!("\nwarning: {warning}"));
+    }
     let results = Results {
         score: submission.points(),
         execution_time: submission.seconds,

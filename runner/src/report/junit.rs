@@ -53,12 +53,15 @@ fn suite(writer: &mut Writer<Vec<u8>>, submission: &Submission, timestamp: &str)
         .with_attribute(("timestamp", timestamp))
         .write_inner_content(|writer| {
             writer.create_element("properties").write_inner_content(|writer| {
-                for (name, value) in [
+                let fixed = [
                     ("lab", submission.lab.clone()),
                     ("server", submission.server.clone()),
                     ("points", number(submission.points())),
                     ("max_points", number(submission.max_points())),
-                ] {
+                ];
+                // One `warning` property for each rule of the spec no scenario proves (check's warnings).
+                let warnings = submission.warnings.iter().map(|warning| ("warning", warning.clone()));
+                for (name, value) in fixed.into_iter().chain(warnings) {
                     writer
                         .create_element("property")
                         .with_attribute(("name", name))

@@ -48,6 +48,10 @@ pub struct Submission {
     pub problem: Option<String>,
     pub scenarios: Vec<ScenarioResult>,
     pub seconds: f64,
+    /// The spec's rules that no scenario proves and the server did not keep (its ready line
+    /// not first, a bind to every interface, a second port): `check --strict` fails on them.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// One scenario's result.
@@ -95,8 +99,9 @@ impl Submission {
         self.scenarios.iter().filter(|s| s.status == status).count()
     }
 
+    /// Every scenario passed: none failed, none was skipped (a skip is not a pass).
     pub fn all_passed(&self) -> bool {
-        self.problem.is_none() && self.count(Status::Fail) == 0
+        self.problem.is_none() && self.count(Status::Fail) == 0 && self.count(Status::Skip) == 0
     }
 
     /// "5 passed, 2 failed, 0 skipped; 5 of 7 points".
@@ -117,6 +122,9 @@ impl Submission {
         let mut text = format!("{}: {} against {}'s scenarios\n", self.name, self.server, self.lab);
         if let Some(problem) = &self.problem {
             text.push_str(&format!("\nFAIL before any scenario: {problem}\n"));
+        }
+        for warning in &self.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
         }
         text.push('\n');
         for scenario in &self.scenarios {
@@ -214,7 +222,8 @@ pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> R
         seconds,
         report,
     };
-    if let Some(problem) = check::start_problem(target) {
+    let first = check::first_start(target);
+    if let Some(problem) = first.problem {
         let mut said = problem.headline.clone();
         if let Some(transcript) = &problem.transcript {
             said.push_str(&format!("\n\ntranscript (times from the start):\n{transcript}"));
@@ -227,17 +236,27 @@ pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> R
             problem: Some(said),
             scenarios: scenarios.iter().map(|s| result(s, Status::Fail, 0.0, not_run.to_string())).collect(),
             seconds: started.elapsed().as_secs_f64(),
+            warnings: Vec::new(),
         });
     }
     let mut results = Vec::new();
-    check::run_all(target, &scenarios, options, |scenario, ran| {
-        let ran = ran.expect("without --fail-fast every scenario runs");
-        let seconds = ran.took.as_secs_f64();
-        results.push(match ran.outcome {
+    let mut tally = check::Tally::default();
+    check::run_all(target, &scenarios, options, |event| {
+        tally.on(&event);
+        let ran = match event {
+            check::Event::Finished(ran) => ran,
+            check::Event::Started(_) => return,
+            check::Event::NotRun(scenario) => {
+                results.push(result(scenario, Status::Skip, 0.0, "not run".to_string()));
+                return;
+            }
+        };
+        let (scenario, seconds) = (ran.scenario, ran.took.as_secs_f64());
+        results.push(match &ran.outcome {
             Outcome::Passed => result(scenario, Status::Pass, seconds, String::new()),
-            Outcome::Skipped(why) => result(scenario, Status::Skip, seconds, why),
+            Outcome::Skipped(why) => result(scenario, Status::Skip, seconds, why.clone()),
             Outcome::Failed(error) => {
-                let report = scenario::failure_report(lab, scenario, &error, &ran.transcript, options.hints);
+                let report = scenario::failure_report(lab, scenario, error, &ran.transcript, options.hints);
                 result(scenario, Status::Fail, seconds, report)
             }
         });
@@ -249,6 +268,7 @@ pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> R
         problem: None,
         scenarios: results,
         seconds: started.elapsed().as_secs_f64(),
+        warnings: first.warnings,
     })
 }
 

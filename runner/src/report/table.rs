@@ -193,6 +193,7 @@ mod tests {
                 })
                 .collect(),
             seconds: 0.0,
+            warnings: Vec::new(),
         }
     }
 

@@ -51,7 +51,7 @@ fn converse(mut stream: TcpStream, mode: Mode) {
     // TODO (a_quit_word_from_either_side_ends_the_conversation): a quit word typed or
     //   received (QUIT_WORDS.contains(&line.trim().to_lowercase().as_str())) ends this
     //   conversation.
-    // TODO (no scenario checks this, but the spec asks it): at the end of stdin, send a
+    // TODO (spec: no scenario checks this): at the end of stdin, send a
     //   quit word to the client and exit 0.
     //
     // Until then the stream is dropped here, which closes the connection.
