@@ -177,7 +177,7 @@ fn said_by_server(event: &Event) -> bool {
 /// A server still running that printed an exception or a panic: one of its threads died (a
 /// client's, say), and what that thread was doing is left undone.
 fn raised(transcript: &Transcript) -> Option<Diagnosis> {
-    let stderr = transcript.last_stderr("server", 400);
+    let stderr = escaped(transcript.last_stderr("server", 400));
     let thrown = stderr.iter().any(|line| line.starts_with("Traceback (") || line.contains("panicked at "));
     let words = last_words(&stderr).filter(|_| thrown)?;
     let headline = format!(
@@ -198,10 +198,16 @@ fn find<T: std::error::Error + Send + Sync + 'static>(error: &anyhow::Error) -> 
     error.downcast_ref::<T>().or_else(|| error.chain().find_map(|cause| cause.downcast_ref::<T>()))
 }
 
+/// A server's lines as a report may show them: a control character (an escape sequence, a
+/// carriage return, U+202E) escaped, never passed to the reader's terminal.
+fn escaped(lines: Vec<String>) -> Vec<String> {
+    lines.iter().map(|line| crate::style::printable(line).into_owned()).collect()
+}
+
 /// The server ended on its own: led by its exception or panic line.
 fn crashed(transcript: &Transcript) -> Option<Diagnosis> {
     let crash = transcript.crash()?;
-    let stderr = transcript.last_stderr(&crash.who, 400);
+    let stderr = escaped(transcript.last_stderr(&crash.who, 400));
     let at = format!("{} at {:.3}s", crash.status, crash.at.as_secs_f64());
     let (headline, key, details) = match last_words(&stderr) {
         Some(words) => (

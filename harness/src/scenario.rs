@@ -207,10 +207,10 @@ pub fn failure_report(
     let events = transcript.events();
     let mut report = match diagnosis::diagnose(error, transcript) {
         Some(found) => {
-            // The server's own words (an exception's line) reach the terminal escaped.
-            let mut text = crate::style::printable(&found.headline).into_owned();
+            // The server's own words in it are escaped already (see diagnosis::escaped).
+            let mut text = found.headline;
             for line in found.details {
-                text.push_str(&format!("\n      {}", crate::style::printable(&line)));
+                text.push_str(&format!("\n      {line}"));
             }
             text.push_str(&format!("\n  what failed: {error:#}"));
             text

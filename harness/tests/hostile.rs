@@ -31,7 +31,7 @@ fn a_hostile_servers_output_reaches_the_report_escaped() {
     let target = Target::command(lab, "udp-echo", &command);
     let report = harness::testing::expect_failure(&lab.scenarios[0], &target).unwrap();
     assert_eq!(raw_controls(&report), Vec::<char>::new(), "{report}");
-    assert!(report.contains("its last lines on stderr:\n      \"err \\u{1b}]0;owned\\u{7}"), "{report}");
+    assert!(report.contains("\n      stderr> \"err \\u{1b}]0;owned\\u{7}"), "{report}");
     for escaped in [r"\u{1b}[2J", r"\u{1b}[6n", r"\u{9b}31m", r"\u{202e}evil\rforged", r#""bytes \xff\xfe""#]
     {
         assert!(report.contains(escaped), "{escaped} is not in the report:\n{report}");

@@ -314,6 +314,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let lab = find(&lab)?;
             let server = match ServerCommand::parse(&server, &stray) {
                 Ok(command) => command.text,
+                Err(refused) if refused.fix.is_empty() => {
+                    eprintln!("error: {}", refused.error);
+                    return Ok(ExitCode::from(2));
+                }
                 Err(refused) => {
                     eprintln!(
                         "error: {}\nhint: put the whole command in quotes, with the checker's port in it, as in\n  \

@@ -12,7 +12,7 @@ pub struct ServerCommand {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub error: String,
-    /// The corrected command, for the `hint:` line.
+    /// The corrected command, for the `hint:` line (empty: there is none to give).
     pub fix: String,
 }
 
@@ -22,6 +22,18 @@ impl ServerCommand {
     pub fn parse(server: &str, stray: &[String]) -> Result<ServerCommand, Refusal> {
         let whole =
             std::iter::once(server).chain(stray.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+        // A whole command (it has the port) followed by a flag: a flag of check's own that
+        // check does not have (mistyped, or from a newer version), not a command the shell split.
+        let complete = server.contains("{port}") || server.contains("{addr}");
+        if complete && let Some(flag) = stray.first().filter(|word| word.starts_with('-')) {
+            return Err(Refusal {
+                error: format!(
+                    "check has no flag `{flag}` (its flags: `check --help`); if `{flag}` is your \
+                     server's, it goes inside the quotes"
+                ),
+                fix: String::new(),
+            });
+        }
         if !stray.is_empty() {
             return Err(Refusal {
                 error: format!(
@@ -75,6 +87,17 @@ pub fn fixed(command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flag check does not have, after a whole command, is named as that: not as a command the
+    /// shell split.
+    #[test]
+    fn an_unknown_flag_after_a_whole_command_is_named() {
+        let refused =
+            ServerCommand::parse("python3 s.py --port {port}", &["--bogus".to_string()]).unwrap_err();
+        assert!(refused.error.starts_with("check has no flag `--bogus`"), "{}", refused.error);
+        let split = ServerCommand::parse("python3", &["s.py".to_string()]).unwrap_err();
+        assert!(split.error.contains("the shell split it into words"), "{}", split.error);
+    }
 
     /// A port of the student's own is replaced, never doubled.
     #[test]
