@@ -4,6 +4,15 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write as _};
 
+/// `text` with every character a terminal would act on, or that hides or reorders text (the
+/// same as [`printable`] escapes), written `\u{1b}`, and nothing else changed: for a name in a
+/// table, where quotes would be noise.
+pub fn escaped_inline(text: &str) -> String {
+    text.chars()
+        .map(|c| if lab_common::needs_escape(c) { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
 /// Text from a program or a person the runner does not trust (a line a student's server
 /// printed, a crash's last words, a submission's folder name), made safe to print on a
 /// terminal or to write into a report. This is the one escaping function: the transcript, the

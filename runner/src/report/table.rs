@@ -158,10 +158,7 @@ impl Statistics {
 /// sequences, a newline that would forge a row) and the marks that turn text around (U+202E)
 /// written as `\u{..}`; the rest as it is.
 pub fn shown(name: &str) -> String {
-    let hidden = |c: char| {
-        c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    name.chars().map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+    harness::style::escaped_inline(name)
 }
 
 /// `text` followed by spaces up to `width` columns on a terminal (中 takes two).
