@@ -614,9 +614,12 @@ mod tests {
         // The kernel turns timestamps on for the whole system a moment after the first socket
         // asks (a deferred switch): wait until a datagram to ourselves comes stamped.
         let warm = UdpSocket::bind("127.0.0.1:0").unwrap();
+        warm.set_read_timeout(Some(WAIT)).unwrap();
         let _ = arrived_ago(&warm);
         let stamped = crate::wait::until(WAIT, || {
             warm.send_to(b"warm", warm.local_addr().unwrap()).unwrap();
+            // The stimulus, not a wait: a stamp more than 1 ms old, which `arrived_ago` tells
+            // from the time of asking.
             std::thread::sleep(Duration::from_millis(5));
             warm.recv(&mut [0; 8]).unwrap();
             arrived_ago(&warm)

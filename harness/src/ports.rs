@@ -222,32 +222,13 @@ fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
 /// bound (UDP) or listening (TCP), from the kernel's tables. Empty where there are none.
 pub fn held_by(proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
     let tables = match proto {
-        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
-        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+        Proto::Udp => [("/proc/net/udp", proto), ("/proc/net/udp6", proto)],
+        Proto::Tcp => [("/proc/net/tcp", proto), ("/proc/net/tcp6", proto)],
     };
-    let mut ports: Vec<u16> = tables
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| rows_held_by(&text, proto, inodes))
-        .collect();
+    let mut ports: Vec<u16> = bound_in(&tables, inodes).into_iter().map(|bound| bound.port).collect();
     ports.sort();
     ports.dedup();
     ports
-}
-
-fn rows_held_by(table: &str, proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|row| {
-            let fields: Vec<&str> = row.split_whitespace().collect();
-            let inode: u64 = fields.get(9)?.parse().ok()?;
-            let listening = proto == Proto::Udp || fields.get(3) == Some(&"0A");
-            let (_, port) = fields.get(1)?.rsplit_once(':')?;
-            let port = u16::from_str_radix(port, 16).ok()?;
-            (inodes.contains(&inode) && listening && port != 0).then_some(port)
-        })
-        .collect()
 }
 
 /// Where the sockets with these `inodes` are bound (UDP) or listening (TCP), from the
@@ -260,24 +241,38 @@ pub fn bound_by(inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
         ("/proc/net/tcp", Proto::Tcp),
         ("/proc/net/tcp6", Proto::Tcp),
     ];
-    let mut bound: Vec<Bound> = Vec::new();
-    for (table, proto) in tables {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
-        for row in text.lines().skip(1) {
+    bound_in(&tables, inodes)
+}
+
+/// The sockets with these `inodes` in `tables` (each a /proc/net file and its protocol).
+fn bound_in(tables: &[(&str, Proto)], inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
+    tables
+        .iter()
+        .filter_map(|&(table, proto)| Some((std::fs::read_to_string(table).ok()?, proto)))
+        .flat_map(|(text, proto)| rows_bound_by(&text, proto, inodes))
+        .collect()
+}
+
+/// The rows of one table (`proto`'s) whose socket is one of `inodes`, bound (UDP) or listening
+/// (TCP) on a port.
+fn rows_bound_by(table: &str, proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|row| {
             let fields: Vec<&str> = row.split_whitespace().collect();
-            let Some(inode) = fields.get(9).and_then(|inode| inode.parse::<u64>().ok()) else { continue };
+            let inode: u64 = fields.get(9)?.parse().ok()?;
             let listening = proto == Proto::Udp || fields.get(3) == Some(&"0A");
-            let Some((address, port)) = fields.get(1).and_then(|local| local.rsplit_once(':')) else {
-                continue;
-            };
-            let Ok(port) = u16::from_str_radix(port, 16) else { continue };
-            if inodes.contains(&inode) && listening && port != 0 {
-                let every_interface = address.bytes().all(|digit| digit == b'0');
-                bound.push(Bound { proto, port, every_interface });
-            }
-        }
-    }
-    bound
+            let (address, port) = fields.get(1)?.rsplit_once(':')?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            let every_interface = address.bytes().all(|digit| digit == b'0');
+            (inodes.contains(&inode) && listening && port != 0).then_some(Bound {
+                proto,
+                port,
+                every_interface,
+            })
+        })
+        .collect()
 }
 
 /// A socket a process holds bound or listening: see [`bound_by`].

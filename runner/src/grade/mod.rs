@@ -574,7 +574,9 @@ fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
             command.env_remove(&*key);
         }
     }
-    die_with_us(&mut command);
+    // Killed if we die before it ends (this thread waits for it); in namespaces, its end ends
+    // everything in them.
+    harness::process::die_with_us(&mut command);
     let mut child = command.spawn().context("starting the checker")?;
     let pid = child.id();
     harness::process::interrupt::register(pid);
@@ -608,28 +610,6 @@ fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
     let stderr = stderr.join().unwrap_or_default();
     Ok(Checked { stdout, stderr, status: finished.then_some(status) })
 }
-
-/// The checker is killed if we die before it ends (even by SIGKILL, which no handler sees):
-/// the kernel sends it SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG), and
-/// that thread waits for it. In namespaces, its end ends everything in them.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_us(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls are
-    // allowed: prctl(2) is a plain system call, and nothing here allocates or locks.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_us(_command: &mut Command) {}
 
 /// Kill the checker `pid` (not yet reaped: its waiter holds it), its process group, and every
 /// process below it: in namespaces, the first kill ends them all (unshare's `--kill-child`,
