@@ -40,6 +40,7 @@ pub mod procs;
 pub mod proxy;
 pub mod ready;
 pub mod sandbox;
+pub mod screen;
 pub mod session;
 pub mod style;
 pub mod tap;

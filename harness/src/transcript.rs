@@ -291,10 +291,31 @@ fn push(inner: &mut Inner, event: Event) {
     if let Some(style) = inner.live.filter(|_| inner.hushed == 0) {
         let mut out = std::io::stdout().lock();
         // A closed stdout (a demo piped into `head`) must not stop the demo.
-        let _ = writeln!(out, "{}", render(at, &event, style));
+        for line in live_lines(at, &event, style) {
+            let _ = writeln!(out, "{line}");
+        }
         let _ = out.flush();
     }
     inner.events.push((at, event));
+}
+
+/// An event as a live demo prints it: one line, or on a terminal too narrow for it, wrapped
+/// between words with what follows hanging under the text (narration in bold). A pipe gets
+/// the one line, as the transcript records it.
+fn live_lines(at: Duration, event: &Event, style: Style) -> Vec<String> {
+    let line = render(at, event, style);
+    let Some(width) = crate::screen::terminal_width() else { return vec![line] };
+    let plain = render(at, event, Style::PLAIN);
+    if crate::screen::columns(&plain) <= width {
+        return vec![line];
+    }
+    match event {
+        Event::Say(_) => {
+            let lines = crate::screen::wrap(plain.trim_start(), width.saturating_sub(9).max(20), 0);
+            lines.iter().map(|text| format!("         {}", style.paint("1", text))).collect()
+        }
+        _ => crate::screen::wrap(&plain, width, 10),
+    }
 }
 
 /// Put a note about dropped events where `at` says (the transcript's own note when `own`),

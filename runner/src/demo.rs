@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use harness::scenario::{self, Hints, Outcome};
+use harness::screen;
 use harness::style::Style;
 use harness::transcript::Transcript;
 use harness::{Target, out};
@@ -36,12 +37,26 @@ pub fn demo_stepped(target: &Target) -> Result<bool> {
 fn narrate(target: &Target) -> bool {
     let lab = target.lab;
     let style = Style::for_stdout();
-    out!("{}", style.paint("1", &format!("{} — {}", lab.name, lab.teaches)));
-    out!("\n{}\n", lab.story.trim());
-    out!("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.");
+    // On a terminal the prose is set to its width; a pipe (a chapter's generated block) gets
+    // the lines as written.
+    let width = screen::terminal_width();
+    let set = |text: &str| match width {
+        Some(width) => screen::reflow(text, width),
+        None => text.to_string(),
+    };
+    out!("{}", style.paint("1", &set(&format!("{} — {}", lab.name, lab.teaches))));
+    out!("\n{}\n", set(lab.story.trim()));
+    out!(
+        "{}",
+        set("Each step starts real processes and sockets on 127.0.0.1; times are from the step's start.")
+    );
     let mut held = 0;
     for (number, scenario) in lab.scenarios.iter().enumerate() {
         let heading = format!("── {}/{} {} ", number + 1, lab.scenarios.len(), scenario.claim);
+        let heading = match width {
+            Some(width) => screen::wrap(heading.trim_end(), width, 3).join("\n"),
+            None => heading,
+        };
         out!("\n{}", style.paint("1;34", &heading));
         let transcript = Transcript::live();
         match scenario::run(scenario, target, &transcript) {
@@ -63,7 +78,18 @@ fn narrate(target: &Target) -> bool {
     };
     out!("\n{verdict}\n\nTry it by hand, one terminal each:");
     for command in lab.by_hand {
-        out!("    {}", crate::installed::named(command));
+        let line = format!("    {}", crate::installed::named(command));
+        match (width, line.split_once("  #")) {
+            // Too wide for the terminal: the command whole on its line (to copy), what it is
+            // for as a comment under it.
+            (Some(width), Some((command, comment))) if screen::columns(&line) > width => {
+                out!("{}", command.trim_end());
+                for text in screen::wrap(comment.trim(), width.saturating_sub(8).max(20), 0) {
+                    out!("      # {text}");
+                }
+            }
+            _ => out!("{line}"),
+        }
     }
     held == all
 }

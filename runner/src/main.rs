@@ -35,7 +35,9 @@ use runner::{cargo, check, demo, dist, docs, grade, installed, new, progress, re
     // Which build a teacher has: the workspace's version, as the wheel's name says it.
     version,
     about = "Run a socket lab's narrated demo, one of its roles, or its checks against your own server.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    // Help is set to the terminal's width, and never wider than the runner's other prose.
+    max_term_width = harness::screen::PROSE
 )]
 struct Cli {
     #[command(subcommand)]
@@ -108,7 +110,7 @@ enum Command {
         #[arg(long)]
         strict: bool,
         /// With a format for a tool: a scenario still running after this many seconds fails.
-        #[arg(long, value_name = "SECS", default_value = "60")]
+        #[arg(long, value_name = "SECS", default_value = "60", value_parser = secs_arg)]
         scenario_time_limit: f64,
         /// The lab's own binary, already built (grade passes it to each submission's checker).
         #[arg(long, hide = true)]
@@ -116,7 +118,7 @@ enum Command {
         /// How long your server may take to print its ready line (or bind its port) before a
         /// scenario fails (default 30). A server that ends, or listens elsewhere, is reported at
         /// once anyway.
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = secs_arg)]
         ready_timeout: Option<f64>,
         /// Run your server as `grade` runs each student's: it may write only this folder and a
         /// HOME and TMPDIR of its own, read only what a language runtime needs, gets a clean
@@ -184,10 +186,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         points: Option<std::path::PathBuf>,
         /// A submission still running after this many seconds is stopped; what did not finish fails.
-        #[arg(long, value_name = "SECS", default_value = "300")]
+        #[arg(long, value_name = "SECS", default_value = "300", value_parser = secs_arg)]
         time_limit: f64,
         /// A scenario still running after this many seconds fails.
-        #[arg(long, value_name = "SECS", default_value = "60")]
+        #[arg(long, value_name = "SECS", default_value = "60", value_parser = secs_arg)]
         scenario_time_limit: f64,
         /// Leave out the hints in the reports (where to look): for an exam.
         #[arg(long)]
@@ -217,7 +219,7 @@ enum Command {
         include: Vec<String>,
         /// Seconds a server may take to print its ready line or bind its port (default 30). A
         /// server that ends, or listens elsewhere, is reported at once anyway.
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = secs_arg)]
         ready_timeout: Option<f64>,
         #[command(flatten)]
         limits: grade::sandbox::SandboxArgs,
@@ -529,19 +531,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn list() {
     let me = installed::command_name();
-    out!("The labs (run one with `{me} NAME`), with the address each server listens on:\n");
+    let width = harness::screen::prose_width();
+    let rows = |lines: &mut Vec<String>, left: &str, right: &str| {
+        // The text's column, and under it what wraps; a left side too long for it has a line
+        // of its own.
+        const COLUMN: usize = 35;
+        let room = width.saturating_sub(COLUMN).max(20);
+        let wrapped = harness::screen::wrap(right, room, 0);
+        let mut wrapped = wrapped.iter();
+        if harness::screen::columns(left) < COLUMN {
+            let first = wrapped.next().map_or("", String::as_str);
+            lines.push(format!("{left:<COLUMN$}{first}").trim_end().to_string());
+        } else {
+            lines.push(left.to_string());
+        }
+        lines.extend(wrapped.map(|line| format!("{:COLUMN$}{line}", "")));
+    };
+    let mut lines = Vec::new();
     for lab in labs::ALL {
         let port = format!("{}://127.0.0.1:{}", ready_proto(lab), lab.default_port);
-        out!("  {:<10} {:<21} {}", lab.name, port, lab.teaches);
+        rows(&mut lines, &format!("  {:<10} {port}", lab.name), lab.teaches);
     }
-    out!("\nAlso: `{me} NAME ROLE` runs one role (server, client, ...) by hand,");
-    out!("      `{me} NAME --step` runs the demo one event per Enter (in class),");
-    out!("      `{me} spec NAME` says what your own server must do,");
-    out!("      `{me} new NAME` writes a starter for it,");
-    out!("      `{me} check NAME --server CMD --watch DIR` checks your own server on every save,");
-    out!("      `{me} progress` shows the labs you have done,");
-    out!("      `{me} grade NAME --submissions DIR --server TEMPLATE` grades a class,");
-    out!("      `{me} book` serves the lessons as a book.");
+    out!("The labs (run one with `{me} NAME`), and where each server listens:\n");
+    out!("{}", lines.join("\n"));
+    let mut lines = Vec::new();
+    for (command, does) in [
+        ("NAME ROLE", "runs one role (server, client, ...) by hand"),
+        ("NAME --step", "runs the demo one event per Enter (in class)"),
+        ("spec NAME", "says what your own server must do"),
+        ("new NAME", "writes a starter for it"),
+        ("check NAME --server CMD --watch DIR", "checks your own server on every save"),
+        ("progress", "shows the labs you have done"),
+        ("grade NAME --submissions DIR --server TEMPLATE", "grades a class"),
+        ("book", "serves the lessons as a book"),
+    ] {
+        rows(&mut lines, &format!("  {me} {command}"), does);
+    }
+    out!("\nAlso:\n{}", lines.join("\n"));
 }
 
 fn ready_proto(lab: &Lab) -> &'static str {
@@ -572,6 +598,25 @@ fn has_bench(lab: &str) -> bool {
 
 fn reference_binary(lab: &Lab) -> Result<std::path::PathBuf> {
     cargo::binary(lab.name, lab.name)
+}
+
+/// A time on the command line, in seconds: `30`, `2.5`, or with a unit, `30s`, `500ms`, `2m`
+/// (as a teacher may well write it).
+fn secs_arg(text: &str) -> std::result::Result<f64, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 0.001)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value * scale),
+        _ => Err(format!("{text:?} is not a time: give seconds (30, 2.5) or a unit (30s, 500ms, 2m)")),
+    }
 }
 
 /// A number of seconds from the command line, as a duration.

@@ -4,8 +4,9 @@
 
 use harness::{Lab, Proto};
 
-/// How wide the text is wrapped: it reads in a terminal and in the book's code block.
-const WIDTH: usize = 96;
+/// How wide the text is wrapped: it reads in a terminal and in the book's code block (always
+/// this width, whatever the terminal, so that the page and the chapter agree).
+const WIDTH: usize = harness::screen::PROSE;
 
 /// The student's page for `lab`: the server's task, flags, ready line, protocol and scenarios,
 /// without the commands (a starter's README gives its own, in its own language).
@@ -61,10 +62,15 @@ pub fn body(lab: &Lab) -> String {
 /// The student's page for `lab`, ending with the command that checks their server.
 pub fn render(lab: &Lab) -> String {
     let mut page = body(lab);
-    page += &format!(
-        "\nStart from `cargo lab new {}` (add `--lang rust` for Rust), then check your server on every save \
-         (the checker fills in {{port}}, and each scenario's flags for {{args}}):\n",
-        lab.name
+    page += "\n";
+    page += &wrap(
+        &format!(
+            "Start from `cargo lab new {}` (add `--lang rust` for Rust), then check your server on every \
+             save (the checker fills in {{port}}, and each scenario's flags for {{args}}):",
+            lab.name
+        ),
+        "",
+        "",
     );
     page += &format!("  {}\n", check_command(lab));
     page
@@ -82,7 +88,7 @@ fn wrap(text: &str, first: &str, rest: &str) -> String {
     let mut line = first.to_string();
     let mut empty = true;
     for word in text.split_whitespace() {
-        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+        if !empty && harness::screen::columns(&line) + 1 + harness::screen::columns(word) > WIDTH {
             lines += &line;
             lines.push('\n');
             line = rest.to_string();
@@ -108,7 +114,7 @@ mod tests {
     fn wrap_keeps_words_whole_and_lines_short() {
         let text = "word ".repeat(60);
         let wrapped = wrap(&text, "  ", "    ");
-        assert!(wrapped.lines().all(|line| line.chars().count() <= super::WIDTH));
+        assert!(wrapped.lines().all(|line| harness::screen::columns(line) <= super::WIDTH));
         assert!(wrapped.lines().skip(1).all(|line| line.starts_with("    word")));
         assert_eq!(wrapped.split_whitespace().count(), 60);
     }

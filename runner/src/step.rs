@@ -9,14 +9,14 @@
 //! and nothing is dim (a projector washes dim text out). Written to a pipe, the same lines
 //! come one after another, wrapped to `COLUMNS` if it is set.
 
-use std::io::{BufRead, IsTerminal, Write as _};
+use std::io::{BufRead, Write as _};
 use std::time::Duration;
 
 use harness::scenario::{self, Outcome};
+use harness::screen::wrap;
 use harness::style::Style;
 use harness::transcript::{self, Event, Transcript};
 use harness::{Target, out};
-use unicode_width::UnicodeWidthChar;
 
 /// Where a wrapped event line goes on: under the text, past the time column (`  0.004s  `).
 const INDENT: usize = 10;
@@ -138,12 +138,8 @@ struct Screen {
 impl Screen {
     fn of_stdout() -> Screen {
         let style = Style::for_stdout();
-        let stdout = std::io::stdout();
-        if stdout.is_terminal()
-            && let Ok(size) = rustix::termios::tcgetwinsize(&stdout)
-            && size.ws_col > 0
-        {
-            return Screen { width: Some(size.ws_col.into()), rows: Some(size.ws_row.max(8).into()), style };
+        if let Some((columns, rows)) = harness::screen::terminal() {
+            return Screen { width: Some(columns), rows: Some(rows.max(8)), style };
         }
         let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&c: &usize| c >= 20);
         Screen { width: columns, rows: None, style }
@@ -213,63 +209,5 @@ impl Screen {
         if self.rows.is_some() && prompt.is_empty() {
             out!("");
         }
-    }
-}
-
-/// `text` in lines of at most `width` columns (中文 counts two), broken at spaces; a word
-/// longer than a line is broken where it must. Lines after the first start with `indent`
-/// spaces; a line break in `text` starts a new line too.
-pub fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
-    let indent = indent.min(width / 2);
-    let columns = |word: &str| word.chars().map(|c| c.width().unwrap_or(0)).sum::<usize>();
-    let mut lines = Vec::new();
-    for (n, paragraph) in text.split('\n').enumerate() {
-        let mut line = " ".repeat(if n == 0 { 0 } else { indent });
-        let mut used = line.len();
-        let mut empty = true;
-        for word in paragraph.split(' ') {
-            let need = columns(word) + usize::from(!empty);
-            if used + need <= width {
-                if !empty {
-                    line.push(' ');
-                }
-                line.push_str(word);
-                (used, empty) = (used + need, false);
-                continue;
-            }
-            if !empty {
-                lines.push(std::mem::take(&mut line).trim_end().to_string());
-                (line, used) = (" ".repeat(indent), indent);
-            }
-            for c in word.chars() {
-                let w = c.width().unwrap_or(0);
-                if used + w > width && used > indent {
-                    lines.push(std::mem::take(&mut line).trim_end().to_string());
-                    (line, used) = (" ".repeat(indent), indent);
-                }
-                line.push(c);
-                used += w;
-            }
-            empty = false;
-        }
-        lines.push(line.trim_end().to_string());
-    }
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wraps_between_words_and_indents_what_follows() {
-        assert_eq!(
-            wrap("  0.004s  alice → server  datagram", 20, 10),
-            ["  0.004s  alice →", "          server", "          datagram"]
-        );
-        assert_eq!(wrap("short", 80, 10), ["short"]);
-        assert_eq!(wrap("abcdefghij", 4, 2), ["abcd", "  ef", "  gh", "  ij"]);
-        assert_eq!(wrap("张三 说", 4, 0), ["张三", "说"]);
-        assert_eq!(wrap("one\ntwo", 80, 2), ["one", "  two"]);
     }
 }

@@ -258,12 +258,8 @@ fn once(target: &Target, options: &Options, watch: &Watch, style: Style, screen:
 }
 
 /// How many rows the terminal on stdout has, if it is one.
-#[allow(unsafe_code)]
 fn terminal_rows() -> Option<usize> {
-    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCGWINSZ writes one winsize into the struct we pass, and nothing else.
-    let done = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    (done == 0 && size.ws_row > 0).then_some(usize::from(size.ws_row))
+    harness::screen::terminal().map(|(_, rows)| rows)
 }
 
 /// Whether a batch of file events holds a change worth a new run.

@@ -1,7 +1,8 @@
 //! `cargo lab NAME --step` as a class sees it, on a terminal: a pseudo-terminal of a given size
 //! is its stdin and stdout, and the test presses Enter at each prompt. One event per Enter; the
 //! step's claim only after its events; the step's header at the top of every screen; no line
-//! wider than the terminal, no screen taller; no dim text.
+//! wider than the terminal, no screen taller; no dim text. The plain demo keeps to the
+//! terminal's width too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -27,6 +28,11 @@ struct Class {
 
 impl Class {
     fn start(rows: u16, columns: u16) -> Class {
+        Class::run(&["udp-echo", "--step"], rows, columns)
+    }
+
+    /// `cargo lab ARGS` on a terminal of `rows` by `columns`.
+    fn run(args: &[&str], rows: u16, columns: u16) -> Class {
         let echo = runner::cargo::binary("udp-echo", "udp-echo").expect("building udp-echo");
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("opening a pseudo-terminal");
         grantpt(&master).expect("grantpt");
@@ -37,7 +43,7 @@ impl Class {
         let size = Winsize { ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0 };
         tcsetwinsize(&terminal, size).expect("setting the terminal's size");
         let child = Command::new(env!("CARGO_BIN_EXE_lab"))
-            .args(["udp-echo", "--step"])
+            .args(args)
             .env("LAB_BINARIES", echo.parent().unwrap())
             .env("LAB_PROGRESS", "/dev/null")
             .env_remove("NO_COLOR")
@@ -85,6 +91,25 @@ impl Class {
 
     fn press_enter(&mut self) {
         self.keys.write_all(b"\n").unwrap();
+    }
+
+    /// Everything the program printed, once it has ended; and how it ended.
+    fn everything(mut self) -> (String, std::process::ExitStatus) {
+        let due = Instant::now() + SCREEN_WAIT;
+        loop {
+            match self.output.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(bytes) => self.seen.extend(bytes),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "not ended within {SCREEN_WAIT:?}; so far:\n{}",
+                        String::from_utf8_lossy(&self.seen)
+                    )
+                }
+            }
+        }
+        let status = self.child.wait().unwrap();
+        (String::from_utf8_lossy(&self.seen).into_owned(), status)
     }
 
     /// Every screen, pressing Enter at each, until the program ends; and how it ended.
@@ -193,5 +218,19 @@ fn a_small_terminal_keeps_the_header_in_view_and_every_line_within_its_width() {
                 "the screen does not start with the header:\n{text}"
             );
         }
+    }
+}
+
+/// The plain demo on a narrow terminal: its story, its step headings and every event are set
+/// to the terminal's width (a pipe gets them as written, one event a line).
+#[test]
+fn the_demo_on_a_narrow_terminal_keeps_every_line_within_its_width() {
+    let columns = 60;
+    let (text, status) = Class::run(&["udp-echo"], 40, columns).everything();
+    assert!(status.success(), "the demo ended with {status}:\n{text}");
+    let text = plain(&text);
+    assert!(text.contains("All 7 steps held."), "{text}");
+    for line in text.lines() {
+        assert!(line.width() <= usize::from(columns), "wider than {columns} columns: {line:?}\n{text}");
     }
 }
