@@ -56,12 +56,10 @@ pub fn dist() -> Result<PathBuf> {
             .with_context(|| format!("copying {}", binary.display()))?;
     }
 
-    out!("building the book (mdBook)");
-    run(Command::new(tools.join("mdbook"))
-        .arg("build")
-        .arg(root.join("docs"))
-        .arg("--dest-dir")
-        .arg(data.join("book")))?;
+    out!("building the book (mdBook), with `socket-labs` where the repository says `cargo lab`");
+    let docs = root.join("target").join("wheel-docs");
+    book_for_the_wheel(&root.join("docs"), &docs)?;
+    run(Command::new(tools.join("mdbook")).arg("build").arg(&docs).arg("--dest-dir").arg(data.join("book")))?;
 
     // The wheel's platform tag says which Linux systems it runs on: those whose glibc has every
     // symbol version the binaries ask for. maturin checks the runner against it (auditwheel).
@@ -180,4 +178,26 @@ mod tests {
         assert_eq!(glibc_needed(dynstr), 34);
         assert_eq!(glibc_needed(b"no versions here"), 0);
     }
+}
+
+/// A copy of the book's sources in `to`, every chapter naming the command as the wheel
+/// installs it: a student who has the wheel types `socket-labs udp-echo`, and has no `cargo lab`.
+fn book_for_the_wheel(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        fs::remove_dir_all(to).with_context(|| format!("removing {}", to.display()))?;
+    }
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            book_for_the_wheel(&path, &target)?;
+        } else if path.extension().is_some_and(|extension| extension == "md") {
+            let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            fs::write(&target, text.replace("cargo lab", "socket-labs")).with_context(|| format!("writing {}", target.display()))?;
+        } else {
+            fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
