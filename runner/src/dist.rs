@@ -194,7 +194,8 @@ fn book_for_the_wheel(from: &Path, to: &Path) -> Result<()> {
             book_for_the_wheel(&path, &target)?;
         } else if path.extension().is_some_and(|extension| extension == "md") {
             let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            fs::write(&target, text.replace("cargo lab", "socket-labs")).with_context(|| format!("writing {}", target.display()))?;
+            fs::write(&target, text.replace("cargo lab", "socket-labs"))
+                .with_context(|| format!("writing {}", target.display()))?;
         } else {
             fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
         }

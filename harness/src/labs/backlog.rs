@@ -314,8 +314,10 @@ pub fn the_syn_queue_is_bounded_by_the_backlog_too(s: &mut Session) -> Result<()
     let server =
         s.server(&["--backlog", &backlog.to_string(), "--accept", "never", "--defer-accept", "30"])?;
     let addr = server.addr();
-    s.say("Backlog 2 and TCP_DEFER_ACCEPT: each connection stays half-open on the server until its client");
-    s.say("sends something, and these clients send nothing. Their connects return all the same.");
+    s.say(
+        "Backlog 2 and TCP_DEFER_ACCEPT: each connection stays half-open on the server until its client \
+         sends something, and these clients send nothing. Their connects return all the same.",
+    );
     let mut clients = Vec::new();
     for n in 1..=backlog {
         clients.push(s.tcp(&format!("client{n}"), addr)?);

@@ -187,7 +187,8 @@ pub fn without_acknowledgements_lost_lines_stay_lost(s: &mut Session) -> Result<
     let arrived: Vec<String> =
         lines.iter().filter(|line| !dropped.contains(&line.as_bytes().to_vec())).cloned().collect();
     s.say(format!(
-        "The link dropped {} of the {} lines. The receiver can print only the others, and nobody tells the sender.",
+        "The link dropped {} of the {} lines. The receiver can print only the others, and nobody tells the \
+         sender.",
         dropped.len(),
         lines.len()
     ));
@@ -322,7 +323,8 @@ pub fn go_back_n_keeps_a_window_of_lines_in_flight(s: &mut Session) -> Result<()
             carol.expect_datagram(&ack(1))?;
         }
         s.say(
-            "The receiver keeps nothing out of order, and says so each time: ACK 1, still. Now line 1, 2 and 3.",
+            "The receiver keeps nothing out of order, and says so each time: ACK 1, still. Now line 1, 2 \
+             and 3.",
         );
         for seq in [1, 2, 3] {
             carol.send_to(server.addr(), &data(seq, &line(seq)))?;
@@ -370,7 +372,8 @@ pub fn each_sender_is_a_stream_of_its_own(s: &mut Session) -> Result<()> {
             let status = sender.wait_exit(WAIT)?;
             if !status.success() {
                 bail!(
-                    "{who}'s sender {}: its lines, numbered from 0, were taken for copies of another sender's",
+                    "{who}'s sender {}: its lines, numbered from 0, were taken for copies of another \
+                     sender's",
                     describe_status(status)
                 );
             }
@@ -444,8 +447,10 @@ fn acknowledged_any(s: &Session) -> bool {
 
 /// See [`probed`].
 fn checksum_probe(s: &mut Session, at: SocketAddr) -> Result<Option<Finding>> {
-    s.say("(The receiver acknowledged nothing. Two probes: a first line with its checksum right, and one");
-    s.say("with the checksum's two bytes swapped, as a sum of little-endian 16-bit words makes it.)");
+    s.say(
+        "(The receiver acknowledged nothing. Two probes: a first line with its checksum right, and one \
+         with the checksum's two bytes swapped, as a sum of little-endian 16-bit words makes it.)",
+    );
     let right = data(0, "probe");
     let line = String::from_utf8_lossy(&right[5..]).to_string();
     let sum = u16::from_str_radix(&String::from_utf8_lossy(&right[..4]), 16)?;

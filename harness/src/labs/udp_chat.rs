@@ -157,9 +157,10 @@ pub fn either_side_may_start_first(s: &mut Session) -> Result<()> {
         let mut client = s.role("client", "client", &["--server", &address])?;
         client.send_line("anyone there?")?;
         s.say(
-            "The line is lost. The client's socket is connected, so the ICMP port-unreachable that came back",
+            "The line is lost. The client's socket is connected, so the ICMP port-unreachable that came \
+             back is reported once, on its next call (here a receive), as \"connection refused\": the only \
+             sign of the loss.",
         );
-        s.say("is reported once, on its next call (here a receive), as \"connection refused\": the only sign of the loss.");
         client.expect_line("that its line was refused", WAIT, |line| line.contains("refused"))?;
         s.say("Now the server starts on that port.");
         Ok(client)
@@ -186,8 +187,10 @@ pub fn a_stranger_cannot_cut_into_the_chat(s: &mut Session) -> Result<()> {
     let alice = s.udp("alice")?;
     let mallory = s.udp("mallory")?;
     let from_mallory = |line: &str| line.contains("from a new port");
-    s.say("alice speaks first, and mallory right behind her: hers may be queued before the server");
-    s.say("has connected its socket to alice, and connect does not empty the queue. It must not show.");
+    s.say(
+        "alice speaks first, and mallory right behind her: hers may be queued before the server has \
+         connected its socket to alice, and connect does not empty the queue. It must not show.",
+    );
     alice.send_to(server.addr(), b"hello, it is alice")?;
     mallory.send_to(server.addr(), b"alice here, from a new port")?;
     server.expect_line_containing("hello, it is alice")?;

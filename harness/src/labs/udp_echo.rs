@@ -250,8 +250,10 @@ pub fn a_datagram_sent_before_the_server_starts_is_lost(s: &mut Session) -> Resu
     let (server, bob) = s.server_after(&[], |s, nowhere| {
         s.say("No server yet. alice sends to the port the server will use: sendto reports success.");
         alice.send_to(nowhere, b"anyone there?")?;
-        s.say("alice waits for a reply. Nothing comes, and no error either: on Linux an unconnected");
-        s.say("socket is not told of the ICMP port-unreachable (on Windows its next recvfrom fails: WSAECONNRESET).");
+        s.say(
+            "alice waits for a reply. Nothing comes, and no error either: on Linux an unconnected socket \
+             is not told of the ICMP port-unreachable (on Windows its next recvfrom fails: WSAECONNRESET).",
+        );
         alice.expect_nothing(QUIET)?;
         a_connected_sender_is_told_once(s, nowhere)
     })?;
@@ -273,8 +275,10 @@ fn a_connected_sender_is_told_once(s: &mut Session, nowhere: SocketAddr) -> Resu
     let bob = UdpSocket::bind("127.0.0.1:0").context("binding bob's UDP socket")?;
     s.transcript().name(bob.local_addr()?, "bob");
     bob.connect(nowhere).context("connecting bob's UDP socket")?;
-    s.say("bob connects his UDP socket to the same port: that sends nothing, it only fixes the other");
-    s.say("end of his socket. Then he sends.");
+    s.say(
+        "bob connects his UDP socket to the same port: that sends nothing, it only fixes the other end of \
+         his socket. Then he sends.",
+    );
     sent(s, "bob", nowhere, b"anyone there?", bob.send(b"anyone there?"))?;
     if !cfg!(target_os = "linux") {
         s.say("(This is not Linux: what bob is told now is Linux's behaviour, not checked here.)");
@@ -408,7 +412,8 @@ pub fn bad_input_does_not_stop_the_server(s: &mut Session) -> Result<()> {
     // With no --buf the server receives into 65,536 bytes, so all of it must come back.
     match mallory.recv(WAIT)? {
         Some((reply, _)) if reply != huge => bail!(
-            "mallory expected all 65,507 bytes back (with no --buf, the buffer is 65,536 bytes), but got {} of them",
+            "mallory expected all 65,507 bytes back (with no --buf, the buffer is 65,536 bytes), but got \
+             {} of them",
             reply.len()
         ),
         Some(_) => {}
