@@ -22,10 +22,13 @@ pub fn terminal() -> Option<(usize, usize)> {
     (done == 0 && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col.into(), size.ws_row.into()))
 }
 
-/// How wide stdout is when it is a terminal; `None` for a pipe or a file, where a line is
-/// never broken (a log, a chapter's generated block, a test's expectations).
+/// How wide stdout is when it is a terminal, or for a pipe what `COLUMNS` says (a chapter's
+/// generated block asks for 100); `None` for a pipe without it, where a line is never broken
+/// (a log, a test's expectations).
 pub fn terminal_width() -> Option<usize> {
-    terminal().map(|(columns, _)| columns)
+    terminal()
+        .map(|(columns, _)| columns)
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&c: &usize| c >= 20))
 }
 
 /// The width for the runner's prose: [`PROSE`], or less on a narrower terminal.

@@ -81,6 +81,8 @@ fn demo_output(lab: &str) -> Result<String> {
     let output = std::process::Command::new(std::env::current_exe()?)
         .arg(lab)
         .env("NO_COLOR", "1")
+        // Set for a page: narration and long events wrapped at 100 columns.
+        .env("COLUMNS", "100")
         .output()
         .context("running the demo")?;
     if !output.status.success() {

@@ -138,11 +138,8 @@ struct Screen {
 impl Screen {
     fn of_stdout() -> Screen {
         let style = Style::for_stdout();
-        if let Some((columns, rows)) = harness::screen::terminal() {
-            return Screen { width: Some(columns), rows: Some(rows.max(8)), style };
-        }
-        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&c: &usize| c >= 20);
-        Screen { width: columns, rows: None, style }
+        let rows = harness::screen::terminal().map(|(_, rows)| rows.max(8));
+        Screen { width: harness::screen::terminal_width(), rows, style }
     }
 
     /// An event as the demo prints it, wrapped; narration in bold, its wrapped lines hanging
