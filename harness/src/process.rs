@@ -285,7 +285,7 @@ impl Role {
 
     /// The sockets the role's processes hold bound or listening (Linux; none elsewhere).
     pub fn bound(&self) -> Vec<ports::Bound> {
-        ports::bound_by(&procs::sockets(self.child.id()))
+        ports::bound_by(crate::kernel::HERE, &procs::sockets(self.child.id()))
     }
 
     pub(crate) fn set_ready(&mut self, ready: Ready) {
@@ -397,7 +397,7 @@ impl Role {
     /// socket on the port counts, as if it were the role's.
     fn held_ports(&self, proto: Proto) -> Vec<u16> {
         if cfg!(target_os = "linux") {
-            ports::held_by(proto, &procs::sockets(self.child.id()))
+            ports::held_by(crate::kernel::HERE, proto, &procs::sockets(self.child.id()))
         } else {
             self.ready
                 .map(|ready| ready.addr.port())
@@ -462,7 +462,8 @@ impl Role {
                             secs(within)
                         );
                     };
-                    wait_writable(&*stdin, slice);
+                    // Room or not, the loop writes again, and gives up at the deadline.
+                    let _ = wait::fd(&*stdin, libc::POLLOUT, slice);
                 }
                 Err(e) => return Err(e).with_context(|| format!("writing a line to {}'s stdin", self.who)),
             }
@@ -714,15 +715,6 @@ fn watch(
         let _ = sender.send(status);
     });
     exit
-}
-
-/// Wait, at most `within`, until the pipe has room for a write.
-#[allow(unsafe_code)]
-fn wait_writable(pipe: &impl std::os::fd::AsRawFd, within: Duration) {
-    let mut polled = libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    let millis = within.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    // SAFETY: poll(2) reads and writes only the one pollfd we pass, with a count of 1.
-    unsafe { libc::poll(&mut polled, 1, millis) };
 }
 
 /// The next line from one of a role's streams that `matches`, within `within`; other lines
