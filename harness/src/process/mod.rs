@@ -1,6 +1,7 @@
-//! The harness's one layer for child processes: every program the harness, `check`, `grade`
-//! and the tests start goes through it, so that each is started, capped, limited and killed the
-//! same way (house rules 7 and 12).
+//! The one layer for child processes that run a lab's or a stranger's code: the roles the
+//! scenarios, demos and tests start, `grade`'s checker of each submission and a student's build
+//! all go through it, so that each is started, capped, limited and killed the same way (house
+//! rules 7 and 12). (Tools the runner calls for itself, cargo or mdbook, are run plainly.)
 //!
 //! - [`Program`]: what to run, a binary or a shell command line.
 //! - [`spawn`](Spawn): how a child is started: a process group of its own, killed if we die
