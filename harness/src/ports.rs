@@ -303,9 +303,10 @@ mod tests {
         assert_eq!(held.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     }
 
-    /// The accept queue is the LISTEN row's rx_queue; a connection on the same port is not it.
+    /// The accept queue is the LISTEN row's rx_queue in the kernel's table; a connection on the
+    /// same port is not it.
     #[test]
-    fn reads_the_accept_queue_from_the_listening_row() {
+    fn reads_the_kernel_socket_table() {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
                      0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 4001\n\
                      1: 0100007F:22B8 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4002\n\
