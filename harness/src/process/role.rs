@@ -111,12 +111,12 @@ impl Role {
         })
     }
 
-    /// Where a listening role listens (from its ready line).
     /// The process's id (a shell command's: the command itself once the shell has exec'd).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Where a listening role listens (from its ready line).
     pub fn addr(&self) -> SocketAddr {
         self.ready
             .map(|ready| ready.addr)
