@@ -2,18 +2,24 @@
 //! /proc/net/tcp or tcp6 (its state and how often it sent its SYN again; the half-open requests
 //! on a listener's port; the state of each end of a connection, and a wait for the states a
 //! scenario expects), Linux's SYN retry schedule, whether a UDP socket has an error waiting, and
-//! IP_RECVERR. Linux only: elsewhere every answer is "not known". The table itself is read by
-//! [`lab_common::socket_table`], which the labs' binaries read too.
+//! IP_RECVERR. Linux only: elsewhere every answer is "not known". The tables themselves are read
+//! by [`lab_common::socket_table`], and TCP_INFO by [`lab_common::tcp_info`], which the labs'
+//! binaries read too.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use lab_common::socket_table;
+use lab_common::socket_table::{self, Net};
 pub use lab_common::socket_table::{Row, State};
 
 use crate::transcript::{Event, Transcript};
 use crate::{secs, wait};
+
+/// The tables the harness reads: those of the calling thread's network namespace. That is
+/// the process's, unless the thread has entered a namespace of its own (a scenario run in
+/// one), and then it is where the thread's sockets are.
+pub const HERE: Net = Net::Thread;
 
 /// TCP states as /proc/net/tcp numbers them (`include/net/tcp_states.h`).
 pub const ESTABLISHED: State = State::ESTABLISHED;
@@ -32,7 +38,7 @@ pub struct TcpRow {
 /// The row of the TCP socket from `local` to `remote`. `None` when there is no such socket,
 /// or no table to read (not Linux).
 pub fn tcp_row(local: SocketAddr, remote: SocketAddr) -> Option<TcpRow> {
-    let rows = socket_table::read()?;
+    let rows = socket_table::read_in(HERE, socket_table::Proto::Tcp)?;
     let row = rows.iter().find(|row| row.local == local && row.remote == remote)?;
     Some(TcpRow { state: row.state, retransmits: row.retransmits })
 }
@@ -41,7 +47,7 @@ pub fn tcp_row(local: SocketAddr, remote: SocketAddr) -> Option<TcpRow> {
 /// wait on the listening port `port`: the SYN queue, as /proc/net/tcp lists it. `None` when
 /// there is no table to read.
 pub fn half_open(port: u16) -> Option<usize> {
-    Some(half_open_in(&socket_table::read()?, port))
+    Some(half_open_in(&socket_table::read_in(HERE, socket_table::Proto::Tcp)?, port))
 }
 
 fn half_open_in(rows: &[Row], port: u16) -> usize {
@@ -51,7 +57,7 @@ fn half_open_in(rows: &[Row], port: u16) -> usize {
 /// The row of the socket listening at `addr` (its `rx_queue`: the connections waiting in its
 /// accept queue). `None` when none is listed, or there is no table.
 pub fn listener(addr: SocketAddr) -> Option<Row> {
-    let rows = socket_table::read_ports(&[addr.port()])?;
+    let rows = socket_table::read_ports_in(HERE, socket_table::Proto::Tcp, &[addr.port()])?;
     rows.into_iter().find(|row| row.local.port() == addr.port() && row.state == State::LISTEN)
 }
 
@@ -104,7 +110,7 @@ pub fn wait_for_states(
     // apart: a state that is there at once is seen at once, one that never comes costs little.
     let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
     let seen = wait::until_pausing(within, TABLE_PAUSE, || {
-        let rows = socket_table::read_ports(&ports)?;
+        let rows = socket_table::read_ports_in(HERE, socket_table::Proto::Tcp, &ports)?;
         last = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
         if last != wanted {
             gone_looks = 0;
@@ -137,7 +143,7 @@ pub fn describe_states(ends: &[End], states: &[Option<State>]) -> String {
 /// Record in `transcript` what the table shows of each end now; the states, in order.
 pub fn show_states(transcript: &Transcript, ends: &[End]) -> Option<Vec<Option<State>>> {
     let ports: Vec<u16> = ends.iter().map(|end| end.local.port()).collect();
-    let rows = socket_table::read_ports(&ports)?;
+    let rows = socket_table::read_ports_in(HERE, socket_table::Proto::Tcp, &ports)?;
     let states: Vec<Option<State>> = ends.iter().map(|end| end.row(&rows).map(|row| row.state)).collect();
     record_states(transcript, ends, &states);
     Some(states)
@@ -205,29 +211,9 @@ impl SynSchedule {
 /// sent), without taking it: poll(2) reports POLLERR and leaves the error for the socket's
 /// next call. False if none came.
 #[cfg(unix)]
-#[allow(unsafe_code)]
 pub fn error_waits(socket: &UdpSocket, within: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let deadline = crate::wait::Deadline::after(within);
-    loop {
-        let Some(left) = deadline.left() else { return Ok(false) };
-        // Asking for no events: poll reports errors (POLLERR) whatever is asked.
-        let mut wanted = libc::pollfd { fd: socket.as_raw_fd(), events: 0, revents: 0 };
-        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
-        // SAFETY: poll(2) reads and writes the one pollfd we pass, which outlives the call; the
-        // descriptor is the socket's own and stays open while `socket` is borrowed.
-        let ready = unsafe { libc::poll(&mut wanted, 1, millis) };
-        match ready {
-            0 => continue,
-            1.. => return Ok(wanted.revents & libc::POLLERR != 0),
-            _ => {
-                let error = std::io::Error::last_os_error();
-                if error.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
+    // Asking for no events: poll reports errors (POLLERR) whatever is asked.
+    Ok(wait::fd(socket, 0, within)?.is_some_and(|revents| revents & libc::POLLERR != 0))
 }
 
 #[cfg(not(unix))]
@@ -266,119 +252,29 @@ pub fn set_recverr(_socket: &UdpSocket) -> std::io::Result<()> {
 /// reports to the socket's owner). Per socket, so nothing else running on the machine adds
 /// to it. `None` when no such socket is listed (or not Linux).
 pub fn udp_drops(port: u16) -> Option<u64> {
-    udp_row(port)?.last()?.parse().ok()
+    udp_row(port)?.drops
 }
 
 /// How many bytes wait in the receive queue of the UDP socket bound to `port`: the rx_queue
 /// column of /proc/net/udp or udp6. `None` when no such socket is listed (or not Linux).
 pub fn udp_queued(port: u16) -> Option<u64> {
-    let row = udp_row(port)?;
-    let (_, queued) = row.get(4)?.split_once(':')?;
-    u64::from_str_radix(queued, 16).ok()
+    Some(u64::from(udp_row(port)?.rx_queue))
 }
 
-/// The fields of the row of /proc/net/udp or udp6 whose local port is `port`.
-fn udp_row(port: u16) -> Option<Vec<String>> {
-    ["/proc/net/udp", "/proc/net/udp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|table| {
-            table.lines().skip(1).find_map(|line| {
-                let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-                let local = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
-                (local == port).then_some(fields)
-            })
-        })
+/// The row of the UDP socket whose local port is `port`.
+fn udp_row(port: u16) -> Option<Row> {
+    let rows = socket_table::read_ports_in(HERE, socket_table::Proto::Udp, &[port])?;
+    rows.into_iter().find(|row| row.local.port() == port)
 }
 
-/// What TCP_INFO says about a sending socket: the window its peer advertised last
-/// (`tcpi_snd_wnd`, Linux 5.4 and later), the bytes sent and not yet acknowledged
-/// (`tcpi_bytes_sent` less `tcpi_bytes_retrans` and `tcpi_bytes_acked`, Linux 4.19 and later),
-/// and how long it had data it could not send because that window had no room for it
-/// (`tcpi_rwnd_limited`, Linux 4.10 and later), read at their offsets in
-/// include/uapi/linux/tcp.h. `None` for what this kernel does not fill in (or not Linux).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SenderInfo {
-    pub peer_window: Option<u32>,
-    pub in_flight: Option<u64>,
-    /// Bytes the peer has acknowledged (`tcpi_bytes_acked`, Linux 4.1 and later).
-    pub acked: Option<u64>,
-    pub window_limited: Option<Duration>,
-}
-
-impl SenderInfo {
-    /// The room the window leaves: what the peer advertised, less what is already on its way.
-    /// 0 while the sender must wait.
-    pub fn room(&self) -> Option<u64> {
-        Some(u64::from(self.peer_window?).saturating_sub(self.in_flight?))
-    }
-}
-
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub fn sender_info(stream: &std::net::TcpStream) -> std::io::Result<SenderInfo> {
-    use std::os::fd::AsRawFd;
-    let mut raw = [0u8; 256];
-    let mut len = raw.len() as libc::socklen_t;
-    // SAFETY: getsockopt(2) writes at most `len` bytes into `raw` and sets `len` to how many;
-    // the descriptor is the stream's own and stays open while `stream` is borrowed.
-    let done = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            raw.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if done != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let filled = &raw[..len as usize];
-    let u64_at =
-        |at: usize| filled.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()));
-    let (sent, retransmitted, acked) = (u64_at(200), u64_at(208), u64_at(120));
-    Ok(SenderInfo {
-        peer_window: filled.get(228..232).map(|b| u32::from_ne_bytes(b.try_into().unwrap_or_default())),
-        in_flight: sent
-            .zip(retransmitted)
-            .zip(acked)
-            .map(|((s, r), a)| s.saturating_sub(r).saturating_sub(a)),
-        acked,
-        window_limited: u64_at(176).map(Duration::from_micros),
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn sender_info(_stream: &std::net::TcpStream) -> std::io::Result<SenderInfo> {
-    Ok(SenderInfo::default())
-}
+/// What TCP_INFO says about a sending socket: see [`lab_common::tcp_info`].
+pub use lab_common::tcp_info::{TcpInfo, read as tcp_info};
 
 /// Wait up to `within` until `stream` (non-blocking) may be written to again: poll(2) for
 /// POLLOUT. False if it stayed full.
 #[cfg(unix)]
-#[allow(unsafe_code)]
 pub fn writable(stream: &std::net::TcpStream, within: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let deadline = crate::wait::Deadline::after(within);
-    loop {
-        let Some(left) = deadline.left() else { return Ok(false) };
-        let mut wanted = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
-        // SAFETY: poll(2) reads and writes the one pollfd we pass, which outlives the call; the
-        // descriptor is the stream's own and stays open while `stream` is borrowed.
-        let ready = unsafe { libc::poll(&mut wanted, 1, millis) };
-        match ready {
-            0 => continue,
-            1.. => return Ok(true),
-            _ => {
-                let error = std::io::Error::last_os_error();
-                if error.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
+    Ok(wait::fd(stream, libc::POLLOUT, within)?.is_some())
 }
 
 #[cfg(not(unix))]
@@ -392,11 +288,11 @@ mod tests {
 
     #[test]
     fn counts_a_listeners_half_open_requests() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n\
-                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000\n\
-                     1: 0100007F:1F90 0100007F:A000 03 00000000:00000000 01:00000064 00000000  1000\n\
-                     2: 0100007F:A001 0100007F:1F90 02 00000001:00000000 01:00000063 00000002  1000\n";
-        let rows: Vec<Row> = socket_table::parse(table).collect();
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4001\n\
+                     1: 0100007F:1F90 0100007F:A000 03 00000000:00000000 01:00000064 00000000  1000        0 4002\n\
+                     2: 0100007F:A001 0100007F:1F90 02 00000001:00000000 01:00000063 00000002  1000        0 4003\n";
+        let rows: Vec<Row> = socket_table::parse(table, socket_table::Proto::Tcp).collect();
         assert_eq!(half_open_in(&rows, 0x1F90), 1);
         assert_eq!(half_open_in(&rows, 0xA001), 0);
     }

@@ -1,27 +1,29 @@
-//! A lab's server started with a limit of the machine set on it alone: out of file
-//! descriptors (`prlimit`), out of threads ([`ThreadLimit`]).
+//! A lab's server started with a limit of the machine set on it alone (see
+//! [`crate::process::Limit`]): out of file descriptors ([`start_server`] with
+//! `Limit::OpenFiles`), out of threads ([`ThreadLimit`]).
 //!
 //! Linux does not hold root to RLIMIT_NPROC (kernel/fork.c skips the check for the root user
-//! and for CAP_SYS_RESOURCE), so the server runs as a uid of its own (`setpriv`), one no other
-//! process uses (100000 + this process's id): the kernel counts tasks per user, so that user's
-//! count is the server's threads and nothing else, however many tests run at once. That uid
-//! must be able to reach the binary, so it runs a copy in a fresh folder anyone may enter (the
-//! build's own folder may be under one that is root's alone, /root say).
+//! and for CAP_SYS_RESOURCE), so the server runs as a uid of its own ([`Spawn::user`]), one no
+//! other process uses (100000 + this process's id): the kernel counts tasks per user, so that
+//! user's count is the server's threads and nothing else, however many tests run at once. That
+//! uid must be able to reach the binary, so it runs a copy in a fresh folder anyone may enter
+//! (the build's own folder may be under one that is root's alone, /root say).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::process::{Program, Role};
+use crate::process::{Limit, Program, Role, Spawn};
 use crate::session::Session;
 
-/// A binary's command line with a thread limit in front of it; the copy it runs is removed
+/// A copy of a binary to run with a thread limit, as a user of its own; the copy is removed
 /// when this is dropped.
 pub struct ThreadLimit {
     folder: PathBuf,
-    /// The command, up to and including the binary: `setpriv ... prlimit --nproc=N -- COPY`.
-    pub command: Vec<String>,
+    copy: PathBuf,
+    uid: u32,
+    tasks: u32,
 }
 
 impl ThreadLimit {
@@ -45,14 +47,14 @@ impl ThreadLimit {
         let copied = folder.join(name);
         std::fs::copy(binary, &copied).with_context(|| format!("copying {}", binary.display()))?;
         std::fs::set_permissions(&copied, std::fs::Permissions::from_mode(0o755))?;
-        let uid = 100_000 + std::process::id();
-        let mut command: Vec<String> =
-            format!("setpriv --reuid={uid} --regid={uid} --clear-groups prlimit --nproc={tasks} --")
-                .split(' ')
-                .map(String::from)
-                .collect();
-        command.push(copied.to_string_lossy().into_owned());
-        Ok(Some(ThreadLimit { folder, command }))
+        Ok(Some(ThreadLimit { folder, copy: copied, uid: 100_000 + std::process::id(), tasks }))
+    }
+
+    /// Start the copy as `server --bind 127.0.0.1:0 ARGS`, as its own user, with its thread
+    /// limit, and wait for its ready line.
+    pub fn start_server(&self, s: &Session, args: &[&str]) -> Result<(Role, SocketAddr)> {
+        let spawn = server(&self.copy, args).user(self.uid).limit(Limit::Processes(u64::from(self.tasks)));
+        start(s, spawn)
     }
 }
 
@@ -62,21 +64,26 @@ impl Drop for ThreadLimit {
     }
 }
 
-/// `binary`, with `limits` (a command and its flags, such as `prlimit --nofile=32 --`) in
-/// front of it.
-pub fn with_limits(limits: &str, binary: &str) -> Vec<String> {
-    limits.split(' ').map(String::from).chain([binary.to_string()]).collect()
+/// Start `BINARY server --bind 127.0.0.1:0 ARGS` with `limits` set on it alone, and wait for
+/// its ready line.
+pub fn start_server(
+    s: &Session,
+    binary: &str,
+    limits: &[Limit],
+    args: &[&str],
+) -> Result<(Role, SocketAddr)> {
+    let spawn = limits.iter().fold(server(Path::new(binary), args), |spawn, &limit| spawn.limit(limit));
+    start(s, spawn)
 }
 
-/// Start `COMMAND server --bind 127.0.0.1:0 ARGS`, where the command is a lab's binary with
-/// what sets its limits in front of it ([`with_limits`], [`ThreadLimit::command`]), and wait
-/// for its ready line.
-pub fn start_server(s: &Session, command: &[String], args: &[&str]) -> Result<(Role, SocketAddr)> {
-    let mut argv: Vec<String> = command[1..].to_vec();
-    argv.extend(["server", "--bind", "127.0.0.1:0"].map(String::from));
+fn server(binary: &Path, args: &[&str]) -> Spawn {
+    let mut argv: Vec<String> = ["server", "--bind", "127.0.0.1:0"].map(String::from).to_vec();
     argv.extend(args.iter().map(|a| a.to_string()));
-    let program = Program::Exec { path: command[0].clone().into(), args: argv };
-    let mut server = Role::spawn("server", program, s.transcript())?;
+    Spawn::new("server", Program::Exec { path: binary.to_path_buf(), args: argv })
+}
+
+fn start(s: &Session, spawn: Spawn) -> Result<(Role, SocketAddr)> {
+    let mut server = spawn.start(s.transcript())?;
     let addr = server.wait_ready(crate::READY_WAIT)?.addr;
     s.transcript().name(addr, "server");
     Ok((server, addr))

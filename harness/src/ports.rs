@@ -1,12 +1,15 @@
-//! Ports on loopback: one nothing is bound to, one held closed, and the kernel's own tables
-//! (/proc/net on Linux) that say whether a port is bound and how full a listener's accept
-//! queue is.
+//! Ports on loopback: one nothing is bound to, one held closed, and what the kernel's own
+//! tables (/proc/net on Linux, read by [`lab_common::socket_table`]) say: whether a port is
+//! bound, whose sockets hold which ports, and how full a listener's accept queue is.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
+use lab_common::socket_table::{self, Net, Row, State};
+
 use crate::transcript::Proto;
-use crate::wait;
+use crate::{kernel, wait};
 
 /// A port on loopback that nothing is bound to right now, for a server that must be told its
 /// port (`check` mode, and the start-order scenarios). It is taken from below the kernel's
@@ -196,8 +199,8 @@ impl HeldPort {
 /// tables in /proc/net say so without touching the port; elsewhere we try to bind it ourselves.
 pub fn is_bound(proto: Proto, port: u16) -> bool {
     if cfg!(target_os = "linux") {
-        // 0A is TCP_LISTEN: a bound but not yet listening socket is not ready.
-        on_port(proto, port, if proto == Proto::Tcp { Some("0A") } else { None })
+        // A bound but not yet listening TCP socket is not ready.
+        on_port(proto, port, if proto == Proto::Tcp { Some(State::LISTEN) } else { None })
     } else {
         match proto {
             Proto::Udp => UdpSocket::bind(("127.0.0.1", port)).is_err(),
@@ -208,71 +211,44 @@ pub fn is_bound(proto: Proto, port: u16) -> bool {
 
 /// Does the kernel's table (Linux) list a socket on `port`, in `state` if one is given?
 /// Elsewhere there is no table to read, and the answer is no.
-fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
-    let tables = match proto {
-        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
-        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
-    };
-    tables
-        .iter()
-        .any(|table| std::fs::read_to_string(table).is_ok_and(|text| table_has_port(&text, port, state)))
+fn on_port(proto: Proto, port: u16, state: Option<State>) -> bool {
+    let rows = socket_table::read_ports_in(kernel::HERE, proto.into(), &[port]).unwrap_or_default();
+    rows.iter().any(|row| row.local.port() == port && state.is_none_or(|state| row.state == state))
 }
 
 /// The ports on which the sockets with these `inodes` (see [`crate::procs::sockets`]) are
-/// bound (UDP) or listening (TCP), from the kernel's tables. Empty where there are none.
-pub fn held_by(proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
-    let tables = match proto {
-        Proto::Udp => [("/proc/net/udp", proto), ("/proc/net/udp6", proto)],
-        Proto::Tcp => [("/proc/net/tcp", proto), ("/proc/net/tcp6", proto)],
-    };
-    let mut ports: Vec<u16> = bound_in(&tables, inodes).into_iter().map(|bound| bound.port).collect();
+/// bound (UDP) or listening (TCP), in `net`'s tables. Empty where there are none.
+pub fn held_by(net: Net, proto: Proto, inodes: &HashSet<u64>) -> Vec<u16> {
+    let mut ports: Vec<u16> = bound_in(net, &[proto], inodes).into_iter().map(|bound| bound.port).collect();
     ports.sort();
     ports.dedup();
     ports
 }
 
-/// Where the sockets with these `inodes` are bound (UDP) or listening (TCP), from the
-/// kernel's tables: each with its protocol, port, and whether it is bound to every interface
-/// (0.0.0.0 or ::) rather than one address. Empty where there are none, or no tables.
-pub fn bound_by(inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
-    let tables = [
-        ("/proc/net/udp", Proto::Udp),
-        ("/proc/net/udp6", Proto::Udp),
-        ("/proc/net/tcp", Proto::Tcp),
-        ("/proc/net/tcp6", Proto::Tcp),
-    ];
-    bound_in(&tables, inodes)
+/// Where the sockets with these `inodes` are bound (UDP) or listening (TCP), in `net`'s
+/// tables: each with its protocol, port, and whether it is bound to every interface (0.0.0.0
+/// or ::) rather than one address. Empty where there are none, or no tables.
+pub fn bound_by(net: Net, inodes: &HashSet<u64>) -> Vec<Bound> {
+    bound_in(net, &[Proto::Udp, Proto::Tcp], inodes)
 }
 
-/// The sockets with these `inodes` in `tables` (each a /proc/net file and its protocol).
-fn bound_in(tables: &[(&str, Proto)], inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
-    tables
-        .iter()
-        .filter_map(|&(table, proto)| Some((std::fs::read_to_string(table).ok()?, proto)))
-        .flat_map(|(text, proto)| rows_bound_by(&text, proto, inodes))
-        .collect()
-}
-
-/// The rows of one table (`proto`'s) whose socket is one of `inodes`, bound (UDP) or listening
-/// (TCP) on a port.
-fn rows_bound_by(table: &str, proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|row| {
-            let fields: Vec<&str> = row.split_whitespace().collect();
-            let inode: u64 = fields.get(9)?.parse().ok()?;
-            let listening = proto == Proto::Udp || fields.get(3) == Some(&"0A");
-            let (address, port) = fields.get(1)?.rsplit_once(':')?;
-            let port = u16::from_str_radix(port, 16).ok()?;
-            let every_interface = address.bytes().all(|digit| digit == b'0');
-            (inodes.contains(&inode) && listening && port != 0).then_some(Bound {
-                proto,
-                port,
-                every_interface,
-            })
-        })
-        .collect()
+/// The sockets with these `inodes` in the tables of `protos`, bound (UDP) or listening (TCP)
+/// on a port.
+fn bound_in(net: Net, protos: &[Proto], inodes: &HashSet<u64>) -> Vec<Bound> {
+    let rows = protos.iter().flat_map(|&proto| {
+        let rows = socket_table::read_in(net, proto.into()).unwrap_or_default();
+        rows.into_iter().map(move |row| (proto, row))
+    });
+    rows.filter(|(proto, row)| {
+        let listening = *proto == Proto::Udp || row.state == State::LISTEN;
+        inodes.contains(&row.inode) && listening && row.local.port() != 0
+    })
+    .map(|(proto, row)| Bound {
+        proto,
+        port: row.local.port(),
+        every_interface: row.local.ip().is_unspecified(),
+    })
+    .collect()
 }
 
 /// A socket a process holds bound or listening: see [`bound_by`].
@@ -288,35 +264,14 @@ pub struct Bound {
 /// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
 /// kernel does not say (not Linux, or nothing listens there).
 pub fn accept_queue(port: u16) -> Option<u32> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|text| listen_row_queue(&text, port))
+    let rows = socket_table::read_ports_in(kernel::HERE, socket_table::Proto::Tcp, &[port])?;
+    listen_row_queue(&rows, port)
 }
 
-/// The rx_queue of `port`'s LISTEN row (state 0A) in a /proc/net/tcp table.
-fn listen_row_queue(table: &str, port: u16) -> Option<u32> {
-    table.lines().skip(1).find_map(|row| {
-        let fields: Vec<&str> = row.split_whitespace().collect();
-        let (_, hex_port) = fields.get(1)?.rsplit_once(':')?;
-        if u16::from_str_radix(hex_port, 16) != Ok(port) || fields.get(3) != Some(&"0A") {
-            return None;
-        }
-        let (_, rx_queue) = fields.get(4)?.split_once(':')?;
-        u32::from_str_radix(rx_queue, 16).ok()
-    })
-}
-
-/// Rows of /proc/net/{tcp,udp}[6] read `sl local_address rem_address st ...`, with the local
-/// address as `0100007F:1F90` (hex address, hex port).
-fn table_has_port(table: &str, port: u16, state: Option<&str>) -> bool {
-    table.lines().skip(1).any(|row| {
-        let fields: Vec<&str> = row.split_whitespace().collect();
-        let local_port = fields.get(1).and_then(|local| local.rsplit_once(':'));
-        let port_matches = local_port.is_some_and(|(_, hex)| u16::from_str_radix(hex, 16) == Ok(port));
-        let state_matches = state.is_none_or(|want| fields.get(3) == Some(&want));
-        port_matches && state_matches
-    })
+/// The rx_queue of `port`'s LISTEN row.
+fn listen_row_queue(rows: &[Row], port: u16) -> Option<u32> {
+    let listening = rows.iter().find(|row| row.local.port() == port && row.state == State::LISTEN)?;
+    Some(listening.rx_queue)
 }
 
 #[cfg(test)]
@@ -348,17 +303,40 @@ mod tests {
         assert_eq!(held.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     }
 
+    /// The accept queue is the LISTEN row's rx_queue in the kernel's table; a connection on the
+    /// same port is not it.
     #[test]
     fn reads_the_kernel_socket_table() {
-        let table = "  sl  local_address rem_address   st tx_queue\n\
-                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000003\n\
-                     1: 0100007F:22B8 00000000:0000 07 00000000:00000000\n";
-        assert!(table_has_port(table, 0x1F90, Some("0A")));
-        assert!(!table_has_port(table, 0x22B8, Some("0A")));
-        assert!(table_has_port(table, 0x22B8, None));
-        assert_eq!(listen_row_queue(table, 0x1F90), Some(3));
-        assert_eq!(listen_row_queue(table, 0x22B8), None);
-        assert!(!table_has_port(table, 1, None));
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                     0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 4001\n\
+                     1: 0100007F:22B8 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4002\n\
+                     2: 0100007F:22B8 0100007F:1F90 01 00000000:00000005 00:00000000 00000000  1000        0 4003\n";
+        let rows: Vec<Row> = socket_table::parse(table, socket_table::Proto::Tcp).collect();
+        assert_eq!(listen_row_queue(&rows, 0x1F90), Some(3));
+        assert_eq!(listen_row_queue(&rows, 0x22B8), None);
+    }
+
+    /// Our own sockets, found by their inodes in our tables and in our pid's, with their ports.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn finds_the_ports_our_sockets_hold() {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpListener::bind("0.0.0.0:0").unwrap();
+        let (udp_port, tcp_port) = (udp.local_addr().unwrap().port(), tcp.local_addr().unwrap().port());
+        let ours = crate::procs::sockets(std::process::id());
+        for net in [Net::Thread, Net::Pid(std::process::id())] {
+            let found = wait::until(crate::WAIT, || {
+                let bound = bound_by(net, &ours);
+                let has =
+                    |proto, port, every_interface| bound.contains(&Bound { proto, port, every_interface });
+                (has(Proto::Udp, udp_port, false) && has(Proto::Tcp, tcp_port, true)).then_some(())
+            });
+            assert!(found.is_some(), "{net:?}: {:?}", bound_by(net, &ours));
+            let tcp_ports = wait::until(crate::WAIT, || {
+                Some(held_by(net, Proto::Tcp, &ours)).filter(|ports| ports.contains(&tcp_port))
+            });
+            assert!(tcp_ports.is_some(), "{net:?}: {:?}", held_by(net, Proto::Tcp, &ours));
+        }
     }
 
     /// A socket we hold is seen as bound.

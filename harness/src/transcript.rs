@@ -47,6 +47,16 @@ pub enum Proto {
     Tcp,
 }
 
+/// Which of the kernel's tables lists sockets of this protocol.
+impl From<Proto> for lab_common::socket_table::Proto {
+    fn from(proto: Proto) -> Self {
+        match proto {
+            Proto::Udp => lab_common::socket_table::Proto::Udp,
+            Proto::Tcp => lab_common::socket_table::Proto::Tcp,
+        }
+    }
+}
+
 /// A shared, append-only record. Cloning it shares the same record.
 #[derive(Clone)]
 pub struct Transcript {

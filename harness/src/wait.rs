@@ -110,6 +110,33 @@ pub fn until_pausing<T>(
     }
 }
 
+/// Wait up to `within` for one of `events` (POLLOUT, say; errors, POLLERR, are reported
+/// whatever is asked) on the descriptor `fd`: poll(2), the one wait on a descriptor in the
+/// harness. What poll reported (its `revents`), or `None` if nothing came in time.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn fd(fd: &impl std::os::fd::AsRawFd, events: i16, within: Duration) -> std::io::Result<Option<i16>> {
+    let deadline = Deadline::after(within);
+    loop {
+        let Some(left) = deadline.left() else { return Ok(None) };
+        let mut wanted = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: poll(2) reads and writes the one pollfd we pass, which outlives the call; the
+        // descriptor is the caller's own and stays open while `fd` is borrowed.
+        let ready = unsafe { libc::poll(&mut wanted, 1, millis) };
+        match ready {
+            0 => continue,
+            1.. => return Ok(Some(wanted.revents)),
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +162,18 @@ mod tests {
         assert_eq!(patience(Duration::from_secs(1)), Duration::from_secs(1));
         let waited = patience(crate::WAIT);
         assert!(waited >= crate::WAIT && waited <= crate::WAIT * 6, "{waited:?}");
+    }
+
+    /// A pipe with nothing in it is not readable within the wait; with a byte in it, it is
+    /// at once.
+    #[cfg(unix)]
+    #[test]
+    fn waits_for_a_descriptor_until_it_is_ready() {
+        use std::io::Write;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        assert_eq!(fd(&reader, libc::POLLIN, Duration::from_millis(20)).unwrap(), None);
+        writer.write_all(b"x").unwrap();
+        let seen = fd(&reader, libc::POLLIN, crate::WAIT).unwrap();
+        assert!(seen.is_some_and(|revents| revents & libc::POLLIN != 0), "{seen:?}");
     }
 }

@@ -1,10 +1,10 @@
 //! `--build CMD`: the student's build (for a compiled language) before the scenarios, so that
 //! a compile error is shown as one, not as every scenario failing to start the server.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context, Result};
-use harness::process::interrupt;
+use anyhow::Result;
+use harness::process::Run;
 
 /// What the build said, when it failed.
 pub struct Failed {
@@ -19,30 +19,22 @@ pub fn run(command: &str) -> Result<Option<Failed>> {
     run_in(command, None)
 }
 
-/// [`run`], in `sandbox` where one is given (`grade`'s), with a build's limits.
+/// [`run`], in `sandbox` where one is given (`grade`'s), with a build's limits. Like every
+/// child, it runs in a process group of its own (killed with the roles on Ctrl-C) and its
+/// output is capped.
 pub fn run_in(command: &str, sandbox: Option<&harness::sandbox::Sandbox>) -> Result<Option<Failed>> {
     let mut shell = Command::new("sh");
-    shell.args(["-c", &format!("exec 2>&1; {command}")]).stdin(Stdio::null()).stdout(Stdio::piped());
+    shell.args(["-c", &format!("exec 2>&1; {command}")]);
+    let mut build = Run::new(&format!("the build `{command}`"), shell);
     if let Some(sandbox) = sandbox {
-        let build = harness::sandbox::Sandbox { limits: sandbox.limits.for_build(), ..sandbox.clone() };
-        harness::process::sandboxed(&mut shell, &build)?;
+        build = build
+            .sandbox(harness::sandbox::Sandbox { limits: sandbox.limits.for_build(), ..sandbox.clone() });
     }
-    #[cfg(unix)]
-    {
-        // Its own process group, killed with the roles when the runner gets Ctrl-C.
-        use std::os::unix::process::CommandExt;
-        shell.process_group(0);
-    }
-    let child = shell.spawn().with_context(|| format!("starting the build `{command}`"))?;
-    interrupt::register(child.id());
-    let pid = child.id();
-    let done = child.wait_with_output();
-    interrupt::unregister(pid);
-    let done = done.with_context(|| format!("waiting for the build `{command}`"))?;
-    if done.status.success() {
+    let done = build.finish()?;
+    let Some(status) = done.status.filter(|status| !status.success()) else {
         return Ok(None);
-    }
-    let status = match done.status.code() {
+    };
+    let status = match status.code() {
         Some(code) => format!("exit status {code}"),
         None => "killed by a signal".to_string(),
     };

@@ -167,7 +167,11 @@ fn both(client: State, server: State) -> [Option<State>; 2] {
 fn wait_unread(end: &End, bytes: u32) -> Result<()> {
     let mut last = None;
     let seen = wait::until_pausing(WAIT, kernel::TABLE_PAUSE, || {
-        let rows = lab_common::socket_table::read_ports(&[end.local.port()])?;
+        let rows = lab_common::socket_table::read_ports_in(
+            kernel::HERE,
+            lab_common::socket_table::Proto::Tcp,
+            &[end.local.port()],
+        )?;
         last = end.row(&rows).map(|row| row.rx_queue);
         (last == Some(bytes)).then_some(())
     });

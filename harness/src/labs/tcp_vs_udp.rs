@@ -307,8 +307,7 @@ pub fn tcp_into_a_napping_sink_loses_nothing_and_holds_the_sender(s: &mut Sessio
             Err(error) if error.kind() == ErrorKind::WouldBlock => {
                 waits += 1;
                 // Our kernel holds what it cannot send: the sink's window is closed.
-                if let Ok(kernel::SenderInfo { peer_window: Some(window), .. }) = kernel::sender_info(&stream)
-                {
+                if let Ok(kernel::TcpInfo { peer_window: Some(window), .. }) = kernel::tcp_info(&stream) {
                     smallest_window = Some(smallest_window.map_or(window, |w| w.min(window)));
                 }
                 ensure!(
@@ -360,7 +359,7 @@ pub fn tcp_into_a_napping_sink_loses_nothing_and_holds_the_sender(s: &mut Sessio
          to --rcvbuf {SMALL_BUFFER} and sleep --read-delay {NAP} ms before each read"
     );
     s.say(format!("Instead the sender was held back: {waits} times a write found no room and had to wait."));
-    let info = kernel::sender_info(&stream).unwrap_or_default();
+    let info = kernel::tcp_info(&stream).unwrap_or_default();
     if let Some(limited) = info.window_limited {
         s.say(format!(
             "Our kernel (TCP_INFO tcpi_rwnd_limited) counts {} ms in which it had data to send and the sink's \

@@ -1,8 +1,8 @@
 //! What every lab binary does the same way, so each lab's `main.rs` can stay the lesson:
 //! the ready line, a fatal error as one line plus a hint, and bytes shown as text; and, in
 //! their own modules, message framing, the chats' keyboard, a datagram's real size, a lossy
-//! link, a server's accept loop that neither spins nor dies at the machine's limits, and the
-//! kernel's table of TCP sockets.
+//! link, a server's accept loop that neither spins nor dies at the machine's limits, the
+//! kernel's tables of sockets, and what TCP_INFO says of a connection.
 
 pub mod framing;
 pub mod keyboard;
@@ -10,6 +10,7 @@ pub mod link;
 pub mod server;
 pub mod socket_table;
 pub mod tcp;
+pub mod tcp_info;
 pub mod udp;
 
 use std::fmt::Write as _;

@@ -360,15 +360,15 @@ fn control_and_bidi_characters_from_a_client_are_shown_escaped() {
     });
 }
 
-/// With no file descriptor left for a connection (`prlimit --nofile=4`: stdin, stdout, stderr
+/// With no file descriptor left for a connection (RLIMIT_NOFILE 4: stdin, stdout, stderr
 /// and the listening socket), accept fails with "Too many open files". The server says so
 /// once and waits, rather than retry in a tight loop that logs every failure.
 #[test]
 fn out_of_file_descriptors_the_server_says_so_once() {
     assert_holds(&target(), |s| {
         let binary = env!("CARGO_BIN_EXE_tcp-chat");
-        let command = harness::limits::with_limits("prlimit --nofile=4 --", binary);
-        let (mut server, at) = harness::limits::start_server(s, &command, &[])?;
+        let limits = [harness::process::Limit::OpenFiles(4)];
+        let (mut server, at) = harness::limits::start_server(s, binary, &limits, &[])?;
         let _alice = s.tcp("alice", at)?;
         server.expect_stderr_line("that accept failed", WAIT, |line| line.contains("Too many open files"))?;
         // A few lines at most: a descriptor free for a moment may honestly start a new episode.

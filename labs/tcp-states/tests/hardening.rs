@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 
-use harness::process::{Program, Spawn};
+use harness::process::{Program, Role};
 use harness::transcript::Transcript;
 use harness::{READY_WAIT, WAIT};
 
@@ -23,19 +23,15 @@ fn threads(pid: u32) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn many_connect_and_close_cycles_leave_no_threads_behind() {
-    let mark = format!("TCP_STATES_TEST={}", std::process::id());
     let program = Program::Exec {
         path: env!("CARGO_BIN_EXE_tcp-states").into(),
         args: ["server", "--port", "0"].map(String::from).to_vec(),
     };
     let transcript = Transcript::new();
-    let (key, value) = mark.split_once('=').expect("NAME=value");
-    let mut server = Spawn::new("server", program).env(key, value).start(&transcript).unwrap();
+    let mut server = Role::spawn("server", program, &transcript).unwrap();
     let addr = server.wait_ready(READY_WAIT).unwrap().addr;
-    let pid = match harness::procs::with_environment_entry(&mark)[..] {
-        [(pid, _)] => pid,
-        ref found => panic!("expected one server marked {mark}, found {found:?}"),
-    };
+    // The binary itself, run directly: the role's process is the server's.
+    let pid = server.pid();
     {
         let _hush = transcript.hush();
         for _ in 0..CYCLES {

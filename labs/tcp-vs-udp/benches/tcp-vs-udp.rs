@@ -249,7 +249,7 @@ fn tcp_series(binary: &Path) -> Result<Vec<TcpSample>> {
             let started = Instant::now();
             let mut samples = Vec::new();
             while !done.load(Ordering::SeqCst) {
-                let info = harness::kernel::sender_info(&stream).unwrap_or_default();
+                let info = harness::kernel::tcp_info(&stream).unwrap_or_default();
                 samples.push(TcpSample {
                     at: started.elapsed(),
                     written: written.load(Ordering::SeqCst),

@@ -3,12 +3,12 @@
 //! and how long a sender waited for it (TCP_INFO), and how many connections it opened
 //! (/proc/net/snmp). All of it is Linux's; elsewhere every figure is "not known".
 //!
-//! socket2 has no SO_RXQ_OVFL and no TCP_INFO, so this module calls the C library itself: the
-//! one place in the lab with `unsafe`, each call with the reason it is sound.
+//! socket2 has no SO_RXQ_OVFL, so this module calls the C library itself: the one place in the
+//! lab with `unsafe`, each call with the reason it is sound. TCP_INFO is read by
+//! [`lab_common::tcp_info`].
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
 
 /// One datagram, received with the kernel's drop count beside it.
 pub struct Received {
@@ -119,49 +119,10 @@ pub fn recv_counting_drops(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Rec
     Ok(Received { len, from, dropped_before: None })
 }
 
-/// What TCP_INFO says about one connection, from the sending side.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TcpInfo {
-    /// The receive window the peer advertised last, in bytes (`tcpi_snd_wnd`, Linux 5.4 and
-    /// later): 0 when its receive buffer is full.
-    pub peer_window: Option<u32>,
-    /// How long this socket had data to send and could not, because the peer's window was
-    /// closed (`tcpi_rwnd_limited`, Linux 4.10 and later; counted in jiffies, so a wait
-    /// shorter than one, 1 to 10 ms, may count as 0).
-    pub window_limited: Option<Duration>,
-}
-
-/// TCP_INFO of `stream` (see [`TcpInfo`]). The struct grows with each kernel: the fields are
-/// read at their offsets in include/uapi/linux/tcp.h, and only when the kernel filled them.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub fn tcp_info(stream: &TcpStream) -> io::Result<TcpInfo> {
-    use std::os::fd::AsRawFd;
-    let mut raw = [0u8; 256];
-    let mut len = raw.len() as libc::socklen_t;
-    // SAFETY: getsockopt(2) writes at most `len` bytes into `raw`, and sets `len` to how many.
-    let done = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            raw.as_mut_ptr().cast(),
-            &raw mut len,
-        )
-    };
-    if done != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let filled = &raw[..len as usize];
-    let u32_at = |at: usize| filled.get(at..at + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()));
-    let u64_at = |at: usize| filled.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap()));
-    Ok(TcpInfo { peer_window: u32_at(228), window_limited: u64_at(176).map(Duration::from_micros) })
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn tcp_info(_stream: &TcpStream) -> io::Result<TcpInfo> {
-    Ok(TcpInfo::default())
-}
+/// What TCP_INFO says about one connection, from the sending side: the window the peer
+/// advertised last, and how long this socket waited for room in it. Read by lab_common, which
+/// the harness reads it through too.
+pub use lab_common::tcp_info::{TcpInfo, read as tcp_info};
 
 /// How many TCP connections this machine's kernel has opened (`connect`s that sent a SYN):
 /// `ActiveOpens` in /proc/net/snmp. The count is for the whole machine (its network namespace):

@@ -1,15 +1,16 @@
 //! upper when the machine, not a peer, says no: out of file descriptors, out of threads; a
 //! server that sends terminal escapes to the client; a server bound to every interface.
 //!
-//! Each limit is set on the spawned server alone (`prlimit`, `setpriv` in front of its
-//! command), never on the test process.
+//! Each limit is set on the spawned server alone (setrlimit in the child, and a user of its own
+//! for the thread limit: see harness::limits), never on the test process.
 
 use std::path::Path;
 
 use anyhow::ensure;
 use harness::labs::upper::LAB;
-use harness::limits::{ThreadLimit, start_server, with_limits};
+use harness::limits::{ThreadLimit, start_server};
 use harness::peer::TcpPeer;
+use harness::process::Limit;
 use harness::{QUIET, Target, WAIT};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_upper");
@@ -18,15 +19,14 @@ fn target() -> Target {
     Target::reference(&LAB, BINARY)
 }
 
-/// With room for about 28 connections (`prlimit --nofile=32`) and 40 clients, accept fails
+/// With room for about 28 connections (RLIMIT_NOFILE 32) and 40 clients, accept fails
 /// with "Too many open files". The server says so once, does not retry in a tight loop, still
 /// serves the clients it has, and says so again when accepting works once more: the client
 /// that waited in the queue is then served.
 #[test]
 fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
     harness::testing::assert_holds(&target(), |s| {
-        let (mut server, at) =
-            start_server(s, &with_limits("prlimit --nofile=32 --", BINARY), &["--mode", "threaded"])?;
+        let (mut server, at) = start_server(s, BINARY, &[Limit::OpenFiles(32)], &["--mode", "threaded"])?;
         let mut clients = Vec::new();
         {
             let _hush = s.transcript().hush();
@@ -53,7 +53,7 @@ fn out_of_file_descriptors_the_server_says_so_once_and_goes_on() {
     });
 }
 
-/// With room for 6 threads in all (`prlimit --nproc=6`: the main thread and 5 clients'), the
+/// With room for 6 threads in all (RLIMIT_NPROC 6: the main thread and 5 clients'), the
 /// 6th client cannot get a thread. It is told why and closed; the clients already served go on,
 /// and so does the server.
 #[test]
@@ -63,7 +63,7 @@ fn a_client_that_gets_no_thread_is_told_why_and_the_others_go_on() {
         return;
     };
     harness::testing::assert_holds(&target(), |s| {
-        let (mut server, at) = start_server(s, &limit.command, &["--mode", "threaded"])?;
+        let (mut server, at) = limit.start_server(s, &["--mode", "threaded"])?;
         let mut clients: Vec<TcpPeer> = Vec::new();
         for number in 1..=8 {
             clients.push(s.tcp(&format!("client {number}"), at)?);

@@ -14,15 +14,15 @@
 mod out;
 pub mod sandbox;
 
-use std::io::{IsTerminal, Read, Write as _};
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use harness::process::quote;
+use harness::process::{self, Finished, quote};
 use harness::style::Style;
 use harness::{Lab, isolate, out, secs};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,7 @@ pub struct SummaryRow {
 
 /// Bytes of a checker's JSON report kept; a report is far smaller, as each student server's
 /// output is capped (see `harness::process::STRANGER_OUTPUT_CAP`).
-const REPORT_CAP: u64 = 64 * 1024 * 1024;
+const REPORT_CAP: usize = 64 * 1024 * 1024;
 
 /// Grade the class: print the table, write the reports, and return the submissions.
 pub fn grade(options: &Options) -> Result<Vec<Submission>> {
@@ -455,7 +455,7 @@ fn grade_one(
         command.args(["--scenario", scenario]);
     }
     let problem = match run_checker(command, options.time_limit) {
-        Ok(Checked { stdout, stderr, status: Some(status) }) => {
+        Ok(Finished { stdout, stderr, status: Some(status) }) => {
             match serde_json::from_slice::<Submission>(&stdout) {
                 Ok(submission) if status.code().is_some_and(|code| code <= 1) => {
                     return Submission { server: shown_server, ..submission };
@@ -463,7 +463,7 @@ fn grade_one(
                 _ => checker_failed(status, &stderr),
             }
         }
-        Ok(Checked { status: None, .. }) => {
+        Ok(Finished { status: None, .. }) => {
             format!("the submission ran out of time ({}) and was stopped", secs(options.time_limit))
         }
         Err(error) => format!("the checker could not run: {error:#}"),
@@ -554,17 +554,9 @@ fn place(path: &Path, slot: usize, later: bool) -> Result<(Workspace, PathBuf, O
     Ok((workspace, copy, identity))
 }
 
-struct Checked {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    /// How it ended; `None` when the time limit ran out and the checker was killed.
-    status: Option<std::process::ExitStatus>,
-}
-
-/// Run one checker in a process group of its own; past `limit`, kill it and all it started.
-fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
-    use std::os::unix::process::CommandExt;
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+/// Run one checker: its own process group, its output capped, killed with all it started
+/// past `limit` (see [`harness::process::Run`]).
+fn run_checker(mut command: Command, limit: Duration) -> Result<Finished> {
     command.env("NO_COLOR", "1");
     // The teacher's build and home are no business of the checker, nor of the servers it starts
     // (a server outside the sandbox inherits the checker's environment).
@@ -576,55 +568,7 @@ fn run_checker(mut command: Command, limit: Duration) -> Result<Checked> {
     }
     // Killed if we die before it ends (this thread waits for it); in namespaces, its end ends
     // everything in them.
-    harness::process::die_with_us(&mut command);
-    let mut child = command.spawn().context("starting the checker")?;
-    let pid = child.id();
-    harness::process::interrupt::register(pid);
-    let capped = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            if let Some(pipe) = pipe {
-                let mut pipe = pipe.take(cap);
-                let _ = pipe.read_to_end(&mut kept);
-                // Past the cap, read on and drop, so that the checker never blocks on a full pipe.
-                let _ = std::io::copy(&mut pipe.into_inner(), &mut std::io::sink());
-            }
-            kept
-        })
-    };
-    let stdout = capped(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), REPORT_CAP);
-    let stderr = capped(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), 64 * 1024);
-    let (sender, exited) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = child.wait();
-        let _ = sender.send(());
-        status
-    });
-    let finished = exited.recv_timeout(limit).is_ok();
-    if !finished {
-        kill_tree(pid);
-    }
-    let status = waiter.join().map_err(|_| anyhow::anyhow!("waiting for the checker"))??;
-    harness::process::interrupt::unregister(pid);
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    Ok(Checked { stdout, stderr, status: finished.then_some(status) })
-}
-
-/// Kill the checker `pid` (not yet reaped: its waiter holds it), its process group, and every
-/// process below it: in namespaces, the first kill ends them all (unshare's `--kill-child`,
-/// then the PID namespace); without, each server's own process group is found and killed.
-#[allow(unsafe_code)]
-fn kill_tree(pid: u32) {
-    let below = harness::procs::members(pid);
-    // SAFETY: kill(2) takes plain integers. `pid` is not reaped yet, so its group id is its
-    // own; the others were found alive a moment ago, below it.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
-        for other in below.into_iter().filter(|&other| other != pid) {
-            libc::kill(other as libc::pid_t, libc::SIGKILL);
-        }
-    }
+    process::Run::new("the checker", command).output_caps(REPORT_CAP, 64 * 1024).time_limit(limit).finish()
 }
 
 fn write_reports(

@@ -6,8 +6,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -16,48 +15,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::exit::{self, describe_status, watch};
+use super::signal::{Signal, interrupt, signal_group};
+use super::{Program, Spawn};
 use crate::output::{self, Pipe, Stream};
 use crate::ready::{self, Ready};
-use crate::sandbox::{Limits, Sandbox};
 use crate::transcript::Proto;
 use crate::transcript::{Event, Transcript};
 use crate::wait::{self, Deadline};
 use crate::{QUIET, WAIT, secs};
 use crate::{ports, procs};
-
-/// What to run.
-#[derive(Clone, Debug)]
-pub enum Program {
-    /// A binary with its arguments, run directly.
-    Exec { path: PathBuf, args: Vec<String> },
-    /// A shell command line (`sh -c`), for a student's server in any language.
-    Shell(String),
-}
-
-impl Program {
-    pub fn describe(&self) -> String {
-        match self {
-            Program::Exec { path, args } => {
-                let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                std::iter::once(name.into_owned())
-                    .chain(args.iter().map(|a| quote(a)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-            Program::Shell(line) => line.clone(),
-        }
-    }
-}
-
-/// A word as a shell would need it: as it is when that is safe, in single quotes otherwise.
-pub fn quote(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,{}".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
 
 /// A running process. Dropping it kills the process (and anything it started) and reaps it.
 pub struct Role {
@@ -84,144 +51,17 @@ pub struct Role {
     started: std::time::Instant,
 }
 
-/// A resource limit set on a child before it runs its program (setrlimit), never on us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Limit {
-    /// RLIMIT_NOFILE: how many file descriptors it may hold open.
-    OpenFiles(u64),
-    /// RLIMIT_AS: how many bytes of address space it may map (threads' stacks included).
-    AddressSpace(u64),
-    /// RLIMIT_CPU: how many seconds of CPU it may use before the kernel kills it.
-    CpuSeconds(u64),
-    /// RLIMIT_NPROC: how many processes and threads its user may have.
-    Processes(u64),
-    /// RLIMIT_FSIZE: the largest file it may write.
-    FileSize(u64),
-}
-
-/// How a role is started: the program, and what the caller controls about its process.
-/// `Spawn::new(who, program).env(..).current_dir(..).limit(..).start(&transcript)`.
-#[derive(Clone, Debug)]
-pub struct Spawn {
-    who: String,
-    program: Program,
-    env: Vec<(String, String)>,
-    dir: Option<PathBuf>,
-    limits: Vec<Limit>,
-    output_cap: usize,
-    vital: bool,
-    sandbox: Option<Sandbox>,
-}
-
-/// How many bytes of each of a child's streams are recorded; the rest is read and dropped, so
-/// that a child printing without end neither blocks nor fills our memory.
-pub const OUTPUT_CAP: usize = 16 * 1024 * 1024;
-
-/// The same for a server the harness did not write (a student's, in `check`): a megabyte of
-/// each stream is more than any failure report needs, and every scenario starts its own.
-pub const STRANGER_OUTPUT_CAP: usize = 1024 * 1024;
-
-/// What recording one line costs, at least, however short (an event, its names, its time): a
-/// stream's byte cap over this is the most lines recorded of it (16,384 for a stranger's), so
-/// that a flood of empty lines is bounded as a flood of bytes is.
-pub const LINE_COST: usize = 64;
-
-impl Spawn {
-    pub fn new(who: &str, program: Program) -> Spawn {
-        Spawn {
-            who: who.to_string(),
-            program,
-            env: Vec::new(),
-            dir: None,
-            limits: Vec::new(),
-            output_cap: OUTPUT_CAP,
-            vital: false,
-            sandbox: None,
-        }
-    }
-
-    /// Run it in `sandbox` (see [`crate::sandbox`]): its files, identity, environment and
-    /// limits. An end at one of the limits is said as such.
-    pub fn sandbox(mut self, sandbox: Option<Sandbox>) -> Spawn {
-        self.sandbox = sandbox;
-        self
-    }
-
-    /// A role the scenario cannot go on without (the server under test): if it ends on its
-    /// own, every wait of the scenario gives up soon after, and a failure says first that the
-    /// server ended and how.
-    pub fn vital(mut self) -> Spawn {
-        self.vital = true;
-        self
-    }
-
-    pub fn env(mut self, key: &str, value: &str) -> Spawn {
-        self.env.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Spawn {
-        self.dir = Some(dir.into());
-        self
-    }
-
-    pub fn limit(mut self, limit: Limit) -> Spawn {
-        self.limits.push(limit);
-        self
-    }
-
-    /// Record at most `bytes` of each of the child's streams.
-    pub fn output_cap(mut self, bytes: usize) -> Spawn {
-        self.output_cap = bytes;
-        self
-    }
-
-    /// Start the process, recording the command line, its stdin, stdout and stderr in
-    /// `transcript`.
-    pub fn start(self, transcript: &Transcript) -> Result<Role> {
-        Role::start(self, transcript)
-    }
-}
-
 impl Role {
     /// Start `program` as `who` with the defaults: see [`Spawn`] for more control.
     pub fn spawn(who: &str, program: Program, transcript: &Transcript) -> Result<Role> {
         Spawn::new(who, program).start(transcript)
     }
 
-    fn start(spawn: Spawn, transcript: &Transcript) -> Result<Role> {
-        let Spawn { who, program, env, dir, mut limits, output_cap, vital, sandbox } = spawn;
+    pub(super) fn start(spawn: Spawn, transcript: &Transcript) -> Result<Role> {
+        let mut command = spawn.command()?;
+        let Spawn { who, program, output_cap, vital, sandbox, .. } = spawn;
         let who = who.as_str();
-        let mut command = match &program {
-            Program::Exec { path, args } => {
-                let mut command = Command::new(path);
-                command.args(args);
-                command
-            }
-            Program::Shell(line) => {
-                let mut command = Command::new("sh");
-                // A simple command replaces the shell (exec): the role's process is then the
-                // program itself, and its end, with its own status, is the role's end.
-                let simple = !line.contains(['\n', ';', '&', '|', '(', ')', '<', '>', '`', '$']);
-                command.arg("-c").arg(if simple { format!("exec {line}") } else { line.clone() });
-                // A Python server that prints its ready line into a pipe would otherwise hold
-                // it in a buffer until exit.
-                command.env("PYTHONUNBUFFERED", "1");
-                command
-            }
-        };
-        if let Some(sandbox) = &sandbox {
-            enter(&mut command, sandbox, &mut limits)?;
-        }
-        command.envs(env.iter().map(|(k, v)| (k, v)));
-        crate::guard::mark(&mut command);
-        if let Some(dir) = &dir {
-            command.current_dir(dir);
-        }
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        new_process_group(&mut command);
-        die_with_us(&mut command);
-        set_limits(&mut command, &limits);
         transcript.record(Event::Start { who: who.to_string(), command: program.describe() });
         if vital {
             transcript.forget_crash();
@@ -271,12 +111,12 @@ impl Role {
         })
     }
 
-    /// Where a listening role listens (from its ready line).
     /// The process's id (a shell command's: the command itself once the shell has exec'd).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Where a listening role listens (from its ready line).
     pub fn addr(&self) -> SocketAddr {
         self.ready
             .map(|ready| ready.addr)
@@ -285,7 +125,7 @@ impl Role {
 
     /// The sockets the role's processes hold bound or listening (Linux; none elsewhere).
     pub fn bound(&self) -> Vec<ports::Bound> {
-        ports::bound_by(&procs::sockets(self.child.id()))
+        ports::bound_by(crate::kernel::HERE, &procs::sockets(self.child.id()))
     }
 
     pub(crate) fn set_ready(&mut self, ready: Ready) {
@@ -397,7 +237,7 @@ impl Role {
     /// socket on the port counts, as if it were the role's.
     fn held_ports(&self, proto: Proto) -> Vec<u16> {
         if cfg!(target_os = "linux") {
-            ports::held_by(proto, &procs::sockets(self.child.id()))
+            ports::held_by(crate::kernel::HERE, proto, &procs::sockets(self.child.id()))
         } else {
             self.ready
                 .map(|ready| ready.addr.port())
@@ -462,7 +302,8 @@ impl Role {
                             secs(within)
                         );
                     };
-                    wait_writable(&*stdin, slice);
+                    // Room or not, the loop writes again, and gives up at the deadline.
+                    let _ = wait::fd(&*stdin, libc::POLLOUT, slice);
                 }
                 Err(e) => return Err(e).with_context(|| format!("writing a line to {}'s stdin", self.who)),
             }
@@ -607,7 +448,7 @@ impl Role {
         self.exited = Some(status);
         // Its group first: what it started is not to outlive it (and once it is reaped, its
         // group's id is no longer sure to be its own).
-        kill_process_group(&mut self.child);
+        exit::kill_tree(self.child.id());
         let _ = self.child.wait();
         self.reaped = true;
         // The process is gone, so its pipes are at their end (unless something it started
@@ -637,18 +478,18 @@ impl Drop for Role {
                 && self.exit.recv_timeout(QUIET).is_ok();
             if !ended {
                 self.ending.store(true, Ordering::SeqCst);
-                kill_process_group(&mut self.child);
+                exit::kill_tree(self.child.id());
                 let _ = self.exit.recv_timeout(wait::patience(WAIT));
             } else {
                 // Its own end is recorded; what it started and left in its group (a fork that
                 // kept the port) is not to outlive it. Not reaped yet, so the group is its own.
-                kill_process_group(&mut self.child);
+                exit::kill_tree(self.child.id());
             }
             let _ = self.child.wait();
         } else if !self.reaped {
             // It ended on its own, and is not reaped yet: what it started and left in its
             // group is not to outlive it.
-            kill_process_group(&mut self.child);
+            exit::kill_tree(self.child.id());
             let _ = self.child.wait();
         }
         // The last lines the role printed are recorded before it is gone, so that a demo shows
@@ -656,73 +497,6 @@ impl Drop for Role {
         let _ = self.drained.recv_timeout(QUIET);
         interrupt::unregister(self.child.id());
     }
-}
-
-/// Watch for the process `pid` to end on its own: the moment it does, its end is recorded in
-/// the transcript (a failure report shows a server that died), reported as a crash if the role
-/// is vital and the status is not 0, and sent on the returned channel. The process is not
-/// reaped here (WNOWAIT): the role still owns it, and reaps it on drop.
-#[cfg(unix)]
-#[allow(unsafe_code)]
-fn watch(
-    pid: u32,
-    who: &str,
-    vital: bool,
-    limits: Option<Limits>,
-    ending: &Arc<AtomicBool>,
-    transcript: &Transcript,
-) -> Receiver<ExitStatus> {
-    use std::os::unix::process::ExitStatusExt;
-    let (sender, exit) = mpsc::channel();
-    let (who, ending, transcript) = (who.to_string(), ending.clone(), transcript.clone());
-    thread::spawn(move || {
-        // SAFETY: waitid(2) writes only into the siginfo_t we pass; a zeroed siginfo_t is a valid
-        // value of that plain C struct. WNOWAIT leaves the child to be reaped by its Role.
-        let status = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            loop {
-                let done =
-                    libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT);
-                if done == 0 {
-                    break;
-                }
-                if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                    return; // Reaped already: the role was dropped.
-                }
-            }
-            match info.si_code {
-                libc::CLD_EXITED => ExitStatus::from_raw((info.si_status() & 0xff) << 8),
-                _ => ExitStatus::from_raw(info.si_status() & 0x7f),
-            }
-        };
-        // Ended by our SIGKILL, as the role was dropped: not an end of its own.
-        let ours = ending.load(Ordering::SeqCst) && status.signal() == Some(libc::SIGKILL);
-        if !ours {
-            let mut described = describe_status(status);
-            transcript.record(Event::Exit { who: who.clone(), status: described.clone() });
-            let stderr = || transcript.last_stderr(&who, 20).join("\n");
-            if let Some(reached) =
-                limits.filter(|_| !status.success()).and_then(|l| l.reached(status.signal(), &stderr()))
-            {
-                transcript.say(format!("({who}: {reached})"));
-                described = format!("{described}: {reached}");
-            }
-            if vital {
-                transcript.ended(&who, &described, status.success());
-            }
-        }
-        let _ = sender.send(status);
-    });
-    exit
-}
-
-/// Wait, at most `within`, until the pipe has room for a write.
-#[allow(unsafe_code)]
-fn wait_writable(pipe: &impl std::os::fd::AsRawFd, within: Duration) {
-    let mut polled = libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    let millis = within.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    // SAFETY: poll(2) reads and writes only the one pollfd we pass, with a count of 1.
-    unsafe { libc::poll(&mut polled, 1, millis) };
 }
 
 /// The next line from one of a role's streams that `matches`, within `within`; other lines
@@ -742,257 +516,4 @@ fn next_matching(
             Err(RecvTimeoutError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
         }
     }
-}
-
-pub fn describe_status(status: ExitStatus) -> String {
-    match status.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => format!("ended by a signal ({status})"),
-    }
-}
-
-/// Run `command` (not a role: a student's build, say) in `sandbox`, with its limits.
-pub fn sandboxed(command: &mut Command, sandbox: &Sandbox) -> Result<()> {
-    let mut limits = Vec::new();
-    enter(command, sandbox, &mut limits)?;
-    set_limits(command, &limits);
-    Ok(())
-}
-
-/// Put `command` in `sandbox`: a clean environment, its working folder and identity, its
-/// limits (added to `limits`), then, in the child, no capabilities and the Landlock ruleset.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn enter(command: &mut Command, sandbox: &Sandbox, limits: &mut Vec<Limit>) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    // The checker's own folder is not the server's to read.
-    let ours: Vec<PathBuf> =
-        std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).into_iter().collect();
-    let ruleset = sandbox.ruleset(&path, &ours)?;
-    command.env_clear().envs(sandbox.environment(&path));
-    if matches!(command.get_program().to_str(), Some("sh")) {
-        command.env("PYTHONUNBUFFERED", "1");
-    }
-    command.current_dir(&sandbox.work);
-    if let Some(id) = sandbox.identity {
-        command.uid(id).gid(id);
-    }
-    let l = sandbox.limits;
-    limits.extend([
-        Limit::CpuSeconds(l.cpu_seconds),
-        Limit::AddressSpace(l.memory_bytes),
-        Limit::Processes(l.processes),
-        Limit::FileSize(l.file_bytes),
-        Limit::OpenFiles(l.open_files),
-    ]);
-    let drop_capabilities = sandbox.identity.is_none();
-    // SAFETY: `confine` makes only system calls (prctl, capset, landlock_restrict_self) on
-    // values made before the fork: async-signal-safe, no allocation, no lock.
-    unsafe {
-        command.pre_exec(move || crate::sandbox::confine(ruleset.as_ref(), drop_capabilities));
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn enter(_command: &mut Command, _sandbox: &Sandbox, _limits: &mut Vec<Limit>) -> Result<()> {
-    bail!("the sandbox is Linux's alone (Landlock, namespaces)")
-}
-
-/// Resource limits, set in the child between fork and exec: they bind the child and all it
-/// starts, and never us.
-#[cfg(unix)]
-#[allow(unsafe_code)]
-fn set_limits(command: &mut Command, limits: &[Limit]) {
-    use std::os::unix::process::CommandExt;
-    if limits.is_empty() {
-        return;
-    }
-    let limits: Vec<_> = limits
-        .iter()
-        .map(|limit| match *limit {
-            Limit::OpenFiles(n) => (libc::RLIMIT_NOFILE, n as libc::rlim_t),
-            Limit::AddressSpace(n) => (libc::RLIMIT_AS, n as libc::rlim_t),
-            Limit::CpuSeconds(n) => (libc::RLIMIT_CPU, n as libc::rlim_t),
-            Limit::Processes(n) => (libc::RLIMIT_NPROC, n as libc::rlim_t),
-            Limit::FileSize(n) => (libc::RLIMIT_FSIZE, n as libc::rlim_t),
-        })
-        .collect();
-    // SAFETY: the closure runs in the child after fork, where only async-signal-safe calls are
-    // allowed: setrlimit(2) is one, and the closure neither allocates nor locks (the Vec was
-    // built before the fork and is only read).
-    unsafe {
-        command.pre_exec(move || {
-            for &(resource, value) in &limits {
-                let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(unix))]
-fn set_limits(_command: &mut Command, _limits: &[Limit]) {}
-
-/// A role is killed if we die before it ends (even by SIGKILL, which no handler sees): the
-/// kernel sends it SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG). A runner
-/// killed by a test's deadline, or by `kill -9`, leaves no server behind. A role is dropped
-/// on the thread that started it, so that thread's end comes after the role's anyway.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub fn die_with_us(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls are
-    // allowed: prctl(2) and getppid(2) are plain system calls, and nothing here allocates or
-    // locks. `parent` is a plain integer copied into the closure before the fork.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // We may have died between the fork and the prctl: then nobody would send it.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn die_with_us(_command: &mut Command) {}
-
-/// Each role gets a process group of its own, so that a shell command and everything it
-/// started can be killed together.
-#[cfg(unix)]
-fn new_process_group(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    command.process_group(0);
-}
-
-#[cfg(not(unix))]
-fn new_process_group(_command: &mut Command) {}
-
-/// Kill the role's process group, and every process it started that left the group (a
-/// student's server may `setsid` a child that keeps its port): those are found, before the
-/// kill, through the kernel's lists of children (Linux; elsewhere the group only).
-#[cfg(unix)]
-#[allow(unsafe_code)]
-fn kill_process_group(child: &mut Child) {
-    let group = child.id() as libc::pid_t;
-    let descendants = procs::members(child.id());
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
-    // child's own (process_group(0) above), and the child is not yet reaped, so its id
-    // cannot have been reused. The descendants were found alive a moment ago; one that ended
-    // since may be a zombie still, or (rarely) its id reused, which the first kill makes
-    // unlikely: it stops the group from starting more.
-    unsafe {
-        libc::kill(-group, libc::SIGKILL);
-        for pid in descendants.into_iter().filter(|&pid| pid != child.id()) {
-            libc::kill(pid as libc::pid_t, libc::SIGKILL);
-        }
-    }
-}
-
-enum Signal {
-    Stop,
-    Continue,
-}
-
-#[cfg(unix)]
-#[allow(unsafe_code)]
-fn signal_group(child: &Child, signal: Signal) -> std::io::Result<()> {
-    let group = child.id() as libc::pid_t;
-    let signal = match signal {
-        Signal::Stop => libc::SIGSTOP,
-        Signal::Continue => libc::SIGCONT,
-    };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The group is the
-    // child's own (process_group(0) above), and the child is not yet reaped.
-    let done = unsafe { libc::kill(-group, signal) };
-    if done == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
-}
-
-#[cfg(not(unix))]
-fn signal_group(_child: &Child, _signal: Signal) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-#[cfg(not(unix))]
-fn kill_process_group(child: &mut Child) {
-    let _ = child.kill();
-}
-
-/// Ctrl-C in a demo reaches the runner, but not the roles: each sits in a process group of
-/// its own. The runner calls [`interrupt::kill_roles_on_signal`] so that an interrupted demo
-/// leaves no server behind.
-pub mod interrupt {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// Process ids of the live roles; 0 is a free slot. A signal handler may read atomics, but
-    /// may not lock or allocate: hence a fixed array.
-    static ROLES: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
-
-    /// Kill `pid`'s process group on Ctrl-C (a role, or `grade`'s checker of one submission).
-    pub fn register(pid: u32) {
-        // With more than 64 roles alive at once, the rest are still killed on drop, only not
-        // on Ctrl-C.
-        let _ = ROLES
-            .iter()
-            .find(|slot| slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok());
-    }
-
-    /// `pid` is reaped: forget it.
-    pub fn unregister(pid: u32) {
-        let _ = ROLES
-            .iter()
-            .find(|slot| slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok());
-    }
-
-    /// Kill every live role's process group now: for a run that must end while scenarios
-    /// are still running (a scenario past its time limit), before the process exits.
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    pub fn kill_all() {
-        for slot in &ROLES {
-            let pid = slot.load(Ordering::SeqCst);
-            if pid != 0 {
-                // SAFETY: kill(2) takes plain integers; the role is registered until it is
-                // reaped, so the group is still its own.
-                unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-            }
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn kill_all() {}
-
-    /// On SIGINT, SIGTERM or SIGHUP: kill every live role's process group, then exit 130.
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    pub fn kill_roles_on_signal() {
-        extern "C" fn on_signal(_: libc::c_int) {
-            for slot in &ROLES {
-                let pid = slot.load(Ordering::SeqCst);
-                if pid != 0 {
-                    // SAFETY: kill(2) is async-signal-safe and takes plain integers.
-                    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-                }
-            }
-            // SAFETY: _exit(2) is async-signal-safe; 130 is the shell's "ended by Ctrl-C".
-            unsafe { libc::_exit(130) };
-        }
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            // SAFETY: the handler only loads atomics and calls async-signal-safe functions.
-            unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn kill_roles_on_signal() {}
 }
