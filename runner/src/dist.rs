@@ -168,18 +168,6 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_newest_glibc_version_a_binary_needs() {
-        let dynstr = b"\0libc.so.6\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.3.4\0GLIBC_PRIVATE\0";
-        assert_eq!(glibc_needed(dynstr), 34);
-        assert_eq!(glibc_needed(b"no versions here"), 0);
-    }
-}
-
 /// A copy of the book's sources in `to`, every chapter naming the command as the wheel
 /// installs it: a student who has the wheel types `socket-labs udp-echo`, and has no `cargo lab`.
 fn book_for_the_wheel(from: &Path, to: &Path) -> Result<()> {
@@ -201,4 +189,16 @@ fn book_for_the_wheel(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_newest_glibc_version_a_binary_needs() {
+        let dynstr = b"\0libc.so.6\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.3.4\0GLIBC_PRIVATE\0";
+        assert_eq!(glibc_needed(dynstr), 34);
+        assert_eq!(glibc_needed(b"no versions here"), 0);
+    }
 }
