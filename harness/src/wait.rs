@@ -58,10 +58,32 @@ impl Deadline {
 /// a failing one waits longer only on a busy machine. Every other wait is as asked: a wait for
 /// what must not happen ([`crate::QUIET`]), or one a protocol's timer sets.
 pub fn patience(within: Duration) -> Duration {
-    if within != crate::WAIT {
+    if within != crate::WAIT || !STRETCH.get() {
         return within;
     }
     within.mul_f64(busy())
+}
+
+thread_local! {
+    /// Whether this thread's waits of [`crate::WAIT`] are stretched (see [`patience`]).
+    static STRETCH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Run `f` with this thread's waits of [`crate::WAIT`] stretched or not. A test that expects a
+/// scenario to fail (against a fixture's bug, against a starter) runs it unstretched: the
+/// stretch keeps a correct program from failing on a busy machine, and there a failure is the
+/// expected verdict, so waiting longer for it only makes the suite slower. A thread started
+/// for the scenario ([`crate::wait::stretching`] read before, and passed on) does the same.
+pub fn with_stretch<R>(stretch: bool, f: impl FnOnce() -> R) -> R {
+    let before = STRETCH.replace(stretch);
+    let result = f();
+    STRETCH.set(before);
+    result
+}
+
+/// Whether this thread's waits are stretched now: for a thread started on its behalf.
+pub fn stretching() -> bool {
+    STRETCH.get()
 }
 
 /// How many times over the machine is busy (1 when it is not): the larger of the 1-minute

@@ -175,27 +175,31 @@ pub fn run_all(
     let overran = AtomicBool::new(false);
     let (sender, messages) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
+        // Each worker waits as patiently as the thread that started the run.
+        let stretch = harness::wait::stretching();
         for _ in 0..options.jobs.clamp(1, scenarios.len().max(1)) {
             let sender = sender.clone();
             let (next, failed, overran) = (&next, &failed, &overran);
             scope.spawn(move || {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&scenario) = scenarios.get(index) else { return };
-                    let stop = options.cancel.load(Ordering::SeqCst)
-                        || (options.fail_fast && failed.load(Ordering::SeqCst));
-                    let ran = if stop {
-                        None
-                    } else {
-                        let _ = sender.send(Message::Started(index));
-                        let ran = run_one(scenario, target, options, overran);
-                        if matches!(ran.outcome, Outcome::Failed(_)) {
-                            failed.store(true, Ordering::SeqCst);
-                        }
-                        Some(ran)
-                    };
-                    let _ = sender.send(Message::Done(index, ran));
-                }
+                harness::wait::with_stretch(stretch, || {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&scenario) = scenarios.get(index) else { return };
+                        let stop = options.cancel.load(Ordering::SeqCst)
+                            || (options.fail_fast && failed.load(Ordering::SeqCst));
+                        let ran = if stop {
+                            None
+                        } else {
+                            let _ = sender.send(Message::Started(index));
+                            let ran = run_one(scenario, target, options, overran);
+                            if matches!(ran.outcome, Outcome::Failed(_)) {
+                                failed.store(true, Ordering::SeqCst);
+                            }
+                            Some(ran)
+                        };
+                        let _ = sender.send(Message::Done(index, ran));
+                    }
+                })
             });
         }
         drop(sender);
@@ -247,8 +251,10 @@ fn within(
 ) -> Outcome {
     let (sender, finished) = std::sync::mpsc::channel();
     let (target, recording) = (target.clone(), transcript.clone());
+    let stretch = harness::wait::stretching();
     std::thread::spawn(move || {
-        let _ = sender.send(scenario::run(scenario, &target, &recording));
+        let outcome = harness::wait::with_stretch(stretch, || scenario::run(scenario, &target, &recording));
+        let _ = sender.send(outcome);
     });
     finished.recv_timeout(limit).unwrap_or_else(|_| {
         overran.store(true, Ordering::SeqCst);
