@@ -48,14 +48,12 @@ pub fn sequence_folded(sections: &Runs) -> String {
                     drawn.push_str(&line.text);
                 }
                 let hidden = &lines[start + 2 * period..start + (times - 1) * period];
-                let noun = match hidden
+                // What they all are ("datagrams"), or "events" where they differ.
+                let noun = hidden
                     .iter()
                     .map(|line| line.noun)
                     .reduce(|a, b| if a == b { a } else { "events" })
-                {
-                    Some(noun) => noun,
-                    None => "events",
-                };
+                    .unwrap_or("events");
                 let over = &lines[start].over;
                 let _ = writeln!(
                     drawn,
@@ -115,7 +113,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (at, digit) in digits.chars().enumerate() {
-        if at > 0 && (digits.len() - at) % 3 == 0 {
+        if at > 0 && (digits.len() - at).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -468,3 +468,179 @@ const DRAW: &str = r#"
     await mermaid.run({ nodes: diagrams });
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Points, Results, ScenarioResult};
+    use harness::transcript::{Event, Proto, Transcript};
+
+    fn result(name: &str, status: Status, diagram: &str) -> ScenarioResult {
+        ScenarioResult {
+            name: name.into(),
+            claim: format!("the claim of {name}, with 中文"),
+            status,
+            points: if status == Status::Pass { 1.0 } else { 0.0 },
+            max_points: 1.0,
+            seconds: 0.1,
+            report: if status == Status::Pass {
+                String::new()
+            } else {
+                "what failed: </pre><script>x()</script>".into()
+            },
+            diagram: diagram.into(),
+            diagnosis: if status == Status::Fail {
+                "your server said \"<b>\" & stopped".into()
+            } else {
+                String::new()
+            },
+            hint: if status == Status::Fail { "look at 张三's name".into() } else { String::new() },
+        }
+    }
+
+    fn submission() -> Submission {
+        Submission {
+            name: "张 三 <img src=x onerror=alert(1)>.py".into(),
+            lab: "udp-group".into(),
+            server: "python3 '张 三.py' --port {port}".into(),
+            problem: None,
+            scenarios: vec![
+                result(
+                    "passes",
+                    Status::Pass,
+                    "sequenceDiagram\n    participant 张三\n    张三->>server: \"a<b\" (3 B)\n",
+                ),
+                result("fails", Status::Fail, "sequenceDiagram\n    alice->>server: \"hi\" (2 B)\n"),
+                result("skips", Status::Skip, ""),
+            ],
+            seconds: 1.0,
+            warnings: vec!["your server printed \"<hello>\" before its ready line".into()],
+        }
+    }
+
+    /// One section per scenario, in order, with its status; the failure's run beside the lab's
+    /// own (or a plain word that it is missing); the bar; every piece of the student's text
+    /// escaped, Chinese as it is; two scripts only (Mermaid, packed, and the one that draws).
+    #[test]
+    fn the_page_holds_each_scenario_escaped() {
+        let mut extras = Extras::default();
+        extras.captures.insert("fails".into(), link(&["captures", "张 三", "fails.pcapng"]));
+        let page = page(&submission(), &extras);
+        let sections: Vec<&str> = page.matches("<section class=\"scenario ").collect();
+        assert_eq!(sections.len(), 3, "{page}");
+        let at = |text: &str| page.find(text).unwrap_or_else(|| panic!("no {text} in the page"));
+        assert!(at("id=\"scenario-passes\"") < at("id=\"scenario-fails\""));
+        assert!(at("id=\"scenario-fails\"") < at("id=\"scenario-skips\""));
+        assert!(
+            page.contains("<span class=\"pass\" style=\"width:33.333%\"></span><span class=\"fail\""),
+            "{page}"
+        );
+        assert!(page.contains("<h1>张 三 &lt;img src=x onerror=alert(1)&gt;.py <small>"), "{page}");
+        assert!(page.contains("张三-&gt;&gt;server: &quot;a&lt;b&quot; (3 B)"), "{page}");
+        assert!(page.contains("your server said &quot;&lt;b&gt;&quot; &amp; stopped"), "{page}");
+        assert!(page.contains("&lt;/pre&gt;&lt;script&gt;x()&lt;/script&gt;"), "{page}");
+        assert!(
+            page.contains("<li>your server printed &quot;&lt;hello&gt;&quot; before its ready line</li>"),
+            "{page}"
+        );
+        assert!(page.contains("look at 张三&#39;s name"), "{page}");
+        assert!(page.contains("the claim of fails, with 中文"), "{page}");
+        assert!(page.contains("href=\"captures/%E5%BC%A0%20%E4%B8%89/fails.pcapng\""), "{page}");
+        assert_eq!(page.matches("<script").count(), 2, "only Mermaid and the drawing script");
+        assert!(!page.contains("<img"), "{page}");
+        let compare = &page[at("<div class=\"compare\">")..at("id=\"scenario-skips\"")];
+        assert!(compare.contains("your server (observed)</figcaption><pre class=\"mermaid\">"), "{compare}");
+        assert!(compare.contains("the lab's own server's run is not available"), "{compare}");
+        // A passed scenario is drawn alone; a skipped one has no diagram.
+        assert_eq!(page.matches("<pre class=\"mermaid\">").count(), 2, "{page}");
+        assert!(page.trim_end().ends_with("</html>"));
+    }
+
+    /// Mermaid travels packed in the page: base64 of its gzip, which unpacks to the vendored
+    /// file byte for byte, and is far smaller.
+    #[test]
+    fn mermaid_is_inlined_packed_and_unpacks_to_the_vendored_file() {
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let packed = packed();
+        let compressed = base64::engine::general_purpose::STANDARD.decode(packed).expect("base64");
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut unpacked).expect("gzip");
+        assert!(unpacked == MERMAID, "the packed Mermaid is not the vendored one");
+        assert!(packed.len() < 2_500_000, "packed Mermaid is {} bytes", packed.len());
+        let beside = page(
+            &submission(),
+            &Extras { mermaid: Mermaid::Beside("mermaid.min.js".into()), ..Extras::default() },
+        );
+        assert!(beside.contains("<script src=\"mermaid.min.js\"></script>"));
+        assert!(beside.len() < 20_000, "{} bytes without Mermaid", beside.len());
+    }
+
+    /// Bad input: a failed scenario whose transcript holds 10^5 datagrams makes a page under
+    /// 3 MB (Mermaid included), its diagram folded with a count, its report cut with one.
+    #[test]
+    fn a_scenario_with_100000_datagrams_keeps_the_page_small() {
+        let lab = harness::labs::find("udp-echo").expect("udp-echo is a lab");
+        let scenario = &lab.scenarios[0];
+        let transcript = Transcript::new();
+        for n in 0..50_000 {
+            let wire = |from: &str, to: &str| Event::Wire {
+                from: from.into(),
+                to: to.into(),
+                proto: Proto::Udp,
+                bytes: format!("datagram {n}").into_bytes(),
+            };
+            transcript.record(wire("alice", "server"));
+            transcript.record(wire("server", "alice"));
+        }
+        let ran = check::Ran {
+            scenario,
+            outcome: Outcome::Failed(anyhow::anyhow!("alice got no reply to the last datagram")),
+            transcript,
+            took: Duration::from_secs(1),
+            diagnosis: None,
+        };
+        let points = Points::default();
+        let mut results = Results::new(lab, &points, Hints::Shown);
+        results.on(&check::Event::Finished(ran));
+        let mut flood = submission();
+        flood.scenarios = results.scenarios;
+        let page = page(&flood, &Extras::default());
+        assert!(page.len() < 3_000_000, "the page is {} bytes", page.len());
+        assert!(page.contains("… 99,994 more datagrams like these, not drawn"), "the diagram is not folded");
+        assert!(
+            page.contains("lines not shown here (the text and JSON reports have them all)"),
+            "the report is not cut"
+        );
+        let json = serde_json::to_string(&flood).expect("serializes");
+        assert!(
+            flood.scenarios[0].diagram.len() < 10_000,
+            "the diagram is {} bytes",
+            flood.scenarios[0].diagram.len()
+        );
+        // The JSON keeps the whole report (grade's text report is made from it), and the
+        // folded diagram beside it.
+        assert!(json.contains("99,994 more datagrams"));
+    }
+
+    /// A report written before the page's fields existed still reads.
+    #[test]
+    fn a_report_without_diagrams_still_reads() {
+        let old =
+            r#"{"name":"s","claim":"c","status":"fail","points":0,"max_points":1,"seconds":0,"report":"r"}"#;
+        let read: ScenarioResult = serde_json::from_str(old).expect("an old report reads");
+        assert!(read.diagram.is_empty() && read.diagnosis.is_empty() && read.hint.is_empty());
+        let written = serde_json::to_string(&read).expect("serializes");
+        assert!(!written.contains("diagram"), "empty fields are left out: {written}");
+    }
+
+    #[test]
+    fn links_are_percent_encoded_by_segment() {
+        assert_eq!(
+            link(&["reports", "张 三 (merge).py.html"]),
+            "reports/%E5%BC%A0%20%E4%B8%89%20%28merge%29.py.html"
+        );
+        assert_eq!(link(&["..", "a#b?c"]), "../a%23b%3Fc");
+        assert_eq!(escape("a\u{1b}[2J\u{202e}"), "a\\u{1b}[2J\u{202e}");
+    }
+}

@@ -140,3 +140,63 @@ td.pass { color: #2e8b57; } td.fail { color: #c0392b; background: #fdecea; } td.
 td.rate { font-size: 80%; }
 svg.histogram text { font-size: 12px; fill: #333; }
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ScenarioResult;
+
+    fn student(name: &str, passed: usize) -> Submission {
+        Submission {
+            name: name.into(),
+            lab: "udp-echo".into(),
+            server: String::new(),
+            problem: (passed == 0).then(|| "the server did not start: <oops>\nmore".to_string()),
+            scenarios: (0..3)
+                .map(|n| ScenarioResult {
+                    name: format!("s{n}"),
+                    claim: String::new(),
+                    status: if n < passed { Status::Pass } else { Status::Fail },
+                    points: if n < passed { 1.0 } else { 0.0 },
+                    max_points: 1.0,
+                    seconds: 0.0,
+                    report: String::new(),
+                    diagram: String::new(),
+                    diagnosis: String::new(),
+                    hint: String::new(),
+                })
+                .collect(),
+            seconds: 0.0,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A row per student linking to its report (names escaped, links encoded), a pass rate per
+    /// scenario, and a bar per number of points the class got.
+    #[test]
+    fn the_index_holds_the_class_its_rates_and_its_histogram() {
+        let class =
+            [student("张 三 (merge).py", 2), student("<b>x</b>.py", 3), student("a", 2), student("z", 0)];
+        let page = page("udp-echo", &class);
+        assert!(
+            page.contains(
+                "<a href=\"reports/%E5%BC%A0%20%E4%B8%89%20%28merge%29.py.html\">张 三 (merge).py</a>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"reports/%3Cb%3Ex%3C%2Fb%3E.py.html\">&lt;b&gt;x&lt;/b&gt;.py</a>"),
+            "{page}"
+        );
+        assert!(!page.contains("<b>"), "{page}");
+        assert!(page.contains("<td class=\"problem\">the server did not start: &lt;oops&gt;</td>"), "{page}");
+        assert_eq!(page.matches("<tr><td><a href=").count(), 4);
+        // s0 and s1: three of four passed; s2: one.
+        assert_eq!(page.matches(">3 of 4<br>75%</td>").count(), 2, "{page}");
+        assert_eq!(page.matches(">1 of 4<br>25%</td>").count(), 1, "{page}");
+        // 0, 2 and 3 points: three bars, the 2 bar twice as tall as the others.
+        assert_eq!(page.matches("<rect class=\"bar\"").count(), 3, "{page}");
+        assert!(page.contains("<title>2 submissions with 2 points</title>"), "{page}");
+        assert!(page.contains("<svg class=\"histogram\""));
+    }
+}
