@@ -87,7 +87,7 @@ enum Command {
         #[arg(long, requires = "watch")]
         poll: bool,
         /// How to report: text for a person; for a tool, json, junit (XML, for CI) or
-        /// gradescope (its results.json). The exit status is 0 only when nothing failed.
+        /// gradescope (its results.json); html, one web page with each scenario drawn. The exit status is 0 only when nothing failed.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// The submission's name in a json, junit or gradescope report (default: the command).
@@ -102,7 +102,7 @@ enum Command {
         output: Option<std::path::PathBuf>,
         /// Also write the report as one web page into FILE, beside the text: each scenario's
         /// exchange drawn, and the lab's own server's beside each failure.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "watch")]
         html: Option<std::path::PathBuf>,
         /// With --format gradescope: who sees each test's result.
         #[arg(long, value_enum, default_value = "visible")]
@@ -408,6 +408,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         report::html::write_for_check(&checked, &target, jobs, output.as_deref())?
                     }
                     _ => grade::report_to(&checked, format, visibility, output.as_deref())?,
+                }
+                if let Some(file) = &html {
+                    report::html::write_for_check(&checked, &target, jobs, Some(file))?;
                 }
                 return Ok(verdict(checked.all_passed() && (!strict || checked.warnings.is_empty())));
             }

@@ -92,8 +92,20 @@ fn histogram(statistics: &Statistics, max_points: f64) -> String {
         "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#333\"/>",
         width - 10.0
     );
+    // The axis's ends, where no bar names them.
+    for end in [0.0, max_points] {
+        if !statistics.distribution.iter().any(|bucket| bucket.points == end) {
+            let x = left + end / span * (plot - bar) + bar * 0.45;
+            let _ = writeln!(
+                svg,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                base + 16.0,
+                number(end)
+            );
+        }
+    }
     for bucket in &statistics.distribution {
-        let x = left + bucket.points / span * (plot - bar) + 0.0;
+        let x = left + bucket.points / span * (plot - bar);
         let h = (base - top) * bucket.submissions as f64 / most as f64;
         let _ = writeln!(
             svg,
