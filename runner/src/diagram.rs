@@ -81,14 +81,17 @@ pub fn sequence_folded(sections: &Runs) -> String {
 /// follows).
 pub const MOST_DRAWN: usize = 200;
 
-/// A block repeated this many times in a row is folded.
+/// A block repeated this many times in a row is folded, when folding hides at least
+/// [`FEWEST_HIDDEN`] lines (fewer are drawn: a note in their place would save nothing).
 const FOLD_AT: usize = 5;
+const FEWEST_HIDDEN: usize = 10;
 
 /// The longest block of lines [`repeats`] looks for (a request, its replies to a few members).
 const LONGEST_BLOCK: usize = 8;
 
 /// The block of lines that `lines` opens with and repeats at once, most often in a row
-/// (by lines covered), when it repeats at least [`FOLD_AT`] times: (its length, how many times).
+/// (by lines covered), when it repeats at least [`FOLD_AT`] times and folding it would hide
+/// [`FEWEST_HIDDEN`] lines: (its length, how many times).
 fn repeats(lines: &[Line]) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
     for period in 1..=LONGEST_BLOCK {
@@ -101,7 +104,8 @@ fn repeats(lines: &[Line]) -> Option<(usize, usize)> {
         while same(times) {
             times += 1;
         }
-        if times >= FOLD_AT && best.is_none_or(|(p, t)| times * period > p * t) {
+        let hidden = times.saturating_sub(3) * period;
+        if times >= FOLD_AT && hidden >= FEWEST_HIDDEN && best.is_none_or(|(p, t)| times * period > p * t) {
             best = Some((period, times));
         }
     }
@@ -435,10 +439,10 @@ mod tests {
         assert_eq!(thousands(12), "12");
     }
 
-    /// A short run is drawn whole, folded or not.
+    /// A short run is drawn whole, folded or not: 12 alike would hide only 9 (fewer than 10).
     #[test]
     fn a_short_run_is_drawn_the_same_folded_or_not() {
-        let events: Vec<_> = (0..4)
+        let events: Vec<_> = (0..12)
             .map(|n| {
                 (
                     Duration::ZERO,
