@@ -405,12 +405,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let checked = report::run(&name, &target, &options, &points)?;
                 match format {
                     Format::Html => {
-                        report::html::write_for_check(&checked, &target, jobs, output.as_deref())?
+                        report::html::write_for_check(&checked, &target, jobs, output.as_deref(), None)?
                     }
                     _ => grade::report_to(&checked, format, visibility, output.as_deref())?,
                 }
                 if let Some(file) = &html {
-                    report::html::write_for_check(&checked, &target, jobs, Some(file))?;
+                    report::html::write_for_check(&checked, &target, jobs, Some(file), None)?;
                 }
                 return Ok(verdict(checked.all_passed() && (!strict || checked.warnings.is_empty())));
             }
@@ -424,7 +424,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let name = name.unwrap_or_else(|| server.clone());
                 let submission =
                     report::html::submission(&name, &target, &checked, results.scenarios, started);
-                report::html::write_for_check(&submission, &target, jobs, Some(file))?;
+                report::html::write_for_check(&submission, &target, jobs, Some(file), None)?;
                 out!("\nthe report as a page: {}", file.display());
             }
             if options.only.is_empty() {

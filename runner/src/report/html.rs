@@ -308,13 +308,29 @@ fn packed() -> &'static str {
 
 /// `check --format html` and `check --html FILE`: the page, with the lab's own server's runs
 /// beside the failures, on stdout or into `output` (written beside it and renamed over it).
+/// `captures`: the folder `check --pcap DIR` wrote each scenario's capture into, if any.
 pub fn write_for_check(
     submission: &Submission,
     target: &Target,
     jobs: usize,
     output: Option<&Path>,
+    captures: Option<&Path>,
 ) -> Result<()> {
-    let extras = Extras { expected: expected(target, &failed(submission), jobs), ..Extras::default() };
+    let failed = failed(submission);
+    if !failed.is_empty() {
+        eprintln!(
+            "note: running the {} failed scenario(s) against {}'s own server, to draw what was expected",
+            failed.len(),
+            target.lab.name
+        );
+    }
+    let extras = Extras {
+        expected: expected(target, &failed, jobs),
+        captures: captures
+            .map(|dir| self::captures(dir, &capture_link(dir, output), submission))
+            .unwrap_or_default(),
+        ..Extras::default()
+    };
     let page = page(submission, &extras);
     let Some(file) = output else {
         harness::out!("{}", page.trim_end());
@@ -323,6 +339,30 @@ pub fn write_for_check(
     let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = file.file_name().with_context(|| format!("{} names no file", file.display()))?;
     crate::grade::out::write(dir, &name.to_string_lossy(), page.as_bytes())
+}
+
+/// The link from a page at `output` (stdout: the current folder) to the captures' folder
+/// `dir`: relative where both are named from the current folder and the page is in it, so
+/// that the two can move together; otherwise the folder's absolute `file://` address.
+fn capture_link(dir: &Path, output: Option<&Path>) -> String {
+    let page_here =
+        output.is_none_or(|file| file.parent().is_none_or(|parent| parent.as_os_str().is_empty()));
+    let segments = |path: &Path| -> Vec<String> {
+        path.components()
+            .filter_map(|part| match part {
+                std::path::Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+                std::path::Component::ParentDir => Some("..".to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    if page_here && dir.is_relative() {
+        let parts = segments(dir);
+        return link(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let parts = segments(&absolute);
+    format!("file:///{}", link(&parts.iter().map(String::as_str).collect::<Vec<_>>()))
 }
 
 /// A text run's results as a submission, for its page (`check --html FILE`).
@@ -632,6 +672,28 @@ mod tests {
         assert!(read.diagram.is_empty() && read.diagnosis.is_empty() && read.hint.is_empty());
         let written = serde_json::to_string(&read).expect("serializes");
         assert!(!written.contains("diagram"), "empty fields are left out: {written}");
+    }
+
+    /// A capture's link: relative where the page and the folder are named from here, a file
+    /// address otherwise.
+    #[test]
+    fn links_to_the_captures_folder() {
+        assert_eq!(capture_link(Path::new("caps"), None), "caps");
+        assert_eq!(
+            capture_link(Path::new("my caps/run 1"), Some(Path::new("report.html"))),
+            "my%20caps/run%201"
+        );
+        assert_eq!(
+            capture_link(Path::new("/tmp/张"), Some(Path::new("out/r.html"))),
+            "file:///tmp/%E5%BC%A0"
+        );
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::write(dir.path().join("fails.pcapng"), b"").expect("written");
+        let found = captures(dir.path(), "caps", &submission());
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [("fails".to_string(), "caps/fails.pcapng".to_string())]
+        );
     }
 
     #[test]
