@@ -138,7 +138,14 @@ struct Line {
 fn header(participants: &[String]) -> String {
     let mut diagram = String::from("sequenceDiagram\n");
     for who in participants {
-        let _ = writeln!(diagram, "    participant {who}");
+        match id(who) == *who {
+            true => {
+                let _ = writeln!(diagram, "    participant {who}");
+            }
+            false => {
+                let _ = writeln!(diagram, "    participant {} as {}", id(who), clean(who));
+            }
+        }
     }
     diagram
 }
@@ -178,7 +185,7 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                     let text = format!("{} ({} B)", short(bytes), bytes.len());
                     let noun = if *proto == Proto::Udp { "datagrams" } else { "chunks of the stream" };
                     line(
-                        format!("    {from}->>{to}: {}", clean(&text)),
+                        format!("    {}->>{}: {}", id(from), id(to), clean(&text)),
                         Some(format!("{from}->>{to}")),
                         noun,
                     );
@@ -186,7 +193,11 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                 }
                 Event::Conn { from, to, what } => {
                     let key = format!("{from}-->>{to} {what}");
-                    line(format!("    {from}-->>{to}: {}", clean(what)), Some(key), "connection events");
+                    line(
+                        format!("    {}-->>{}: {}", id(from), id(to), clean(what)),
+                        Some(key),
+                        "connection events",
+                    );
                     remember(&mut participants, &[from, to]);
                 }
                 // A datagram a lossy link dropped is an arrow that ends in a cross; what else
@@ -194,7 +205,7 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                 Event::Link { from, to, what, bytes } if what.starts_with("dropped") => {
                     let text = format!("{} ({} B), dropped by the link", short(bytes), bytes.len());
                     line(
-                        format!("    {from}-x{to}: {}", clean(&text)),
+                        format!("    {}-x{}: {}", id(from), id(to), clean(&text)),
                         Some(format!("{from}-x{to}")),
                         "datagrams",
                     );
@@ -202,7 +213,11 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                 }
                 Event::Link { from, to, what, .. } => {
                     let key = Some(format!("link {from} {to}"));
-                    line(format!("    Note over {from},{to}: link {}", clean(what)), key, "link events");
+                    line(
+                        format!("    Note over {},{}: link {}", id(from), id(to), clean(what)),
+                        key,
+                        "link events",
+                    );
                     remember(&mut participants, &[from, to]);
                 }
                 Event::States(ends) => {
@@ -211,7 +226,8 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                     line(format!("    Note over {over}: kernel: {}", clean(&text)), key, "readings");
                 }
                 Event::Stdin { who, line: typed } => {
-                    let text = format!("    Note over {who}: stdin: {}", clean(&show(typed.as_bytes())));
+                    let text =
+                        format!("    Note over {}: stdin: {}", id(who), clean(&show(typed.as_bytes())));
                     line(text, Some(format!("stdin {who}")), "lines");
                     remember(&mut participants, &[who]);
                 }
@@ -219,7 +235,7 @@ fn lines(sections: &Runs) -> (Vec<String>, Vec<Line>) {
                 // user sees.
                 Event::Stdout { who, line: printed } if who != "server" => {
                     line(
-                        format!("    Note over {who}: prints {}", clean(printed)),
+                        format!("    Note over {}: prints {}", id(who), clean(printed)),
                         Some(format!("stdout {who}")),
                         "lines",
                     );
@@ -283,13 +299,26 @@ pub fn states(sections: &Runs) -> Option<String> {
 fn notes_over(events: &[(Duration, Event)]) -> String {
     let first = events.iter().find_map(|(_, event)| match event {
         Event::Wire { from, to, .. } | Event::Conn { from, to, .. } | Event::Link { from, to, .. } => {
-            Some(format!("{from},{to}"))
+            Some(format!("{},{}", id(from), id(to)))
         }
-        Event::Stdin { who, .. } => Some(who.clone()),
-        Event::Stdout { who, .. } if who != "server" => Some(who.clone()),
+        Event::Stdin { who, .. } => Some(id(who)),
+        Event::Stdout { who, .. } if who != "server" => Some(id(who)),
         _ => None,
     });
     first.unwrap_or_else(|| "server".to_string())
+}
+
+/// A role's name as Mermaid reads it: the name itself where it is a word (alice, 张三), else
+/// an id made of its bytes, which the diagram's header gives the name as its alias (an
+/// address the checker did not know, `127.0.0.1:41084`; `server (alice)`).
+fn id(name: &str) -> String {
+    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return name.to_string();
+    }
+    name.bytes().fold(String::from("role_"), |mut id, byte| {
+        let _ = write!(id, "{byte:02x}");
+        id
+    })
 }
 
 fn remember(participants: &mut Vec<String>, names: &[&String]) {
@@ -437,6 +466,28 @@ mod tests {
         assert!(diagram.lines().count() <= MOST_DRAWN + 3, "{diagram}");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
+    }
+
+    /// A peer the checker had no name for (a reply from another socket) is drawn under its
+    /// address, through an id Mermaid can read: a name is a word to it.
+    #[test]
+    fn a_name_that_is_not_a_word_is_drawn_through_an_alias() {
+        let events = vec![(
+            Duration::ZERO,
+            Event::Wire {
+                from: "127.0.0.1:4108".into(),
+                to: "alice".into(),
+                proto: Proto::Udp,
+                bytes: b"hi".to_vec(),
+            },
+        )];
+        let diagram = sequence_folded(&[("Reply", events)]);
+        assert_eq!(
+            diagram,
+            "sequenceDiagram\n    participant role_3132372e302e302e313a34313038 as 127.0.0.1:4108\n    participant alice\n    \
+             Note over role_3132372e302e302e313a34313038,alice: Reply\n    \
+             role_3132372e302e302e313a34313038->>alice: \"hi\" (2 B)\n"
+        );
     }
 
     /// A short run is drawn whole, folded or not: 12 alike would hide only 9 (fewer than 10).

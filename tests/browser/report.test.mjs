@@ -6,10 +6,11 @@
 //   drawn (an SVG, not Mermaid's error), the failed scenario shows the observed run beside the
 //   lab's own server's, 张三 shows in a diagram, nothing is logged as an error, and the page
 //   is under 3 MB.
-// - `cargo lab grade udp-echo` of three students, one named "张 三 (merge).py": index.html has
+// - `cargo lab grade udp-echo` of four students, one named "张 三 (merge).py": index.html has
 //   the table with the Chinese name, the pass rates and the points histogram (SVG bars); its
 //   link opens that student's report, whose diagrams are drawn with the copy of Mermaid the
-//   reports share.
+//   reports share. Every student's page draws every diagram, bug-new-socket.py's too, whose
+//   replies come from addresses the checker has no name for (127.0.0.1:PORT in a diagram).
 //
 // Run: `(cd tests/browser && node --test)`, after `npm ci`, as CI does (.ci/run).
 // CHROMIUM names the browser (default: Debian's /usr/bin/chromium).
@@ -77,6 +78,7 @@ before(async () => {
     const graded = await cargoLab([
         'grade', 'udp-echo', '--submissions', 'tests/fixtures/grade/class',
         '--include', 'correct.py', '--include', '张*', '--include', 'bug-skip-empty.py',
+        '--include', 'bug-new-socket.py',
         '--server', 'python3 {submission} --port {port} {args}', '--out', grades,
     ]);
     assert.equal(graded.code, 0, `grade failed:\n${graded.output}`);
@@ -152,7 +154,7 @@ test('grade: index.html shows the class, its pass rates and histogram, and links
     const { page, problems } = await open(path.join(grades, 'index.html'));
     try {
         const names = await page.locator('table.class tbody td:first-child a').allTextContents();
-        assert.deepEqual(names, ['bug-skip-empty.py', 'correct.py', '张 三 (merge).py']);
+        assert.deepEqual(names, ['bug-new-socket.py', 'bug-skip-empty.py', 'correct.py', '张 三 (merge).py']);
         const rates = await page.locator('table.class tfoot td.rate').count();
         assert.ok(rates > 3, `only ${rates} pass rates`);
         const bars = await page.locator('svg.histogram rect.bar').count();
@@ -167,5 +169,17 @@ test('grade: index.html shows the class, its pass rates and histogram, and links
         assert.deepEqual(problems, [], 'went wrong while loading');
     } finally {
         await page.close();
+    }
+});
+
+test('grade: every student\'s page draws every diagram', { timeout: TEST_DEADLINE_MS }, async () => {
+    for (const name of ['bug-new-socket.py', 'bug-skip-empty.py', 'correct.py', '张 三 (merge).py']) {
+        const { page, problems } = await open(path.join(grades, 'reports', `${name}.html`));
+        try {
+            await expectDrawn(page, name);
+            assert.deepEqual(problems, [], `${name}: went wrong while loading`);
+        } finally {
+            await page.close();
+        }
     }
 });
