@@ -337,9 +337,10 @@ fn short(bytes: &[u8]) -> String {
 /// Mermaid ends a text at `;` and `#`. Its entity codes (`#59;`) would do, but read badly
 /// where the diagram's source is shown as it is (a plain Markdown view, mdBook without
 /// mdbook-mermaid): write the full-width forms `；` and `＃` instead, which read the same. The
-/// exact bytes are in the transcript above the diagram.
+/// exact bytes are in the transcript above the diagram. `%%` starts a comment or a directive
+/// (`%%{init: …}%%`, which would restyle the diagram): a server's bytes get `%％` instead.
 fn clean(text: &str) -> String {
-    text.replace(';', "；").replace('#', "＃")
+    text.replace(';', "；").replace('#', "＃").replace("%%", "%％")
 }
 
 #[cfg(test)]

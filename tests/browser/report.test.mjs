@@ -6,6 +6,9 @@
 //   drawn (an SVG, not Mermaid's error), the failed scenario shows the observed run beside the
 //   lab's own server's, 张三 shows in a diagram, nothing is logged as an error, and the page
 //   is under 3 MB.
+// - `cargo lab check udp-echo --html FILE` against a server whose replies are markup and
+//   Mermaid syntax (tests/fixtures/markup_replies.py): they show as text in the diagrams, and
+//   no element, script or dialog comes of them.
 // - `cargo lab grade udp-echo` of four students, one named "张 三 (merge).py": index.html has
 //   the table with the Chinese name, the pass rates and the points histogram (SVG bars); its
 //   link opens that student's report, whose diagrams are drawn with the copy of Mermaid the
@@ -38,6 +41,7 @@ const PAGE_MOST_BYTES = 3_000_000;
 
 const work = mkdtempSync(path.join(tmpdir(), 'report-test-'));
 const reportFile = path.join(work, 'udp-group.html');
+const markupFile = path.join(work, 'markup.html');
 const grades = path.join(work, 'grades');
 let browser;
 
@@ -75,6 +79,12 @@ before(async () => {
         '--scenario', 'registering_gets_exactly_ok',
     ]);
     assert.equal(checked.code, 1, `check should fail (the eat-spaces bug):\n${checked.output}`);
+    const markup = await cargoLab([
+        'check', 'udp-echo', '--server', 'python3 tests/fixtures/markup_replies.py --port {port}',
+        '--html', markupFile, '--scenario', 'two_clients_get_only_their_own_replies',
+        '--scenario', 'datagrams_keep_their_boundaries',
+    ]);
+    assert.equal(markup.code, 1, `check should fail (the replies are not echoes):\n${markup.output}`);
     const graded = await cargoLab([
         'grade', 'udp-echo', '--submissions', 'tests/fixtures/grade/class',
         '--include', 'correct.py', '--include', '张*', '--include', 'bug-skip-empty.py',
@@ -181,5 +191,24 @@ test('grade: every student\'s page draws every diagram', { timeout: TEST_DEADLIN
         } finally {
             await page.close();
         }
+    }
+});
+
+test('check --html: a server\'s markup shows as text, and nothing runs', { timeout: TEST_DEADLINE_MS }, async () => {
+    const { page, problems } = await open(markupFile);
+    page.on('dialog', (dialog) => {
+        problems.push(`a dialog opened: ${dialog.message()}`);
+        dialog.dismiss();
+    });
+    try {
+        await expectDrawn(page, 'the markup report');
+        assert.equal(await page.locator('img').count(), 0, 'the server\'s <img> became an element');
+        const texts = await page.locator('pre.mermaid svg text').allTextContents();
+        assert.ok(texts.some((text) => text.includes('<img src=x onerror=alert(1)>')), `not shown as text: ${texts}`);
+        assert.ok(texts.some((text) => text.includes('</pre><script>alert(2)</script>')), `not shown as text: ${texts}`);
+        assert.ok(!texts.some((text) => text === 'forged'), 'the server\'s bytes forged a note');
+        assert.deepEqual(problems, [], 'went wrong while loading');
+    } finally {
+        await page.close();
     }
 });
