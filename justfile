@@ -32,7 +32,8 @@ book *args:
 dist:
     cargo lab dist
 
-# Open every page of the book in headless Chromium, as CI does (needs mdbook, chromium, npm).
+# Open every page of the book, and the HTML reports, in headless Chromium, as CI does (needs
+# mdbook, chromium, npm).
 book-test:
     npm ci --prefix tests/browser --no-audit --no-fund
     cd tests/browser && node --test

@@ -272,6 +272,8 @@ pub struct Checked {
     pub warnings: Vec<String>,
     /// The server could not be checked at all (every scenario counted as failed).
     pub not_started: bool,
+    /// Why, in a line or a few.
+    pub problem: Option<String>,
 }
 
 impl Checked {
@@ -287,6 +289,11 @@ impl Checked {
 /// `cargo lab check`: the scenarios against the target, a line each in the lab's order, the
 /// failure report under each failure (once per symptom), warnings, and how many passed.
 pub fn check(target: &Target, options: &Options) -> Result<Checked> {
+    check_reading(target, options, &mut |_| {})
+}
+
+/// [`check`], with one more reader of its events (`--html FILE` gathers the page's results).
+pub fn check_reading(target: &Target, options: &Options, reader: &mut dyn FnMut(&Event)) -> Result<Checked> {
     let lab = target.lab;
     let scenarios = selected(target, options)?;
     let style = Style::for_stdout();
@@ -298,7 +305,8 @@ pub fn check(target: &Target, options: &Options) -> Result<Checked> {
         }
         out!("\n{}: every scenario would fail the same way, so none was run", target.lab.name);
         let tally = Tally { failed: scenarios.len(), ..Tally::default() };
-        return Ok(Checked { tally, warnings: Vec::new(), not_started: true });
+        let problem = Some(problem.headline);
+        return Ok(Checked { tally, warnings: Vec::new(), not_started: true, problem });
     }
     for warning in &first.warnings {
         out!("{} {warning}", style.paint("33", "warning:"));
@@ -311,6 +319,7 @@ pub fn check(target: &Target, options: &Options) -> Result<Checked> {
     let started = Instant::now();
     run_all(target, &scenarios, options, |event| {
         let same_as = tally.on(&event);
+        reader(&event);
         match event {
             Event::Started(_) => {}
             Event::NotRun(scenario) => {
@@ -353,7 +362,7 @@ pub fn check(target: &Target, options: &Options) -> Result<Checked> {
             first.warnings.len()
         );
     }
-    Ok(Checked { tally, warnings: first.warnings, not_started: false })
+    Ok(Checked { tally, warnings: first.warnings, not_started: false, problem: None })
 }
 
 /// One scenario's line, and for a failure its report: in full for the first failure of its

@@ -89,7 +89,7 @@ enum Command {
         #[arg(long, requires = "watch")]
         poll: bool,
         /// How to report: text for a person; for a tool, json, junit (XML, for CI) or
-        /// gradescope (its results.json). The exit status is 0 only when nothing failed.
+        /// gradescope (its results.json); html, one web page with each scenario drawn. The exit status is 0 only when nothing failed.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// The submission's name in a json, junit or gradescope report (default: the command).
@@ -102,6 +102,10 @@ enum Command {
         /// replaced, never followed), instead of on stdout: Gradescope's results.json.
         #[arg(long, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
+        /// Also write the report as one web page into FILE, beside the text: each scenario's
+        /// exchange drawn, and the lab's own server's beside each failure.
+        #[arg(long, value_name = "FILE", conflicts_with = "watch")]
+        html: Option<std::path::PathBuf>,
         /// With --format gradescope: who sees each test's result.
         #[arg(long, value_enum, default_value = "visible")]
         visibility: Visibility,
@@ -312,6 +316,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             poll,
             stray,
             strict,
+            html,
         }) => {
             let lab = find(&lab)?;
             let server = match ServerCommand::parse(&server, &stray) {
@@ -400,12 +405,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
                 let name = name.unwrap_or_else(|| server.clone());
                 let checked = report::run(&name, &target, &options, &points)?;
-                grade::report_to(&checked, format, visibility, output.as_deref())?;
+                match format {
+                    Format::Html => {
+                        report::html::write_for_check(&checked, &target, jobs, output.as_deref(), None)?
+                    }
+                    _ => grade::report_to(&checked, format, visibility, output.as_deref())?,
+                }
+                if let Some(file) = &html {
+                    report::html::write_for_check(&checked, &target, jobs, Some(file), None)?;
+                }
                 return Ok(verdict(checked.all_passed() && (!strict || checked.warnings.is_empty())));
             }
             let count = check::selected(&target, &options)?.len();
             out!("checking `{server}` against {}'s scenarios, {} at a time\n", lab.name, jobs.min(count));
-            let checked = check::check(&target, &options)?;
+            let points = points.map(|file| report::Points::read(&file, lab)).transpose()?.unwrap_or_default();
+            let mut results = report::Results::new(lab, &points, hints);
+            let started = std::time::Instant::now();
+            let checked = check::check_reading(&target, &options, &mut |event| results.on(event))?;
+            if let Some(file) = &html {
+                let name = name.unwrap_or_else(|| server.clone());
+                let submission =
+                    report::html::submission(&name, &target, &checked, results.scenarios, started);
+                report::html::write_for_check(&submission, &target, jobs, Some(file), None)?;
+                out!("\nthe report as a page: {}", file.display());
+            }
             if options.only.is_empty() {
                 let entry = progress::Entry {
                     lab: lab.name.to_string(),

@@ -383,7 +383,30 @@ fn grades_a_small_class() -> Result<()> {
     ensure!(merge.contains("FAIL datagrams_keep_their_boundaries"), "{merge}");
     let loud = std::fs::read_to_string(graded.out.join("reports/loud.py.txt"))?;
     ensure!(loud.len() < 100_000, "loud.py's report is {} bytes", loud.len());
+    pages_for_the_class(&graded.out)?;
     ensure!(std::fs::read_dir(&submissions)?.count() == names.len(), "grade wrote into the submissions");
+    Ok(())
+}
+
+/// The class's pages: index.html links each student's report (the Chinese name encoded in the
+/// link, shown as it is), and 张 三's page draws its failure beside the lab's own server's run,
+/// with the copy of Mermaid the pages share. (tests/browser/report.test.mjs opens them.)
+fn pages_for_the_class(out: &std::path::Path) -> Result<()> {
+    let index = std::fs::read_to_string(out.join("index.html"))?;
+    ensure!(
+        index
+            .contains("<a href=\"reports/%E5%BC%A0%20%E4%B8%89%20%28merge%29.py.html\">张 三 (merge).py</a>"),
+        "index.html does not link 张 三's report:\n{index}"
+    );
+    ensure!(index.contains("<svg class=\"histogram\""), "index.html has no histogram");
+    let merge = std::fs::read_to_string(out.join("reports/张 三 (merge).py.html"))?;
+    let failure = merge.split("id=\"scenario-datagrams_keep_their_boundaries\"").nth(1).unwrap_or_default();
+    ensure!(failure.contains("<div class=\"compare\">"), "no observed and expected side by side:\n{merge}");
+    ensure!(failure.matches("<pre class=\"mermaid\">sequenceDiagram").count() == 2, "{failure}");
+    ensure!(merge.contains("<script src=\"mermaid.min.js\">"), "the page does not use the shared Mermaid");
+    let shared = std::fs::metadata(out.join("reports/mermaid.min.js"))?.len();
+    ensure!(shared > 5_000_000, "reports/mermaid.min.js is {shared} bytes");
+    ensure!(merge.len() < 200_000, "张 三's page is {} bytes", merge.len());
     Ok(())
 }
 

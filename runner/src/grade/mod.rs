@@ -11,7 +11,8 @@
 //! limits, and (Landlock) no other file to write or read. The checker that decides the score
 //! is out of its reach: another user, outside its Landlock domain, its report on a pipe.
 
-mod out;
+mod html;
+pub(crate) mod out;
 pub mod sandbox;
 
 use std::io::{IsTerminal, Write as _};
@@ -216,8 +217,10 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
     out!("{}", report::table::render(&submissions, &|code, text| style.paint(code, text)).trim_end());
     let sandboxed = options.sandbox;
     write_reports(options, &submissions, &entries, Run { isolated, sandboxed, landlock_abi })?;
+    let graded: Vec<String> = entries.iter().map(|(name, _)| shown(name)).collect();
+    html::write(options, &submissions, &graded)?;
     out!(
-        "\ngraded {} in {:.1}s{}{}; reports in {}",
+        "\ngraded {} in {:.1}s{}{}; reports in {} (open index.html)",
         match entries.len() {
             1 => "1 submission".to_string(),
             n => format!("{n} submissions"),
@@ -350,9 +353,9 @@ fn prepare_out(out: &Path, submissions: &Path, regrade: bool) -> Result<()> {
             earlier.len()
         );
     }
-    for path in
-        earlier.iter().filter(|path| path.extension().is_some_and(|ext| ext == "txt" || ext == "json"))
-    {
+    for path in earlier.iter().filter(|path| {
+        path.extension().is_some_and(|ext| ext == "txt" || ext == "json") || html::is_page(path)
+    }) {
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
@@ -516,6 +519,9 @@ pub fn unchecked(
                 max_points: points.of(scenario.name),
                 seconds: 0.0,
                 report: not_run.to_string(),
+                diagram: String::new(),
+                diagnosis: String::new(),
+                hint: String::new(),
             })
             .collect(),
         seconds,

@@ -8,6 +8,8 @@
 //! - [`junit`], [`gradescope`], [`table`]: the formats.
 
 pub mod gradescope;
+pub mod html;
+pub mod index;
 pub mod junit;
 pub mod table;
 
@@ -33,6 +35,9 @@ pub enum Format {
     Junit,
     /// Gradescope's results.json.
     Gradescope,
+    /// One self-contained web page: each scenario's exchange drawn as a sequence diagram,
+    /// beside the lab's own server's where it failed.
+    Html,
 }
 
 /// One submission (one server) checked against a lab's scenarios.
@@ -66,6 +71,16 @@ pub struct ScenarioResult {
     /// For a failure, the report a student reads (claim, what failed, hint, transcript); for a
     /// skip, why; for a pass, nothing.
     pub report: String,
+    /// The run's exchange as a Mermaid sequence diagram, repeats folded (for the HTML report;
+    /// empty in a report from before it, or where the scenario did not run).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diagram: String,
+    /// For a failure, what the server did wrong in a line, when the checker could tell.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diagnosis: String,
+    /// For a failure, where to look (empty with --no-hints).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -213,15 +228,6 @@ pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> R
         harness::session::Server::Reference => format!("{}'s own server", lab.name),
     };
     let started = Instant::now();
-    let result = |scenario: &Scenario, status, seconds, report: String| ScenarioResult {
-        name: scenario.name.to_string(),
-        claim: scenario.claim.to_string(),
-        status,
-        points: if status == Status::Pass { points.of(scenario.name) } else { 0.0 },
-        max_points: points.of(scenario.name),
-        seconds,
-        report,
-    };
     let first = check::first_start(target);
     if let Some(problem) = first.problem {
         let mut said = problem.headline.clone();
@@ -234,42 +240,95 @@ pub fn run(name: &str, target: &Target, options: &Options, points: &Points) -> R
             lab: lab.name.to_string(),
             server,
             problem: Some(said),
-            scenarios: scenarios.iter().map(|s| result(s, Status::Fail, 0.0, not_run.to_string())).collect(),
+            scenarios: scenarios
+                .iter()
+                .map(|s| Results::result(s, points, Status::Fail, 0.0, not_run.to_string()))
+                .collect(),
             seconds: started.elapsed().as_secs_f64(),
             warnings: Vec::new(),
         });
     }
-    let mut results = Vec::new();
-    let mut tally = check::Tally::default();
-    check::run_all(target, &scenarios, options, |event| {
-        tally.on(&event);
-        let ran = match event {
-            check::Event::Finished(ran) => ran,
-            check::Event::Started(_) => return,
-            check::Event::NotRun(scenario) => {
-                results.push(result(scenario, Status::Skip, 0.0, "not run".to_string()));
-                return;
-            }
-        };
-        let (scenario, seconds) = (ran.scenario, ran.took.as_secs_f64());
-        results.push(match &ran.outcome {
-            Outcome::Passed => result(scenario, Status::Pass, seconds, String::new()),
-            Outcome::Skipped(why) => result(scenario, Status::Skip, seconds, why.clone()),
-            Outcome::Failed(error) => {
-                let report = scenario::failure_report(lab, scenario, error, &ran.transcript, options.hints);
-                result(scenario, Status::Fail, seconds, report)
-            }
-        });
-    });
+    let mut results = Results::new(lab, points, options.hints);
+    check::run_all(target, &scenarios, options, |event| results.on(&event));
     Ok(Submission {
         name: name.to_string(),
         lab: lab.name.to_string(),
         server,
         problem: None,
-        scenarios: results,
+        scenarios: results.scenarios,
         seconds: started.elapsed().as_secs_f64(),
         warnings: first.warnings,
     })
+}
+
+/// Each scenario's result, gathered from a run's events: the one reader [`run`] and `check
+/// --html` (beside the text) share.
+pub struct Results<'a> {
+    lab: &'static Lab,
+    points: &'a Points,
+    hints: Hints,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl<'a> Results<'a> {
+    pub fn new(lab: &'static Lab, points: &'a Points, hints: Hints) -> Results<'a> {
+        Results { lab, points, hints, scenarios: Vec::new() }
+    }
+
+    /// Read one event of the run: a finished or not-run scenario becomes its result.
+    pub fn on(&mut self, event: &check::Event) {
+        let ran = match event {
+            check::Event::Finished(ran) => ran,
+            check::Event::Started(_) => return,
+            check::Event::NotRun(scenario) => {
+                let result = Results::result(scenario, self.points, Status::Skip, 0.0, "not run".to_string());
+                self.scenarios.push(result);
+                return;
+            }
+        };
+        let (scenario, seconds) = (ran.scenario, ran.took.as_secs_f64());
+        let mut result = match &ran.outcome {
+            Outcome::Passed => Results::result(scenario, self.points, Status::Pass, seconds, String::new()),
+            Outcome::Skipped(why) => {
+                Results::result(scenario, self.points, Status::Skip, seconds, why.clone())
+            }
+            Outcome::Failed(error) => {
+                let report = scenario::failure_report(self.lab, scenario, error, &ran.transcript, self.hints);
+                let mut result = Results::result(scenario, self.points, Status::Fail, seconds, report);
+                result.diagnosis =
+                    ran.diagnosis.as_ref().map(|found| found.headline.clone()).unwrap_or_default();
+                if self.hints == Hints::Shown {
+                    result.hint = scenario.hint.to_string();
+                }
+                result
+            }
+        };
+        if !matches!(ran.outcome, Outcome::Skipped(_)) {
+            result.diagram = crate::diagram::sequence_folded(&[(scenario.claim, ran.transcript.events())]);
+        }
+        self.scenarios.push(result);
+    }
+
+    fn result(
+        scenario: &Scenario,
+        points: &Points,
+        status: Status,
+        seconds: f64,
+        report: String,
+    ) -> ScenarioResult {
+        ScenarioResult {
+            name: scenario.name.to_string(),
+            claim: scenario.claim.to_string(),
+            status,
+            points: if status == Status::Pass { points.of(scenario.name) } else { 0.0 },
+            max_points: points.of(scenario.name),
+            seconds,
+            report,
+            diagram: String::new(),
+            diagnosis: String::new(),
+            hint: String::new(),
+        }
+    }
 }
 
 /// Print `submission` on stdout as `format` says (text as in a report file).
@@ -288,6 +347,9 @@ pub fn render(submission: &Submission, format: Format, visibility: gradescope::V
             junit::write(&submission.lab, std::slice::from_ref(submission), std::time::SystemTime::now())
         }
         Format::Gradescope => gradescope::write(submission, visibility),
+        // Without the lab's own server's runs beside the failures: `check` adds them (see
+        // html::expected) before it renders.
+        Format::Html => html::page(submission, &html::Extras::default()),
     }
 }
 

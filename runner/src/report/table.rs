@@ -187,6 +187,9 @@ mod tests {
                     max_points: 1.0,
                     seconds: 0.0,
                     report: String::new(),
+                    diagram: String::new(),
+                    diagnosis: String::new(),
+                    hint: String::new(),
                 })
                 .collect(),
             seconds: 0.0,
