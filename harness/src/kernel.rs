@@ -279,7 +279,7 @@ pub fn udp_queued(port: u16) -> Option<u64> {
 
 /// The fields of the row of /proc/net/udp or udp6 whose local port is `port`.
 fn udp_row(port: u16) -> Option<Vec<String>> {
-    ["/proc/net/udp", "/proc/net/udp6"]
+    ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .find_map(|table| {

@@ -210,8 +210,8 @@ pub fn is_bound(proto: Proto, port: u16) -> bool {
 /// Elsewhere there is no table to read, and the answer is no.
 fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
     let tables = match proto {
-        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
-        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+        Proto::Udp => ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"],
+        Proto::Tcp => ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"],
     };
     tables
         .iter()
@@ -222,8 +222,8 @@ fn on_port(proto: Proto, port: u16, state: Option<&str>) -> bool {
 /// bound (UDP) or listening (TCP), from the kernel's tables. Empty where there are none.
 pub fn held_by(proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16> {
     let tables = match proto {
-        Proto::Udp => [("/proc/net/udp", proto), ("/proc/net/udp6", proto)],
-        Proto::Tcp => [("/proc/net/tcp", proto), ("/proc/net/tcp6", proto)],
+        Proto::Udp => [("/proc/thread-self/net/udp", proto), ("/proc/thread-self/net/udp6", proto)],
+        Proto::Tcp => [("/proc/thread-self/net/tcp", proto), ("/proc/thread-self/net/tcp6", proto)],
     };
     let mut ports: Vec<u16> = bound_in(&tables, inodes).into_iter().map(|bound| bound.port).collect();
     ports.sort();
@@ -236,10 +236,10 @@ pub fn held_by(proto: Proto, inodes: &std::collections::HashSet<u64>) -> Vec<u16
 /// (0.0.0.0 or ::) rather than one address. Empty where there are none, or no tables.
 pub fn bound_by(inodes: &std::collections::HashSet<u64>) -> Vec<Bound> {
     let tables = [
-        ("/proc/net/udp", Proto::Udp),
-        ("/proc/net/udp6", Proto::Udp),
-        ("/proc/net/tcp", Proto::Tcp),
-        ("/proc/net/tcp6", Proto::Tcp),
+        ("/proc/thread-self/net/udp", Proto::Udp),
+        ("/proc/thread-self/net/udp6", Proto::Udp),
+        ("/proc/thread-self/net/tcp", Proto::Tcp),
+        ("/proc/thread-self/net/tcp6", Proto::Tcp),
     ];
     bound_in(&tables, inodes)
 }
@@ -288,7 +288,7 @@ pub struct Bound {
 /// `port`: the rx_queue column of its LISTEN row in /proc/net/tcp (or tcp6). `None` where the
 /// kernel does not say (not Linux, or nothing listens there).
 pub fn accept_queue(port: u16) -> Option<u32> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
+    ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
         .find_map(|text| listen_row_queue(&text, port))

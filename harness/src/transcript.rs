@@ -145,6 +145,11 @@ impl Transcript {
         self.lock().names.insert(addr, who.to_string());
     }
 
+    /// Every address given a name, and its name (a capture's comments say who is who).
+    pub fn names(&self) -> Vec<(SocketAddr, String)> {
+        self.lock().names.iter().map(|(addr, who)| (*addr, who.clone())).collect()
+    }
+
     /// The name given to `addr`, or the address itself.
     pub fn who(&self, addr: SocketAddr) -> String {
         self.lock().names.get(&addr).cloned().unwrap_or_else(|| addr.to_string())

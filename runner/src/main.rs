@@ -132,6 +132,11 @@ enum Command {
         /// (grade: the uid and gid its servers run as.)
         #[arg(long, hide = true, value_name = "UID")]
         sandbox_uid: Option<u32>,
+        /// Write each scenario's packets to DIR/SCENARIO.pcapng, for Wireshark or tshark, with
+        /// who is who (alice, the server) in its comments. Each scenario then runs in a network
+        /// namespace of its own (Linux; root, or a user namespace for anyone else).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
         #[command(flatten)]
         limits: grade::sandbox::SandboxArgs,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
@@ -266,6 +271,7 @@ enum Command {
 
 /// (Public for `socket-labs`, bin/socket-labs.rs, which is this same program.)
 pub fn main() -> ExitCode {
+    enter_user_namespace_for_captures();
     harness::process::interrupt::kill_roles_on_signal();
     let me = installed::command_name();
     let command = Cli::command().name(me).bin_name(me).after_help(EXAMPLES.replace("cargo lab", me));
@@ -276,6 +282,22 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `check --pcap` by a user who is not root: a user namespace of our own, in which we may make
+/// the network namespaces and packet sockets captures need (harness::capture). Only a process
+/// with one thread may enter one, so this comes first, before the arguments are parsed. Not
+/// with --sandbox, whose servers run as other users, which only the real root can be.
+fn enter_user_namespace_for_captures() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let has = |flag: &str| {
+        args.iter()
+            .any(|arg| arg.to_str().is_some_and(|arg| arg == flag || arg.starts_with(&format!("{flag}="))))
+    };
+    if args.get(1).is_some_and(|arg| arg == "check") && has("--pcap") && !has("--sandbox") {
+        // Where it fails, the captures' probe says why, and the check runs without them.
+        let _ = harness::capture::enter_user_namespace();
     }
 }
 
@@ -310,6 +332,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             poll,
             stray,
             strict,
+            pcap,
         }) => {
             let lab = find(&lab)?;
             let server = match ServerCommand::parse(&server, &stray) {
@@ -352,6 +375,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hints,
                 time_limit,
                 strict,
+                pcap,
                 ..check::Options::default()
             };
             let mut command =

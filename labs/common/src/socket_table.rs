@@ -77,7 +77,7 @@ pub struct Row {
 }
 
 /// The two tables, IPv4 and IPv6, as the kernel lists them.
-pub const TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+pub const TABLES: [&str; 2] = ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"];
 
 /// Every TCP socket on this machine (in this network namespace). `None` where there is no
 /// table to read: not Linux.
