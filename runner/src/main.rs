@@ -224,6 +224,9 @@ enum Command {
         /// server that ends, or listens elsewhere, is reported at once anyway.
         #[arg(long, value_name = "SECS")]
         ready_timeout: Option<f64>,
+        /// Write each scenario's packets to OUT/captures/NAME/SCENARIO.pcapng (see `check --pcap`).
+        #[arg(long)]
+        pcap: bool,
         #[command(flatten)]
         limits: grade::sandbox::SandboxArgs,
     },
@@ -288,14 +291,16 @@ pub fn main() -> ExitCode {
 /// `check --pcap` by a user who is not root: a user namespace of our own, in which we may make
 /// the network namespaces and packet sockets captures need (harness::capture). Only a process
 /// with one thread may enter one, so this comes first, before the arguments are parsed. Not
-/// with --sandbox, whose servers run as other users, which only the real root can be.
+/// with --sandbox (or grade's sandbox), whose servers may run as other users, which only the
+/// real root can make.
 fn enter_user_namespace_for_captures() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let has = |flag: &str| {
         args.iter()
             .any(|arg| arg.to_str().is_some_and(|arg| arg == flag || arg.starts_with(&format!("{flag}="))))
     };
-    if args.get(1).is_some_and(|arg| arg == "check") && has("--pcap") && !has("--sandbox") {
+    let sandboxed = args.iter().any(|arg| arg.to_str().is_some_and(|arg| arg.starts_with("--sandbox")));
+    if args.get(1).is_some_and(|arg| arg == "check") && has("--pcap") && !sandboxed {
         // Where it fails, the captures' probe says why, and the check runs without them.
         let _ = harness::capture::enter_user_namespace();
     }
@@ -460,6 +465,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             include,
             ready_timeout,
             limits,
+            pcap,
         }) => {
             let lab = find(&lab)?;
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -484,6 +490,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ready_wait: ready_timeout.map(seconds).transpose()?,
                 runner: std::env::current_exe().context("finding the lab runner itself")?,
                 reference: reference_binary(lab)?,
+                pcap,
             };
             grade::grade(&options)?;
             Ok(ExitCode::SUCCESS)
