@@ -57,6 +57,9 @@ pub fn around<T: Send>(
     std::thread::scope(|scope| {
         let thread = scope.spawn(move || {
             let recorder = enter_own_network().and_then(|()| Recorder::start());
+            if recorder.is_ok() {
+                transcript.set_capturing();
+            }
             let result = body();
             let written = match recorder {
                 Ok(recorder) => {
@@ -70,6 +73,61 @@ pub fn around<T: Send>(
         });
         thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Name every socket a role's processes (the process group `group`) hold, bound, listening or
+/// connected, `who`, for the comments of a capture being made: a lab's own client connects
+/// from a port only its process knows. Nothing when no capture is being made, and no address
+/// named already is named again.
+pub(crate) fn name_role(transcript: &Transcript, who: &str, group: u32) {
+    if !transcript.capturing() {
+        return;
+    }
+    let inodes = crate::procs::sockets(group);
+    let known: std::collections::HashSet<SocketAddr> =
+        transcript.names().into_iter().map(|(addr, _)| addr).collect();
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/thread-self/net/{table}")) else { continue };
+        for row in text.lines().skip(1) {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let held = fields
+                .get(9)
+                .and_then(|inode| inode.parse().ok())
+                .is_some_and(|inode| inodes.contains(&inode));
+            let Some(local) = fields.get(1).and_then(|local| table_address(local)).filter(|_| held) else {
+                continue;
+            };
+            // A socket bound to every interface is reached here on the loopback's addresses.
+            let seen_as = match local.ip().is_unspecified() {
+                true => vec![
+                    SocketAddr::from(([127, 0, 0, 1], local.port())),
+                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, local.port())),
+                ],
+                false => vec![local],
+            };
+            for addr in seen_as.into_iter().filter(|addr| !known.contains(addr)) {
+                transcript.name(addr, who);
+            }
+        }
+    }
+}
+
+/// An address as /proc/net/{tcp,udp}[6] write it: the IP as 32-bit words in hex, each in the
+/// machine's byte order, then the port in hex.
+fn table_address(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::new();
+    for at in (0..ip.len()).step_by(8) {
+        let word = u32::from_str_radix(ip.get(at..at + 8)?, 16).ok()?;
+        bytes.extend(word.to_ne_bytes());
+    }
+    let ip: IpAddr = match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok()?.into(),
+        16 => <[u8; 16]>::try_from(bytes).ok()?.into(),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Whether captures can be made here: `Err` says why not, in a line for the user.
@@ -88,8 +146,8 @@ pub fn probe() -> Result<(), String> {
 fn enter_own_network() -> Result<(), String> {
     unshare_network().map_err(|error| {
         format!(
-            "capture needs a network namespace of its own, which needs root or a user namespace \
-             (unshare(CLONE_NEWNET) failed: {error})"
+            "capture needs a network namespace of its own: run as root, or (without --sandbox) where \
+             user namespaces are allowed (unshare(CLONE_NEWNET) failed: {error})"
         )
     })?;
     crate::isolate::loopback_up()
@@ -396,6 +454,16 @@ mod tests {
     fn finds_the_ports_of_a_udp_datagram() {
         let (from, to) = endpoints(&udp_frame()).unwrap();
         assert_eq!((from.to_string(), to.to_string()), ("127.0.0.1:4000".into(), "127.0.0.1:5000".into()));
+    }
+
+    #[test]
+    fn reads_an_address_as_the_kernel_table_writes_it() {
+        // 127.0.0.1:8080, as /proc/net/tcp writes it on a little-endian machine.
+        if cfg!(target_endian = "little") {
+            assert_eq!(table_address("0100007F:1F90"), Some("127.0.0.1:8080".parse().unwrap()));
+            let ipv6 = "00000000000000000000000001000000:0050";
+            assert_eq!(table_address(ipv6), Some("[::1]:80".parse().unwrap()));
+        }
     }
 
     #[test]
