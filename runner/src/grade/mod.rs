@@ -156,6 +156,10 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
         }
     };
     prepare_out(&options.out, &options.submissions, !options.students.is_empty())?;
+    if options.students.is_empty() {
+        // An earlier run's captures are of other reports: they go with them.
+        forget_captures(&options.out)?;
+    }
     // Re-grading some: everyone else's report is read back first, so that a missing one stops
     // the run before anything is changed.
     let kept: Vec<Submission> = class
@@ -489,6 +493,17 @@ fn pass_captures(command: &mut Command, out: &Path, name: &str) {
             command.arg(format!("--pcap={}", dir.display()));
         }
         Err(error) => eprintln!("note: no captures for {}: {error:#}", shown(name)),
+    }
+}
+
+/// Remove OUT/captures (a link there is removed, not followed).
+fn forget_captures(out: &Path) -> Result<()> {
+    let captures = out.join("captures");
+    match std::fs::remove_dir_all(&captures) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing an earlier run's {}", captures.display()))
+        }
+        _ => Ok(()),
     }
 }
 
