@@ -23,10 +23,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::transcript::Transcript;
 
 /// The most frame bytes one capture keeps, and the most frames: a server that floods cannot
-/// grow the checker's memory without end. Past either, frames are counted, not kept, and the
-/// file's comment says how many.
-pub const MAX_BYTES: usize = 16 * 1024 * 1024;
-pub const MAX_FRAMES: usize = 100_000;
+/// grow the checker's memory without end (a check runs a dozen scenarios at once, and grade a
+/// few checks). Past either, frames are counted, not kept, and the file's comment says how
+/// many. The first ones are kept: the exchange a scenario starts with.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_FRAMES: usize = 20_000;
 
 /// The longest frame on `lo` (its MTU is 65536, plus the Ethernet header), kept whole.
 const SNAPLEN: usize = 65536 + 14;
@@ -43,6 +44,8 @@ struct Recorded {
     frames: Vec<Frame>,
     bytes: usize,
     left_out: u64,
+    /// Frames the kernel dropped, its queue full, before they were read (either copy).
+    dropped: u32,
 }
 
 /// Run `body` on a thread of its own, in a network namespace of its own whose `lo` is up and
@@ -311,6 +314,7 @@ fn read_until(socket: &std::os::fd::OwnedFd, stopped: &std::os::unix::net::UnixS
         if read < 0 {
             // Nothing queued: wait again, or, once stopping, everything sent has been read.
             if stopping {
+                recorded.dropped = kernel_drops(socket);
                 return recorded;
             }
             continue;
@@ -321,6 +325,28 @@ fn read_until(socket: &std::os::fd::OwnedFd, stopped: &std::os::unix::net::UnixS
         let len = (read as usize).min(buffer.len());
         keep(&mut recorded, &buffer[..len]);
     }
+}
+
+/// How many frames the kernel dropped on `socket` for want of room in its queue
+/// (PACKET_STATISTICS' tp_drops).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn kernel_drops(socket: &std::os::fd::OwnedFd) -> u32 {
+    use std::os::fd::AsRawFd;
+    // struct tpacket_stats { tp_packets, tp_drops }, both unsigned ints (linux/if_packet.h).
+    let mut stats = [0u32; 2];
+    let mut size = std::mem::size_of_val(&stats) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `size` bytes into `stats`.
+    let done = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            stats.as_mut_ptr().cast(),
+            &mut size,
+        )
+    };
+    if done == 0 { stats[1] } else { 0 }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -400,6 +426,12 @@ fn section_comment(names: &HashMap<SocketAddr, String>, recorded: &Recorded) -> 
     let mut comment = String::from("who is who on this loopback:\n");
     for (addr, who) in lines {
         comment.push_str(&format!("{addr} {who}\n"));
+    }
+    if recorded.dropped > 0 {
+        comment.push_str(&format!(
+            "the machine was too busy to read every frame: the kernel dropped {} (counting both copies loopback makes of each)\n",
+            recorded.dropped
+        ));
     }
     if recorded.left_out > 0 {
         comment.push_str(&format!(

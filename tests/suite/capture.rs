@@ -39,6 +39,7 @@ pub fn trials(listing: bool) -> Vec<Trial> {
         test("udp_echo_captures_hold_the_transcripts_datagrams_in_order", udp_echo_datagrams),
         test("tcp_states_captures_hold_the_transcripts_syns_and_fins_in_order", tcp_states_syns_and_fins),
         test("grade_writes_each_students_captures", grade_writes_captures),
+        test("a_flood_is_kept_to_the_limit_and_the_rest_counted", a_flood_is_bounded),
     ]
 }
 
@@ -252,5 +253,40 @@ fn grade_writes_captures() -> Result<()> {
         let report = std::fs::read_to_string(out.join("reports").join(format!("{name}.txt")))?;
         ensure!(report.contains("PASS datagrams_keep_their_boundaries"), "{name}'s report:\n{report}");
     }
+    Ok(())
+}
+
+/// A flood of datagrams (more than a capture keeps) leaves a file of exactly the most frames a
+/// capture keeps, whose comment counts the rest: a checker's memory is bounded, and the file
+/// says it is not whole.
+fn a_flood_is_bounded() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("flood.pcapng");
+    let transcript = harness::transcript::Transcript::new();
+    let flood = harness::capture::MAX_FRAMES + 5_000;
+    let (sent, written) = harness::capture::around(&file, &transcript, || -> Result<usize> {
+        // One socket sends to itself: every datagram is one frame sent on the loopback.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        transcript.name(socket.local_addr()?, "flooder");
+        for number in 0..flood {
+            socket.send_to(&(number as u32).to_be_bytes(), socket.local_addr()?)?;
+            // Read each back, so that the socket's own queue never drops one.
+            socket.recv(&mut [0; 4])?;
+        }
+        Ok(flood)
+    });
+    ensure!(sent? == flood, "the flood was not sent");
+    written.map_err(anyhow::Error::msg)?;
+    let frames = tshark(&file)?;
+    ensure!(frames.len() == harness::capture::MAX_FRAMES, "{} frames kept", frames.len());
+    ensure!(
+        frames.iter().all(|frame| frame.from == "flooder" && frame.to == "flooder"),
+        "a frame not the flooder's"
+    );
+    let info = Command::new("capinfos").arg("-k").arg(&file).output().context("running capinfos")?;
+    let comment = String::from_utf8_lossy(&info.stdout);
+    // The kernel may also have dropped some before they were read, on a busy machine: those
+    // are counted apart, and never kept.
+    ensure!(comment.contains("more frames were not kept"), "the comment does not count the rest:\n{comment}");
     Ok(())
 }
