@@ -282,6 +282,8 @@ fn captured(
     run: impl FnOnce() -> Outcome + Send,
 ) -> Outcome {
     let path = dir.join(format!("{}.pcapng", scenario.name));
+    // An earlier run's file is not to pass for this run's, should this capture fail.
+    let _ = std::fs::remove_file(&path);
     let (outcome, written) = harness::capture::around(&path, transcript, run);
     if let Err(why) = written {
         eprintln!("warning: no capture of {}: {why}", scenario.name);
@@ -382,6 +384,7 @@ pub fn check(target: &Target, options: &Options) -> Result<Checked> {
     for group in tally.shared() {
         out!("  {} scenarios failed the same way: {}", group.count, group.headline);
     }
+    say_where_captures_are(options, &scenarios);
     if tally.skipped > 0 {
         out!(
             "\n{} {} skipped, so {} is not done: a skipped scenario is not a pass.",
@@ -401,6 +404,18 @@ pub fn check(target: &Target, options: &Options) -> Result<Checked> {
         );
     }
     Ok(Checked { tally, warnings: first.warnings, not_started: false })
+}
+
+/// With `--pcap`, where the captures of this run are, if any were written.
+fn say_where_captures_are(options: &Options, scenarios: &[&'static Scenario]) {
+    let Some(dir) = &options.pcap else { return };
+    let written = scenarios.iter().filter(|s| dir.join(format!("{}.pcapng", s.name)).is_file()).count();
+    if written > 0 {
+        out!(
+            "\ncaptures: {written} in {} (one SCENARIO.pcapng each; open one in Wireshark, or `tshark -r FILE`)",
+            dir.display()
+        );
+    }
 }
 
 /// One scenario's line, and for a failure its report: in full for the first failure of its

@@ -40,6 +40,7 @@ pub fn trials(listing: bool) -> Vec<Trial> {
         test("tcp_states_captures_hold_the_transcripts_syns_and_fins_in_order", tcp_states_syns_and_fins),
         test("grade_writes_each_students_captures", grade_writes_captures),
         test("a_flood_is_kept_to_the_limit_and_the_rest_counted", a_flood_is_bounded),
+        test("check_says_where_the_captures_are", check_says_where_the_captures_are),
     ]
 }
 
@@ -296,6 +297,36 @@ fn a_flood_is_bounded() -> Result<()> {
     ensure!(
         comment.contains("more frames were not kept") || kernel_dropped,
         "the comment does not count the rest:\n{comment}"
+    );
+    Ok(())
+}
+
+/// `cargo lab check --pcap DIR` as a student runs it: the file is there, and the closing lines
+/// say where.
+fn check_says_where_the_captures_are() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let captures = dir.path().join("captures");
+    let echo = runner::cargo::binary("udp-echo", "udp-echo")?;
+    let server =
+        format!("{} server --port {{port}} {{args}}", harness::process::quote(&echo.to_string_lossy()));
+    let checked = Command::new(runner::cargo::binary("runner", "lab")?)
+        .args(["check", "udp-echo", "--scenario", "an_empty_datagram_is_a_message", "--server", &server])
+        .arg("--pcap")
+        .arg(&captures)
+        .env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", "/dev/null")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    ensure!(checked.status.success(), "check failed:\n{stdout}{}", String::from_utf8_lossy(&checked.stderr));
+    ensure!(
+        stdout.contains(&format!("captures: 1 in {}", captures.display())),
+        "check does not say where the capture is:\n{stdout}"
+    );
+    let frames = tshark(&captures.join("an_empty_datagram_is_a_message.pcapng"))?;
+    ensure!(
+        frames.iter().any(|frame| frame.from == "alice" && frame.to == "server" && frame.what.is_empty()),
+        "no empty datagram from alice:\n{}",
+        show(&frames)
     );
     Ok(())
 }
