@@ -384,7 +384,13 @@ fn write(path: &Path, transcript: &Transcript, recorded: &Recorded) -> std::io::
         ],
         ..SectionHeaderBlock::default()
     };
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    // Made anew: a file or a link already there is removed, never written through.
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(error);
+    }
+    let file = std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).create_new(true).open(path)?);
     let failed = |error: pcap_file::PcapError| std::io::Error::other(error.to_string());
     let mut writer = PcapNgWriter::with_section_header(file, section).map_err(failed)?;
     writer
