@@ -263,6 +263,9 @@ fn packet_socket() -> std::io::Result<std::os::fd::OwnedFd> {
         {
             libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&raw const buffer).cast(), int);
         }
+        // Every frame stamped by the kernel as it is sent, from the first one on (see `arrived`).
+        let on: libc::c_int = 1;
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, (&raw const on).cast(), int);
     }
     Ok(socket)
 }
@@ -323,7 +326,7 @@ fn read_until(socket: &std::os::fd::OwnedFd, stopped: &std::os::unix::net::UnixS
             continue;
         }
         let len = (read as usize).min(buffer.len());
-        keep(&mut recorded, &buffer[..len]);
+        keep(&mut recorded, &buffer[..len], arrived(socket));
     }
 }
 
@@ -354,13 +357,30 @@ fn read_until(_socket: &std::os::fd::OwnedFd, _stopped: &std::os::unix::net::Uni
     Recorded::default()
 }
 
-/// Keep `frame`, unless the capture is full: then count it as left out.
-fn keep(recorded: &mut Recorded, frame: &[u8]) {
+/// When the frame last read from `socket` reached it, as the kernel stamped it (SIOCGSTAMPNS),
+/// since the Unix epoch: not when the capture got round to reading it, which on a busy machine
+/// may be later. Where the kernel does not say, now.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn arrived(socket: &std::os::fd::OwnedFd) -> Duration {
+    use std::os::fd::AsRawFd;
+    // SIOCGSTAMPNS (linux/sockios.h; the libc crate does not name it).
+    const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+    let mut stamp = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: this ioctl writes one timespec into `stamp`.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMPNS as _, &mut stamp) };
+    match (done, u64::try_from(stamp.tv_sec), u32::try_from(stamp.tv_nsec)) {
+        (0, Ok(secs), Ok(nanos)) if secs > 0 => Duration::new(secs, nanos),
+        _ => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+    }
+}
+
+/// Keep `frame`, sent at `at`, unless the capture is full: then count it as left out.
+fn keep(recorded: &mut Recorded, frame: &[u8], at: Duration) {
     if recorded.frames.len() >= MAX_FRAMES || recorded.bytes + frame.len() > MAX_BYTES {
         recorded.left_out += 1;
         return;
     }
-    let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     recorded.bytes += frame.len();
     recorded.frames.push(Frame { at, bytes: frame.to_vec() });
 }
@@ -514,7 +534,7 @@ mod tests {
         let mut recorded = Recorded::default();
         let big = vec![0u8; MAX_BYTES / 2 + 1];
         for _ in 0..3 {
-            keep(&mut recorded, &big);
+            keep(&mut recorded, &big, Duration::ZERO);
         }
         assert_eq!((recorded.frames.len(), recorded.left_out), (1, 2));
         assert!(section_comment(&HashMap::new(), &recorded).contains("2 more frames were not kept"));
