@@ -296,3 +296,36 @@ fn paths_quoted_in_the_docs_exist() {
     }
     assert!(seen > 10, "found only {seen} paths: is the scan broken?");
 }
+
+/// A chapter that shows a capture (runner::capture::CHAPTERS) shows one of a real run, as
+/// `cargo lab docs` writes it: for tcp-states, the handshake as its first three frames and a
+/// FIN from each end, each frame with who sent it to whom.
+#[test]
+fn the_capture_chapters_show_the_handshake_and_the_close_from_a_real_capture() {
+    for (name, scenario) in runner::capture::CHAPTERS {
+        let lab = ALL.iter().find(|lab| lab.name == *name).expect("a chapter of a real lab");
+        let text = chapter(lab);
+        let block = generated(&text, "capture");
+        assert!(
+            block.contains(&format!("# {scenario}.pcapng")),
+            "{name}.md's capture is not of {scenario}:\n{block}"
+        );
+        let frames: Vec<&str> = block.lines().filter(|line| line.contains(" -> ")).collect();
+        let handshake =
+            ["alice -> server", "[SYN]", "server -> alice", "[SYN, ACK]", "alice -> server", "[ACK]"];
+        for (at, pair) in handshake.chunks(2).enumerate() {
+            let frame = frames.get(at).unwrap_or_else(|| panic!("{name}.md's capture is short:\n{block}"));
+            assert!(
+                frame.contains(pair[0]) && frame.contains(pair[1]),
+                "frame {} is not {pair:?}: {frame}",
+                at + 1
+            );
+        }
+        for who in ["alice -> server", "server -> alice"] {
+            assert!(
+                frames.iter().any(|frame| frame.contains(who) && frame.contains("FIN")),
+                "{name}.md's capture has no FIN {who}:\n{block}"
+            );
+        }
+    }
+}

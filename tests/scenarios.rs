@@ -6,8 +6,11 @@
 //! Here too, because they wait as much, and side by side their waits overlap:
 //! `LAB::starter::LANG`, each lab's starter in each language, written by `cargo lab new` and
 //! run through the checker; `runner::NAME`, the runner as a user drives it (tests/suite/runner.rs);
-//! `grade::NAME`, the teacher's side (tests/suite/grade.rs).
+//! `grade::NAME`, the teacher's side (tests/suite/grade.rs); `capture::NAME`, `check --pcap` read
+//! back with tshark (tests/suite/capture.rs).
 
+#[path = "suite/capture.rs"]
+mod capture;
 #[path = "suite/grade.rs"]
 mod grade;
 #[path = "suite/runner.rs"]
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     }
     starters.extend(runner_tests::trials());
     starters.extend(grade::trials(std::env::args().any(|arg| arg == "--list")));
+    starters.extend(capture::trials(std::env::args().any(|arg| arg == "--list")));
     harness::testing::main(labs::ALL, runner::cargo::workspace_root(), binary, starters)
 }
 

@@ -9,6 +9,7 @@
 //! - [`ready`] and [`ports`]: the ready line, free and closed ports, the kernel's tables.
 //! - [`kernel`]: one socket as the kernel sees it (a connect's SYN retries, an error waiting, the
 //!   states of a connection's two ends, and a wait for the states a scenario expects).
+//! - [`capture`]: a scenario's packets, in a network namespace of its own, as pcapng.
 //! - [`isolate`]: a submission's own network and processes, in Linux namespaces.
 //! - [`sandbox`]: a stranger's server's files (Landlock), identity, environment and limits.
 //! - [`wait`]: deadlines, and the one loop that polls what has no event to wait on.
@@ -25,6 +26,7 @@
 pub mod scenario;
 
 pub mod bench;
+pub mod capture;
 pub mod diagnosis;
 pub mod guard;
 pub mod isolate;

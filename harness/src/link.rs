@@ -22,6 +22,7 @@ impl Link {
     /// A link in front of `to` (named `far` in the transcript), for `near`, which is to send
     /// to [`Link::addr`].
     pub fn start(to: SocketAddr, near: &str, far: &str, plan: Plan, transcript: &Transcript) -> Result<Link> {
+        let names_link = transcript.clone();
         let (near, far, transcript) = (near.to_string(), far.to_string(), transcript.clone());
         let names = move |way: Way| match way {
             Way::Forward => (near.clone(), far.clone()),
@@ -55,6 +56,8 @@ impl Link {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let link = lab_common::link::Link::start(listen, to, plan, Arc::new(watch))
             .context("starting a lossy link on 127.0.0.1")?;
+        // For a capture's comments (harness::capture).
+        names_link.name(link.addr(), "link");
         Ok(Link { link })
     }
 

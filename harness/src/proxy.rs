@@ -80,6 +80,10 @@ impl Proxy {
                     // real proxy.
                     continue;
                 };
+                // For a capture's comments (harness::capture): the proxy's end toward the server.
+                if let Ok(local) = server.local_addr() {
+                    transcript.name(local, "proxy");
+                }
                 let seed = rechunk.seed.wrapping_add(number.wrapping_mul(2));
                 let _ = relay(&client, &server, Rechunk { seed, ..rechunk.clone() }, &transcript, &open);
                 let _ = relay(

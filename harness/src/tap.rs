@@ -75,11 +75,12 @@ fn tcp(
     // looks whether the tap is gone that often.
     socket2::SockRef::from(&listener).set_read_timeout(Some(LOOK))?;
     let addr = listener.local_addr()?;
+    transcript.name(addr, &format!("tap for {who}"));
     let (who, transcript, stopped, streams, accepted) =
         (who.to_string(), transcript.clone(), stopped.clone(), streams.clone(), accepted.clone());
     thread::spawn(move || {
         while !stopped.load(Ordering::SeqCst) {
-            let Ok((client, _)) = listener.accept() else { continue };
+            let Ok((client, client_addr)) = listener.accept() else { continue };
             accepted.fetch_add(1, Ordering::SeqCst);
             // An accepted socket inherits the listener's receive timeout (Linux copies the
             // listening socket); the copy below must wait as long as the client is silent.
@@ -87,6 +88,11 @@ fn tcp(
                 continue;
             }
             let Ok(upstream) = TcpStream::connect(server) else { continue };
+            // For a capture's comments (harness::capture): who is behind each address.
+            transcript.name(client_addr, &who);
+            if let Ok(local) = upstream.local_addr() {
+                transcript.name(local, &format!("tap for {who}"));
+            }
             let (Ok(client_copy), Ok(upstream_copy)) = (client.try_clone(), upstream.try_clone()) else {
                 continue;
             };
@@ -182,6 +188,8 @@ fn udp(
     front.set_read_timeout(Some(LOOK))?;
     back.set_read_timeout(Some(LOOK))?;
     let addr = front.local_addr()?;
+    transcript.name(addr, &format!("tap for {who}"));
+    transcript.name(back.local_addr()?, &format!("tap for {who}"));
     let (front, back) = (Arc::new(front), Arc::new(back));
     let client: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
     let server_name = transcript.who(server);
@@ -209,7 +217,12 @@ fn udp(
                         continue;
                     }
                     if upward {
-                        *client.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+                        let mut known = client.lock().unwrap_or_else(|p| p.into_inner());
+                        if *known != Some(sender) {
+                            transcript.name(sender, &from_name);
+                        }
+                        *known = Some(sender);
+                        drop(known);
                         let _ = to.send_to(&buf[..len], server);
                     } else if let Some(client) = *client.lock().unwrap_or_else(|p| p.into_inner()) {
                         let _ = to.send_to(&buf[..len], client);

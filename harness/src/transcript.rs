@@ -79,6 +79,9 @@ struct Inner {
     dropped: Dropped,
     /// The CPU the server under test had used when it was stopped (see [`crate::diagnosis`]).
     usage: Option<crate::diagnosis::Usage>,
+    /// A capture of this scenario's packets is being made ([`crate::capture`]): roles name
+    /// their sockets as they stop, for its comments.
+    capturing: bool,
 }
 
 /// The most events one transcript keeps, and the most payload bytes: a backstop behind the
@@ -134,6 +137,7 @@ impl Transcript {
                 bytes: 0,
                 dropped: Dropped::default(),
                 usage: None,
+                capturing: false,
             })),
         }
     }
@@ -153,6 +157,21 @@ impl Transcript {
     /// Remember who is behind an address, so the transcript says "server", not a port.
     pub fn name(&self, addr: SocketAddr, who: &str) {
         self.lock().names.insert(addr, who.to_string());
+    }
+
+    /// Say that a capture of this scenario is being made (see [`Transcript::capturing`]).
+    pub(crate) fn set_capturing(&self) {
+        self.lock().capturing = true;
+    }
+
+    /// Whether a capture of this scenario is being made.
+    pub(crate) fn capturing(&self) -> bool {
+        self.lock().capturing
+    }
+
+    /// Every address given a name, and its name (a capture's comments say who is who).
+    pub fn names(&self) -> Vec<(SocketAddr, String)> {
+        self.lock().names.iter().map(|(addr, who)| (*addr, who.clone())).collect()
     }
 
     /// The name given to `addr`, or the address itself.

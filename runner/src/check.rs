@@ -3,6 +3,7 @@
 //! results are printed in the lab's order, a line each with its time, the failure report (with
 //! the scenario's hint, unless `--no-hints`) under each failure, and a closing count.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ pub struct Options {
     /// Set from outside (a save during a `--watch` run): start no more scenarios, and stop the
     /// roles of those running.
     pub cancel: Arc<AtomicBool>,
+    /// `--pcap DIR`: each scenario's packets, written to DIR/SCENARIO.pcapng.
+    pub pcap: Option<PathBuf>,
 }
 
 /// Scenarios wait far more than they compute: a few run at once per core.
@@ -170,6 +173,8 @@ pub fn run_all(
     options: &Options,
     mut on: impl FnMut(Event),
 ) {
+    let captures = captures(options);
+    let options = &Options { pcap: captures, ..options.clone() };
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let overran = AtomicBool::new(false);
@@ -224,13 +229,31 @@ pub fn run_all(
     }
 }
 
+/// The folder captures go to, if `--pcap` asked for them and they can be made here; if they
+/// cannot, a warning says why, once, and the scenarios run (and score) the same without.
+fn captures(options: &Options) -> Option<PathBuf> {
+    let dir = options.pcap.as_ref()?;
+    let ready = std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot make {}: {error}", dir.display()))
+        .and_then(|()| harness::capture::probe());
+    match ready {
+        Ok(()) => Some(dir.clone()),
+        Err(why) => {
+            eprintln!("warning: no captures (--pcap): {why}; the scenarios run without them");
+            None
+        }
+    }
+}
+
 /// One scenario, timed, and its symptom if it failed.
 fn run_one(scenario: &'static Scenario, target: &Target, options: &Options, overran: &AtomicBool) -> Ran {
     let transcript = Transcript::new();
     let started = Instant::now();
-    let outcome = match options.time_limit {
-        None => scenario::run(scenario, target, &transcript),
-        Some(limit) => within(limit, scenario, target, &transcript, overran),
+    let outcome = match &options.pcap {
+        None => run_timed(scenario, target, options, &transcript, overran),
+        Some(dir) => captured(dir, scenario, &transcript, || {
+            run_timed(scenario, target, options, &transcript, overran)
+        }),
     };
     let took = started.elapsed();
     let diagnosis = match &outcome {
@@ -238,6 +261,38 @@ fn run_one(scenario: &'static Scenario, target: &Target, options: &Options, over
         _ => None,
     };
     Ran { scenario, outcome, transcript, took, diagnosis }
+}
+
+/// `scenario`, within its time limit if it has one.
+fn run_timed(
+    scenario: &'static Scenario,
+    target: &Target,
+    options: &Options,
+    transcript: &Transcript,
+    overran: &AtomicBool,
+) -> Outcome {
+    match options.time_limit {
+        None => scenario::run(scenario, target, transcript),
+        Some(limit) => within(limit, scenario, target, transcript, overran),
+    }
+}
+
+/// `run` in a network namespace of its own, its packets written to DIR/SCENARIO.pcapng. A
+/// capture that fails is said on stderr and changes nothing else.
+fn captured(
+    dir: &Path,
+    scenario: &Scenario,
+    transcript: &Transcript,
+    run: impl FnOnce() -> Outcome + Send,
+) -> Outcome {
+    let path = dir.join(format!("{}.pcapng", scenario.name));
+    // An earlier run's file is not to pass for this run's, should this capture fail.
+    let _ = std::fs::remove_file(&path);
+    let (outcome, written) = harness::capture::around(&path, transcript, run);
+    if let Err(why) = written {
+        eprintln!("warning: no capture of {}: {why}", scenario.name);
+    }
+    outcome
 }
 
 /// `scenario`, run on a thread of its own and waited for at most `limit`; past it, a failure
@@ -344,6 +399,7 @@ pub fn check_reading(target: &Target, options: &Options, reader: &mut dyn FnMut(
     for group in tally.shared() {
         out!("  {} scenarios failed the same way: {}", group.count, group.headline);
     }
+    say_where_captures_are(options, &scenarios);
     if tally.skipped > 0 {
         out!(
             "\n{} {} skipped, so {} is not done: a skipped scenario is not a pass.",
@@ -363,6 +419,18 @@ pub fn check_reading(target: &Target, options: &Options, reader: &mut dyn FnMut(
         );
     }
     Ok(Checked { tally, warnings: first.warnings, not_started: false, problem: None })
+}
+
+/// With `--pcap`, where the captures of this run are, if any were written.
+fn say_where_captures_are(options: &Options, scenarios: &[&'static Scenario]) {
+    let Some(dir) = &options.pcap else { return };
+    let written = scenarios.iter().filter(|s| dir.join(format!("{}.pcapng", s.name)).is_file()).count();
+    if written > 0 {
+        out!(
+            "\ncaptures: {written} in {} (one SCENARIO.pcapng each; open one in Wireshark, or `tshark -r FILE`)",
+            dir.display()
+        );
+    }
 }
 
 /// One scenario's line, and for a failure its report: in full for the first failure of its

@@ -34,12 +34,29 @@ pub fn regenerate(labs: &[&'static Lab], spec_only: bool) -> Result<()> {
             }
             _ => text,
         };
+        let text = capture_block(lab, &binary, text)?;
         let text = replace(&text, "spec", &spec_block(lab))?;
         let text = replace(&text, "commands", &commands_block(lab))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         out!("regenerated {}", path.display());
     }
     Ok(())
+}
+
+/// A chapter that shows a capture (see [`crate::capture`]) gets one from a new run. Where
+/// captures cannot be made or read here, the one it has stays, and a note says why.
+fn capture_block(lab: &'static Lab, binary: &std::path::Path, text: String) -> Result<String> {
+    if !text.contains("<!-- begin generated: capture -->") {
+        return Ok(text);
+    }
+    match crate::capture::chapter_block(lab, binary) {
+        Ok(Some(block)) => replace(&text, "capture", &block),
+        Ok(None) => Ok(text),
+        Err(why) => {
+            eprintln!("note: {}'s capture is kept as it was: {why:#}", lab.name);
+            Ok(text)
+        }
+    }
 }
 
 /// The chapter's first screen: the three commands a student runs, in the order of

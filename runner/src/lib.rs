@@ -3,6 +3,7 @@
 
 pub mod book;
 pub mod build;
+pub mod capture;
 pub mod cargo;
 pub mod check;
 pub mod demo;

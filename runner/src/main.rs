@@ -138,6 +138,11 @@ enum Command {
         /// (grade: the uid and gid its servers run as.)
         #[arg(long, hide = true, value_name = "UID")]
         sandbox_uid: Option<u32>,
+        /// Write each scenario's packets to DIR/SCENARIO.pcapng, for Wireshark or tshark, with
+        /// who is who (alice, the server) in its comments. Each scenario then runs in a network
+        /// namespace of its own (Linux; root, or a user namespace for anyone else).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
         #[command(flatten)]
         limits: grade::sandbox::SandboxArgs,
         /// (Words after CMD that the shell split off: an error that says to quote CMD.)
@@ -225,6 +230,9 @@ enum Command {
         /// server that ends, or listens elsewhere, is reported at once anyway.
         #[arg(long, value_name = "SECS", value_parser = secs_arg)]
         ready_timeout: Option<f64>,
+        /// Write each scenario's packets to OUT/captures/NAME/SCENARIO.pcapng (see `check --pcap`).
+        #[arg(long)]
+        pcap: bool,
         #[command(flatten)]
         limits: grade::sandbox::SandboxArgs,
     },
@@ -272,6 +280,7 @@ enum Command {
 
 /// (Public for `socket-labs`, bin/socket-labs.rs, which is this same program.)
 pub fn main() -> ExitCode {
+    enter_user_namespace_for_captures();
     harness::process::interrupt::kill_roles_on_signal();
     let me = installed::command_name();
     let command = Cli::command().name(me).bin_name(me).after_help(EXAMPLES.replace("cargo lab", me));
@@ -282,6 +291,24 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `check --pcap` by a user who is not root: a user namespace of our own, in which we may make
+/// the network namespaces and packet sockets captures need (harness::capture). Only a process
+/// with one thread may enter one, so this comes first, before the arguments are parsed. Not
+/// with --sandbox (or grade's sandbox), whose servers may run as other users, which only the
+/// real root can make.
+fn enter_user_namespace_for_captures() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let has = |flag: &str| {
+        args.iter()
+            .any(|arg| arg.to_str().is_some_and(|arg| arg == flag || arg.starts_with(&format!("{flag}="))))
+    };
+    let sandboxed = args.iter().any(|arg| arg.to_str().is_some_and(|arg| arg.starts_with("--sandbox")));
+    if args.get(1).is_some_and(|arg| arg == "check") && has("--pcap") && !sandboxed {
+        // Where it fails, the captures' probe says why, and the check runs without them.
+        let _ = harness::capture::enter_user_namespace();
     }
 }
 
@@ -317,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stray,
             strict,
             html,
+            pcap,
         }) => {
             let lab = find(&lab)?;
             let server = match ServerCommand::parse(&server, &stray) {
@@ -359,6 +387,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hints,
                 time_limit,
                 strict,
+                pcap,
                 ..check::Options::default()
             };
             let mut command =
@@ -406,13 +435,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let name = name.unwrap_or_else(|| server.clone());
                 let checked = report::run(&name, &target, &options, &points)?;
                 match format {
-                    Format::Html => {
-                        report::html::write_for_check(&checked, &target, jobs, output.as_deref(), None)?
-                    }
+                    Format::Html => report::html::write_for_check(
+                        &checked,
+                        &target,
+                        jobs,
+                        output.as_deref(),
+                        options.pcap.as_deref(),
+                    )?,
                     _ => grade::report_to(&checked, format, visibility, output.as_deref())?,
                 }
                 if let Some(file) = &html {
-                    report::html::write_for_check(&checked, &target, jobs, Some(file), None)?;
+                    report::html::write_for_check(
+                        &checked,
+                        &target,
+                        jobs,
+                        Some(file),
+                        options.pcap.as_deref(),
+                    )?;
                 }
                 return Ok(verdict(checked.all_passed() && (!strict || checked.warnings.is_empty())));
             }
@@ -426,7 +465,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let name = name.unwrap_or_else(|| server.clone());
                 let submission =
                     report::html::submission(&name, &target, &checked, results.scenarios, started);
-                report::html::write_for_check(&submission, &target, jobs, Some(file), None)?;
+                report::html::write_for_check(
+                    &submission,
+                    &target,
+                    jobs,
+                    Some(file),
+                    options.pcap.as_deref(),
+                )?;
                 out!("\nthe report as a page: {}", file.display());
             }
             if options.only.is_empty() {
@@ -461,6 +506,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             include,
             ready_timeout,
             limits,
+            pcap,
         }) => {
             let lab = find(&lab)?;
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -485,6 +531,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ready_wait: ready_timeout.map(seconds).transpose()?,
                 runner: std::env::current_exe().context("finding the lab runner itself")?,
                 reference: reference_binary(lab)?,
+                pcap,
             };
             grade::grade(&options)?;
             Ok(ExitCode::SUCCESS)

@@ -468,6 +468,7 @@ impl Drop for Role {
             }
         }
         if self.exited.is_none() {
+            crate::capture::name_role(&self.transcript, &self.who, self.child.id());
             // A role that ended on its own has its end recorded by `watch` (a failure report
             // shows a server that died): let it, before reaping the process. A server that no
             // longer holds its port is on its way out (a crash closes its sockets first): it is

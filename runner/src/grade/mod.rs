@@ -4,7 +4,8 @@
 //! [`harness::isolate`]), so that submissions neither clash on ports nor outlive their turn.
 //! The class comes out as a table on stdout and, in `--out`, a report per submission (text,
 //! and the checker's JSON, from which `--only` rebuilds the class), `results.csv`,
-//! `junit.xml` and `summary.json`.
+//! `junit.xml` and `summary.json`; with `--pcap`, each scenario's packets in
+//! `captures/NAME/SCENARIO.pcapng` (see [`harness::capture`]).
 //!
 //! Each student's server runs in a sandbox of its own ([`harness::sandbox`]): a fresh copy of
 //! its submission to work in, a uid of its own where the grader is root, a clean environment,
@@ -72,6 +73,8 @@ pub struct Options {
     /// The `lab` runner itself (each submission's checker), and the lab's reference binary.
     pub runner: PathBuf,
     pub reference: PathBuf,
+    /// Each student's captures in OUT/captures/NAME/ (`check --pcap`).
+    pub pcap: bool,
 }
 
 /// What `summary.json` holds: the class, a line per submission, and the class's figures.
@@ -154,6 +157,10 @@ pub fn grade(options: &Options) -> Result<Vec<Submission>> {
         }
     };
     prepare_out(&options.out, &options.submissions, !options.students.is_empty())?;
+    if options.students.is_empty() {
+        // An earlier run's captures are of other reports: they go with them.
+        forget_captures(&options.out)?;
+    }
     // Re-grading some: everyone else's report is read back first, so that a missing one stops
     // the run before anything is changed.
     let kept: Vec<Submission> = class
@@ -457,6 +464,9 @@ fn grade_one(
     for scenario in &options.only {
         command.args(["--scenario", scenario]);
     }
+    if options.pcap {
+        pass_captures(&mut command, &options.out, name);
+    }
     let problem = match run_checker(command, options.time_limit) {
         Ok(Finished { stdout, stderr, status: Some(status) }) => {
             match serde_json::from_slice::<Submission>(&stdout) {
@@ -473,6 +483,36 @@ fn grade_one(
     };
     drop(workspace);
     fail(shown_server, problem)
+}
+
+/// `--pcap OUT/captures/NAME` for a student's checker, in a folder emptied of an earlier
+/// run's captures. Where the folder cannot be made, a note says so and the student is graded
+/// the same without.
+fn pass_captures(command: &mut Command, out: &Path, name: &str) {
+    let dir = captures_dir(out, name);
+    let _ = std::fs::remove_dir_all(&dir);
+    match out::folder(&dir).and_then(|()| Ok(std::path::absolute(&dir)?)) {
+        Ok(dir) => {
+            command.arg(format!("--pcap={}", dir.display()));
+        }
+        Err(error) => eprintln!("note: no captures for {}: {error:#}", shown(name)),
+    }
+}
+
+/// Remove OUT/captures (a link there is removed, not followed).
+fn forget_captures(out: &Path) -> Result<()> {
+    let captures = out.join("captures");
+    match std::fs::remove_dir_all(&captures) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing an earlier run's {}", captures.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where a student's captures go: OUT/captures/NAME/SCENARIO.pcapng (`name` as [`shown`]).
+pub fn captures_dir(out: &Path, name: &str) -> PathBuf {
+    out.join("captures").join(shown(name))
 }
 
 /// `check --format F [--output FILE]`: the report on stdout, or into FILE, written at the end
