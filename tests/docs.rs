@@ -40,7 +40,11 @@ fn chapter(lab: &Lab) -> String {
 fn doc_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = vec![root().join("README.md")];
     for entry in fs::read_dir(root().join("docs/src")).unwrap() {
-        files.push(entry.unwrap().path());
+        // Not docs/src/examples/, which holds a report and a capture, not prose.
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push(path);
+        }
     }
     files
 }
@@ -327,5 +331,26 @@ fn the_capture_chapters_show_the_handshake_and_the_close_from_a_real_capture() {
                 "{name}.md's capture has no FIN {who}:\n{block}"
             );
         }
+    }
+}
+
+/// The udp-group chapter's example of a failing check is a real run of today's scenarios: the
+/// page names the scenario that failed, one of udp-group's, with 11 passed beside it, and the
+/// capture is a pcapng file whose comments name alice, mallory and the server. (Made again by
+/// the command the chapter shows, when the scenarios change.)
+#[test]
+fn the_udp_group_chapter_keeps_a_real_failing_run() {
+    let failed = "a_taken_name_is_refused_and_its_owner_keeps_it";
+    assert!(harness::labs::udp_group::LAB.scenarios.iter().any(|s| s.name == failed));
+    let folder = root().join("docs/src/examples/udp-group");
+    let page = read(folder.join("takeover.html"));
+    assert!(page.contains(failed) && page.contains("11 passed, 1 failed"), "the page is not the run shown");
+    let chapter = read(root().join("docs/src/udp-group.md"));
+    assert!(chapter.contains("examples/udp-group/takeover.html"), "the chapter does not link the page");
+    let capture = fs::read(folder.join(format!("{failed}.pcapng"))).expect("the capture is kept");
+    assert_eq!(capture[..4], [0x0a, 0x0d, 0x0d, 0x0a], "not a pcapng file (its section header block)");
+    let text = String::from_utf8_lossy(&capture);
+    for comment in ["alice -> server", "mallory -> server", "server -> mallory"] {
+        assert!(text.contains(comment), "the capture's comments lack {comment:?}");
     }
 }
