@@ -45,7 +45,15 @@ impl ThreadLimit {
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755))?;
         let name = binary.file_name().context("the binary has a file name")?;
         let copied = folder.join(name);
-        std::fs::copy(binary, &copied).with_context(|| format!("copying {}", binary.display()))?;
+        // Copied by cp, not by us: a file this process holds open for writing is open in every
+        // child another thread forks meanwhile, until that child's exec; running the copy then
+        // fails with ETXTBSY ("Text file busy"), which a parallel test run met.
+        let copying = std::process::Command::new("cp")
+            .arg(binary)
+            .arg(&copied)
+            .status()
+            .with_context(|| format!("copying {} (with cp)", binary.display()))?;
+        anyhow::ensure!(copying.success(), "cp {} {} failed: {copying}", binary.display(), copied.display());
         std::fs::set_permissions(&copied, std::fs::Permissions::from_mode(0o755))?;
         Ok(Some(ThreadLimit { folder, copy: copied, uid: 100_000 + std::process::id(), tasks }))
     }
