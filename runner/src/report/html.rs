@@ -27,6 +27,10 @@ use crate::check;
 /// The Mermaid the book draws its diagrams with.
 pub const MERMAID: &[u8] = include_bytes!("../../../docs/assets/mermaid.min.js");
 
+/// The book's own script around Mermaid: here for its `breakLongText`, which sets a long note
+/// or message on lines of 40 characters (on a page it finds no mdBook blocks, and draws none).
+const BOOK_INIT: &str = include_str!("../../../docs/assets/mermaid-init.js");
+
 /// What a page adds to the submission's results.
 #[derive(Debug, Default)]
 pub struct Extras {
@@ -110,6 +114,11 @@ pub fn page(submission: &Submission, extras: &Extras) -> String {
         );
         if !scenario.diagnosis.is_empty() {
             let _ = writeln!(html, "<p class=\"diagnosis\">{}</p>", escape(&scenario.diagnosis));
+        }
+        // What the check saw go wrong, as the terminal says it: the one line to read first when
+        // there is no diagnosis, and the fact under it when there is.
+        if let Some(failed) = what_failed(&scenario.report).filter(|_| scenario.status == Status::Fail) {
+            let _ = writeln!(html, "<p class=\"failed\">{}</p>", escape(failed));
         }
         if !scenario.hint.is_empty() {
             let _ = writeln!(html, "<p class=\"hint\"><b>hint:</b> {}</p>", escape(&scenario.hint));
@@ -198,6 +207,11 @@ fn bar(submission: &Submission) -> String {
         number(submission.max_points())
     );
     html
+}
+
+/// The report's `what failed: …` line (the check that did not hold), if it has one.
+fn what_failed(report: &str) -> Option<&str> {
+    report.lines().map(str::trim).find(|line| line.starts_with("what failed:"))
 }
 
 fn diagram(source: &str) -> String {
@@ -289,6 +303,7 @@ fn scripts(mermaid: &Mermaid) -> String {
             let _ = writeln!(html, "<script src=\"{}\"></script>", escape(src));
         }
     }
+    let _ = writeln!(html, "<script>{BOOK_INIT}</script>");
     let _ = writeln!(html, "<script>{DRAW}</script>");
     html
 }
@@ -470,7 +485,8 @@ nav ol { columns: 2; } nav li.pass a { color: #2e8b57; } nav li.fail a { color: 
 section.scenario { border-top: 1px solid #ddd; padding-top: .5rem; margin-top: 1.5rem; }
 section.fail .status { color: #c0392b; } section.pass .status { color: #2e8b57; } section.skip .status { color: #777; }
 .diagnosis { font-weight: bold; } .warnings li { color: #8a6d00; }
-.compare { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+.compare { display: grid; grid-template-columns: repeat(auto-fit, minmax(34rem, 1fr)); gap: 1rem; }
+.failed { font-family: ui-monospace, monospace; font-size: 90%; }
 figure { margin: 0; min-width: 0; } figcaption { font-weight: bold; }
 pre.mermaid { overflow-x: auto; background: #fafafa; }
 pre.report { overflow-x: auto; background: #f4f4f4; padding: .5rem; font-size: 85%; }
@@ -498,6 +514,11 @@ const DRAW: &str = r#"
         note.textContent = 'The diagrams below are shown as their source: mermaid.min.js was not found beside this page.';
         document.body.prepend(note);
         return;
+    }
+    // Long notes and messages on lines of 40 characters, as the book sets them: a sentence on
+    // one line would widen the whole diagram past its column.
+    for (const diagram of diagrams) {
+        diagram.textContent = diagram.textContent.split('\n').map(breakLongText).join('\n');
     }
     mermaid.initialize({
         startOnLoad: false,
@@ -586,7 +607,7 @@ mod tests {
         assert!(page.contains("look at 张三&#39;s name"), "{page}");
         assert!(page.contains("the claim of fails, with 中文"), "{page}");
         assert!(page.contains("href=\"captures/%E5%BC%A0%20%E4%B8%89/fails.pcapng\""), "{page}");
-        assert_eq!(page.matches("<script").count(), 2, "only Mermaid and the drawing script");
+        assert_eq!(page.matches("<script").count(), 3, "only Mermaid, the book's note-breaking and the drawing script");
         assert!(!page.contains("<img"), "{page}");
         let compare = &page[at("<div class=\"compare\">")..at("id=\"scenario-skips\"")];
         assert!(compare.contains("your server (observed)</figcaption><pre class=\"mermaid\">"), "{compare}");
