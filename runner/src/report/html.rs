@@ -607,7 +607,11 @@ mod tests {
         assert!(page.contains("look at 张三&#39;s name"), "{page}");
         assert!(page.contains("the claim of fails, with 中文"), "{page}");
         assert!(page.contains("href=\"captures/%E5%BC%A0%20%E4%B8%89/fails.pcapng\""), "{page}");
-        assert_eq!(page.matches("<script").count(), 3, "only Mermaid, the book's note-breaking and the drawing script");
+        assert_eq!(
+            page.matches("<script").count(),
+            3,
+            "only Mermaid, the book's note-breaking and the drawing script"
+        );
         assert!(!page.contains("<img"), "{page}");
         let compare = &page[at("<div class=\"compare\">")..at("id=\"scenario-skips\"")];
         assert!(compare.contains("your server (observed)</figcaption><pre class=\"mermaid\">"), "{compare}");
