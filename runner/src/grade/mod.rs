@@ -643,7 +643,7 @@ fn write_reports(
         row.extend(submission.scenarios.iter().map(|s| s.status.word().to_lowercase()));
         row.push(report::number(submission.points()));
         row.push(report::number(submission.max_points()));
-        row.push(submission.problem.as_deref().and_then(|p| p.lines().next()).unwrap_or("").to_string());
+        row.push(submission.problem.as_deref().map(report::problem_line).unwrap_or_default());
         csv.write_record(&row)?;
     }
     let now = std::time::SystemTime::now();

@@ -50,14 +50,17 @@ pub fn page(lab: &str, submissions: &[Submission]) -> String {
         );
         for result in &submission.scenarios {
             let (class, mark) = match result.status {
+                // A server that could not be checked at all failed nothing it was asked: its
+                // cells say "not run", as grade's table does, and the problem says why.
+                _ if submission.problem.is_some() => ("notrun", "–"),
                 Status::Pass => ("pass", "✓"),
                 Status::Fail => ("fail", "✗"),
                 Status::Skip => ("skip", "–"),
             };
             let _ = write!(html, "<td class=\"{class}\" title=\"{}\">{mark}</td>", escape(&result.name));
         }
-        let problem = submission.problem.as_deref().and_then(|p| p.lines().next()).unwrap_or("");
-        let _ = writeln!(html, "<td class=\"problem\">{}</td></tr>", escape(problem));
+        let problem = submission.problem.as_deref().map(super::problem_line).unwrap_or_default();
+        let _ = writeln!(html, "<td class=\"problem\">{}</td></tr>", escape(&problem));
     }
     html.push_str("</tbody>\n<tfoot><tr><th>passed</th><th></th>");
     for rate in &statistics.pass_rates {
@@ -148,7 +151,7 @@ table.class { border-collapse: collapse; }
 table.class td, table.class th { border: 1px solid #ddd; padding: .2rem .4rem; text-align: center; }
 table.class td:first-child, td.problem { text-align: left; }
 th.scenario span { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; font-size: 85%; }
-td.pass { color: #2e8b57; } td.fail { color: #c0392b; background: #fdecea; } td.skip { color: #777; }
+td.pass { color: #2e8b57; } td.fail { color: #c0392b; background: #fdecea; } td.skip, td.notrun { color: #777; }
 td.rate { font-size: 80%; }
 svg.histogram text { font-size: 12px; fill: #333; }
 ";
@@ -202,6 +205,10 @@ mod tests {
         );
         assert!(!page.contains("<b>"), "{page}");
         assert!(page.contains("<td class=\"problem\">the server did not start: &lt;oops&gt;</td>"), "{page}");
+        // z could not be checked: its cells say not run, not failed.
+        let z = &page[page.find(">z</a>").unwrap()..];
+        let z = &z[..z.find("</tr>").unwrap()];
+        assert!(z.contains("class=\"notrun\"") && !z.contains("class=\"fail\""), "{z}");
         assert_eq!(page.matches("<tr><td><a href=").count(), 4);
         // s0 and s1: three of four passed; s2: one.
         assert_eq!(page.matches(">3 of 4<br>75%</td>").count(), 2, "{page}");

@@ -161,6 +161,24 @@ impl Submission {
     }
 }
 
+/// A submission's problem in one line, for a table's cell: its first line and, when the
+/// server said why it ended (its stderr, in the transcript under it), that too. "the server
+/// did not start: … its stderr is in the transcript" alone sends the teacher to the report
+/// for `ValueError: '--prot' is not in list`.
+pub fn problem_line(problem: &str) -> String {
+    let first = problem.lines().next().unwrap_or("");
+    let stderr: Vec<String> = problem
+        .lines()
+        .filter_map(|line| line.split_once(" stderr> "))
+        .map(|(_, said)| said.to_string())
+        .collect();
+    match (harness::diagnosis::last_words(&stderr), stderr.last()) {
+        (Some(words), _) => format!("{first} — {}", words.line),
+        (None, Some(last)) => format!("{first} — its last words: {last}"),
+        (None, None) => first.to_string(),
+    }
+}
+
 /// 1, 0.5, 2.25: a number of points without a trailing ".0".
 pub fn number(points: f64) -> String {
     format!("{}", (points * 100.0).round() / 100.0)
@@ -356,4 +374,28 @@ pub fn render(submission: &Submission, format: Format, visibility: gradescope::V
 /// Whether the hints show: a failure report either says where to look, or (an exam) not.
 pub fn hints(no_hints: bool) -> Hints {
     if no_hints { Hints::Hidden } else { Hints::Shown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::problem_line;
+
+    /// A problem's cell names the server's own last words: a Python exception, or else its
+    /// last line on stderr.
+    #[test]
+    fn a_problem_line_carries_the_servers_last_words() {
+        let problem = "the server did not start: it ended (exit status: 1); its stderr is in the transcript
+
+                       transcript (times from the start):
+                       \x20 0.050s  server stderr> Traceback (most recent call last):
+                       \x20 0.050s  server stderr>   File \"server.py\", line 3, in <module>
+                       \x20 0.050s  server stderr> ValueError: '--prot' is not in list
+";
+        let line = problem_line(problem);
+        assert!(line.starts_with("the server did not start: it ended"), "{line}");
+        assert!(line.ends_with("ValueError: '--prot' is not in list"), "{line}");
+        assert_eq!(problem_line("no ready line\n\nsomething\n"), "no ready line");
+        let plain = "it ended\n  0.1s  server stderr> bind: address in use\n";
+        assert_eq!(problem_line(plain), "it ended — its last words: bind: address in use");
+    }
 }
