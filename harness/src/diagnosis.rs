@@ -62,6 +62,8 @@ pub enum Symptom {
     Crashed,
     WrongPeer,
     Whitespace,
+    /// The right letters in another case (an echo that shouts).
+    Case,
     Boundaries,
     Silent,
     /// Other bytes than expected, for no reason a diagnosis names: shown on one line.
@@ -350,6 +352,17 @@ fn misshapen(mismatch: &Mismatch, got: &[u8], sent: &[Vec<u8>]) -> Option<Diagno
             return Some(Diagnosis { symptom: Symptom::Whitespace, headline, key, details: Vec::new() });
         }
     }
+    for expected in &mismatch.expected {
+        if let Some(difference) = case_difference(expected, got) {
+            let headline = format!(
+                "off by letter case: {who} got {} where {} was expected: {difference}",
+                show(got),
+                show(expected)
+            );
+            let key = format!("case: {difference}");
+            return Some(Diagnosis { symptom: Symptom::Case, headline, key, details: Vec::new() });
+        }
+    }
     let first = mismatch.expected.first()?;
     let unit = if mismatch.datagrams { "datagram" } else { "piece" };
     // Joined: what was sent to the server as separate datagrams (or expected as separate
@@ -388,6 +401,33 @@ fn misshapen(mismatch: &Mismatch, got: &[u8], sent: &[Vec<u8>]) -> Option<Diagno
     };
     let key = headline.clone();
     Some(Diagnosis { symptom, headline, key, details: Vec::new() })
+}
+
+/// How `got` differs from `expected` when it differs only in the case of its letters (UTF-8
+/// text both): "every letter upper-cased", "every letter lower-cased", or "letters in another
+/// case". None when they differ otherwise, or not at all.
+pub fn case_difference(expected: &[u8], got: &[u8]) -> Option<String> {
+    if expected == got {
+        return None;
+    }
+    // Bytes first (an echo of bytes that are not UTF-8 shouts too), then UTF-8 text (Ä, Σ).
+    let (upper, lower) = if expected.eq_ignore_ascii_case(got) {
+        (got == expected.to_ascii_uppercase(), got == expected.to_ascii_lowercase())
+    } else {
+        let (expected, got) = (std::str::from_utf8(expected).ok()?, std::str::from_utf8(got).ok()?);
+        if expected.to_lowercase() != got.to_lowercase() {
+            return None;
+        }
+        (got == expected.to_uppercase(), got == expected.to_lowercase())
+    };
+    Some(
+        match (upper, lower) {
+            (true, _) => "every letter upper-cased",
+            (_, true) => "every letter lower-cased",
+            _ => "letters in another case",
+        }
+        .to_string(),
+    )
 }
 
 /// How `got` differs from `expected` when it differs only in whitespace: `an extra "\n" at
@@ -527,5 +567,22 @@ mod tests {
         assert_eq!(whitespace_difference(b"HELLO", b"\nHELL").unwrap(), r#"an extra "\n" at the start"#);
         assert_eq!(whitespace_difference(b"OK", b"NO"), None);
         assert_eq!(whitespace_difference(b"OK", b"OK"), None);
+    }
+
+    #[test]
+    fn case_differences_say_which_way() {
+        assert_eq!(
+            case_difference(b"hello, \xe5\xbc\xa0", b"HELLO, \xe5\xbc\xa0").unwrap(),
+            "every letter upper-cased"
+        );
+        assert_eq!(case_difference(b"Hi", b"hi").unwrap(), "every letter lower-cased");
+        assert_eq!(case_difference(b"Hi", b"hI").unwrap(), "letters in another case");
+        assert_eq!(case_difference(b"OK", b"OK"), None);
+        assert_eq!(case_difference(b"OK", b"NO"), None);
+        assert_eq!(
+            case_difference(b"\xff not UTF-8", b"\xff NOT UTF-8").unwrap(),
+            "every letter upper-cased"
+        );
+        assert_eq!(case_difference("straße".as_bytes(), "STRASSE".as_bytes()), None);
     }
 }

@@ -91,6 +91,16 @@ and every datagram that crosses the wire is shown with its exact bytes.",
                 shows: &[&["but got 1024 of them"]],
             },
             Report {
+                name: "a_reply_in_capitals_says_it_differs_only_in_case",
+                scenario: scenario_name!(two_clients_get_only_their_own_replies),
+                leads_with: &[
+                    "off by letter case: alice got \"HELLO FROM ALICE\" where \"hello from alice\" was expected: \
+                     every letter upper-cased",
+                ],
+                bug: "shout",
+                shows: &[],
+            },
+            Report {
                 name: "a_reply_sent_to_another_client_names_who_got_it",
                 scenario: scenario_name!(two_clients_get_only_their_own_replies),
                 leads_with: &["your server sent bob's reply to alice"],
