@@ -323,15 +323,32 @@ fn id(name: &str) -> String {
 
 fn remember(participants: &mut Vec<String>, names: &[&String]) {
     for name in names {
-        if !participants.contains(name) {
-            participants.push(name.to_string());
+        if participants.contains(name) {
+            continue;
+        }
+        // "alice (unread)" (what reached alice while she was not reading) stands beside alice,
+        // not at the far end of the diagram.
+        let beside = name.split_once(" (").and_then(|(who, _)| participants.iter().position(|p| p == who));
+        match beside {
+            Some(at) => participants.insert(at + 1, name.to_string()),
+            None => participants.push(name.to_string()),
         }
     }
 }
 
 /// Payloads in a diagram stay short: the first 32 bytes, then an ellipsis.
 fn short(bytes: &[u8]) -> String {
-    if bytes.len() <= 32 { show(bytes) } else { format!("{}…", show(&bytes[..32])) }
+    if bytes.len() <= 32 {
+        return show(bytes);
+    }
+    // Cut between characters, not inside one: a cut 张 would read as two stray bytes, in the
+    // lab where a character cut by the network is the lesson.
+    let end = match std::str::from_utf8(&bytes[..32]) {
+        // Text whose last character the 32nd byte cuts: end before that character.
+        Err(cut) if cut.error_len().is_none() => cut.valid_up_to(),
+        _ => 32,
+    };
+    format!("{}…", show(&bytes[..end]))
 }
 
 /// Mermaid ends a text at `;` and `#`. Its entity codes (`#59;`) would do, but read badly
@@ -347,6 +364,17 @@ fn clean(text: &str) -> String {
 mod tests {
     use super::states as states_diagram;
     use super::*;
+
+    /// A long payload is cut between characters, and "alice (unread)" stands beside alice.
+    #[test]
+    fn cuts_between_characters_and_keeps_unread_beside_its_reader() {
+        let text = "张三李四王五赵六钱七孙八周九吴十".as_bytes();
+        assert_eq!(short(text), format!("{}…", show("张三李四王五赵六钱七".as_bytes())));
+        assert_eq!(short(&[0xff; 40]), format!("{}…", show(&[0xff; 32])));
+        let mut participants = vec!["alice".to_string(), "server".to_string()];
+        remember(&mut participants, &[&"server".to_string(), &"alice (unread)".to_string()]);
+        assert_eq!(participants, ["alice", "alice (unread)", "server"]);
+    }
 
     /// Each end's readings become transitions, once each; `gone` is `[*]`.
     #[test]
