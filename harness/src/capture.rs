@@ -400,13 +400,17 @@ fn write(path: &Path, transcript: &Transcript, recorded: &Recorded) -> std::io::
         })
         .map_err(failed)?;
     for frame in &recorded.frames {
-        let options = match endpoints(&frame.bytes) {
-            Some((from, to)) => {
-                let who = |addr: SocketAddr| names.get(&addr).cloned().unwrap_or_else(|| addr.to_string());
-                vec![EnhancedPacketOption::Comment(Cow::Owned(format!("{} -> {}", who(from), who(to))))]
+        let who = |addr: SocketAddr| names.get(&addr).cloned().unwrap_or_else(|| addr.to_string());
+        let comment = match (endpoints(&frame.bytes), unreachable(&frame.bytes)) {
+            (Some((from, to)), _) => Some(format!("{} -> {}", who(from), who(to))),
+            // The kernel's answer to a datagram nobody receives: said with who sent that one.
+            (None, Some((sender, port))) => {
+                Some(format!("kernel -> {}: port unreachable, nobody receives at {}", who(sender), who(port)))
             }
-            None => Vec::new(),
+            (None, None) => None,
         };
+        let options =
+            comment.map(|text| EnhancedPacketOption::Comment(Cow::Owned(text))).into_iter().collect();
         writer
             .write_pcapng_block(EnhancedPacketBlock {
                 interface_id: 0,
@@ -470,6 +474,27 @@ fn endpoints(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     Some((SocketAddr::new(from, port(0)?), SocketAddr::new(to, port(2)?)))
 }
 
+/// An ICMP (or ICMPv6) port unreachable in an Ethernet frame: the sender of the datagram it
+/// answers, and the address nobody received at, read from the copy of that datagram's headers
+/// it carries (RFC 792; RFC 4443 for IPv6).
+fn unreachable(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(14..)?;
+    let (icmp, want) = match ethertype {
+        0x0800 if *ip.get(9)? == 1 => (ip.get(usize::from(ip.first()? & 0x0f) * 4..)?, [3, 3]),
+        0x86dd if *ip.get(6)? == 58 => (ip.get(40..)?, [1, 4]),
+        _ => return None,
+    };
+    if icmp.get(..2)? != want {
+        return None;
+    }
+    // The datagram's own IP header and the first 8 bytes after it (its UDP header), read as a
+    // frame of their own.
+    let mut inner = frame[..14].to_vec();
+    inner.extend_from_slice(icmp.get(8..)?);
+    endpoints(&inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +513,24 @@ mod tests {
     fn finds_the_ports_of_a_udp_datagram() {
         let (from, to) = endpoints(&udp_frame()).unwrap();
         assert_eq!((from.to_string(), to.to_string()), ("127.0.0.1:4000".into(), "127.0.0.1:5000".into()));
+    }
+
+    /// The kernel's port unreachable for that datagram names its sender and where it went.
+    #[test]
+    fn a_port_unreachable_names_the_datagram_it_answers() {
+        let datagram = udp_frame();
+        let mut ip = vec![0x45, 0, 0, 59, 0, 0, 0, 0, 64, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
+        ip.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+        ip.extend_from_slice(&datagram[14..14 + 28]);
+        let mut frame = datagram[..14].to_vec();
+        frame.extend(ip);
+        assert_eq!(endpoints(&frame), None, "ICMP has no ports of its own");
+        let (sender, port) = unreachable(&frame).unwrap();
+        assert_eq!(
+            (sender.to_string(), port.to_string()),
+            ("127.0.0.1:4000".into(), "127.0.0.1:5000".into())
+        );
+        assert_eq!(unreachable(&datagram), None);
     }
 
     #[test]
