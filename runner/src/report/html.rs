@@ -60,7 +60,10 @@ const REPORT_TAIL: usize = 100;
 /// The page for `submission`.
 pub fn page(submission: &Submission, extras: &Extras) -> String {
     let mut html = String::new();
-    let title = format!("{}: {}", submission.lab, submission.name);
+    // `check` names a run by its command, which the line under the heading shows: the heading
+    // says "your server" then, and a student's name under grade.
+    let name = if submission.name == submission.server { "your server" } else { submission.name.as_str() };
+    let title = format!("{}: {name}", submission.lab);
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -71,7 +74,7 @@ pub fn page(submission: &Submission, extras: &Extras) -> String {
     let _ = writeln!(
         html,
         "<h1>{} <small>against {}'s scenarios</small></h1>",
-        escape(&submission.name),
+        escape(name),
         escape(&submission.lab)
     );
     let _ = writeln!(html, "<p class=\"server\">server: <code>{}</code></p>", escape(&submission.server));
