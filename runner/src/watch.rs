@@ -265,12 +265,25 @@ fn terminal_rows() -> Option<usize> {
 /// Whether a batch of file events holds a change worth a new run.
 fn matters_any(batch: &DebounceEventResult, progress: &Path) -> bool {
     let Ok(events) = batch else { return false };
-    // Opening a file (the server's own start reads it) is no change.
+    let ours = own_output();
+    // Opening a file (the server's own start reads it) is no change; nor is what this run
+    // writes itself (`--watch . > log.txt`: each run's lines would start the next run).
     events
         .iter()
         .filter(|event| !matches!(event.kind, EventKind::Access(_)))
         .flat_map(|event| &event.paths)
+        .filter(|path| !ours.iter().any(|own| own == *path || path.canonicalize().is_ok_and(|p| &p == own)))
         .any(|path| matters(path, progress))
+}
+
+/// The files this process's stdout and stderr write into, when they are files (Linux: where
+/// /proc/self/fd/1 and 2 lead).
+fn own_output() -> Vec<std::path::PathBuf> {
+    ["/proc/self/fd/1", "/proc/self/fd/2"]
+        .iter()
+        .filter_map(|fd| std::fs::read_link(fd).ok())
+        .filter(|path| path.is_file())
+        .collect()
 }
 
 /// Watch `paths` with the system's file events, or by polling when asked or when the system

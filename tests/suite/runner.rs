@@ -19,6 +19,10 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
     };
     vec![
         test("runner::lists_every_lab", lists_every_lab),
+        test(
+            "runner::a_watch_that_logs_into_its_own_folder_runs_once",
+            a_watch_that_logs_into_its_own_folder_runs_once,
+        ),
         test("runner::an_unknown_lab_is_named_with_the_choices", an_unknown_lab_is_named_with_the_choices),
         test(
             "runner::spec_names_the_flags_the_scenarios_and_the_check_command",
@@ -522,6 +526,39 @@ pub fn new_writes_a_starter_the_checker_can_run() {
         assert!(!report.contains(wrong), "the starter's check says {wrong:?}:\n{report}");
     }
     assert!(report.contains("FAIL ") && report.contains("  hint: "), "{report}");
+}
+
+/// `check --watch DIR > DIR/log.txt`: what the watch writes itself is no change. (Each run's
+/// lines used to start the next: 86 runs in 25 s, a newcomer found.)
+pub fn a_watch_that_logs_into_its_own_folder_runs_once() {
+    let place = tempfile::tempdir().unwrap();
+    std::fs::copy(echo_fixture(), place.path().join("server.py")).unwrap();
+    let command = format!(
+        "python3 '{}' --port {{port}} --bug merge {{args}}",
+        place.path().join("server.py").display()
+    );
+    let log = place.path().join("log.txt");
+    let binary = runner::cargo::binary("runner", "lab").unwrap();
+    let mut watch = harness::guard::mark(&mut std::process::Command::new(binary))
+        .args(["check", "udp-echo", "--server", &command, "--watch"])
+        .arg(place.path())
+        .env("NO_COLOR", "1")
+        .env("LAB_PROGRESS", "/dev/null")
+        .env("LAB_BINARIES", crate::grade::lab_binaries())
+        .env("PATH", crate::grade::python_first_on_path())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Generous: it only runs out when the watch is broken, and a run takes a while at load 80.
+    let first = harness::wait::until(Duration::from_secs(300), || text().contains("Watching").then_some(()));
+    // A second run would start within the watch's settling time (200 ms) of the log's last
+    // write: give it ten times that.
+    let second = harness::wait::until(Duration::from_secs(2), || text().contains("run 2").then_some(()));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(first.is_some(), "the first run never ended:\n{}", text());
+    assert!(second.is_none(), "the watch ran again on its own output:\n{}", text());
 }
 
 /// `check --watch` runs the check at once, again on every save, and says "done ✓" with the next
