@@ -376,6 +376,23 @@ pub fn hints(no_hints: bool) -> Hints {
     if no_hints { Hints::Hidden } else { Hints::Shown }
 }
 
+/// A scenario's result with nothing but its name and status: for the reports' tests.
+#[cfg(test)]
+pub(crate) fn bare_result(name: String, status: Status) -> ScenarioResult {
+    ScenarioResult {
+        name,
+        claim: String::new(),
+        status,
+        points: if status == Status::Pass { 1.0 } else { 0.0 },
+        max_points: 1.0,
+        seconds: 0.0,
+        report: String::new(),
+        diagram: String::new(),
+        diagnosis: String::new(),
+        hint: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::problem_line;
