@@ -166,7 +166,7 @@ impl Session {
                     self.say(format!(
                         "(another program took port {port} meanwhile: {error:#}; trying another)"
                     ));
-                    self.transcript.forget_crash();
+                    self.transcript.abandon_attempt();
                 }
                 started => return started,
             }
@@ -201,7 +201,7 @@ impl Session {
                     if attempt < 3 && (ports::is_bound(proto, addr.port()) || self.said_address_in_use()) =>
                 {
                     self.say(format!("(another program took the port meanwhile: {error:#}; trying another)"));
-                    self.transcript.forget_crash();
+                    self.transcript.abandon_attempt();
                 }
                 Err(error) => return Err(error),
             }

@@ -73,6 +73,9 @@ struct Inner {
     pipes: Vec<Weak<[Mutex<Pipe>; 2]>>,
     /// The end of a vital role (the server under test) that did not end well.
     crash: Option<Crash>,
+    /// Where the events of the server's last attempt begin: what an abandoned attempt printed
+    /// (a bind that failed on a port another program took) is no evidence against the server.
+    attempt: usize,
     /// The payload bytes recorded so far (lines, datagrams, chunks of a stream).
     bytes: usize,
     /// What was not recorded past [`MAX_EVENTS`] or [`MAX_BYTES`].
@@ -134,6 +137,7 @@ impl Transcript {
                 hushed: 0,
                 pipes: Vec::new(),
                 crash: None,
+                attempt: 0,
                 bytes: 0,
                 dropped: Dropped::default(),
                 usage: None,
@@ -251,6 +255,14 @@ impl Transcript {
         self.lock().crash = None;
     }
 
+    /// Forget a server's start that is given up and tried again on another port: its end, and
+    /// what it printed on stderr (kept in the transcript, but no longer read by a diagnosis).
+    pub(crate) fn abandon_attempt(&self) {
+        let mut inner = self.lock();
+        inner.crash = None;
+        inner.attempt = inner.events.len();
+    }
+
     /// The crash of a vital role during this scenario, if there was one.
     pub fn crash(&self) -> Option<Crash> {
         self.lock().crash.clone()
@@ -274,8 +286,7 @@ impl Transcript {
     /// The last `n` lines `who` printed on stderr.
     pub fn last_stderr(&self, who: &str, n: usize) -> Vec<String> {
         let inner = self.lock();
-        let mut lines: Vec<String> = inner
-            .events
+        let mut lines: Vec<String> = inner.events[inner.attempt.min(inner.events.len())..]
             .iter()
             .rev()
             .filter_map(|(_, event)| match event {
@@ -458,6 +469,20 @@ pub use lab_common::show;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a server started and given up on printed is not read as the server's last words:
+    /// the retry on another port starts afresh (its "Address already in use" once led a report).
+    #[test]
+    fn an_abandoned_start_leaves_no_last_words() {
+        let transcript = Transcript::new();
+        let said = |line: &str| Event::Stderr { who: "server".into(), line: line.into() };
+        transcript.record(said("OSError: [Errno 98] Address already in use"));
+        transcript.abandon_attempt();
+        assert!(transcript.last_stderr("server", 10).is_empty());
+        transcript.record(said("ValueError: the second start's own"));
+        assert_eq!(transcript.last_stderr("server", 10), ["ValueError: the second start's own"]);
+        assert_eq!(transcript.events().len(), 2, "the first start's line stays in the transcript");
+    }
 
     /// A 100 KB printed line is shown as its head and tail; a short one as it is.
     #[test]
