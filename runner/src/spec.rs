@@ -81,28 +81,14 @@ pub fn check_command(lab: &Lab) -> String {
     crate::new::Commands::new(lab, &crate::new::default_dir(lab), crate::new::Lang::Python).watch(lab)
 }
 
-/// `text` in lines of at most [`WIDTH`] columns (a longer word has a line of its own), the
+/// `text` in lines of at most [`WIDTH`] columns (by [`harness::screen::wrap`], the runner's one wrap), the
 /// first line after `first`, the others after `rest`; each line ends with a newline.
 fn wrap(text: &str, first: &str, rest: &str) -> String {
-    let mut lines = String::new();
-    let mut line = first.to_string();
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && harness::screen::columns(&line) + 1 + harness::screen::columns(word) > WIDTH {
-            lines += &line;
-            lines.push('\n');
-            line = rest.to_string();
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line += word;
-        empty = false;
-    }
-    lines += &line;
-    lines.push('\n');
-    lines
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // `first` and `rest` are indents: the first line's stands before its words, the others'
+    // is the wrap's hanging indent.
+    let lines = harness::screen::wrap(&format!("{first}{}", words.join(" ")), WIDTH, rest.len());
+    lines.join("\n") + "\n"
 }
 
 #[cfg(test)]
